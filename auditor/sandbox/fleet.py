@@ -1,0 +1,297 @@
+"""Start, re-scenario, inspect and stop the sandbox fleet.
+
+Layout under the sandbox root (FLEET_SANDBOX_DIR, default
+/var/lib/fleet-auditor-sandbox; short, because Docker's unix sockets live there):
+  state.json               active scenario, moto port
+  client/                  SSH client key, known_hosts, generated inventory.yaml
+  moto/                    moto server pid, port, log, request recording
+  cache/                   root file system tarball
+  hosts/NAME/              sshd config, host key, pids, logs, Docker data, app/.env
+"""
+import functools
+import json
+import os
+import secrets
+import string
+import getpass
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import yaml
+
+from ..errors import SandboxError
+from . import images, scenarios, system
+from .moto_server import MotoServer
+
+DEFAULT_ROOT = "/var/lib/fleet-auditor-sandbox"
+
+
+class SandboxHostRuntime:
+    """One simulated host: its sshd, its Docker daemon and its app directory."""
+
+    def __init__(self, root, spec):
+        self.spec = spec
+        self.dir = Path(root) / "hosts" / spec.name
+        self.app_dir = self.dir / "app"
+        self.socket = self.dir / "docker.sock"
+        self.dockerd_pid_file = self.dir / "dockerd.pid"
+        self.sshd_pid_file = self.dir / "sshd.pid"
+        self.host_key = self.dir / "ssh_host_ed25519_key"
+
+    def docker(self, *args, timeout=60):
+        env = dict(os.environ, DOCKER_BUILDKIT="0")
+        return system.run(["docker", "-H", "unix://%s" % self.socket, *args], timeout=timeout, env=env)
+
+    def dockerd_pid(self):
+        return system.read_pid(self.dockerd_pid_file)
+
+    def sshd_pid(self):
+        return system.read_pid(self.sshd_pid_file)
+
+    def docker_ready(self):
+        try:
+            self.docker("version", "--format", "{{.Server.Version}}", timeout=5)
+            return True
+        except SandboxError:
+            return False
+
+    def start_dockerd(self):
+        if self.dockerd_pid() and self.docker_ready():
+            return
+        for sub in ("docker", "run"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        system.spawn(["dockerd", "--iptables=false", "--ip6tables=false", "--bridge=none",
+                      "--data-root", str(self.dir / "docker"), "--exec-root", str(self.dir / "run"),
+                      "--pidfile", str(self.dockerd_pid_file), "-H", "unix://%s" % self.socket,
+                      "--log-level", "warn"], self.dir / "dockerd.log")
+        system.wait_until(self.docker_ready, 60, "dockerd of %s (log: %s)" % (self.spec.name, self.dir / "dockerd.log"))
+
+    def write_sshd_config(self, authorized_keys):
+        if not self.host_key.exists():
+            system.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", self.spec.name, "-f", str(self.host_key)])
+        config = "\n".join([
+            "ListenAddress %s:%d" % (self.spec.address, scenarios.SSH_PORT),
+            "HostKey %s" % self.host_key,
+            "PidFile %s" % self.sshd_pid_file,
+            "AuthorizedKeysFile %s" % authorized_keys,
+            "PermitRootLogin prohibit-password",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "UsePAM no",
+            "StrictModes no",
+            "MaxStartups 200:30:400",
+            "MaxSessions 64",
+            "PrintMotd no",
+            # each host's sessions see only this host's Docker daemon
+            "SetEnv DOCKER_HOST=unix://%s" % self.socket,
+            "Subsystem sftp internal-sftp",
+            "",
+        ])
+        (self.dir / "sshd_config").write_text(config)
+
+    def start_sshd(self):
+        if self.sshd_pid():
+            return
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        system.run(["/usr/sbin/sshd", "-f", str(self.dir / "sshd_config"), "-E", str(self.dir / "sshd.log")])
+        system.wait_until(lambda: system.port_open(self.spec.address, scenarios.SSH_PORT), 15,
+                          "sshd of %s on %s" % (self.spec.name, self.spec.address))
+
+    def stop_sshd(self):
+        system.stop_pid(self.sshd_pid())
+        self.sshd_pid_file.unlink(missing_ok=True)
+
+    def stop_dockerd(self):
+        system.stop_pid(self.dockerd_pid(), timeout=30)
+        self.dockerd_pid_file.unlink(missing_ok=True)
+
+    def write_env(self, env):
+        """Plain KEY=value lines: read alike by docker --env-file, compose and python-dotenv."""
+        self.app_dir.mkdir(parents=True, exist_ok=True)
+        lines = ["# %s app environment (sandbox, generated)" % self.spec.name]
+        lines += ["%s=%s" % item for item in sorted(env.items())]
+        path = self.app_dir / ".env"
+        path.write_text("\n".join(lines) + "\n")
+        path.chmod(0o600)
+
+    def run_container(self, image, crashing):
+        name = self.spec.container
+        self.docker("rm", "-f", name)
+        restart = "always" if crashing else "unless-stopped"
+        self.docker("run", "-d", "--name", name, "--network", "host", "--env-file", str(self.app_dir / ".env"),
+                    "--restart", restart, "--label", "fleet-auditor.sandbox=1", image, *self.spec.command)
+
+    def containers(self):
+        try:
+            out = self.docker("ps", "-a", "--format", "{{.Names}}\t{{.State}}\t{{.Status}}", timeout=10)
+        except SandboxError as error:
+            return "docker: %s" % str(error).splitlines()[0]
+        return out.strip().replace("\n", "; ") or "(none)"
+
+
+class Sandbox:
+    def __init__(self, root=None):
+        self.root = Path(root or os.environ.get("FLEET_SANDBOX_DIR") or DEFAULT_ROOT)
+        self.client_dir = self.root / "client"
+        self.client_key = self.client_dir / "id_ed25519"
+        self.known_hosts = self.client_dir / "known_hosts"
+        self.inventory = self.client_dir / "inventory.yaml"
+        self.state_file = self.root / "state.json"
+        self.moto = MotoServer(self.root / "moto")
+        self.hosts = {spec.name: SandboxHostRuntime(self.root, spec) for spec in scenarios.HOSTS}
+
+    # -- state ---------------------------------------------------------------
+    def state(self):
+        try:
+            return json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def keys(self):
+        """The IAM keys of the active scenario (root-only file; for tests and set-up)."""
+        return {user: tuple(pair) for user, pair in json.loads((self.root / "keys.json").read_text()).items()}
+
+    # -- up ------------------------------------------------------------------
+    def up(self, scenario_name="healthy", progress=None):
+        say = progress or (lambda message: None)
+        scenario = scenarios.SCENARIOS.get(scenario_name)
+        if scenario is None:
+            raise SandboxError("unknown scenario %r; choose one of: %s"
+                               % (scenario_name, ", ".join(scenarios.SCENARIOS)))
+        system.require_system_parts()
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)
+        say("moto server")
+        self.moto.start()
+        self._client_key()
+        say("Docker daemons and images (the first run builds a Debian root file system: about a minute)")
+        with ThreadPoolExecutor(max_workers=len(self.hosts)) as pool:
+            image_tags = dict(zip(self.hosts, pool.map(self._prepare_host, self.hosts.values())))
+        say("scenario %s" % scenario.name)
+        self._apply(scenario, image_tags)
+        self._write_known_hosts()
+        self._write_inventory()
+        self.state_file.write_text(json.dumps({"scenario": scenario.name, "moto_port": self.moto.port}))
+        return self.inventory
+
+    def _client_key(self):
+        self.client_dir.mkdir(parents=True, exist_ok=True)
+        if not self.client_key.exists():
+            system.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "fleet-auditor-sandbox",
+                        "-f", str(self.client_key)])
+        (self.client_dir / "authorized_keys").write_text(Path(str(self.client_key) + ".pub").read_text())
+
+    def _prepare_host(self, host):
+        host.start_dockerd()
+        host.write_sshd_config(self.client_dir / "authorized_keys")
+        return images.ensure_app_image(host.docker, host.spec.container, self.root / "cache")
+
+    def _apply(self, scenario, image_tags):
+        keys = self.moto.configure(scenarios.iam_users(scenario), scenarios.queues(scenario))
+        key_file = self.root / "keys.json"
+        key_file.write_text(json.dumps(keys))
+        key_file.chmod(0o600)
+        r2_keys = (secrets.token_hex(16), secrets.token_hex(32))   # Cloudflare R2's shapes
+
+        def generate(placeholder):
+            if placeholder == scenarios.RANDOM_AWS_KEY_ID:
+                return "AKIA" + "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(16))
+            return secrets.token_urlsafe(30)[:40]
+
+        def apply_host(host):
+            spec = host.spec
+            env = scenarios.healthy_env(spec, keys, r2_keys, self.moto.endpoint)
+            env = scenarios.apply_changes(env, scenario.env.get(spec.name, {}), generate)
+            host.write_env(env)
+            host.run_container(image_tags[spec.name], crashing=spec.name in scenario.crashing)
+            if spec.name in scenario.env_on_disk_after_start:
+                host.write_env(scenarios.apply_changes(env, scenario.env_on_disk_after_start[spec.name], generate))
+            if spec.name in scenario.stopped_containers:
+                system.wait_until(lambda: "started" in host.docker("logs", spec.container, timeout=10)
+                                  or "Started" in host.docker("logs", spec.container, timeout=10),
+                                  20, "%s to log its start" % spec.container)
+                host.docker("stop", "-t", "2", spec.container)
+            if spec.name in scenario.stopped_sshd:
+                host.stop_sshd()
+            else:
+                host.start_sshd()
+
+        with ThreadPoolExecutor(max_workers=len(self.hosts)) as pool:
+            list(pool.map(apply_host, self.hosts.values()))
+
+    def _write_known_hosts(self):
+        lines = []
+        for host in self.hosts.values():
+            key_type, key = Path(str(host.host_key) + ".pub").read_text().split()[:2]
+            lines.append("[%s]:%d %s %s" % (host.spec.address, scenarios.SSH_PORT, key_type, key))
+        self.known_hosts.write_text("\n".join(lines) + "\n")
+
+    def _write_inventory(self):
+        """An inventory in the product's own format, so `fab audit -i` works on the sandbox."""
+        groups = {"api": "api", "video-worker": "video_workers", "ai-worker": "ai_workers"}
+        children = {}
+        for host in self.hosts.values():
+            group = children.setdefault(groups[host.spec.role], {"hosts": {}})
+            group["hosts"][host.spec.name] = {
+                "ansible_host": host.spec.address,
+                "auditor": {"app_dir": str(host.app_dir)},
+            }
+            group["vars"] = {"auditor": {"roles": [host.spec.role]}}
+        document = {"all": {
+            "vars": {
+                "ansible_port": scenarios.SSH_PORT,
+                "ansible_user": getpass.getuser(),
+                "ansible_ssh_private_key_file": str(self.client_key),
+                # the host's own python (not the containers'): used for dotenv-mode probes
+                "ansible_python_interpreter": sys.executable,
+                "auditor": {"known_hosts": str(self.known_hosts),
+                            "allowed_endpoints": [self.moto.endpoint]},
+            },
+            "children": children,
+        }}
+        header = "# Generated by `fab sandbox.up`: the local sandbox fleet. Do not edit.\n"
+        self.inventory.write_text(header + yaml.safe_dump(document, sort_keys=False))
+
+    # -- status / down -------------------------------------------------------
+    def status(self):
+        """Lines that say what runs; no secret in them."""
+        state = self.state()
+        lines = ["sandbox root: %s" % self.root,
+                 "scenario: %s" % state.get("scenario", "(none: run `fab sandbox.up`)"),
+                 "moto: %s" % ("pid %s, %s" % (self.moto.pid(), self.moto.endpoint) if self.moto.pid() else "stopped")]
+        for host in self.hosts.values():
+            lines.append("%-8s %s:%d  sshd %s  dockerd %s  containers: %s" % (
+                host.spec.name, host.spec.address, scenarios.SSH_PORT,
+                "pid %s" % host.sshd_pid() if host.sshd_pid() else "stopped",
+                "pid %s" % host.dockerd_pid() if host.dockerd_pid() else "stopped",
+                host.containers() if host.dockerd_pid() else "-"))
+        if self.inventory.exists():
+            lines.append("inventory: %s" % self.inventory)
+        return lines
+
+    def running(self):
+        return bool(self.moto.pid() or any(h.sshd_pid() or h.dockerd_pid() for h in self.hosts.values()))
+
+    def down(self):
+        """Stop everything `up` started, by pid, and unmount what Docker left."""
+        for host in self.hosts.values():
+            host.stop_sshd()
+        with ThreadPoolExecutor(max_workers=len(self.hosts)) as pool:
+            list(pool.map(SandboxHostRuntime.stop_dockerd, self.hosts.values()))
+        self.moto.stop()
+        for mount in reversed(leftover_mounts(self.root)):
+            system.run(["umount", "-l", mount], timeout=30)
+        if self.state_file.exists():
+            self.state_file.unlink()
+
+
+def leftover_mounts(root):
+    prefix = str(root).rstrip("/") + "/"
+    with open("/proc/mounts") as mounts:
+        return [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
+
+
+@functools.lru_cache(maxsize=None)
+def default_sandbox():
+    return Sandbox()

@@ -1,0 +1,146 @@
+"""The sandbox fleet's hosts and scenarios, as data.
+
+Each scenario is the healthy fleet plus one change, and says which finding
+codes it must produce on which hosts (the tests and the README read `expect`).
+"""
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Tuple
+
+API_ACTIONS = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SendMessage")
+WORKER_ACTIONS = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage",
+                  "sqs:DeleteMessage", "sqs:ChangeMessageVisibility")
+REGION = "ap-northeast-2"
+VIDEO_QUEUE = "academy-video-jobs"
+AI_QUEUE = "academy-ai-jobs-basic"
+
+# Placeholders resolved when a scenario is applied: generated, never committed.
+RANDOM_AWS_KEY_ID = "{random-aws-key-id}"
+RANDOM_SECRET = "{random-secret}"
+
+
+@dataclass(frozen=True)
+class SandboxHost:
+    name: str
+    address: str
+    role: str
+    container: str
+    iam_user: str
+    command: Tuple[str, ...]
+    settings_module: str
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+
+HOSTS = (
+    SandboxHost("api-1", "127.0.0.11", "api", "academy-api", "academy-api",
+                ("python", "/app/api_simulator.py"), "apps.api.config.settings.prod",
+                {"SIM_INTERVAL_SECONDS": "3"}),
+    SandboxHost("video-1", "127.0.0.12", "video-worker", "academy-video-worker", "academy-video-worker",
+                ("python", "/app/worker.py"), "apps.api.config.settings.worker",
+                {"WORKER_KIND": "video", "WORKER_BACKOFF_SECONDS": "3", "WORKER_POLL_SECONDS": "2"}),
+    SandboxHost("ai-1", "127.0.0.13", "ai-worker", "academy-ai-worker-cpu", "academy-ai-worker",
+                ("python", "/app/worker.py"), "apps.api.config.settings.worker",
+                {"WORKER_KIND": "ai", "WORKER_BACKOFF_SECONDS": "3", "WORKER_POLL_SECONDS": "2"}),
+)
+SSH_PORT = 2222
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    summary: str
+    expect: Tuple[Tuple[str, str], ...] = ()          # (host, finding code)
+    env: Mapping[str, Mapping[str, Optional[str]]] = field(default_factory=dict)  # None deletes
+    env_on_disk_after_start: Mapping[str, Mapping[str, Optional[str]]] = field(default_factory=dict)
+    denied_actions: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)   # iam user -> actions
+    missing_queues: Tuple[str, ...] = ()
+    stopped_containers: Tuple[str, ...] = ()          # host names
+    crashing: Tuple[str, ...] = ()
+    stopped_sshd: Tuple[str, ...] = ()
+
+
+SCENARIOS = {s.name: s for s in (
+    Scenario("healthy", "every host configured alike; jobs flow from api-1 to both workers"),
+    Scenario("worker-wrong-region", "video-1 sets AWS_REGION=us-east-1, where the queue does not exist",
+             expect=(("video-1", "sqs-queue-missing"), ("video-1", "worker-sqs-errors")),
+             env={"video-1": {"AWS_REGION": "us-east-1"}}),
+    Scenario("default-region-only", "ai-1 sets only AWS_DEFAULT_REGION=us-west-2: the app still uses "
+             "ap-northeast-2, boto3 and the AWS CLI use us-west-2",
+             expect=(("ai-1", "region-env-conflict"),),
+             env={"ai-1": {"AWS_REGION": None, "AWS_DEFAULT_REGION": "us-west-2"}}),
+    Scenario("invalid-key", "api-1's AWS_ROOT_ACCESS_KEY_ID is a key id no one issued",
+             expect=(("api-1", "sqs-credentials-invalid"), ("api-1", "api-enqueue-failures")),
+             env={"api-1": {"AWS_ROOT_ACCESS_KEY_ID": RANDOM_AWS_KEY_ID}}),
+    Scenario("wrong-secret", "video-1's AWS_SECRET_ACCESS_KEY does not belong to its key id",
+             expect=(("video-1", "sqs-signature-mismatch"),),
+             env={"video-1": {"AWS_SECRET_ACCESS_KEY": RANDOM_SECRET}}),
+    Scenario("no-permission", "ai-1's IAM user lacks sqs:GetQueueUrl and sqs:ReceiveMessage",
+             expect=(("ai-1", "sqs-access-denied"),),
+             denied_actions={"academy-ai-worker": ("sqs:GetQueueUrl", "sqs:ReceiveMessage")}),
+    Scenario("queue-missing", "the AI queue academy-ai-jobs-basic does not exist",
+             expect=(("api-1", "sqs-queue-missing"), ("ai-1", "sqs-queue-missing")),
+             missing_queues=(AI_QUEUE,)),
+    Scenario("worker-down", "the video worker container exited",
+             expect=(("video-1", "container-not-running"),),
+             stopped_containers=("video-1",)),
+    Scenario("crash-loop", "the AI worker dies at start and Docker keeps restarting it",
+             expect=(("ai-1", "container-restarting"),),
+             crashing=("ai-1",)),
+    Scenario("stale-env", "video-1's .env was corrected on disk, but the container still runs "
+             "with AWS_REGION=us-east-1",
+             expect=(("video-1", "stale-env"), ("video-1", "sqs-queue-missing")),
+             env={"video-1": {"AWS_REGION": "us-east-1"}},
+             env_on_disk_after_start={"video-1": {"AWS_REGION": REGION}}),
+    Scenario("r2-keys", "api-1 has no AWS_ROOT_* keys, so its SQS client uses AWS_ACCESS_KEY_ID, "
+             "which holds Cloudflare R2 keys",
+             expect=(("api-1", "not-aws-key"), ("api-1", "sqs-credentials-invalid")),
+             env={"api-1": {"AWS_ROOT_ACCESS_KEY_ID": None, "AWS_ROOT_SECRET_ACCESS_KEY": None}}),
+    Scenario("host-unreachable", "ai-1's sshd is stopped",
+             expect=(("ai-1", "ssh-unreachable"),),
+             stopped_sshd=("ai-1",)),
+    Scenario("poison-job", "every second Excel job fails in the AI worker and SQS redelivers it",
+             expect=(("ai-1", "job-repeated-failure"),),
+             env={"api-1": {"SIM_POISON_EVERY": "2"}}),
+)}
+
+
+def iam_users(scenario):
+    """IAM user -> allowed actions, after the scenario's denials."""
+    users = {}
+    for host in HOSTS:
+        actions = API_ACTIONS if host.role == "api" else WORKER_ACTIONS
+        denied = scenario.denied_actions.get(host.iam_user, ())
+        users[host.iam_user] = tuple(a for a in actions if a not in denied)
+    return users
+
+
+def queues(scenario):
+    return tuple((REGION, name) for name in (VIDEO_QUEUE, AI_QUEUE) if name not in scenario.missing_queues)
+
+
+def healthy_env(host, keys, r2_keys, endpoint):
+    """The .env of one host in the healthy fleet (values are secrets: never print them)."""
+    key_id, secret = keys[host.iam_user]
+    env = {"DJANGO_SETTINGS_MODULE": host.settings_module, "AWS_REGION": REGION,
+           "VIDEO_SQS_QUEUE_NAME": VIDEO_QUEUE, "AI_SQS_QUEUE_NAME_BASIC": AI_QUEUE,
+           "AWS_ENDPOINT_URL": endpoint}
+    if host.role == "api":
+        # as in production: R2 keys in AWS_ACCESS_KEY_ID, the SQS keys in AWS_ROOT_*
+        env.update(AWS_ROOT_ACCESS_KEY_ID=key_id, AWS_ROOT_SECRET_ACCESS_KEY=secret,
+                   AWS_ACCESS_KEY_ID=r2_keys[0], AWS_SECRET_ACCESS_KEY=r2_keys[1])
+    else:
+        env.update(AWS_ACCESS_KEY_ID=key_id, AWS_SECRET_ACCESS_KEY=secret)
+    env.update(host.extra_env)
+    return env
+
+
+def apply_changes(env, changes, generate):
+    """The env with a scenario's changes; `generate(placeholder)` makes random values."""
+    result = dict(env)
+    for name, value in changes.items():
+        if value is None:
+            result.pop(name, None)
+        elif value in (RANDOM_AWS_KEY_ID, RANDOM_SECRET):
+            result[name] = generate(value)
+        else:
+            result[name] = value
+    return result
