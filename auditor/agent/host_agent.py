@@ -1,0 +1,242 @@
+"""Host agent: the runbook's look at one host, in one run, as one JSON document.
+
+Started by the controller as `python3 -c BOOTSTRAP AGENT CONFIG` (both packed
+in argv). Standard library only, Python 3.8+. It only reads: `docker ps`,
+`docker inspect`, `docker logs`, the .env file, and the SQS probe (read-only)
+in the app's environment. Every subprocess has a timeout; output is bounded.
+"""
+import base64
+import hashlib
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import zlib
+
+SCHEMA = "host-facts/1"
+MAX_JOBS = 100
+MAX_ENV = 300
+STEP_TIMEOUT = 20
+
+
+def fingerprint(salt, value):
+    return hashlib.sha256((salt + "\0" + value).encode("utf-8")).hexdigest()[:16]
+
+
+def mask_key_id(value):
+    return value[:4] + "*" * max(len(value) - 8, 4) + value[-4:] if len(value) >= 12 else "*" * len(value)
+
+
+def run(argv, timeout=STEP_TIMEOUT, input_text=None, env=None):
+    """(exit status, stdout, stderr); a missing program or a timeout is a result too."""
+    try:
+        done = subprocess.run(argv, input=input_text, capture_output=True, timeout=timeout, env=env,
+                              universal_newlines=True, errors="replace")
+        return done.returncode, done.stdout, done.stderr
+    except FileNotFoundError:
+        return 127, "", "%s: not found" % argv[0]
+    except subprocess.TimeoutExpired:
+        return 124, "", "%s timed out after %ss" % (" ".join(argv[:3]), timeout)
+
+
+# -- .env files: read, never evaluated ---------------------------------------------
+
+def parse_dotenv(text, loader="compose"):
+    """KEY=VALUE lines as the consumer reads them. docker --env-file takes the
+    rest of the line verbatim; compose and python-dotenv strip `export`, quotes
+    and (unquoted) inline comments. CRLF endings are dropped by all three."""
+    values = {}
+    for raw in text.splitlines():
+        line = raw.rstrip("\r")
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if loader != "docker" and stripped.startswith("export "):
+            stripped = stripped[len("export "):].lstrip()
+        if "=" not in stripped:
+            continue
+        key, value = stripped.split("=", 1)
+        key = key.strip()
+        if loader == "docker":
+            values[key] = value
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            quote, value = value[0], value[1:-1]
+            if quote == '"':
+                value = value.replace("\\n", "\n").replace('\\"', '"')
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        values[key] = value
+    return values
+
+
+def describe_env(env, config):
+    """Every variable as a salted fingerprint; public ones also in clear, key ids masked."""
+    salt, public, key_ids = config["salt"], set(config["public_env"]), set(config["key_id_env"])
+    described = {}
+    for name in sorted(env)[:MAX_ENV]:
+        value = env[name]
+        entry = {"fp": fingerprint(salt, value)}
+        if name in public:
+            entry["value"] = value
+        elif name in key_ids:
+            entry["masked"] = mask_key_id(value)
+        described[name] = entry
+    return described
+
+
+# -- docker ---------------------------------------------------------------------------
+
+def docker_facts():
+    code, out, err = run(["docker", "ps", "-a", "--no-trunc", "--format", "{{json .}}"])
+    if code != 0:
+        kind = "docker-missing" if code == 127 else "docker-unavailable"
+        return {"available": False, "kind": kind, "error": (err or out).strip()[-400:]}, []
+    containers = []
+    for line in out.splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        containers.append({"name": row.get("Names"), "state": row.get("State"), "status": row.get("Status"),
+                           "image": row.get("Image")})
+    return {"available": True}, containers
+
+
+def inspect_container(name, config):
+    code, out, err = run(["docker", "inspect", "--type", "container", name])
+    if code != 0:
+        return {"name": name, "present": False, "error": (err or out).strip()[-300:]}
+    data = json.loads(out)[0]
+    state = data.get("State", {})
+    env = dict(item.split("=", 1) for item in data.get("Config", {}).get("Env") or [] if "=" in item)
+    return {"name": name, "present": True, "status": state.get("Status"), "running": state.get("Running"),
+            "restarting": state.get("Restarting"), "restart_count": data.get("RestartCount"),
+            "exit_code": state.get("ExitCode"), "started_at": state.get("StartedAt"),
+            "finished_at": state.get("FinishedAt"), "image": data.get("Config", {}).get("Image"),
+            "image_id": data.get("Image"), "env": describe_env(env, config)}
+
+
+def scan_logs(name, markers, window, max_bytes):
+    """Counts, last time and job ids of each marker in the window, from the newest max_bytes."""
+    code, out, err = run(["docker", "logs", "--timestamps", "--since", window, "--tail", "50000", name])
+    if code != 0:
+        return {"error": (err or out).strip()[-300:]}
+    text = out + err
+    truncated = len(text) > max_bytes
+    text = text[-max_bytes:]
+    compiled = [(m, re.compile(m["pattern"])) for m in markers]
+    found = {m["name"]: {"kind": m["kind"], "count": 0, "last": None, "jobs": []} for m in markers}
+    receipts = {}
+    lines = 0
+    for line in text.splitlines():
+        lines += 1
+        stamp = line.split(" ", 1)[0]
+        for marker, pattern in compiled:
+            match = pattern.search(line)
+            if not match:
+                continue
+            entry = found[marker["name"]]
+            entry["count"] += 1
+            entry["last"] = stamp
+            job = match.groupdict().get("job")
+            if job:
+                if job in entry["jobs"]:
+                    entry["jobs"].remove(job)
+                entry["jobs"].append(job)
+                del entry["jobs"][:-MAX_JOBS]
+                if marker["kind"] == "received":
+                    receipts[job] = receipts.get(job, 0) + 1
+    repeated = dict(sorted(((j, n) for j, n in receipts.items() if n > 1), key=lambda item: -item[1])[:20])
+    return {"lines": lines, "truncated": truncated, "markers": found, "repeated_receipts": repeated}
+
+
+# -- the probe, in the app's environment ----------------------------------------------
+
+def probe(config, app, dotenv_values, containers):
+    probe_config = json.dumps({k: config[k] for k in ("salt", "region", "credentials", "queues", "user_agent",
+                                                      "aws_timeout", "settings_module_env")})
+    mode = app["env_from"]
+    container = app.get("container")
+    running = any(c["name"] == container and c["state"] == "running" for c in containers)
+    note = None
+    if mode == "container" and not running:
+        note = "container %s is not running: probed with the .env on disk instead" % container
+        mode = "dotenv"
+    if mode == "container":
+        argv = ["docker", "exec", "-i", container, app["app_python"], "-", probe_config]
+        env = None
+    elif mode == "dotenv":
+        if dotenv_values is None:
+            return {"env_source": "dotenv", "error": {"kind": "dotenv-missing",
+                                                      "message": "no .env at %s" % app["dotenv_path"]}}
+        argv = [app["host_python"], "-", probe_config]
+        env = dict(os.environ)
+        env.update(dotenv_values)
+    else:
+        argv = [os.environ.get("SHELL") or "/bin/sh", "-lc", 'exec "$0" - "$1"', app["host_python"], probe_config]
+        env = None
+    code, out, err = run(argv, timeout=config["probe_timeout"], input_text=config["probe_source"], env=env)
+    source = {"container": "container:%s" % container, "dotenv": "dotenv:%s" % app["dotenv_path"],
+              "shell": "login-shell"}[mode]
+    try:
+        result = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        kind = "timeout" if code == 124 else "python-missing" if code in (126, 127) or \
+            "executable file not found" in err else "probe-crashed"
+        result = {"error": {"kind": kind, "message": (err or out).strip()[-400:], "exit_status": code}}
+    result["env_source"] = source
+    if note:
+        result["note"] = note
+    return result
+
+
+def check_script(app):
+    if app["env_from"] == "container":
+        argv = ["docker", "exec", "-w", "/app", app["container"], app["app_python"], app["check_script"]]
+    else:
+        argv = [app["host_python"], os.path.join(app["app_dir"], app["check_script"])]
+    code, out, err = run(argv, timeout=60)
+    return {"command": " ".join(argv), "exit_status": code, "output": (out + err)[-6000:]}
+
+
+def main():
+    config = json.loads(zlib.decompress(base64.b64decode(sys.argv[2])))
+    started = time.time()
+    facts = {"schema": SCHEMA, "hostname": socket.gethostname(), "python": sys.version.split()[0],
+             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))}
+    facts["docker"], facts["containers"] = docker_facts()
+    app = config["app"]
+    dotenv_values = None
+    try:
+        with open(app["dotenv_path"], encoding="utf-8", errors="replace") as handle:
+            dotenv_values = parse_dotenv(handle.read(), app["dotenv_format"])
+        facts["dotenv"] = {"path": app["dotenv_path"], "env": describe_env(dotenv_values, config)}
+    except OSError as error:
+        facts["dotenv"] = {"path": app["dotenv_path"], "error": error.strerror}
+    facts["inspected"] = []
+    for wanted in config["containers"]:
+        if not facts["docker"]["available"]:
+            break
+        entry = inspect_container(wanted["name"], config)
+        entry["role"] = wanted["role"]
+        if entry["present"]:
+            entry["logs"] = scan_logs(wanted["name"], wanted["markers"], config["log_window"], config["log_max_bytes"])
+        facts["inspected"].append(entry)
+    if app["env_from"] == "container" and not facts["docker"]["available"]:
+        facts["probe"] = {"env_source": "container:%s" % app.get("container"),
+                          "error": {"kind": "docker-unavailable", "message": facts["docker"]["error"]}}
+    else:
+        facts["probe"] = probe(config, app, dotenv_values, facts["containers"])
+    if config.get("run_check_script"):
+        facts["check_script"] = check_script(app)
+    facts["seconds"] = round(time.time() - started, 3)
+    print(json.dumps(facts))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Fan-out: one agent run per host over SSH, bounded in parallel, with progress.
+
+This is the only stage that touches the network. It turns host specs into
+HostRun records (the transport outcome plus the agent's parsed JSON).
+"""
+import json
+import posixpath
+import secrets
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Optional
+
+from . import USER_AGENT, agent, transport
+from .inventory import HostSpec
+
+PROBE_TIMEOUT = 30
+
+
+@dataclass(frozen=True)
+class HostRun:
+    spec: HostSpec
+    outcome: transport.RunOutcome
+    facts: Optional[dict] = None
+
+
+def new_salt():
+    """Per-audit salt: fingerprints compare within one audit and cannot be looked up."""
+    return secrets.token_hex(16)
+
+
+def agent_config(spec, salt):
+    """What the host agent needs to know, derived from the host's settings."""
+    s = spec.settings
+    role_defs = [(role, s["role_defs"][role]) for role in spec.roles]
+    containers = [{"name": d["container"], "role": role, "markers": d.get("markers", [])}
+                  for role, d in role_defs if d.get("container")]
+    app_container = s["app_container"] or (containers[0]["name"] if containers else None)
+    env_from = s["env_from"] if (app_container or s["env_from"] != "container") else "dotenv"
+    public = set(s["public_env"]) | set(s["region"]["env"]) | {s["settings_module_env"]}
+    public |= {q["env"] for q in s["queues"].values() if q.get("env")}
+    return {
+        "salt": salt, "user_agent": USER_AGENT, "aws_timeout": s["timeouts"]["aws"], "probe_timeout": PROBE_TIMEOUT,
+        "region": s["region"], "credentials": s["credentials"], "queues": s["queues"],
+        "public_env": sorted(public), "key_id_env": s["key_id_env"], "settings_module_env": s["settings_module_env"],
+        "log_window": str(s["log_window"]), "log_max_bytes": int(s["log_max_bytes"]),
+        "containers": containers, "run_check_script": bool(s["run_check_script"]),
+        "app": {"env_from": env_from, "container": app_container, "app_python": s["app_python"],
+                "host_python": spec.python, "app_dir": s["app_dir"], "check_script": s["check_script"],
+                "dotenv_path": posixpath.join(s["app_dir"], s["dotenv"]), "dotenv_format": s["dotenv_format"]},
+    }
+
+
+def run_agent(spec, salt, accept_new=False):
+    timeouts = spec.settings["timeouts"]
+    command = agent.command_line(spec.python, agent_config(spec, salt), timeouts["command"], transport.quote)
+    outcome = transport.run_on_host(spec, command, timeout=timeouts["command"] + 10,
+                                    connect_timeout=timeouts["connect"], accept_new=accept_new)
+    if not outcome.ok:
+        return HostRun(spec, outcome)
+    try:
+        facts = json.loads(outcome.stdout.strip().splitlines()[-1])
+        if facts.get("schema") != agent.SCHEMA:
+            raise ValueError("schema %r" % facts.get("schema"))
+    except (ValueError, IndexError) as error:
+        detail = "agent printed no facts (%s); exit %s; stderr: %s" % (
+            error, outcome.exit_status, outcome.stderr.strip()[-300:])
+        return HostRun(spec, transport.RunOutcome(spec.name, "error", outcome.exit_status, detail=detail,
+                                                  seconds=outcome.seconds))
+    return HostRun(spec, outcome, facts)
+
+
+def collect(specs, salt, parallel=20, accept_new=False, progress=None):
+    """Run the agent on every host, at most `parallel` at once; results in inventory order."""
+    results = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(specs) or 1))) as pool:
+        futures = {pool.submit(run_agent, spec, salt, accept_new): spec for spec in specs}
+        for done, future in enumerate(as_completed(futures), 1):
+            spec = futures[future]
+            results[spec.name] = future.result()
+            if progress:
+                progress(done, len(specs), spec.name)
+    return [results[spec.name] for spec in specs]

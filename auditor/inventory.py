@@ -1,0 +1,336 @@
+"""Ansible-compatible YAML inventory -> validated host specs.
+
+Reads `all`/`children`/`hosts`/`vars` plus `group_vars/` and `host_vars/`
+beside the file, in Ansible's precedence order. The `auditor:` key is deep
+merged across levels (Ansible would replace it whole); every other variable
+follows Ansible's replace rule. Bad input raises one InventoryError naming the
+file, line, key and a fix.
+"""
+import copy
+import difflib
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Tuple
+
+import yaml
+
+from .errors import InventoryError
+from .profile import DEFAULT_SETTINGS, ENV_SOURCES, MARKER_KINDS
+
+
+class Located(dict):
+    """A mapping that remembers the file and line of each key."""
+
+    source = "?"
+    lines: dict = {}
+
+    def where(self, key=None):
+        line = self.lines.get(key) if key is not None else self.lines.get(None)
+        return "%s:%s" % (self.source, line) if line else self.source
+
+
+def _loader_for(path):
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def construct_mapping(loader, node):
+        loader.flatten_mapping(node)
+        mapping = Located()
+        mapping.source = str(path)
+        mapping.lines = {None: node.start_mark.line + 1}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            mapping[key] = loader.construct_object(value_node, deep=True)
+            mapping.lines[key] = key_node.start_mark.line + 1
+        return mapping
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return Loader
+
+
+def load_yaml(path):
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise InventoryError("%s: cannot read inventory: %s\n  fix: pass an existing file with -i PATH"
+                             % (path, error.strerror))
+    try:
+        document = yaml.load(text, Loader=_loader_for(path))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = ":%d" % (mark.line + 1) if mark else ""
+        raise InventoryError("%s%s: not valid YAML: %s\n  fix: correct the YAML syntax at that line"
+                             % (path, line, getattr(error, "problem", None) or error))
+    return document if document is not None else Located()
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """Everything needed to reach one host and audit it."""
+
+    name: str
+    address: str
+    port: int = 22
+    user: Optional[str] = None
+    key_file: Optional[str] = None
+    proxy_jump: Optional[str] = None
+    python: str = "python3"
+    groups: Tuple[str, ...] = ()
+    settings: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def roles(self):
+        return tuple(self.settings.get("roles", ()))
+
+
+# -- the settings schema --------------------------------------------------------
+
+def _expected_type(default):
+    if isinstance(default, bool):
+        return bool
+    if isinstance(default, (int, float)):
+        return (int, float)
+    if isinstance(default, str) or default is None:
+        return (str, type(None))
+    return type(default)
+
+
+def _type_name(expected):
+    names = {bool: "true/false", int: "a number", dict: "a mapping", list: "a list", str: "a string"}
+    if isinstance(expected, tuple):
+        return " or ".join(names.get(t, t.__name__) for t in expected if t is not type(None))
+    return names.get(expected, expected.__name__)
+
+
+def _fail(mapping, key, problem, fix):
+    where = mapping.where(key) if isinstance(mapping, Located) else "?"
+    raise InventoryError("%s: %s\n  fix: %s" % (where, problem, fix))
+
+
+def validate_settings(settings, path="auditor", schema=DEFAULT_SETTINGS):
+    """Check keys and types of one `auditor:` mapping against the profile."""
+    if not isinstance(settings, dict):
+        raise InventoryError("%s must be a mapping" % path)
+    free_form = {"queues", "role_defs"}     # user-named entries
+    for key, value in settings.items():
+        if key not in schema:
+            close = difflib.get_close_matches(str(key), list(schema), n=1)
+            _fail(settings, key, "unknown key %s.%s" % (path, key),
+                  "did you mean %r?" % close[0] if close else "valid keys: %s" % ", ".join(sorted(schema)))
+        expected = _expected_type(schema[key])
+        if value is not None and not isinstance(value, expected) or (expected is bool and not isinstance(value, bool)):
+            _fail(settings, key, "%s.%s must be %s, not %r" % (path, key, _type_name(expected), value),
+                  "write %s.%s as %s" % (path, key, _type_name(expected)))
+        if key in free_form:
+            for entry, body in value.items():
+                template = next(iter(DEFAULT_SETTINGS[key].values()))
+                if not isinstance(body, dict):
+                    _fail(value, entry, "%s.%s.%s must be a mapping" % (path, key, entry),
+                          "see inventory.yaml for an example")
+                validate_settings(body, "%s.%s.%s" % (path, key, entry), template)
+        elif isinstance(value, dict) and isinstance(schema[key], dict) and schema[key]:
+            validate_settings(value, "%s.%s" % (path, key), schema[key])
+    if settings.get("dotenv_format") not in (None, "docker", "compose", "python-dotenv"):
+        _fail(settings, "dotenv_format", "%s.dotenv_format is %r" % (path, settings["dotenv_format"]),
+              "use one of: docker, compose, python-dotenv")
+    if "env_from" in settings and settings["env_from"] not in ENV_SOURCES:
+        _fail(settings, "env_from", "%s.env_from is %r" % (path, settings["env_from"]),
+              "use one of: %s" % ", ".join(ENV_SOURCES))
+    for marker in settings.get("markers") or []:
+        _check_marker(settings, marker, path)
+
+
+def _check_marker(settings, marker, path):
+    if not isinstance(marker, dict) or not {"name", "kind", "pattern"} <= set(marker):
+        _fail(settings, "markers", "%s.markers entries need name, kind and pattern" % path,
+              "e.g. {name: received, kind: received, pattern: 'SQS_MESSAGE_RECEIVED .*job_id=(?P<job>\\S+)'}")
+    if marker["kind"] not in MARKER_KINDS:
+        _fail(settings, "markers", "%s marker %r has kind %r" % (path, marker["name"], marker["kind"]),
+              "use one of: %s" % ", ".join(MARKER_KINDS))
+    try:
+        re.compile(marker["pattern"])
+    except re.error as error:
+        _fail(settings, "markers", "%s marker %r: bad pattern: %s" % (path, marker["name"], error),
+              "write a Python regular expression; name the job id group (?P<job>...)")
+
+
+def deep_merge(base, override):
+    """Mappings merge key by key; anything else (lists included) replaces."""
+    result = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = deep_merge(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def merge_vars(layers):
+    """Ansible precedence: later layers win; `auditor` is deep merged."""
+    merged = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if key == "auditor":
+                validate_settings(value if value is not None else {})
+                merged["auditor"] = deep_merge(merged.get("auditor", {}), value or {})
+            else:
+                merged[key] = value
+    return merged
+
+
+# -- groups and hosts -------------------------------------------------------------
+
+@dataclass
+class _Group:
+    name: str
+    depth: int = 0
+    vars: list = field(default_factory=list)
+    parents: set = field(default_factory=set)
+
+
+def _vars_files(directory, name):
+    """group_vars/NAME(.yml|.yaml) or every file in group_vars/NAME/, in name order."""
+    found = []
+    for candidate in (directory / name, directory / (name + ".yml"), directory / (name + ".yaml")):
+        if candidate.is_file():
+            found.append(candidate)
+        elif candidate.is_dir():
+            found.extend(sorted(p for p in candidate.iterdir() if p.suffix in (".yml", ".yaml")))
+    layers = []
+    for path in found:
+        document = load_yaml(path)
+        if not isinstance(document, dict):
+            raise InventoryError("%s: must be a mapping of variables\n  fix: write KEY: VALUE lines" % path)
+        layers.append(document)
+    return layers
+
+
+def load_inventory(path):
+    """Parse the inventory and return host specs in file order."""
+    path = Path(path)
+    document = load_yaml(path)
+    if not isinstance(document, dict) or not document:
+        raise InventoryError("%s: empty or not a mapping\n  fix: start with `all:` and list hosts "
+                             "under `hosts:` or `children:`" % path)
+    groups = {"all": _Group("all")}
+    host_vars, host_groups, order = {}, {}, []
+
+    def walk(name, body, depth, parent):
+        group = groups.setdefault(name, _Group(name))
+        group.depth = max(group.depth, depth)
+        if parent:
+            group.parents.add(parent)
+        if body is None:
+            return
+        if not isinstance(body, dict):
+            raise InventoryError("%s: group %r must be a mapping\n  fix: give it hosts:, vars: or children:"
+                                 % (path, name))
+        for key in body:
+            if key not in ("hosts", "vars", "children"):
+                _fail(body, key, "unknown key %r in group %r" % (key, name), "use hosts:, vars: or children:")
+        if body.get("vars"):
+            group.vars.append(body["vars"])
+        for host, hvars in (body.get("hosts") or {}).items():
+            if hvars is not None and not isinstance(hvars, dict):
+                _fail(body["hosts"], host, "host %r must map to variables or be empty" % host,
+                      "write `%s:` followed by indented KEY: VALUE lines" % host)
+            if host not in host_vars:
+                order.append(host)
+                host_vars[host] = []
+            host_groups.setdefault(host, set()).add(name)
+            if hvars:
+                host_vars[host].append(hvars)
+        for child, child_body in (body.get("children") or {}).items():
+            walk(child, child_body, depth + 1, name)
+
+    for top, body in document.items():
+        if top == "all":
+            walk("all", body, 0, None)
+        else:
+            walk(top, body, 1, "all")
+    if not order:
+        raise InventoryError("%s: no hosts\n  fix: list hosts under all.hosts or all.children.GROUP.hosts" % path)
+
+    def ancestors(name):
+        seen, stack = set(), [name]
+        while stack:
+            for parent in groups[stack.pop()].parents:
+                if parent not in seen:
+                    seen.add(parent)
+                    stack.append(parent)
+        return seen
+
+    base = path.parent
+    group_layers = {name: g.vars + _vars_files(base / "group_vars", name) for name, g in groups.items()}
+    specs = []
+    for host in order:
+        member_of = set(host_groups[host])
+        for name in list(member_of):
+            member_of |= ancestors(name)
+        member_of.add("all")
+        ranked = sorted(member_of, key=lambda n: (n != "all", groups[n].depth, n))
+        layers = [layer for name in ranked for layer in group_layers[name]]
+        layers += host_vars[host] + _vars_files(base / "host_vars", host)
+        specs.append(_host_spec(host, merge_vars(layers), tuple(ranked), host_vars[host], path))
+    return specs
+
+
+def _host_spec(name, variables, groups, own_layers, path):
+    settings = deep_merge(DEFAULT_SETTINGS, variables.get("auditor") or {})
+    address = variables.get("ansible_host")
+    if not address:
+        if "." not in name:
+            where = own_layers[0].where() if own_layers and isinstance(own_layers[0], Located) else str(path)
+            raise InventoryError("%s: host %r has no address (ansible_host)\n  fix: add `ansible_host: <ip or "
+                                 "dns name>` under it" % (where, name))
+        address = name
+    try:
+        port = int(variables.get("ansible_port", 22))
+    except (TypeError, ValueError):
+        raise InventoryError("%s: host %r: ansible_port %r is not a number\n  fix: write a port number"
+                             % (path, name, variables.get("ansible_port")))
+    unknown_roles = [r for r in settings["roles"] if r not in settings["role_defs"]]
+    if unknown_roles:
+        raise InventoryError("%s: host %r has role(s) %s not defined in auditor.role_defs\n  fix: use one of: %s"
+                             % (path, name, ", ".join(unknown_roles), ", ".join(settings["role_defs"])))
+    return HostSpec(name=name, address=str(address), port=port, user=variables.get("ansible_user"),
+                    key_file=variables.get("ansible_ssh_private_key_file"),
+                    proxy_jump=proxy_jump(variables.get("ansible_ssh_common_args", "")),
+                    python=variables.get("ansible_python_interpreter") or "python3",
+                    groups=groups, settings=settings)
+
+
+def proxy_jump(common_args):
+    """The jump host from `-J host` or `-o ProxyJump=host` in ansible_ssh_common_args."""
+    words = shlex.split(common_args or "")
+    for index, word in enumerate(words):
+        if word == "-J" and index + 1 < len(words):
+            return words[index + 1]
+        if word.startswith("-J") and len(word) > 2:
+            return word[2:]
+        option = words[index + 1] if word == "-o" and index + 1 < len(words) else word[2:] if word.startswith("-o") else ""
+        if option.lower().startswith("proxyjump="):
+            return option.split("=", 1)[1]
+    return None
+
+
+def select(specs, hosts=None, roles=None):
+    """Hosts by name and/or role; unknown names are a usage error, not an empty audit."""
+    chosen = list(specs)
+    if hosts:
+        wanted = [h.strip() for h in hosts.split(",") if h.strip()]
+        known = {s.name for s in specs}
+        missing = [h for h in wanted if h not in known]
+        if missing:
+            raise InventoryError("no host named %s in the inventory\n  fix: choose from %s"
+                                 % (", ".join(missing), ", ".join(sorted(known))))
+        chosen = [s for s in chosen if s.name in wanted]
+    if roles:
+        wanted_roles = {r.strip() for r in roles.split(",") if r.strip()}
+        chosen = [s for s in chosen if wanted_roles & set(s.roles)]
+        if not chosen:
+            raise InventoryError("no host has role %s\n  fix: check --roles" % ", ".join(sorted(wanted_roles)))
+    return chosen

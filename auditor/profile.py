@@ -1,0 +1,90 @@
+"""The default profile: the reference deployment of the runbook.
+
+Every name here can be overridden under the inventory's `auditor:` key, per
+group or per host; nothing else in the code assumes these values.
+"""
+
+DEFAULT_SETTINGS = {
+    # what this host runs: keys of `roles` below
+    "roles": [],
+    "app_dir": "/home/ec2-user/academy",
+    # where the app's environment comes from: container | dotenv | shell
+    "env_from": "container",
+    # container mode: the app container (default: the first role's container);
+    # it falls back to the .env when that container is not running
+    "app_container": None,
+    "dotenv": ".env",
+    # how the .env's consumer reads it: docker (--env-file, values verbatim),
+    # compose or python-dotenv (quotes, `export` and inline comments handled)
+    "dotenv_format": "compose",
+    "app_python": "python",
+    "settings_module_env": "DJANGO_SETTINGS_MODULE",
+    "check_script": "scripts/check_sqs_worker_connectivity.py",
+    # the app's own check script calls ReceiveMessage (it hides a real job),
+    # so the audit runs it only when asked to
+    "run_check_script": False,
+    "known_hosts": None,
+    "allowed_endpoints": [],
+    "log_window": "1h",
+    "log_max_bytes": 2000000,
+    "parallel": 20,
+    "timeouts": {"connect": 10, "command": 60, "aws": 5},
+    # how the app resolves its region: the first set variable, else the default
+    "region": {"env": ["AWS_REGION"], "default": "ap-northeast-2"},
+    # credential pairs the app prefers, in order; else boto3's default chain
+    "credentials": {"prefer": [{"key_id": "AWS_ROOT_ACCESS_KEY_ID", "secret": "AWS_ROOT_SECRET_ACCESS_KEY"}]},
+    # variables whose values are not secret and may be shown in clear
+    "public_env": ["AWS_REGION", "AWS_DEFAULT_REGION", "DJANGO_SETTINGS_MODULE",
+                   "VIDEO_SQS_QUEUE_NAME", "AI_SQS_QUEUE_NAME_BASIC", "AWS_ENDPOINT_URL",
+                   "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_STS", "AWS_PROFILE"],
+    # variables holding access key ids: shown masked
+    "key_id_env": ["AWS_ACCESS_KEY_ID", "AWS_ROOT_ACCESS_KEY_ID"],
+    "queues": {
+        "video": {"name": "academy-video-jobs", "env": "VIDEO_SQS_QUEUE_NAME"},
+        "ai-basic": {"name": "academy-ai-jobs-basic", "env": "AI_SQS_QUEUE_NAME_BASIC"},
+    },
+    "role_defs": {
+        "api": {
+            "container": "academy-api",
+            "produces": ["video", "ai-basic"],
+            "consumes": [],
+            "markers": [
+                {"name": "video-enqueued", "kind": "enqueued", "queue": "video",
+                 "pattern": r"Video job enqueued: video_id=(?P<job>[\w-]+)"},
+                {"name": "excel-dispatch", "kind": "enqueued", "queue": "ai-basic",
+                 "pattern": r"EXCEL_PARSING dispatch .*?job_id=(?P<job>[\w-]+)"},
+                {"name": "enqueue-failed", "kind": "enqueue-failed",
+                 "pattern": r"Failed to enqueue (?:video|AI) job"},
+                {"name": "http-503", "kind": "enqueue-failed", "pattern": r"\" 503\b"},
+            ],
+        },
+        "video-worker": {
+            "container": "academy-video-worker",
+            "produces": [],
+            "consumes": ["video"],
+            "markers": [
+                {"name": "started", "kind": "started", "pattern": r"Video Worker \(SQS\) started"},
+                {"name": "received", "kind": "received", "pattern": r"SQS_MESSAGE_RECEIVED .*?job_id=(?P<job>[\w-]+)"},
+                {"name": "completed", "kind": "completed", "pattern": r"SQS_JOB_COMPLETED .*?job_id=(?P<job>[\w-]+)"},
+                {"name": "sqs-unavailable", "kind": "error", "pattern": r"SQS unavailable"},
+                {"name": "queue-url-unavailable", "kind": "error", "pattern": r"Queue URL unavailable"},
+            ],
+        },
+        "ai-worker": {
+            "container": "academy-ai-worker-cpu",
+            "produces": [],
+            "consumes": ["ai-basic"],
+            "markers": [
+                {"name": "started", "kind": "started", "pattern": r"AI Worker \(SQS\) started"},
+                {"name": "received", "kind": "received", "pattern": r"SQS_MESSAGE_RECEIVED .*?job_id=(?P<job>[\w-]+)"},
+                {"name": "completed", "kind": "completed",
+                 "pattern": r"EXCEL_PARSING processed_by=worker job_id=(?P<job>[\w-]+)"},
+                {"name": "sqs-unavailable", "kind": "error", "pattern": r"SQS unavailable"},
+                {"name": "queue-url-unavailable", "kind": "error", "pattern": r"Queue URL unavailable"},
+            ],
+        },
+    },
+}
+
+MARKER_KINDS = ("started", "received", "completed", "failed", "error", "enqueued", "enqueue-failed")
+ENV_SOURCES = ("container", "dotenv", "shell")

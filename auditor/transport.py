@@ -1,0 +1,144 @@
+"""SSH transport on Fabric, with host keys verified and failures returned as data.
+
+`run_on_host(spec, command, ...)` makes one connection and one exec, and always
+returns a RunOutcome whose `kind` is one of OUTCOME_KINDS, keeping the cause.
+Fabric's Connection hard-codes AutoAddPolicy (it trusts any key); here the
+client loads known_hosts and rejects unknown keys unless trust-on-first-use was
+asked for explicitly, and the same holds for a ProxyJump gateway.
+"""
+import os
+import shlex
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import paramiko
+from fabric import Config, Connection
+from invoke.exceptions import CommandTimedOut
+
+OUTCOME_KINDS = ("ok", "unreachable", "auth-failed", "host-key-unknown", "host-key-changed", "timeout",
+                 "python-missing", "error")
+TIMEOUT_EXIT = 124          # coreutils `timeout`
+NOT_FOUND_EXIT = 127
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    host: str
+    kind: str
+    exit_status: Optional[int] = None
+    stdout: str = ""
+    stderr: str = ""
+    detail: str = ""
+    seconds: float = 0.0
+
+    @property
+    def ok(self):
+        return self.kind == "ok"
+
+
+def quote(value):
+    """The one quoting helper for anything put into a remote command line."""
+    return shlex.quote(str(value))
+
+
+_known_hosts_lock = threading.Lock()
+
+
+class RecordNewHostKey(paramiko.MissingHostKeyPolicy):
+    """Trust on first use, only when asked: accept an unknown key and append it to known_hosts."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def missing_host_key(self, client, hostname, key):
+        line = "%s %s %s\n" % (hostname, key.get_name(), key.get_base64())
+        with _known_hosts_lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a") as handle:
+                handle.write(line)
+        client.get_host_keys().add(hostname, key.get_name(), key)
+
+
+def known_hosts_path(spec, ssh_config=None):
+    """Precedence: inventory `auditor.known_hosts`, ssh_config UserKnownHostsFile, ~/.ssh/known_hosts."""
+    configured = spec.settings.get("known_hosts")
+    if configured:
+        return os.path.expanduser(configured)
+    from_config = (ssh_config or {}).get("userknownhostsfile")
+    if from_config:
+        return os.path.expanduser(from_config.split()[0] if isinstance(from_config, str) else from_config[0])
+    return os.path.expanduser("~/.ssh/known_hosts")
+
+
+def _secure(connection, known_hosts, accept_new):
+    client = connection.client
+    client.load_system_host_keys()
+    if os.path.exists(known_hosts):
+        client.load_host_keys(known_hosts)
+    client.set_missing_host_key_policy(RecordNewHostKey(known_hosts) if accept_new else paramiko.RejectPolicy())
+
+
+def connection_for(spec, timeout, accept_new=False):
+    """A Fabric Connection that does no network work yet, with strict host keys."""
+    connect_kwargs = {"banner_timeout": timeout, "auth_timeout": timeout, "channel_timeout": timeout,
+                      "allow_agent": not spec.key_file, "look_for_keys": not spec.key_file}
+    if spec.key_file:
+        connect_kwargs["key_filename"] = os.path.expanduser(spec.key_file)
+    config = Config(overrides={"run": {"in_stream": False}})
+    gateway = None
+    if spec.proxy_jump:
+        gateway = Connection(spec.proxy_jump, connect_timeout=timeout, connect_kwargs=dict(connect_kwargs),
+                             config=config)
+    connection = Connection(spec.address, user=spec.user, port=spec.port, connect_timeout=timeout,
+                            connect_kwargs=connect_kwargs, gateway=gateway, config=config)
+    known_hosts = known_hosts_path(spec, connection.ssh_config)
+    for conn in filter(None, (gateway, connection)):
+        _secure(conn, known_hosts, accept_new)
+    return connection, known_hosts
+
+
+def classify_exception(error, spec, known_hosts):
+    """Map a connection failure to (kind, detail with the fix)."""
+    target = "[%s]:%d" % (spec.address, spec.port) if spec.port != 22 else spec.address
+    if isinstance(error, paramiko.BadHostKeyException):
+        return "host-key-changed", (
+            "host key of %s changed (got %s %s); if the host was rebuilt, verify the new key out of band, then "
+            "`ssh-keygen -R '%s' -f %s`" % (target, error.key.get_name(), error.key.get_fingerprint().hex(),
+                                             target, known_hosts))
+    if isinstance(error, paramiko.AuthenticationException):
+        return "auth-failed", "authentication refused for user %r: %s" % (spec.user, error)
+    message = str(error)
+    if isinstance(error, paramiko.SSHException) and "not found in known_hosts" in message:
+        return "host-key-unknown", (
+            "%s is not in %s; add its key (ssh-keyscan -p %d %s, checked out of band) or run once with "
+            "--accept-new-host-keys" % (target, known_hosts, spec.port, spec.address))
+    if isinstance(error, (socket.timeout, TimeoutError, CommandTimedOut)) or "timed out" in message.lower() \
+            or "banner" in message.lower():
+        return "timeout", "%s: %s" % (type(error).__name__, message or "timed out")
+    if isinstance(error, (paramiko.ssh_exception.NoValidConnectionsError, OSError, EOFError)):
+        return "unreachable", "%s: %s" % (type(error).__name__, message)
+    return "error", "%s: %s" % (type(error).__name__, message)
+
+
+def run_on_host(spec, command, timeout, connect_timeout=10, accept_new=False):
+    """One connection, one exec; never raises for the host's failure."""
+    started = time.monotonic()
+    connection, known_hosts = connection_for(spec, connect_timeout, accept_new)
+    try:
+        result = connection.run(command, hide=True, warn=True, in_stream=False, timeout=timeout)
+    except Exception as error:  # every failure of one host becomes data about that host
+        kind, detail = classify_exception(error, spec, known_hosts)
+        return RunOutcome(spec.name, kind, detail=detail, seconds=time.monotonic() - started)
+    finally:
+        connection.close()
+    kind, detail = "ok", ""
+    if result.exited == TIMEOUT_EXIT:
+        kind, detail = "timeout", "the remote command ran past %ss and was stopped" % timeout
+    elif result.exited == NOT_FOUND_EXIT and ("not found" in result.stderr or "No such file" in result.stderr):
+        kind, detail = "python-missing", result.stderr.strip()[-300:]
+    return RunOutcome(spec.name, kind, exit_status=result.exited, stdout=result.stdout, stderr=result.stderr,
+                      detail=detail, seconds=time.monotonic() - started)
