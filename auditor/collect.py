@@ -38,9 +38,12 @@ def agent_config(spec, salt):
     env_from = s["env_from"] if (app_container or s["env_from"] != "container") else "dotenv"
     public = set(s["public_env"]) | set(s["region"]["env"]) | {s["settings_module_env"]}
     public |= {q["env"] for q in s["queues"].values() if q.get("env")}
+    # probe the queues this host's roles use (all of them when it has no role)
+    used = {q for _, d in role_defs for q in d.get("produces", []) + d.get("consumes", [])}
+    queues = {key: q for key, q in s["queues"].items() if not used or key in used}
     return {
         "salt": salt, "user_agent": USER_AGENT, "aws_timeout": s["timeouts"]["aws"], "probe_timeout": PROBE_TIMEOUT,
-        "region": s["region"], "credentials": s["credentials"], "queues": s["queues"],
+        "region": s["region"], "credentials": s["credentials"], "queues": queues,
         "public_env": sorted(public), "key_id_env": s["key_id_env"], "settings_module_env": s["settings_module_env"],
         "log_window": str(s["log_window"]), "log_max_bytes": int(s["log_max_bytes"]),
         "containers": containers, "run_check_script": bool(s["run_check_script"]),

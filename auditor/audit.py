@@ -1,0 +1,59 @@
+"""The pipeline in one place: inventory -> collect -> facts -> diagnosis.
+
+`run_audit` returns an AuditResult that every renderer reads; the exit code
+is derived from it, never from the renderer.
+"""
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import List, Tuple
+
+from . import collect, diagnosis, facts, inventory
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class HostResult:
+    report: facts.HostReport
+    findings: Tuple[diagnosis.Finding, ...]
+    verdict: str
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    hosts: List[HostResult]
+    findings: List[diagnosis.Finding]       # every finding, hosts' and fleet-wide
+    started: str
+    seconds: float
+    inventory: str
+
+    @property
+    def exit_code(self):
+        return EXIT_FINDINGS if any(f.severity == diagnosis.ERROR for f in self.findings) else EXIT_OK
+
+
+def run_audit(inventory_path, hosts=None, roles=None, parallel=None, accept_new=False, progress=None,
+              run_check_script=None):
+    specs = inventory.select(inventory.load_inventory(inventory_path), hosts, roles)
+    if run_check_script is not None:
+        specs = [dataclasses.replace(s, settings=dict(s.settings, run_check_script=run_check_script))
+                 for s in specs]
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    clock = time.monotonic()
+    parallel = parallel or specs[0].settings["parallel"]
+    runs = collect.collect(specs, collect.new_salt(), parallel=parallel, accept_new=accept_new, progress=progress)
+    return assess(runs, started, time.monotonic() - clock, str(inventory_path))
+
+
+def assess(runs, started="", seconds=0.0, inventory_path=""):
+    """Pure: host runs -> the audit result."""
+    results = []
+    for run in runs:
+        report = facts.host_report(run)
+        found = diagnosis.diagnose_host(report, run.spec.settings)
+        results.append(HostResult(report, tuple(found), diagnosis.verdict(report, found)))
+    all_findings = [f for r in results for f in r.findings]
+    all_findings.sort(key=lambda f: (diagnosis.SEVERITY_ORDER[f.severity], f.step, f.hosts, f.code))
+    return AuditResult(results, all_findings, started, round(seconds, 2), inventory_path)
+

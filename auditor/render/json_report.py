@@ -1,0 +1,51 @@
+"""JSON report, schema `fleet-audit/1` (documented in README.md)."""
+import json
+
+SCHEMA = "fleet-audit/1"
+
+
+def host_dict(host):
+    report = host.report
+    probe = report.probe
+    return {
+        "name": report.name,
+        "role": ",".join(report.roles),
+        "roles": list(report.roles),
+        "address": report.address,
+        "reachable": report.reachable,
+        "transport": {"kind": report.transport_kind, "detail": report.transport_detail, "seconds": report.seconds},
+        "verdict": host.verdict,
+        "findings": [f.as_dict() for f in host.findings],
+        "probe": None if probe is None else {
+            "env_source": probe.env_source, "note": probe.note,
+            "error": {"kind": probe.error_kind, "message": probe.error_message} if probe.error_kind else None,
+            "python": probe.python, "boto3": probe.boto3, "botocore": probe.botocore,
+            "regions": probe.regions, "credentials": probe.credentials,
+            "account": probe.account, "arn": probe.arn, "identity_error": probe.identity_error,
+            "endpoints": probe.endpoints, "settings_module": probe.settings_module,
+            "queues": [{"key": q.key, "name": q.name, "region": q.region, "url": q.url, "error": q.error_code,
+                        "attributes": q.attributes} for q in probe.queues],
+        },
+        "containers": [{"name": c.name, "role": c.role, "present": c.present, "status": c.status,
+                        "restarting": c.restarting, "restart_count": c.restart_count, "started_at": c.started_at,
+                        "image": c.image, "markers": c.markers, "repeated_receipts": c.repeated_receipts}
+                       for c in report.containers],
+        "docker": {"available": report.docker_available, "error": report.docker_error or None},
+        "check_script": report.check_script,
+    }
+
+
+def audit_dict(result):
+    return {
+        "schema": SCHEMA,
+        "started": result.started,
+        "seconds": result.seconds,
+        "inventory": result.inventory,
+        "exit_code": result.exit_code,
+        "hosts": [host_dict(h) for h in result.hosts],
+        "findings": [f.as_dict() for f in result.findings],
+    }
+
+
+def render_json(result):
+    return json.dumps(audit_dict(result), indent=2, sort_keys=False)

@@ -1,0 +1,68 @@
+"""`fab check-host`: one host, the runbook's three steps in order, each with what
+was seen, its verdict and the remedies; the app's own check script beside it."""
+
+STEPS = {
+    0: "Step 0 - reach the host (SSH, agent)",
+    1: "Step 1 - SQS from the app's own environment",
+    2: "Step 2 - worker containers and their logs",
+    3: "Step 3 - API logs",
+}
+
+
+def _seen(step, host):
+    report, probe = host.report, host.report.probe
+    if step == 0:
+        return ["%s (%s) in %.1fs" % (report.transport_kind, report.address, report.seconds)]
+    if step == 1:
+        if probe is None:
+            return ["not run"]
+        lines = ["environment: %s" % probe.env_source]
+        if probe.note:
+            lines.append("note: %s" % probe.note)
+        if probe.error_kind:
+            return lines + ["probe error: %s: %s" % (probe.error_kind, probe.error_message[:300])]
+        regions = probe.regions
+        lines.append("region: app %s (%s), boto3 %s, aws-cli %s" % (
+            probe.region("app"), regions.get("app", {}).get("source"), probe.region("boto3"), probe.region("cli")))
+        cred = probe.credentials
+        lines.append("credentials: %s from %s, secret fp %s" % (cred.get("key_id"), cred.get("source"),
+                                                                 cred.get("secret_fp")))
+        lines.append("identity: %s" % (probe.arn or probe.identity_error))
+        lines.append("python %s, boto3 %s, botocore %s" % (probe.python, probe.boto3, probe.botocore))
+        for q in probe.queues:
+            if q.ok:
+                visible = q.attributes.get("ApproximateNumberOfMessages", "?")
+                lines.append("[%s] %s: get_queue_url OK (%s), %s visible" % (q.key, q.name, q.url, visible))
+            else:
+                lines.append("[%s] %s: FAIL %s" % (q.key, q.name, q.error_code))
+        if report.check_script:
+            lines.append("app's own check script (exit %s):" % report.check_script.get("exit_status"))
+            lines += ["  | " + line for line in report.check_script.get("output", "").splitlines()]
+        return lines
+    lines = []
+    for c in report.containers:
+        is_api = step == 3
+        if is_api != any(m["kind"] in ("enqueued", "enqueue-failed") for m in c.markers.values()):
+            continue
+        state = "missing" if not c.present else "%s, restarts %d, image %s" % (c.status, c.restart_count, c.image)
+        lines.append("%s: %s" % (c.name, state))
+        for name, marker in c.markers.items():
+            lines.append("  %-22s %4d  last %s" % (name, marker["count"], marker["last"] or "-"))
+    if step == 2 and report.docker_available is False:
+        lines.append("docker: %s" % report.docker_error)
+    return lines or ["nothing configured for this step on this host"]
+
+
+def render_steps(host):
+    out = ["%s (%s): verdict %s" % (host.report.name, ",".join(host.report.roles) or "no role", host.verdict), ""]
+    steps = [0] if not host.report.reachable else [1, 2, 3]
+    for step in steps:
+        found = [f for f in host.findings if f.step == step]
+        verdict = "FAIL" if any(f.severity == "error" for f in found) else "WARN" if found else "OK"
+        out.append("%s: %s" % (STEPS[step], verdict))
+        out += ["    " + line for line in _seen(step, host)]
+        for f in found:
+            out.append("  ! %s %s: %s" % (f.severity, f.code, f.message))
+            out.append("    fix: %s" % f.remedy)
+        out.append("")
+    return "\n".join(out)

@@ -1,0 +1,73 @@
+"""Terminal report: one row per host, then the findings, with tabulate."""
+from tabulate import tabulate
+
+COLOURS = {"error": "31", "warning": "33", "info": "36", "ok": "32", "config": "31", "worker-down": "31",
+           "code-suspect": "35", "unreachable": "31"}
+
+
+def paint(text, key, colour):
+    code = COLOURS.get(key)
+    return "\033[%sm%s\033[0m" % (code, text) if colour and code else text
+
+
+def queue_cell(probe):
+    if probe is None:
+        return "?"
+    if probe.error_kind:
+        return "probe: " + probe.error_kind
+    return "\n".join("%s: %s" % (q.key, "OK" if q.ok else q.error_code) for q in probe.queues) or "-"
+
+
+def container_cell(report):
+    if report.docker_available is False:
+        return "docker: unavailable"
+    cells = []
+    for c in report.containers:
+        state = "missing" if not c.present else c.status
+        if c.restart_count:
+            state += " (restarts %d)" % c.restart_count
+        cells.append("%s: %s" % (c.name, state))
+    return "\n".join(cells) or "-"
+
+
+def last_activity(report):
+    stamps = [c.last("received", "completed", "enqueued") for c in report.containers]
+    stamps = [s for s in stamps if s]
+    return max(stamps)[:19].replace("T", " ") if stamps else "-"
+
+
+def host_rows(result, colour):
+    rows = []
+    for host in result.hosts:
+        report, probe = host.report, host.report.probe
+        rows.append([
+            report.name, ",".join(report.roles) or "-",
+            "yes" if report.reachable else paint("no: " + report.transport_kind, "error", colour),
+            probe.region("app") if probe and not probe.error_kind else "?",
+            (probe.credentials.get("key_id") or "-") if probe and probe.credentials else "?",
+            (probe.account or probe.identity_error or "-") if probe and not probe.error_kind else "?",
+            queue_cell(probe), container_cell(report), last_activity(report),
+            paint(host.verdict, host.verdict, colour),
+        ])
+    return rows
+
+
+def finding_rows(result, colour):
+    return [[paint(f.severity, f.severity, colour), f.code, ",".join(f.hosts), f.message, f.remedy]
+            for f in result.findings]
+
+
+def render_table(result, colour=False):
+    headers = ["host", "role", "reachable", "app region", "key id", "account", "queues", "containers",
+               "last activity", "verdict"]
+    parts = [tabulate(host_rows(result, colour), headers=headers, tablefmt="simple")]
+    if result.findings:
+        parts.append("")
+        parts.append(tabulate(finding_rows(result, colour), headers=["severity", "code", "host", "what", "fix"],
+                              tablefmt="simple", maxcolwidths=[None, None, None, 60, 60]))
+    else:
+        parts.append("\nno findings")
+    errors = sum(f.severity == "error" for f in result.findings)
+    parts.append("\n%d host(s), %d finding(s), %d error(s), %.1fs" % (
+        len(result.hosts), len(result.findings), errors, result.seconds))
+    return "\n".join(parts)

@@ -1,0 +1,105 @@
+"""Fleet auditor tasks. `fab --list` shows them; `fab --help TASK` explains each.
+
+Exit codes (stable): 0 no error-level finding, 1 error-level findings,
+2 usage or inventory error.
+"""
+import sys
+from pathlib import Path
+
+from fabric import task
+from invoke import Collection, Exit
+
+from auditor import audit as audit_pipeline
+from auditor.errors import AuditorError
+from auditor.progress import Progress
+from auditor.render import FORMATS, render, use_colour
+from auditor.render.steps import render_steps
+from auditor.sandbox import fleet, scenarios
+
+
+def _fail(error):
+    raise Exit("error: %s" % error, code=getattr(error, "exit_code", audit_pipeline.EXIT_USAGE))
+
+
+def _emit(text, output):
+    if output:
+        Path(output).write_text(text + "\n")
+        print("report written to %s" % output, file=sys.stderr)
+    else:
+        print(text)
+
+
+@task(help={
+    "inventory": "inventory file (default: inventory.yaml)",
+    "format": "report format: %s" % "|".join(FORMATS),
+    "output": "write the report to this file instead of stdout",
+    "hosts": "only these hosts (comma-separated names)",
+    "roles": "only hosts with these roles (comma-separated)",
+    "parallel": "hosts audited at once (default: auditor.parallel, 20)",
+    "accept-new-host-keys": "trust unknown host keys on first use and record them in known_hosts",
+})
+def audit(c, inventory="inventory.yaml", format="table", output=None, hosts=None, roles=None, parallel=0,
+          accept_new_host_keys=False):
+    """Audit every host in parallel: SQS from each app's environment, containers, logs, verdicts."""
+    if format not in FORMATS:
+        _fail(AuditorError("unknown format %r; choose one of: %s" % (format, ", ".join(FORMATS))))
+    try:
+        result = audit_pipeline.run_audit(inventory, hosts=hosts, roles=roles, parallel=int(parallel) or None,
+                                          accept_new=accept_new_host_keys, progress=Progress("audit"))
+    except AuditorError as error:
+        _fail(error)
+    _emit(render(result, format, colour=use_colour() and not output), output)
+    if result.exit_code:
+        raise Exit(code=result.exit_code)
+
+
+@task(name="check-host", help={
+    "name": "the host's inventory name",
+    "inventory": "inventory file (default: inventory.yaml)",
+    "app-check": "also run the app's own check script (it calls ReceiveMessage, which hides a job for a while)",
+    "accept-new-host-keys": "trust an unknown host key on first use and record it",
+})
+def check_host(c, name, inventory="inventory.yaml", app_check=False, accept_new_host_keys=False):
+    """One host, the runbook's three steps in order, with what was seen, verdicts and remedies."""
+    try:
+        result = audit_pipeline.run_audit(inventory, hosts=name, accept_new=accept_new_host_keys,
+                                          run_check_script=app_check or None)
+    except AuditorError as error:
+        _fail(error)
+    print(render_steps(result.hosts[0]))
+    if result.exit_code:
+        raise Exit(code=result.exit_code)
+
+
+@task(help={"scenario": "one of: %s" % ", ".join(scenarios.SCENARIOS)})
+def up(c, scenario="healthy"):
+    """Start the local sandbox fleet (or switch its scenario); prints the inventory path."""
+    try:
+        inventory = fleet.Sandbox().up(scenario, progress=lambda m: print("sandbox: " + m, file=sys.stderr))
+    except AuditorError as error:
+        _fail(error)
+    print(inventory)
+
+
+@task
+def down(c):
+    """Stop everything the sandbox started (sshd, dockerd, containers, moto)."""
+    fleet.Sandbox().down()
+    print("sandbox stopped", file=sys.stderr)
+
+
+@task
+def status(c):
+    """Say what the sandbox runs, the active scenario and the inventory path."""
+    print("\n".join(fleet.Sandbox().status()))
+
+
+@task
+def scenario_list(c):
+    """List the sandbox scenarios and the findings each must produce."""
+    for item in scenarios.SCENARIOS.values():
+        expect = ", ".join("%s on %s" % (code, host) for host, code in item.expect) or "no error"
+        print("%-20s %s\n%-20s expect: %s" % (item.name, item.summary, "", expect))
+
+
+ns = Collection(audit, check_host, Collection("sandbox", up, down, status, scenario_list))

@@ -1,0 +1,111 @@
+import json
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from auditor.errors import InventoryError
+from auditor.inventory import load_inventory, proxy_jump, select
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path, text, name="inventory.yaml"):
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_shipped_inventory_reads_in_ansible_and_here():
+    out = subprocess.run([shutil.which("ansible-inventory"), "-i", str(ROOT / "inventory.yaml"), "--list"],
+                         capture_output=True, text=True, check=True, timeout=120).stdout
+    ansible_hosts = set(json.loads(out)["_meta"]["hostvars"])
+    ours = load_inventory(ROOT / "inventory.yaml")
+    assert {s.name for s in ours} == ansible_hosts == {"api-1", "video-1", "ai-1"}
+    ai = next(s for s in ours if s.name == "ai-1")
+    assert ai.proxy_jump == "ec2-user@bastion.example.internal"
+    assert ai.roles == ("ai-worker",)
+
+
+def test_precedence_group_vars_host_vars_and_auditor_deep_merge(tmp_path):
+    inv = write(tmp_path, """
+        all:
+          vars:
+            ansible_port: 2200
+            auditor: {log_window: 2h, timeouts: {connect: 3}}
+          children:
+            workers:
+              vars: {auditor: {roles: [video-worker]}}
+              children:
+                video:
+                  hosts:
+                    v1: {ansible_host: 127.0.0.5}
+        """)
+    write(tmp_path, "auditor: {app_dir: /srv/app}\n", "group_vars/video.yml")
+    write(tmp_path, "ansible_port: 2201\nauditor: {timeouts: {command: 9}}\n", "host_vars/v1.yaml")
+    (spec,) = load_inventory(inv)
+    assert spec.port == 2201                                  # host_vars beat group vars
+    assert spec.settings["app_dir"] == "/srv/app"             # group_vars file of the child group
+    assert spec.settings["log_window"] == "2h"                # from all, kept by the deep merge
+    assert spec.settings["timeouts"] == {"connect": 3, "command": 9, "aws": 5}
+    assert spec.roles == ("video-worker",)
+    assert spec.groups == ("all", "workers", "video")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("all: {hosts: {h1: {ansible_host: 1.2.3.4, auditor: {log_windw: 1h}}}}", ["inventory.yaml:1", "log_windw",
+                                                                              "did you mean 'log_window'"]),
+    ("all:\n  hosts:\n    h1:\n      ansible_host: 1.2.3.4\n      auditor:\n        parallel: many\n",
+     ["inventory.yaml:6", "auditor.parallel must be a number"]),
+    ("all:\n  hosts:\n    h1:\n      ansible_port: 22\n", ["h1", "no address", "ansible_host"]),
+    ("all:\n  hosts:\n    h1: [oops\n", ["not valid YAML", "inventory.yaml:"]),
+    ("all:\n  hosts:\n    h1: {ansible_host: x.example, auditor: {roles: [cook]}}\n", ["role(s) cook", "video-worker"]),
+    ("all:\n  hosts:\n    h1: {ansible_host: x.example, auditor: {env_from: docker}}\n", ["env_from", "container"]),
+    ("all:\n  children:\n    g:\n      host: {}\n", ["unknown key 'host'", "hosts:"]),
+    ("all: {}\n", ["no hosts"]),
+])
+def test_bad_input_is_one_message_with_file_line_key_and_fix(tmp_path, text, expected):
+    with pytest.raises(InventoryError) as raised:
+        load_inventory(write(tmp_path, text))
+    message = str(raised.value)
+    assert "fix:" in message
+    for part in expected:
+        assert part in message
+
+
+def test_bad_marker_pattern_is_reported(tmp_path):
+    inv = write(tmp_path, """
+        all:
+          hosts:
+            h1:
+              ansible_host: h1.example
+              auditor:
+                role_defs:
+                  api:
+                    markers: [{name: x, kind: received, pattern: "job_id=(?P<job>"}]
+        """)
+    with pytest.raises(InventoryError, match="bad pattern"):
+        load_inventory(inv)
+
+
+def test_missing_file_and_selection_errors(tmp_path):
+    with pytest.raises(InventoryError, match="cannot read"):
+        load_inventory(tmp_path / "nope.yaml")
+    specs = load_inventory(ROOT / "inventory.yaml")
+    assert [s.name for s in select(specs, roles="api")] == ["api-1"]
+    with pytest.raises(InventoryError, match="no host named zz"):
+        select(specs, hosts="zz")
+
+
+@pytest.mark.parametrize("args, expected", [
+    ("-o ProxyJump=bastion", "bastion"),
+    ("-J user@jump:2222", "user@jump:2222"),
+    ("-oProxyJump=j2 -o StrictHostKeyChecking=yes", "j2"),
+    ("-o Compression=yes", None),
+    ("", None),
+])
+def test_proxy_jump_from_common_args(args, expected):
+    assert proxy_jump(args) == expected
