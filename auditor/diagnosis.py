@@ -12,6 +12,7 @@ SEVERITY_ORDER = {ERROR: 0, WARNING: 1, INFO: 2}
 VERDICTS = ("ok", "config", "worker-down", "code-suspect", "unreachable")
 
 SQS_ACTIONS = "sqs:GetQueueUrl, sqs:SendMessage, sqs:ReceiveMessage, sqs:DeleteMessage, sqs:ChangeMessageVisibility"
+RESTART_LOOP = 3
 RESTART = "then restart the API and worker containers: a running process keeps its old environment"
 
 
@@ -223,7 +224,8 @@ def _step2_workers(report, settings):
                                     "%s: no container named %s (role %s)" % (host, container.name, container.role),
                                     "deploy/start %s, or fix its name in auditor.role_defs" % container.name, 2))
             continue
-        if container.restarting or (container.restart_count >= 3 and container.status == "restarting"):
+        # a crash-looping container is caught between restarts as often as during one
+        if container.restarting or container.restart_count >= RESTART_LOOP:
             findings.append(Finding("container-restarting", ERROR, (host,),
                                     "%s: %s is restarting (restart count %d)"
                                     % (host, container.name, container.restart_count),

@@ -84,7 +84,7 @@ SCENARIOS = {s.name: s for s in (
              stopped_containers=("video-1",)),
     Scenario("crash-loop", "the AI worker dies at start and Docker keeps restarting it",
              expect=(("ai-1", "container-restarting"),),
-             crashing=("ai-1",)),
+             env={"ai-1": {"WORKER_CRASH": "1"}}, crashing=("ai-1",)),
     Scenario("stale-env", "video-1's .env was corrected on disk, but the container still runs "
              "with AWS_REGION=us-east-1",
              expect=(("video-1", "stale-env"), ("video-1", "sqs-queue-missing")),
