@@ -1,0 +1,145 @@
+"""The sandbox behaves like the real fleet: isolation, strict host keys, job
+flow, the runbook's FAIL lines, and a clean `down`."""
+import os
+import re
+import subprocess
+import time
+from dataclasses import replace
+
+import pytest
+
+from auditor import audit
+from auditor.collect import run_agent
+from auditor.inventory import load_inventory
+from auditor.sandbox import fleet as fleet_module
+from auditor.sandbox.scenarios import REGION, SSH_PORT, VIDEO_QUEUE
+from auditor.transport import run_on_host
+
+
+def ssh(fleet, host, command):
+    sandbox = fleet.sandbox
+    return subprocess.run(
+        ["ssh", "-i", str(sandbox.client_key), "-o", "UserKnownHostsFile=%s" % sandbox.known_hosts,
+         "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-p", str(SSH_PORT),
+         "root@%s" % fleet.host(host).spec.address, command], capture_output=True, text=True, timeout=60)
+
+
+def wait_for(predicate, timeout=45):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(1)
+    return predicate()
+
+
+def logs(fleet, host):
+    runtime = fleet.host(host)
+    return runtime.docker("logs", runtime.spec.container, timeout=20)
+
+
+def test_each_host_sees_only_its_own_containers_with_verified_host_keys(fleet):
+    fleet.use("healthy")
+    for host, container in (("api-1", "academy-api"), ("video-1", "academy-video-worker"),
+                            ("ai-1", "academy-ai-worker-cpu")):
+        done = ssh(fleet, host, "docker ps --format '{{.Names}}'")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == [container]
+
+
+def test_healthy_jobs_flow_to_the_right_worker_with_the_same_ids(fleet):
+    fleet.use("healthy")
+
+    def followed():
+        api = logs(fleet, "api-1")
+        video_sent = set(re.findall(r"Video job enqueued: video_id=(\d+)", api))
+        excel_sent = set(re.findall(r"EXCEL_PARSING dispatch .*?job_id=(\S+)", api))
+        video_done = set(re.findall(r"SQS_JOB_COMPLETED .*?job_id=(\S+)", logs(fleet, "video-1")))
+        excel_done = set(re.findall(r"EXCEL_PARSING processed_by=worker job_id=(\S+)", logs(fleet, "ai-1")))
+        return (video_sent & video_done) and (excel_sent & excel_done) and not (excel_sent & video_done)
+
+    assert wait_for(followed)
+
+
+def test_wrong_region_jobs_pile_up_and_the_worker_receives_nothing(fleet):
+    fleet.use("worker-wrong-region")
+    sqs = fleet.sandbox.moto.admin_client("sqs", fleet.sandbox.keys(), region=REGION)
+    url = sqs.get_queue_url(QueueName=VIDEO_QUEUE)["QueueUrl"]
+
+    def piled_up():
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+        return int(attributes["Attributes"]["ApproximateNumberOfMessages"]) >= 3
+
+    assert wait_for(piled_up)
+    video = logs(fleet, "video-1")
+    assert "SQS_MESSAGE_RECEIVED" not in video
+    assert "Queue URL unavailable" in video and "SQS unavailable, waiting" in video
+
+
+@pytest.mark.parametrize("scenario, host, fail_line", [
+    ("invalid-key", "api-1", "FAIL: 큐 접근 불가 (자격 증명/권한 문제)"),
+    ("wrong-secret", "video-1", "FAIL: 큐 접근 불가 (자격 증명/권한 문제)"),
+    ("no-permission", "ai-1", "FAIL: AWS 자격 증명 오류 또는 SQS 권한 없음"),
+    ("queue-missing", "api-1", "FAIL: 큐가 존재하지 않습니다"),
+])
+def test_stand_in_check_script_prints_the_runbook_fail_line(fleet, scenario, host, fail_line):
+    fleet.use(scenario)
+    runtime = fleet.host(host)
+    done = subprocess.run(["docker", "-H", "unix://%s" % runtime.socket, "exec", "-w", "/app", runtime.spec.container,
+                           "python", "scripts/check_sqs_worker_connectivity.py"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert fail_line in done.stdout
+    assert "결과: SQS 연결 실패" in done.stdout
+
+
+def test_check_host_shows_the_app_script_beside_the_probe(fleet):
+    fleet.use("queue-missing")
+    result = audit.run_audit(fleet.sandbox.inventory, hosts="api-1", run_check_script=True)
+    (host,) = result.hosts
+    assert host.report.check_script["exit_status"] == 1
+    assert "[2] AI(Basic) 큐" in host.report.check_script["output"]
+    assert {"check-script-failed", "sqs-queue-missing"} <= {f.code for f in host.findings}
+
+
+def test_transport_failures_are_classified_per_host(fleet, tmp_path):
+    fleet.use("healthy")
+    spec = load_inventory(fleet.sandbox.inventory)[0]
+    empty_known_hosts = tmp_path / "known_hosts"
+    empty_known_hosts.write_text("")
+    unknown = replace(spec, settings=dict(spec.settings, known_hosts=str(empty_known_hosts)))
+    assert run_on_host(unknown, "true", timeout=20).kind == "host-key-unknown"
+    # a recorded key of another host is a changed key, with the ssh-keygen -R fix
+    other_key = (fleet.host("video-1").dir / "ssh_host_ed25519_key.pub").read_text().split()[:2]
+    changed_file = tmp_path / "changed"
+    changed_file.write_text("[%s]:%d %s %s\n" % (spec.address, spec.port, *other_key))
+    changed = replace(spec, settings=dict(spec.settings, known_hosts=str(changed_file)))
+    outcome = run_on_host(changed, "true", timeout=20)
+    assert outcome.kind == "host-key-changed" and "ssh-keygen -R" in outcome.detail
+    # trust on first use only when asked, and it records the key
+    tofu = run_on_host(unknown, "true", timeout=20, accept_new=True)
+    assert tofu.ok and spec.address in empty_known_hosts.read_text()
+    wrong_key = tmp_path / "id_other"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wrong_key)], check=True)
+    refused = replace(spec, key_file=str(wrong_key))
+    assert run_on_host(refused, "true", timeout=20).kind == "auth-failed"
+    no_python = replace(spec, python="/nonexistent/python3")
+    result = audit.assess([run_agent(no_python, "salt")])
+    assert [f.code for f in result.findings] == ["agent-python-missing"]
+    hung = run_on_host(spec, "timeout -k 1 1 sleep 5", timeout=20)
+    assert hung.kind == "timeout"
+
+
+def test_down_leaves_nothing_behind(fleet):
+    fleet.use("healthy")
+    sandbox = fleet.sandbox
+    pids = [sandbox.moto.pid()] + [p for h in sandbox.hosts.values() for p in (h.sshd_pid(), h.dockerd_pid())]
+    assert all(pids)
+    sandbox.down()
+    fleet.scenario = None
+    assert not sandbox.running()
+    assert not any(os.path.exists("/proc/%d" % pid) for pid in pids)
+    assert fleet_module.leftover_mounts(sandbox.root) == []
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert str(sandbox.root) not in ps
