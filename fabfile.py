@@ -10,6 +10,7 @@ from fabric import task
 from invoke import Collection, Exit
 
 from auditor import audit as audit_pipeline
+from auditor import drift
 from auditor.errors import AuditorError
 from auditor.progress import Progress
 from auditor.render import FORMATS, render, use_colour
@@ -37,9 +38,10 @@ def _emit(text, output):
     "roles": "only hosts with these roles (comma-separated)",
     "parallel": "hosts audited at once (default: auditor.parallel, 20)",
     "accept-new-host-keys": "trust unknown host keys on first use and record them in known_hosts",
+    "matrix": "show the cross-host comparison matrix (--no-matrix hides it)",
 })
 def audit(c, inventory="inventory.yaml", format="table", output=None, hosts=None, roles=None, parallel=0,
-          accept_new_host_keys=False):
+          accept_new_host_keys=False, matrix=True):
     """Audit every host in parallel: SQS from each app's environment, containers, logs, verdicts."""
     if format not in FORMATS:
         _fail(AuditorError("unknown format %r; choose one of: %s" % (format, ", ".join(FORMATS))))
@@ -48,7 +50,7 @@ def audit(c, inventory="inventory.yaml", format="table", output=None, hosts=None
                                           accept_new=accept_new_host_keys, progress=Progress("audit"))
     except AuditorError as error:
         _fail(error)
-    _emit(render(result, format, colour=use_colour() and not output), output)
+    _emit(render(result, format, colour=use_colour() and not output, matrix=matrix), output)
     if result.exit_code:
         raise Exit(code=result.exit_code)
 
@@ -69,6 +71,43 @@ def check_host(c, name, inventory="inventory.yaml", app_check=False, accept_new_
     print(render_steps(result.hosts[0]))
     if result.exit_code:
         raise Exit(code=result.exit_code)
+
+
+@task(help={
+    "baseline": "YAML file of expected values: `attribute: value` or `attribute: {role: value}` "
+                "(attribute names as in the comparison matrix)",
+    "inventory": "inventory file (default: inventory.yaml)",
+    "strict": "also fail on warnings",
+    "format": "report format: %s" % "|".join(FORMATS),
+    "output": "write the report to this file",
+})
+def preflight(c, baseline, inventory="inventory.yaml", strict=False, format="table", output=None):
+    """Pre-release audit: fail (exit 1) when the fleet drifts from the baseline or has errors."""
+    try:
+        expected = drift.load_baseline(baseline)
+        result = audit_pipeline.run_audit(inventory, baseline=expected, progress=Progress("preflight"))
+    except AuditorError as error:
+        _fail(error)
+    _emit(render(result, format, colour=use_colour() and not output), output)
+    drifted = drift.drift(result, expected)
+    for host, attribute, seen, wanted in drifted:
+        print("drift: %s %s is %s, baseline says %s" % (host, attribute, seen, wanted), file=sys.stderr)
+    warnings = [f for f in result.findings if f.severity == "warning"]
+    if drifted or result.exit_code or (strict and warnings):
+        raise Exit("preflight failed: %d drifted value(s), %d error finding(s)%s" % (
+            len(drifted), sum(f.severity == "error" for f in result.findings),
+            ", %d warning(s) (--strict)" % len(warnings) if strict else ""), code=1)
+    print("preflight passed", file=sys.stderr)
+
+
+@task(help={"old": "an earlier saved audit (fab audit --format json --output FILE)", "new": "a later one"})
+def diff(c, old, new):
+    """Show what changed between two saved audits: hosts, verdicts, values, findings."""
+    try:
+        lines = drift.diff_snapshots(drift.load_snapshot(old), drift.load_snapshot(new))
+    except AuditorError as error:
+        _fail(error)
+    print("\n".join(lines) if lines else "no change")
 
 
 @task(help={"scenario": "one of: %s" % ", ".join(scenarios.SCENARIOS)})
@@ -102,4 +141,4 @@ def scenario_list(c):
         print("%-20s %s\n%-20s expect: %s" % (item.name, item.summary, "", expect))
 
 
-ns = Collection(audit, check_host, Collection("sandbox", up, down, status, scenario_list))
+ns = Collection(audit, check_host, preflight, diff, Collection("sandbox", up, down, status, scenario_list))

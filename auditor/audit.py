@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import List, Tuple
 
-from . import collect, diagnosis, facts, inventory
+from . import collect, crosshost, diagnosis, facts, inventory
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -24,6 +24,7 @@ class HostResult:
 class AuditResult:
     hosts: List[HostResult]
     findings: List[diagnosis.Finding]       # every finding, hosts' and fleet-wide
+    matrix: List[crosshost.Row]
     started: str
     seconds: float
     inventory: str
@@ -34,7 +35,7 @@ class AuditResult:
 
 
 def run_audit(inventory_path, hosts=None, roles=None, parallel=None, accept_new=False, progress=None,
-              run_check_script=None):
+              run_check_script=None, baseline=None):
     specs = inventory.select(inventory.load_inventory(inventory_path), hosts, roles)
     if run_check_script is not None:
         specs = [dataclasses.replace(s, settings=dict(s.settings, run_check_script=run_check_script))
@@ -43,17 +44,21 @@ def run_audit(inventory_path, hosts=None, roles=None, parallel=None, accept_new=
     clock = time.monotonic()
     parallel = parallel or specs[0].settings["parallel"]
     runs = collect.collect(specs, collect.new_salt(), parallel=parallel, accept_new=accept_new, progress=progress)
-    return assess(runs, started, time.monotonic() - clock, str(inventory_path))
+    return assess(runs, started, time.monotonic() - clock, str(inventory_path), baseline)
 
 
-def assess(runs, started="", seconds=0.0, inventory_path=""):
-    """Pure: host runs -> the audit result."""
+def assess(runs, started="", seconds=0.0, inventory_path="", baseline=None):
+    """Pure: host runs -> the audit result (per-host rules, then cross-host rules)."""
     results = []
+    settings = {}
     for run in runs:
         report = facts.host_report(run)
         found = diagnosis.diagnose_host(report, run.spec.settings)
         results.append(HostResult(report, tuple(found), diagnosis.verdict(report, found)))
-    all_findings = [f for r in results for f in r.findings]
+        settings[run.spec.name] = run.spec.settings
+    fleet_findings = crosshost.cross_host_findings(results, lambda host: settings[host.report.name])
+    all_findings = [f for r in results for f in r.findings] + fleet_findings
     all_findings.sort(key=lambda f: (diagnosis.SEVERITY_ORDER[f.severity], f.step, f.hosts, f.code))
-    return AuditResult(results, all_findings, started, round(seconds, 2), inventory_path)
+    return AuditResult(results, all_findings, started, round(seconds, 2), inventory_path,
+                       crosshost.build_matrix(results, baseline))
 

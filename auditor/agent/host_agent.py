@@ -130,7 +130,8 @@ def scan_logs(name, markers, window, max_bytes):
     truncated = len(text) > max_bytes
     text = text[-max_bytes:]
     compiled = [(m, re.compile(m["pattern"])) for m in markers]
-    found = {m["name"]: {"kind": m["kind"], "count": 0, "last": None, "jobs": []} for m in markers}
+    found = {m["name"]: {"kind": m["kind"], "queue": m.get("queue"), "count": 0, "last": None, "jobs": []}
+             for m in markers}
     receipts = {}
     lines = 0
     for line in text.splitlines():

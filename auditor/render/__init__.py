@@ -2,7 +2,7 @@
 import os
 import sys
 
-FORMATS = ("table", "json")
+FORMATS = ("table", "json", "markdown", "junit")
 
 
 def use_colour(stream=sys.stdout):
@@ -10,11 +10,17 @@ def use_colour(stream=sys.stdout):
     return stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
-def render(result, fmt, colour=False):
+def render(result, fmt, colour=False, matrix=True):
     if fmt == "json":
         from .json_report import render_json
         return render_json(result)
     if fmt == "table":
         from .table import render_table
-        return render_table(result, colour)
+        return render_table(result, colour, matrix)
+    if fmt == "markdown":
+        from .markdown import render_markdown
+        return render_markdown(result, matrix)
+    if fmt == "junit":
+        from .junit import render_junit
+        return render_junit(result)
     raise ValueError("unknown format %r; choose one of %s" % (fmt, ", ".join(FORMATS)))

@@ -44,6 +44,8 @@ def audit_dict(result):
         "exit_code": result.exit_code,
         "hosts": [host_dict(h) for h in result.hosts],
         "findings": [f.as_dict() for f in result.findings],
+        "matrix": [{"attribute": row.attribute, "scope": row.scope, "cells": row.cells,
+                    "deviating": list(row.deviating), "expected": row.expected} for row in result.matrix],
     }
 
 

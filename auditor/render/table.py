@@ -57,10 +57,28 @@ def finding_rows(result, colour):
             for f in result.findings]
 
 
-def render_table(result, colour=False):
+def matrix_table(result, colour=False):
+    """Attributes by hosts; a deviating cell is red on a terminal, else marked `!`."""
+    names = [h.report.name for h in result.hosts]
+    rows = []
+    for row in result.matrix:
+        cells = []
+        for name in names:
+            value = row.cells.get(name)
+            text = "?" if value is None else str(value)
+            if name in row.deviating:
+                text = paint(text + " !", "error", colour) if colour else "! " + text
+            cells.append(text)
+        rows.append([row.attribute] + cells)
+    return tabulate(rows, headers=["attribute"] + names, tablefmt="simple", maxcolwidths=[None] + [40] * len(names))
+
+
+def render_table(result, colour=False, matrix=True):
     headers = ["host", "role", "reachable", "app region", "key id", "account", "queues", "containers",
                "last activity", "verdict"]
     parts = [tabulate(host_rows(result, colour), headers=headers, tablefmt="simple")]
+    if matrix and result.matrix:
+        parts += ["", matrix_table(result, colour)]
     if result.findings:
         parts.append("")
         parts.append(tabulate(finding_rows(result, colour), headers=["severity", "code", "host", "what", "fix"],

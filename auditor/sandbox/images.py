@@ -7,6 +7,7 @@ first `sandbox.up` on a machine pays for debootstrap (about 40 s)."""
 import hashlib
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 from . import system
@@ -15,6 +16,7 @@ SUITE = "bookworm"
 PACKAGES = ("python3", "python-is-python3", "ca-certificates")
 BOTO3_VERSION = "1.40.0"
 APP_DIR = Path(__file__).parent / "app"
+_build_lock = threading.Lock()     # hosts are prepared in parallel; the root is built once
 TRIM = ("usr/share/doc", "usr/share/man", "usr/share/locale", "var/cache/apt", "var/lib/apt/lists")
 
 
@@ -34,8 +36,13 @@ def rootfs_tarball(cache_dir):
     """Build (once) and return the cached root file system tarball."""
     cache_dir = Path(cache_dir)
     tarball = cache_dir / (base_tag().split(":")[1] + ".tar")
-    if tarball.exists():
-        return tarball
+    with _build_lock:
+        if not tarball.exists():
+            _build_rootfs(cache_dir, tarball)
+    return tarball
+
+
+def _build_rootfs(cache_dir, tarball):
     cache_dir.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(prefix="rootfs-", dir=cache_dir))
     try:
@@ -52,7 +59,6 @@ def rootfs_tarball(cache_dir):
         partial.rename(tarball)
     finally:
         shutil.rmtree(build, ignore_errors=True)
-    return tarball
 
 
 def image_present(docker, tag):

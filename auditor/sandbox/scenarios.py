@@ -61,7 +61,9 @@ class Scenario:
 SCENARIOS = {s.name: s for s in (
     Scenario("healthy", "every host configured alike; jobs flow from api-1 to both workers"),
     Scenario("worker-wrong-region", "video-1 sets AWS_REGION=us-east-1, where the queue does not exist",
-             expect=(("video-1", "sqs-queue-missing"), ("video-1", "worker-sqs-errors")),
+             expect=(("video-1", "sqs-queue-missing"), ("video-1", "worker-sqs-errors"),
+                     ("video-1", "region-mismatch"), ("video-1", "no-producer-region"),
+                     ("video-1", "jobs-not-consumed"), ("video-1", "backlog-no-consumer")),
              env={"video-1": {"AWS_REGION": "us-east-1"}}),
     Scenario("default-region-only", "ai-1 sets only AWS_DEFAULT_REGION=us-west-2: the app still uses "
              "ap-northeast-2, boto3 and the AWS CLI use us-west-2",
@@ -87,7 +89,7 @@ SCENARIOS = {s.name: s for s in (
              env={"ai-1": {"WORKER_CRASH": "1"}}, crashing=("ai-1",)),
     Scenario("stale-env", "video-1's .env was corrected on disk, but the container still runs "
              "with AWS_REGION=us-east-1",
-             expect=(("video-1", "stale-env"), ("video-1", "sqs-queue-missing")),
+             expect=(("video-1", "stale-env"), ("video-1", "sqs-queue-missing"), ("video-1", "region-mismatch")),
              env={"video-1": {"AWS_REGION": "us-east-1"}},
              env_on_disk_after_start={"video-1": {"AWS_REGION": REGION}}),
     Scenario("r2-keys", "api-1 has no AWS_ROOT_* keys, so its SQS client uses AWS_ACCESS_KEY_ID, "

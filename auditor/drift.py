@@ -1,0 +1,66 @@
+"""Pre-release checks: a baseline of expected values, and the diff of two saved
+audits (snapshots are `fab audit --format json --output FILE`). Pure functions
+over the result or its JSON form."""
+import json
+from pathlib import Path
+
+import yaml
+
+from .errors import UsageError
+
+
+def load_baseline(path):
+    """attribute -> expected value (or role -> value); attribute names as in the matrix."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise UsageError("%s: cannot read the baseline: %s\n  fix: pass a YAML file of `attribute: value` lines"
+                         % (path, error))
+    if not isinstance(data, dict):
+        raise UsageError("%s: the baseline must be a mapping of attribute: value\n  fix: e.g. `app region: "
+                         "ap-northeast-2`" % path)
+    return {str(k): (v if isinstance(v, dict) else str(v)) for k, v in data.items()}
+
+
+def drift(result, baseline):
+    """(host, attribute, seen, expected) for every cell that differs from the baseline."""
+    return [(host, row.attribute, row.cells.get(host), row.expected.get(host))
+            for row in result.matrix if row.attribute in baseline for host in row.deviating]
+
+
+def load_snapshot(path):
+    try:
+        document = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise UsageError("%s: not a saved audit: %s\n  fix: save one with `fab audit --format json --output FILE`"
+                         % (path, error))
+    if document.get("schema") != "fleet-audit/1":
+        raise UsageError("%s: schema %r is not fleet-audit/1" % (path, document.get("schema")))
+    return document
+
+
+def diff_snapshots(old, new):
+    """Lines saying what changed between two saved audits."""
+    lines = []
+    old_hosts = {h["name"]: h for h in old["hosts"]}
+    new_hosts = {h["name"]: h for h in new["hosts"]}
+    lines += ["host added: %s" % n for n in sorted(set(new_hosts) - set(old_hosts))]
+    lines += ["host gone: %s" % n for n in sorted(set(old_hosts) - set(new_hosts))]
+    for name in sorted(set(old_hosts) & set(new_hosts)):
+        if old_hosts[name]["verdict"] != new_hosts[name]["verdict"]:
+            lines.append("%s: verdict %s -> %s" % (name, old_hosts[name]["verdict"], new_hosts[name]["verdict"]))
+    old_rows = {r["attribute"]: r["cells"] for r in old.get("matrix", [])}
+    for row in new.get("matrix", []):
+        before = old_rows.get(row["attribute"], {})
+        for host, value in sorted(row["cells"].items()):
+            if host in before and before[host] != value:
+                lines.append("%s: %s %s -> %s" % (host, row["attribute"], before[host], value))
+
+    def keyed(document):
+        return {(f["code"], tuple(f["hosts"])): f for f in document["findings"]}
+
+    old_findings, new_findings = keyed(old), keyed(new)
+    lines += ["new finding: %s %s on %s" % (new_findings[k]["severity"], k[0], ", ".join(k[1]))
+              for k in sorted(set(new_findings) - set(old_findings))]
+    lines += ["resolved: %s on %s" % (k[0], ", ".join(k[1])) for k in sorted(set(old_findings) - set(new_findings))]
+    return lines

@@ -1,0 +1,40 @@
+"""Markdown report, for a release ticket: verdicts, the matrix with deviating
+cells in bold and marked, then the findings."""
+
+
+def _cell(text):
+    return str(text).replace("|", "\\|").replace("\n", "<br>")
+
+
+def _table(headers, rows):
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(result, matrix=True):
+    errors = sum(f.severity == "error" for f in result.findings)
+    out = ["# Fleet audit %s" % result.started, "",
+           "%d host(s), %d finding(s), %d error(s). Inventory: `%s`." % (
+               len(result.hosts), len(result.findings), errors, result.inventory), "",
+           "## Hosts", "",
+           _table(["host", "role", "reachable", "verdict"],
+                  [[h.report.name, ",".join(h.report.roles), "yes" if h.report.reachable else h.report.transport_kind,
+                    h.verdict] for h in result.hosts])]
+    if matrix and result.matrix:
+        names = [h.report.name for h in result.hosts]
+        rows = []
+        for row in result.matrix:
+            cells = []
+            for name in names:
+                value = "?" if row.cells.get(name) is None else str(row.cells[name])
+                cells.append("**%s** (deviates)" % value if name in row.deviating else value)
+            rows.append([row.attribute] + cells)
+        out += ["", "## Comparison", "", _table(["attribute"] + names, rows)]
+    out += ["", "## Findings", ""]
+    if not result.findings:
+        out.append("No findings.")
+    for f in result.findings:
+        out.append("- **%s** `%s` on %s: %s  \n  Fix: %s" % (f.severity, f.code, ", ".join(f.hosts), f.message,
+                                                            f.remedy))
+    return "\n".join(out)

@@ -1,0 +1,47 @@
+"""Reports, baseline drift and snapshot diff on real audits of two scenarios."""
+import json
+import sys
+from pathlib import Path
+from xml.etree import ElementTree
+
+from auditor import audit, drift
+from auditor.render import render
+from auditor.render.table import matrix_table
+
+FAB = str(Path(sys.executable).parent / "fab")
+
+
+def test_matrix_highlights_the_wrong_region_and_reports_render(fleet, tmp_path):
+    fleet.use("worker-wrong-region")
+    result = fleet.audit_until(lambda r: any(f.code == "region-mismatch" for f in r.findings))
+    rows = {row.attribute: row for row in result.matrix}
+    assert rows["app region"].deviating == ("video-1",)
+    assert [a for a, row in rows.items() if row.deviating] == ["app region"]
+    plain = matrix_table(result, colour=False)
+    region_line = next(line for line in plain.splitlines() if line.startswith("app region"))
+    assert region_line.count("!") == 1 and "! us-east-1" in region_line
+    document = json.loads(render(result, "json"))
+    assert [r["deviating"] for r in document["matrix"] if r["attribute"] == "app region"] == [["video-1"]]
+    markdown = render(result, "markdown")
+    assert "**us-east-1** (deviates)" in markdown and "region-mismatch" in markdown
+    junit = ElementTree.fromstring(render(result, "junit"))
+    failing = {case.get("classname") for case in junit.iter("testcase") if case.find("failure") is not None}
+    assert "fleet-audit.video-1" in failing and "fleet-audit.api-1" not in failing
+
+
+def test_baseline_drift_and_snapshot_diff(fleet, tmp_path):
+    fleet.use("healthy")
+    healthy = fleet.audit_until(lambda r: r.exit_code == 0, timeout=20)
+    baseline = {"app region": "ap-northeast-2", "account": "123456789012"}
+    assert drift.drift(healthy, baseline) == []
+    old = tmp_path / "healthy.json"
+    old.write_text(render(healthy, "json"))
+    fleet.use("worker-wrong-region")
+    wrong = audit.run_audit(fleet.sandbox.inventory, baseline=baseline)
+    assert ("video-1", "app region", "us-east-1", "ap-northeast-2") in drift.drift(wrong, baseline)
+    new = tmp_path / "wrong.json"
+    new.write_text(render(wrong, "json"))
+    lines = drift.diff_snapshots(drift.load_snapshot(old), drift.load_snapshot(new))
+    assert "video-1: verdict ok -> config" in lines
+    assert "video-1: app region ap-northeast-2 -> us-east-1" in lines
+    assert any(line.startswith("new finding: error region-mismatch") for line in lines)

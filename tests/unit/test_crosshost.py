@@ -1,0 +1,54 @@
+"""Cross-host rules and the matrix, on hand-made host results (pure functions)."""
+from auditor.audit import HostResult
+from auditor.crosshost import build_matrix, cross_host_findings
+from auditor.facts import HostReport, ProbeReading, QueueReading
+from auditor.profile import DEFAULT_SETTINGS
+
+
+def host(name, role, region="ap-northeast-2", account="111111111111", key_fp="k1", secret_fp="s1",
+         key_id="AKIA************AAAA", url="https://sqs/111111111111/q"):
+    queue_key = "video"
+    probe = ProbeReading(env_source="container:x", regions={"app": {"value": region, "source": "env:AWS_REGION"}},
+                         credentials={"key_id": key_id, "key_id_fp": key_fp, "secret_fp": secret_fp,
+                                      "source": "env:AWS_ACCESS_KEY_ID"},
+                         account=account, queues=(QueueReading(queue_key, "academy-video-jobs", region, url=url),))
+    report = HostReport(name=name, roles=(role,), address="127.0.0.1", transport_kind="ok", probe=probe)
+    return HostResult(report, (), "ok")
+
+
+def codes(hosts):
+    return {f.code: set(f.hosts) for f in cross_host_findings(hosts, lambda h: DEFAULT_SETTINGS)}
+
+
+def test_same_key_id_with_another_secret_is_a_secret_mismatch():
+    fleet = [host("api-1", "api"), host("video-1", "video-worker"), host("video-2", "video-worker", secret_fp="s2")]
+    found = codes(fleet)
+    assert found["secret-mismatch"] == {"api-1", "video-1", "video-2"}
+    assert "key-mismatch" not in found
+
+
+def test_account_region_and_url_mismatches_name_the_odd_host():
+    fleet = [host("api-1", "api"), host("video-1", "video-worker"),
+             host("video-2", "video-worker", region="us-east-1", account="222222222222", key_fp="k2",
+                  key_id="AKIA************BBBB", url="https://sqs/222222222222/q")]
+    found = codes(fleet)
+    assert found["region-mismatch"] == {"video-2", "api-1"}
+    assert found["account-mismatch"] == {"video-2"}
+    assert found["queue-url-mismatch"] == {"video-2"}
+    assert found["no-producer-region"] == {"video-2"}
+    assert found["key-mismatch"] == {"video-1", "video-2"}
+
+
+def test_matrix_highlights_exactly_the_deviating_cells():
+    fleet = [host("api-1", "api"), host("video-1", "video-worker"), host("ai-1", "ai-worker", region="us-east-1")]
+    rows = {row.attribute: row for row in build_matrix(fleet)}
+    assert rows["app region"].deviating == ("ai-1",)
+    assert rows["app region"].expected == {"ai-1": "ap-northeast-2"}
+    assert all(not row.deviating for name, row in rows.items() if name != "app region")
+    # with a baseline, the baseline decides, not the majority
+    rows = {row.attribute: row for row in build_matrix(fleet, baseline={"app region": "us-east-1"})}
+    assert set(rows["app region"].deviating) == {"api-1", "video-1"}
+
+
+def test_healthy_fleet_has_no_cross_host_finding():
+    assert codes([host("api-1", "api"), host("video-1", "video-worker")]) == {}
