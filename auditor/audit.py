@@ -59,6 +59,6 @@ def assess(runs, started="", seconds=0.0, inventory_path="", baseline=None):
     fleet_findings = crosshost.cross_host_findings(results, lambda host: settings[host.report.name])
     all_findings = [f for r in results for f in r.findings] + fleet_findings
     all_findings.sort(key=lambda f: (diagnosis.SEVERITY_ORDER[f.severity], f.step, f.hosts, f.code))
-    return AuditResult(results, all_findings, started, round(seconds, 2), inventory_path,
-                       crosshost.build_matrix(results, baseline))
+    return AuditResult(hosts=results, findings=all_findings, matrix=crosshost.build_matrix(results, baseline),
+                       started=started, seconds=round(seconds, 2), inventory=inventory_path)
 

@@ -16,7 +16,7 @@ def test_matrix_highlights_the_wrong_region_and_reports_render(fleet, tmp_path):
     result = fleet.audit_until(lambda r: any(f.code == "region-mismatch" for f in r.findings))
     rows = {row.attribute: row for row in result.matrix}
     assert rows["app region"].deviating == ("video-1",)
-    assert [a for a, row in rows.items() if row.deviating] == ["app region"]
+    assert [a for a, row in rows.items() if row.deviating] == ["app region", "aws-cli region"]
     plain = matrix_table(result, colour=False)
     region_line = next(line for line in plain.splitlines() if line.startswith("app region"))
     assert region_line.count("!") == 1 and "! us-east-1" in region_line
