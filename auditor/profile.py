@@ -4,6 +4,13 @@ Every name here can be overridden under the inventory's `auditor:` key, per
 group or per host; nothing else in the code assumes these values.
 """
 
+# lines both reference workers log, from their shared SQS client
+WORKER_SQS_MARKERS = [
+    {"name": "received", "kind": "received", "pattern": r"SQS_MESSAGE_RECEIVED .*?job_id=(?P<job>[\w-]+)"},
+    {"name": "sqs-unavailable", "kind": "error", "pattern": r"SQS unavailable"},
+    {"name": "queue-url-unavailable", "kind": "error", "pattern": r"Queue URL unavailable"},
+]
+
 DEFAULT_SETTINGS = {
     # what this host runs: keys of `roles` below
     "roles": [],
@@ -64,11 +71,8 @@ DEFAULT_SETTINGS = {
             "consumes": ["video"],
             "markers": [
                 {"name": "started", "kind": "started", "pattern": r"Video Worker \(SQS\) started"},
-                {"name": "received", "kind": "received", "pattern": r"SQS_MESSAGE_RECEIVED .*?job_id=(?P<job>[\w-]+)"},
                 {"name": "completed", "kind": "completed", "pattern": r"SQS_JOB_COMPLETED .*?job_id=(?P<job>[\w-]+)"},
-                {"name": "sqs-unavailable", "kind": "error", "pattern": r"SQS unavailable"},
-                {"name": "queue-url-unavailable", "kind": "error", "pattern": r"Queue URL unavailable"},
-            ],
+            ] + WORKER_SQS_MARKERS,
         },
         "ai-worker": {
             "container": "academy-ai-worker-cpu",
@@ -76,12 +80,9 @@ DEFAULT_SETTINGS = {
             "consumes": ["ai-basic"],
             "markers": [
                 {"name": "started", "kind": "started", "pattern": r"AI Worker \(SQS\) started"},
-                {"name": "received", "kind": "received", "pattern": r"SQS_MESSAGE_RECEIVED .*?job_id=(?P<job>[\w-]+)"},
                 {"name": "completed", "kind": "completed",
                  "pattern": r"EXCEL_PARSING processed_by=worker job_id=(?P<job>[\w-]+)"},
-                {"name": "sqs-unavailable", "kind": "error", "pattern": r"SQS unavailable"},
-                {"name": "queue-url-unavailable", "kind": "error", "pattern": r"Queue URL unavailable"},
-            ],
+            ] + WORKER_SQS_MARKERS,
         },
     },
 }
