@@ -39,7 +39,7 @@ def attribute_values(host, queue_keys):
     values = {}
     if probe is not None:
         for who, label in (("app", "app region"), ("boto3", "boto3 region"), ("cli", "aws-cli region")):
-            values[label] = probe.region(who)
+            values[label] = probe.region(who) or "unset"
         values["account"] = probe.account
         values["access key id"] = probe.credentials.get("key_id")
         values["secret fingerprint"] = probe.credentials.get("secret_fp")
@@ -217,10 +217,12 @@ def _credential_findings(hosts):
     for members in by_key.values():
         secrets = {h.report.name: h.report.probe.credentials.get("secret_fp") for h in members}
         if len(set(secrets.values())) > 1:
-            majority = Counter(secrets.values()).most_common(1)[0][0]
-            odd = sorted(n for n, s in secrets.items() if s != majority)
+            # the secret AWS accepted is the right one; the majority only breaks a tie
+            accepted = [h.report.probe.credentials.get("secret_fp") for h in members if h.report.probe.account]
+            right = Counter(accepted or secrets.values()).most_common(1)[0][0]
+            odd = sorted(n for n, s in secrets.items() if s != right)
             findings.append(Finding(
-                "secret-mismatch", ERROR, tuple(sorted(secrets)),
+                "secret-mismatch", ERROR, tuple(odd),
                 "key id %s is used with %d different secrets; %s differ(s) from the rest" % (
                     members[0].report.probe.credentials.get("key_id"), len(set(secrets.values())), ", ".join(odd)),
                 "copy the right AWS secret for that key id to %s, then restart" % ", ".join(odd), 4,

@@ -165,14 +165,20 @@ class Sandbox:
         say("moto server")
         self.moto.start()
         self._client_key()
+        active = [self.hosts[name] for name in scenario.hosts]
+        for host in self.hosts.values():
+            if host not in active:           # hosts this scenario leaves out are switched off
+                host.stop_sshd()
+                host.stop_dockerd()
         say("Docker daemons and images (the first run builds a Debian root file system: about a minute)")
-        with ThreadPoolExecutor(max_workers=len(self.hosts)) as pool:
-            image_tags = dict(zip(self.hosts, pool.map(self._prepare_host, self.hosts.values())))
+        with ThreadPoolExecutor(max_workers=len(active)) as pool:
+            image_tags = dict(zip(scenario.hosts, pool.map(self._prepare_host, active)))
         say("scenario %s" % scenario.name)
-        self._apply(scenario, image_tags)
-        self._write_known_hosts()
-        self._write_inventory()
-        self.state_file.write_text(json.dumps({"scenario": scenario.name, "moto_port": self.moto.port}))
+        self._apply(scenario, active, image_tags)
+        self._write_known_hosts(active)
+        self._write_inventory(active)
+        self.state_file.write_text(json.dumps({"scenario": scenario.name, "moto_port": self.moto.port,
+                                               "hosts": list(scenario.hosts)}))
         return self.inventory
 
     def _client_key(self):
@@ -187,29 +193,32 @@ class Sandbox:
         host.write_sshd_config(self.client_dir / "authorized_keys")
         return images.ensure_app_image(host.docker, host.spec.container, self.root / "cache")
 
-    def _apply(self, scenario, image_tags):
-        keys = self.moto.configure(scenarios.iam_users(scenario), scenarios.queues(scenario))
+    def _apply(self, scenario, active, image_tags):
+        keys = self.moto.configure(scenarios.iam_users(scenario), scenarios.queues(scenario),
+                                   scenario.second_keys)
         key_file = self.root / "keys.json"
         key_file.write_text(json.dumps(keys))
         key_file.chmod(0o600)
         r2_keys = (secrets.token_hex(16), secrets.token_hex(32))   # Cloudflare R2's shapes
 
-        def generate(placeholder):
+        def resolve(placeholder):
             if placeholder == scenarios.RANDOM_AWS_KEY_ID:
                 return "AKIA" + "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(16))
-            return secrets.token_urlsafe(30)[:40]
+            if placeholder == scenarios.RANDOM_SECRET:
+                return secrets.token_urlsafe(30)[:40]
+            part, _, principal = placeholder.strip("{}").partition(":")
+            return keys[principal][0 if part == "key" else 1]
 
         def apply_host(host):
             spec = host.spec
             env = scenarios.healthy_env(spec, keys, r2_keys, self.moto.endpoint)
-            env = scenarios.apply_changes(env, scenario.env.get(spec.name, {}), generate)
+            env = scenarios.apply_changes(env, scenario.env.get(spec.name, {}), resolve)
             host.write_env(env)
             host.run_container(image_tags[spec.name], crashing=spec.name in scenario.crashing)
             if spec.name in scenario.env_on_disk_after_start:
-                host.write_env(scenarios.apply_changes(env, scenario.env_on_disk_after_start[spec.name], generate))
+                host.write_env(scenarios.apply_changes(env, scenario.env_on_disk_after_start[spec.name], resolve))
             if spec.name in scenario.stopped_containers:
-                system.wait_until(lambda: "started" in host.docker("logs", spec.container, timeout=10)
-                                  or "Started" in host.docker("logs", spec.container, timeout=10),
+                system.wait_until(lambda: "started" in host.docker("logs", spec.container, timeout=10).lower(),
                                   20, "%s to log its start" % spec.container)
                 host.docker("stop", "-t", "2", spec.container)
             if spec.name in scenario.stopped_sshd:
@@ -217,21 +226,21 @@ class Sandbox:
             else:
                 host.start_sshd()
 
-        with ThreadPoolExecutor(max_workers=len(self.hosts)) as pool:
-            list(pool.map(apply_host, self.hosts.values()))
+        with ThreadPoolExecutor(max_workers=len(active)) as pool:
+            list(pool.map(apply_host, active))
 
-    def _write_known_hosts(self):
+    def _write_known_hosts(self, active):
         lines = []
-        for host in self.hosts.values():
+        for host in active:
             key_type, key = Path(str(host.host_key) + ".pub").read_text().split()[:2]
             lines.append("[%s]:%d %s %s" % (host.spec.address, scenarios.SSH_PORT, key_type, key))
         self.known_hosts.write_text("\n".join(lines) + "\n")
 
-    def _write_inventory(self):
+    def _write_inventory(self, active):
         """An inventory in the product's own format, so `fab audit -i` works on the sandbox."""
         groups = {"api": "api", "video-worker": "video_workers", "ai-worker": "ai_workers"}
         children = {}
-        for host in self.hosts.values():
+        for host in active:
             group = children.setdefault(groups[host.spec.role], {"hosts": {}})
             group["hosts"][host.spec.name] = {
                 "ansible_host": host.spec.address,

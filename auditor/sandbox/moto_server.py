@@ -76,30 +76,40 @@ class MotoServer:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.read()
 
-    def client(self, service, region="ap-northeast-2", **credentials):
+    def client(self, service, region="ap-northeast-2", account=None, **credentials):
+        """A boto3 client on this server; `account` picks a non-default account while auth is off."""
         config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=3, read_timeout=10)
-        return boto3.client(service, region_name=region, endpoint_url=self.endpoint, config=config,
-                            **(credentials or BOOTSTRAP_CREDENTIALS))
+        client = boto3.client(service, region_name=region, endpoint_url=self.endpoint, config=config,
+                              **(credentials or BOOTSTRAP_CREDENTIALS))
+        if account:
+            def select_account(request, **_):
+                request.headers["x-moto-account-id"] = account
+            client.meta.events.register("before-sign.*.*", select_account)
+        return client
 
-    def configure(self, users, queues):
-        """Reset all state, create IAM users (name -> allowed actions) and queues
-        ((region, name) pairs), then turn IAM enforcement on.
+    def configure(self, users, queues, second_keys=()):
+        """Reset all state, create IAM users and queues, then turn IAM enforcement on.
 
-        Returns {user: (access_key_id, secret)} including the admin user."""
+        `users`: principal ("name" or "name@account") -> allowed actions; `queues`:
+        (region, name, account or None); `second_keys`: users given a second key.
+        Returns {principal: (access_key_id, secret)} including the admin user, and
+        "name#2" for second keys. moto resolves a request's account from its key."""
         self._post("/moto-api/recorder/stop-recording")
         self._post("/moto-api/reset-auth", b"inf")
         self._post("/moto-api/reset")
-        iam = self.client("iam", region="us-east-1")
         keys = {}
-        for user, actions in dict(users, **{ADMIN_USER: ["*"]}).items():
+        for principal, actions in dict(users, **{ADMIN_USER: ["*"]}).items():
+            user, _, account = principal.partition("@")
+            iam = self.client("iam", region="us-east-1", account=account or None)
             iam.create_user(UserName=user)
             policy = {"Version": "2012-10-17",
                       "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}]}
             iam.put_user_policy(UserName=user, PolicyName=user + "-policy", PolicyDocument=json.dumps(policy))
-            key = iam.create_access_key(UserName=user)["AccessKey"]
-            keys[user] = (key["AccessKeyId"], key["SecretAccessKey"])
-        for region, name in queues:
-            self.client("sqs", region=region).create_queue(QueueName=name)
+            for label in [principal] + (["%s#2" % principal] if principal in second_keys else []):
+                key = iam.create_access_key(UserName=user)["AccessKey"]
+                keys[label] = (key["AccessKeyId"], key["SecretAccessKey"])
+        for region, name, account in queues:
+            self.client("sqs", region=region, account=account).create_queue(QueueName=name)
         self._post("/moto-api/reset-auth", b"0")
         self.recording.write_text("")
         self._post("/moto-api/recorder/start-recording")

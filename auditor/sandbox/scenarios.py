@@ -10,12 +10,18 @@ API_ACTIONS = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SendMessage")
 WORKER_ACTIONS = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage",
                   "sqs:DeleteMessage", "sqs:ChangeMessageVisibility")
 REGION = "ap-northeast-2"
+STAGING_ACCOUNT = "210987654321"     # a second AWS account; moto's default one is production
 VIDEO_QUEUE = "academy-video-jobs"
 AI_QUEUE = "academy-ai-jobs-basic"
 
 # Placeholders resolved when a scenario is applied: generated, never committed.
 RANDOM_AWS_KEY_ID = "{random-aws-key-id}"
 RANDOM_SECRET = "{random-secret}"
+
+
+def key_of(principal):
+    """Placeholders for an issued key pair: "user", "user@account" or "user#2" (its second key)."""
+    return "{key:%s}" % principal, "{secret:%s}" % principal
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,12 @@ HOSTS = (
     SandboxHost("ai-1", "127.0.0.13", "ai-worker", "academy-ai-worker-cpu", "academy-ai-worker",
                 ("python", "/app/worker.py"), "apps.api.config.settings.worker",
                 {"WORKER_KIND": "ai", "WORKER_BACKOFF_SECONDS": "3", "WORKER_POLL_SECONDS": "2"}),
+    # a second video worker, started only by the scenarios that compare two hosts of one role
+    SandboxHost("video-2", "127.0.0.14", "video-worker", "academy-video-worker", "academy-video-worker",
+                ("python", "/app/worker.py"), "apps.api.config.settings.worker",
+                {"WORKER_KIND": "video", "WORKER_BACKOFF_SECONDS": "3", "WORKER_POLL_SECONDS": "2"}),
 )
+BASE_HOSTS = ("api-1", "video-1", "ai-1")
 SSH_PORT = 2222
 
 
@@ -49,6 +60,7 @@ class Scenario:
     name: str
     summary: str
     expect: Tuple[Tuple[str, str], ...] = ()          # (host, finding code)
+    hosts: Tuple[str, ...] = BASE_HOSTS
     env: Mapping[str, Mapping[str, Optional[str]]] = field(default_factory=dict)  # None deletes
     env_on_disk_after_start: Mapping[str, Mapping[str, Optional[str]]] = field(default_factory=dict)
     denied_actions: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)   # iam user -> actions
@@ -56,6 +68,9 @@ class Scenario:
     stopped_containers: Tuple[str, ...] = ()          # host names
     crashing: Tuple[str, ...] = ()
     stopped_sshd: Tuple[str, ...] = ()
+    staging_users: Tuple[str, ...] = ()               # IAM users that also exist in STAGING_ACCOUNT
+    staging_queues: Tuple[str, ...] = ()              # queues that also exist there, same name
+    second_keys: Tuple[str, ...] = ()                 # IAM users given a second access key
 
 
 SCENARIOS = {s.name: s for s in (
@@ -99,6 +114,29 @@ SCENARIOS = {s.name: s for s in (
     Scenario("host-unreachable", "ai-1's sshd is stopped",
              expect=(("ai-1", "ssh-unreachable"),),
              stopped_sshd=("ai-1",)),
+    Scenario("other-account", "video-1 uses keys of the staging account, where a queue with the same "
+             "name exists: it polls an empty queue while production's fills up",
+             expect=(("video-1", "account-mismatch"), ("video-1", "queue-url-mismatch"),
+                     ("video-1", "jobs-not-consumed")),
+             env={"video-1": dict(zip(("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+                                      key_of("academy-video-worker@" + STAGING_ACCOUNT)))},
+             staging_users=("academy-video-worker",), staging_queues=(VIDEO_QUEUE,)),
+    Scenario("stale-secret-copy", "video-1 and video-2 share the video workers' key, but video-2 has a "
+             "stale copy of its secret",
+             expect=(("video-2", "secret-mismatch"), ("video-2", "sqs-signature-mismatch")),
+             hosts=BASE_HOSTS + ("video-2",),
+             env={"video-2": {"AWS_SECRET_ACCESS_KEY": RANDOM_SECRET}}),
+    Scenario("key-rotation-partial", "the video workers' key was rotated on video-1 only: video-2 still "
+             "uses the old key, which works until it is deactivated",
+             expect=(("video-1", "key-mismatch"), ("video-2", "key-mismatch")),
+             hosts=BASE_HOSTS + ("video-2",),
+             env={"video-2": dict(zip(("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+                                      key_of("academy-video-worker#2")))},
+             second_keys=("academy-video-worker",)),
+    Scenario("leftover-endpoint", "ai-1 still has AWS_ENDPOINT_URL_SQS from a LocalStack test, "
+             "pointing at a local port where nothing listens",
+             expect=(("ai-1", "endpoint-override"), ("ai-1", "sqs-endpoint-unreachable")),
+             env={"ai-1": {"AWS_ENDPOINT_URL_SQS": "http://127.0.0.1:4566"}}),
     Scenario("poison-job", "every second Excel job fails in the AI worker and SQS redelivers it",
              expect=(("ai-1", "job-repeated-failure"),),
              env={"api-1": {"SIM_POISON_EVERY": "2"}}),
@@ -106,17 +144,21 @@ SCENARIOS = {s.name: s for s in (
 
 
 def iam_users(scenario):
-    """IAM user -> allowed actions, after the scenario's denials."""
+    """Principal ("user" or "user@account") -> allowed actions, after the scenario's denials."""
     users = {}
     for host in HOSTS:
         actions = API_ACTIONS if host.role == "api" else WORKER_ACTIONS
         denied = scenario.denied_actions.get(host.iam_user, ())
         users[host.iam_user] = tuple(a for a in actions if a not in denied)
+    for user in scenario.staging_users:
+        users["%s@%s" % (user, STAGING_ACCOUNT)] = users[user]
     return users
 
 
 def queues(scenario):
-    return tuple((REGION, name) for name in (VIDEO_QUEUE, AI_QUEUE) if name not in scenario.missing_queues)
+    """(region, name, account or None for the default account) of every queue to create."""
+    found = [(REGION, name, None) for name in (VIDEO_QUEUE, AI_QUEUE) if name not in scenario.missing_queues]
+    return tuple(found + [(REGION, name, STAGING_ACCOUNT) for name in scenario.staging_queues])
 
 
 def healthy_env(host, keys, r2_keys, endpoint):
@@ -135,14 +177,14 @@ def healthy_env(host, keys, r2_keys, endpoint):
     return env
 
 
-def apply_changes(env, changes, generate):
-    """The env with a scenario's changes; `generate(placeholder)` makes random values."""
+def apply_changes(env, changes, resolve):
+    """The env with a scenario's changes; `resolve(placeholder)` gives "{...}" values."""
     result = dict(env)
     for name, value in changes.items():
         if value is None:
             result.pop(name, None)
-        elif value in (RANDOM_AWS_KEY_ID, RANDOM_SECRET):
-            result[name] = generate(value)
+        elif value.startswith("{") and value.endswith("}"):
+            result[name] = resolve(value)
         else:
             result[name] = value
     return result

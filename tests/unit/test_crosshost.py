@@ -23,8 +23,15 @@ def codes(hosts):
 def test_same_key_id_with_another_secret_is_a_secret_mismatch():
     fleet = [host("api-1", "api"), host("video-1", "video-worker"), host("video-2", "video-worker", secret_fp="s2")]
     found = codes(fleet)
-    assert found["secret-mismatch"] == {"api-1", "video-1", "video-2"}
+    assert found["secret-mismatch"] == {"video-2"}
     assert "key-mismatch" not in found
+
+
+def test_the_secret_aws_accepted_wins_a_tie():
+    # video-1's stale secret fails to authenticate (no account), video-2's works
+    fleet = [host("video-1", "video-worker", secret_fp="s-stale", account=None),
+             host("video-2", "video-worker", secret_fp="s-good")]
+    assert codes(fleet)["secret-mismatch"] == {"video-1"}
 
 
 def test_account_region_and_url_mismatches_name_the_odd_host():
