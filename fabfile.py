@@ -39,15 +39,18 @@ def _emit(text, output):
     "parallel": "hosts audited at once (default: auditor.parallel, 20)",
     "accept-new-host-keys": "trust unknown host keys on first use and record them in known_hosts",
     "matrix": "show the cross-host comparison matrix (--no-matrix hides it)",
+    "cross-check": "also look for every queue name with the controller's own AWS credentials "
+                   "(auditor.cross_check: profiles, regions), to say where each queue really is",
 })
 def audit(c, inventory="inventory.yaml", format="table", output=None, hosts=None, roles=None, parallel=0,
-          accept_new_host_keys=False, matrix=True):
+          accept_new_host_keys=False, matrix=True, cross_check=False):
     """Audit every host in parallel: SQS from each app's environment, containers, logs, verdicts."""
     if format not in FORMATS:
         _fail(AuditorError("unknown format %r; choose one of: %s" % (format, ", ".join(FORMATS))))
     try:
         result = audit_pipeline.run_audit(inventory, hosts=hosts, roles=roles, parallel=int(parallel) or None,
-                                          accept_new=accept_new_host_keys, progress=Progress("audit"))
+                                          accept_new=accept_new_host_keys, progress=Progress("audit"),
+                                          cross_check=cross_check)
     except AuditorError as error:
         _fail(error)
     _emit(render(result, format, colour=use_colour() and not output, matrix=matrix), output)
@@ -80,12 +83,14 @@ def check_host(c, name, inventory="inventory.yaml", app_check=False, accept_new_
     "strict": "also fail on warnings",
     "format": "report format: %s" % "|".join(FORMATS),
     "output": "write the report to this file",
+    "cross-check": "also look for every queue name with the controller's own AWS credentials",
 })
-def preflight(c, baseline, inventory="inventory.yaml", strict=False, format="table", output=None):
+def preflight(c, baseline, inventory="inventory.yaml", strict=False, format="table", output=None, cross_check=False):
     """Pre-release audit: fail (exit 1) when the fleet drifts from the baseline or has errors."""
     try:
         expected = drift.load_baseline(baseline)
-        result = audit_pipeline.run_audit(inventory, baseline=expected, progress=Progress("preflight"))
+        result = audit_pipeline.run_audit(inventory, baseline=expected, progress=Progress("preflight"),
+                                          cross_check=cross_check)
     except AuditorError as error:
         _fail(error)
     _emit(render(result, format, colour=use_colour() and not output), output)

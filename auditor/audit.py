@@ -6,9 +6,9 @@ is derived from it, never from the renderer.
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
-from . import collect, crosshost, diagnosis, facts, inventory
+from . import collect, controller, crosshost, diagnosis, facts, inventory
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -28,6 +28,7 @@ class AuditResult:
     started: str
     seconds: float
     inventory: str
+    cross_check: Optional[controller.CrossCheck] = None     # only when asked for
 
     @property
     def exit_code(self):
@@ -35,7 +36,7 @@ class AuditResult:
 
 
 def run_audit(inventory_path, hosts=None, roles=None, parallel=None, accept_new=False, progress=None,
-              run_check_script=None, baseline=None):
+              run_check_script=None, baseline=None, cross_check=False):
     specs = inventory.select(inventory.load_inventory(inventory_path), hosts, roles)
     if run_check_script is not None:
         specs = [dataclasses.replace(s, settings=dict(s.settings, run_check_script=run_check_script))
@@ -44,10 +45,21 @@ def run_audit(inventory_path, hosts=None, roles=None, parallel=None, accept_new=
     clock = time.monotonic()
     parallel = parallel or specs[0].settings["parallel"]
     runs = collect.collect(specs, collect.new_salt(), parallel=parallel, accept_new=accept_new, progress=progress)
-    return assess(runs, started, time.monotonic() - clock, str(inventory_path), baseline)
+    check = run_cross_check(specs, runs) if cross_check else None
+    return assess(runs, started, time.monotonic() - clock, str(inventory_path), baseline, check)
 
 
-def assess(runs, started="", seconds=0.0, inventory_path="", baseline=None):
+def run_cross_check(specs, runs):
+    """The controller's own look at every queue name the hosts use or should use."""
+    reports = [facts.host_report(run) for run in runs]
+    names = {queue["name"] for spec in specs for queue in spec.settings["queues"].values()}
+    names |= {q.name for r in reports if r.probe for q in r.probe.queues}
+    regions = {q.region for r in reports if r.probe for q in r.probe.queues}
+    settings = dict(specs[0].settings["cross_check"], timeout=specs[0].settings["timeouts"]["aws"])
+    return controller.cross_check(names, settings, regions)
+
+
+def assess(runs, started="", seconds=0.0, inventory_path="", baseline=None, check=None):
     """Pure: host runs -> the audit result (per-host rules, then cross-host rules)."""
     results = []
     settings = {}
@@ -57,8 +69,13 @@ def assess(runs, started="", seconds=0.0, inventory_path="", baseline=None):
         results.append(HostResult(report, tuple(found), diagnosis.verdict(report, found)))
         settings[run.spec.name] = run.spec.settings
     fleet_findings = crosshost.cross_host_findings(results, lambda host: settings[host.report.name])
+    if check is not None:
+        fleet_findings += crosshost.cross_check_findings(results, check)
+    blamed = {name for f in fleet_findings if f.code in crosshost.CONFIGURATION_CODES for name in f.hosts}
+    results = [dataclasses.replace(r, verdict="config") if r.verdict == "ok" and r.report.name in blamed else r
+               for r in results]
     all_findings = [f for r in results for f in r.findings] + fleet_findings
     all_findings.sort(key=lambda f: (diagnosis.SEVERITY_ORDER[f.severity], f.step, f.hosts, f.code))
     return AuditResult(hosts=results, findings=all_findings, matrix=crosshost.build_matrix(results, baseline),
-                       started=started, seconds=round(seconds, 2), inventory=inventory_path)
+                       started=started, seconds=round(seconds, 2), inventory=inventory_path, cross_check=check)
 

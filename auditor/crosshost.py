@@ -10,9 +10,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
-from .diagnosis import ERROR, WARNING, Finding
+from .diagnosis import ERROR, WARNING, Finding, classify_aws_error
 
 IN_FLIGHT_GRACE = 3     # the newest job ids per queue may simply not be received yet
+# fleet-wide errors that blame the configuration of exactly the hosts they name
+CONFIGURATION_CODES = ("region-mismatch", "account-mismatch", "queue-url-mismatch", "secret-mismatch",
+                       "queue-elsewhere")
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ def build_matrix(hosts, baseline=None):
     for attribute in attributes:
         scope = "fleet" if attribute in FLEET_SCOPE or attribute.startswith("queue ") else "role"
         cells = {name: per_host[name].get(attribute) for name in per_host}
+        if all(value is None for value in cells.values()):
+            continue                                 # nobody could read it: nothing to compare
         groups = {}
         for host in hosts:
             key = "fleet" if scope == "fleet" else _role_of(host)
@@ -131,7 +136,7 @@ def _queue_findings(key, producers, consumers):
         if others:
             names = sorted(others)
             findings.append(Finding(
-                "region-mismatch", ERROR, (consumer.report.name,) + tuple(names),
+                "region-mismatch", ERROR, (consumer.report.name,),
                 "queue %s: %s polls %s but %s enqueue(s) in %s" % (
                     key, consumer.report.name, region, ", ".join(names), ", ".join(sorted(set(others.values())))),
                 "set AWS_REGION on %s to %s (the region the API uses), then restart its worker"
@@ -239,4 +244,42 @@ def _credential_findings(hosts):
                 "hosts of role %s use different access keys: %s" % (
                     role, "; ".join("%s %s" % i for i in sorted(keys.items()))),
                 "use one key (or one instance role) per role, so a rotation reaches every host", 4, {"keys": keys}))
+    return findings
+
+
+# -- with the controller's cross-check -------------------------------------------------
+
+def _place(region, account):
+    return "%s (account %s)" % (region, account or "?")
+
+
+def cross_check_findings(hosts, check):
+    """Hosts that cannot find a queue the controller sees elsewhere; the check's own failures."""
+    findings = []
+    for label, identity in sorted(check.identities.items()):
+        if identity.get("error"):
+            findings.append(Finding(
+                "cross-check-failed", WARNING, ("controller",),
+                "the controller's AWS profile %s could not be used: %s" % (label, identity["error"]),
+                "give the controller read access (sts:GetCallerIdentity, sqs:GetQueueUrl) or fix "
+                "auditor.cross_check.profiles", 4, {"profile": label}))
+    for host in hosts:
+        probe = _probe_ok(host)
+        for queue in probe.queues if probe else ():
+            if queue.ok or classify_aws_error(queue.error_code) != "sqs-queue-missing":
+                continue
+            places = check.where(queue.name)
+            if not places:
+                continue
+            there = places[0]
+            fix = ("set the region of %s to %s (AWS_REGION), then restart" % (host.report.name, there.region)
+                   if there.region != queue.region else
+                   "use credentials of account %s on %s, then restart" % (there.account, host.report.name))
+            findings.append(Finding(
+                "queue-elsewhere", ERROR, (host.report.name,),
+                "queue %s is in %s; %s looks in %s" % (
+                    queue.name, ", ".join(_place(s.region, s.account) for s in places), host.report.name,
+                    _place(queue.region, probe.account)),
+                fix, 4, {"queue": queue.key, "name": queue.name,
+                         "found": [{"region": s.region, "account": s.account} for s in places]}))
     return findings

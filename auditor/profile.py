@@ -46,6 +46,12 @@ DEFAULT_SETTINGS = {
                    "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_STS", "AWS_PROFILE"],
     # variables holding access key ids: shown masked
     "key_id_env": ["AWS_ACCESS_KEY_ID", "AWS_ROOT_ACCESS_KEY_ID"],
+    # `fab audit --cross-check`: the controller's own AWS credentials look for every
+    # queue name, to say where a queue really is. One AWS profile per account to
+    # search (null: the default credential chain); regions: [] means every region
+    # where SQS is offered; the files default to ~/.aws/config and credentials.
+    "cross_check": {"profiles": [None], "regions": [], "config_file": None, "credentials_file": None,
+                    "parallel": 16},
     "queues": {
         "video": {"name": "academy-video-jobs", "env": "VIDEO_SQS_QUEUE_NAME"},
         "ai-basic": {"name": "academy-ai-jobs-basic", "env": "AI_SQS_QUEUE_NAME_BASIC"},

@@ -2,7 +2,7 @@
 import os
 import sys
 
-FORMATS = ("table", "json", "markdown", "junit")
+FORMATS = ("table", "json", "markdown", "html", "junit")
 
 
 def use_colour(stream=sys.stdout):
@@ -20,6 +20,9 @@ def render(result, fmt, colour=False, matrix=True):
     if fmt == "markdown":
         from .markdown import render_markdown
         return render_markdown(result, matrix)
+    if fmt == "html":
+        from .html import render_html
+        return render_html(result, matrix)
     if fmt == "junit":
         from .junit import render_junit
         return render_junit(result)

@@ -1,4 +1,5 @@
 """JSON report, schema `fleet-audit/1` (documented in README.md)."""
+import dataclasses
 import json
 
 SCHEMA = "fleet-audit/1"
@@ -44,6 +45,12 @@ def audit_dict(result):
         "exit_code": result.exit_code,
         "hosts": [host_dict(h) for h in result.hosts],
         "findings": [f.as_dict() for f in result.findings],
+        "cross_check": None if result.cross_check is None else {
+            "names": list(result.cross_check.names), "regions": list(result.cross_check.regions),
+            "identities": result.cross_check.identities,
+            "found": [dataclasses.asdict(s) for s in result.cross_check.sightings],
+            "not_searched": [{"profile": p, "region": r, "error": e} for p, r, e in result.cross_check.failures],
+        },
         "matrix": [{"attribute": row.attribute, "scope": row.scope, "cells": row.cells,
                     "deviating": list(row.deviating), "expected": row.expected} for row in result.matrix],
     }

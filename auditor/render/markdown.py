@@ -1,5 +1,6 @@
 """Markdown report, for a release ticket: verdicts, the matrix with deviating
 cells in bold and marked, then the findings."""
+from .table import CROSS_CHECK_HEADERS, cross_check_rows, cross_check_summary
 
 
 def _cell(text):
@@ -31,6 +32,9 @@ def render_markdown(result, matrix=True):
                 cells.append("**%s** (deviates)" % value if name in row.deviating else value)
             rows.append([row.attribute] + cells)
         out += ["", "## Comparison", "", _table(["attribute"] + names, rows)]
+    if result.cross_check is not None:
+        out += ["", "## Where the queues are", "", cross_check_summary(result.cross_check) + ".", "",
+                _table(CROSS_CHECK_HEADERS, cross_check_rows(result.cross_check))]
     out += ["", "## Findings", ""]
     if not result.findings:
         out.append("No findings.")

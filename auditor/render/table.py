@@ -73,12 +73,34 @@ def matrix_table(result, colour=False):
     return tabulate(rows, headers=["attribute"] + names, tablefmt="simple", maxcolwidths=[None] + [40] * len(names))
 
 
+CROSS_CHECK_HEADERS = ["queue", "region", "account", "profile", "waiting", "url"]
+
+
+def cross_check_rows(check):
+    """Where the controller found each queue name; names found nowhere say so."""
+    rows = [[s.name, s.region, s.account or "?", s.profile or "default",
+             "?" if s.visible is None else s.visible, s.url] for s in check.sightings]
+    rows += [[name, "(nowhere)", "", "", "", ""] for name in check.names if not check.where(name)]
+    return rows
+
+
+def cross_check_summary(check):
+    who = ", ".join("%s: %s" % (label, i.get("account") or i.get("error")) for label, i in sorted(check.identities.items()))
+    text = "controller cross-check: %d region(s) searched as %s" % (len(check.regions), who)
+    if check.failures:
+        text += "; not searched: %s" % ", ".join(sorted({"%s (%s)" % (r, code) for _, r, code in check.failures}))
+    return text
+
+
 def render_table(result, colour=False, matrix=True):
     headers = ["host", "role", "reachable", "app region", "key id", "account", "queues", "containers",
                "last activity", "verdict"]
     parts = [tabulate(host_rows(result, colour), headers=headers, tablefmt="simple")]
     if matrix and result.matrix:
         parts += ["", matrix_table(result, colour)]
+    if result.cross_check is not None:
+        parts += ["", cross_check_summary(result.cross_check),
+                  tabulate(cross_check_rows(result.cross_check), headers=CROSS_CHECK_HEADERS, tablefmt="simple")]
     if result.findings:
         parts.append("")
         parts.append(tabulate(finding_rows(result, colour), headers=["severity", "code", "host", "what", "fix"],

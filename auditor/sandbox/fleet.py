@@ -22,7 +22,7 @@ import yaml
 
 from ..errors import SandboxError
 from . import images, scenarios, system
-from .moto_server import MotoServer
+from .moto_server import ADMIN_USER, MotoServer
 
 DEFAULT_ROOT = "/var/lib/fleet-auditor-sandbox"
 
@@ -195,10 +195,11 @@ class Sandbox:
 
     def _apply(self, scenario, active, image_tags):
         keys = self.moto.configure(scenarios.iam_users(scenario), scenarios.queues(scenario),
-                                   scenario.second_keys)
+                                   scenario.second_keys, admin_accounts=(scenarios.STAGING_ACCOUNT,))
         key_file = self.root / "keys.json"
         key_file.write_text(json.dumps(keys))
         key_file.chmod(0o600)
+        self._write_controller_profiles(keys)
         r2_keys = (secrets.token_hex(16), secrets.token_hex(32))   # Cloudflare R2's shapes
 
         def resolve(placeholder):
@@ -229,6 +230,23 @@ class Sandbox:
         with ThreadPoolExecutor(max_workers=len(active)) as pool:
             list(pool.map(apply_host, active))
 
+    def _write_controller_profiles(self, keys):
+        """AWS profiles for `fab audit --cross-check`: the admin of each sandbox account."""
+        config, credentials = [], []
+        for profile, principal in self.controller_profiles().items():
+            config += ["[profile %s]" % profile, "region = %s" % scenarios.REGION,
+                       "endpoint_url = %s" % self.moto.endpoint, ""]
+            credentials += ["[%s]" % profile, "aws_access_key_id = %s" % keys[principal][0],
+                            "aws_secret_access_key = %s" % keys[principal][1], ""]
+        (self.client_dir / "aws-config").write_text("\n".join(config))
+        path = self.client_dir / "aws-credentials"
+        path.touch(mode=0o600)
+        path.write_text("\n".join(credentials))
+
+    @staticmethod
+    def controller_profiles():
+        return {"sandbox-production": ADMIN_USER, "sandbox-staging": "%s@%s" % (ADMIN_USER, scenarios.STAGING_ACCOUNT)}
+
     def _write_known_hosts(self, active):
         lines = []
         for host in active:
@@ -255,7 +273,10 @@ class Sandbox:
                 # the host's own python (not the containers'): used for dotenv-mode probes
                 "ansible_python_interpreter": sys.executable,
                 "auditor": {"known_hosts": str(self.known_hosts),
-                            "allowed_endpoints": [self.moto.endpoint]},
+                            "allowed_endpoints": [self.moto.endpoint],
+                            "cross_check": {"profiles": list(self.controller_profiles()),
+                                            "config_file": str(self.client_dir / "aws-config"),
+                                            "credentials_file": str(self.client_dir / "aws-credentials")}},
             },
             "children": children,
         }}

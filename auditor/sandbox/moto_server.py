@@ -87,18 +87,20 @@ class MotoServer:
             client.meta.events.register("before-sign.*.*", select_account)
         return client
 
-    def configure(self, users, queues, second_keys=()):
+    def configure(self, users, queues, second_keys=(), admin_accounts=()):
         """Reset all state, create IAM users and queues, then turn IAM enforcement on.
 
         `users`: principal ("name" or "name@account") -> allowed actions; `queues`:
-        (region, name, account or None); `second_keys`: users given a second key.
-        Returns {principal: (access_key_id, secret)} including the admin user, and
+        (region, name, account or None); `second_keys`: users given a second key;
+        `admin_accounts`: other accounts that get an admin user too.
+        Returns {principal: (access_key_id, secret)} including the admin users, and
         "name#2" for second keys. moto resolves a request's account from its key."""
         self._post("/moto-api/recorder/stop-recording")
         self._post("/moto-api/reset-auth", b"inf")
         self._post("/moto-api/reset")
         keys = {}
-        for principal, actions in dict(users, **{ADMIN_USER: ["*"]}).items():
+        admins = {"%s@%s" % (ADMIN_USER, account): ["*"] for account in admin_accounts}
+        for principal, actions in dict(users, **{ADMIN_USER: ["*"]}, **admins).items():
             user, _, account = principal.partition("@")
             iam = self.client("iam", region="us-east-1", account=account or None)
             iam.create_user(UserName=user)

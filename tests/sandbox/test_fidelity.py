@@ -134,7 +134,8 @@ def test_transport_failures_are_classified_per_host(fleet, tmp_path):
 def test_down_leaves_nothing_behind(fleet):
     fleet.use("healthy")
     sandbox = fleet.sandbox
-    pids = [sandbox.moto.pid()] + [p for h in sandbox.hosts.values() for p in (h.sshd_pid(), h.dockerd_pid())]
+    active = [sandbox.hosts[name] for name in sandbox.state()["hosts"]]
+    pids = [sandbox.moto.pid()] + [p for h in active for p in (h.sshd_pid(), h.dockerd_pid())]
     assert all(pids)
     sandbox.down()
     fleet.scenario = None

@@ -45,3 +45,25 @@ def test_baseline_drift_and_snapshot_diff(fleet, tmp_path):
     assert "video-1: verdict ok -> config" in lines
     assert "video-1: app region ap-northeast-2 -> us-east-1" in lines
     assert any(line.startswith("new finding: error region-mismatch") for line in lines)
+
+
+def test_cross_check_says_where_each_queue_really_is(fleet):
+    fleet.use("worker-wrong-region")
+    result = fleet.audit_until(lambda r: any(f.code == "queue-elsewhere" for f in r.findings), cross_check=True)
+    elsewhere = [f for f in result.findings if f.code == "queue-elsewhere"]
+    assert [f.hosts for f in elsewhere] == [("video-1",)]
+    assert "is in ap-northeast-2 (account 123456789012); video-1 looks in us-east-1" in elsewhere[0].message
+    check = result.cross_check
+    assert check.identities == {"sandbox-production": {"account": "123456789012"},
+                                "sandbox-staging": {"account": "210987654321"}}
+    assert "us-east-1" in check.regions and len(check.regions) > 10    # every SQS region, by default
+    assert {(s.name, s.region, s.account) for s in check.sightings} == {
+        ("academy-video-jobs", "ap-northeast-2", "123456789012"),
+        ("academy-ai-jobs-basic", "ap-northeast-2", "123456789012")}
+    assert json.loads(render(result, "json"))["cross_check"]["found"][0]["name"] == "academy-ai-jobs-basic"
+
+    fleet.use("other-account")
+    result = audit.run_audit(fleet.sandbox.inventory, cross_check=True)
+    copies = {s.account for s in result.cross_check.sightings if s.name == "academy-video-jobs"}
+    assert copies == {"123456789012", "210987654321"}
+    assert "queue-elsewhere" not in {f.code for f in result.findings}

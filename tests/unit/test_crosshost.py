@@ -1,4 +1,6 @@
 """Cross-host rules and the matrix, on hand-made host results (pure functions)."""
+import dataclasses
+
 from auditor.audit import HostResult
 from auditor.crosshost import build_matrix, cross_host_findings
 from auditor.facts import HostReport, ProbeReading, QueueReading
@@ -39,7 +41,7 @@ def test_account_region_and_url_mismatches_name_the_odd_host():
              host("video-2", "video-worker", region="us-east-1", account="222222222222", key_fp="k2",
                   key_id="AKIA************BBBB", url="https://sqs/222222222222/q")]
     found = codes(fleet)
-    assert found["region-mismatch"] == {"video-2", "api-1"}
+    assert found["region-mismatch"] == {"video-2"}
     assert found["account-mismatch"] == {"video-2"}
     assert found["queue-url-mismatch"] == {"video-2"}
     assert found["no-producer-region"] == {"video-2"}
@@ -59,3 +61,20 @@ def test_matrix_highlights_exactly_the_deviating_cells():
 
 def test_healthy_fleet_has_no_cross_host_finding():
     assert codes([host("api-1", "api"), host("video-1", "video-worker")]) == {}
+
+
+def test_controller_sighting_names_where_the_missing_queue_is():
+    from auditor.controller import CrossCheck, Sighting
+    from auditor.crosshost import cross_check_findings
+    lost = host("video-1", "video-worker", region="us-east-1", url=None)
+    lost = HostResult(dataclasses.replace(lost.report, probe=dataclasses.replace(
+        lost.report.probe, queues=(QueueReading("video", "academy-video-jobs", "us-east-1",
+                                                error_code="AWS.SimpleQueueService.NonExistentQueue"),))), (), "ok")
+    check = CrossCheck(("academy-video-jobs",), ("ap-northeast-2", "us-east-1"),
+                       {"prod": {"account": "111111111111"}, "staging": {"error": "InvalidClientTokenId"}},
+                       (Sighting("academy-video-jobs", "ap-northeast-2", "111111111111", "prod", "https://q"),))
+    found = {f.code: f for f in cross_check_findings([host("api-1", "api"), lost], check)}
+    assert found["queue-elsewhere"].hosts == ("video-1",)
+    assert "is in ap-northeast-2 (account 111111111111); video-1 looks in us-east-1" in found["queue-elsewhere"].message
+    assert "AWS_REGION" in found["queue-elsewhere"].remedy
+    assert found["cross-check-failed"].hosts == ("controller",)

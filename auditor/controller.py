@@ -1,0 +1,119 @@
+"""Controller-side cross-check (opt-in): where each queue name really exists.
+
+The hosts say where they look; this says where the queues are, seen with the
+controller's own AWS credentials: one AWS profile per account to search, each
+region where SQS is offered (or the configured ones). Read-only: STS
+GetCallerIdentity once per profile, then SQS GetQueueUrl and, for queues that
+exist, GetQueueAttributes; one attempt each, short timeouts, a bounded pool.
+"""
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+from . import USER_AGENT
+from .diagnosis import classify_aws_error
+
+QUEUE_MISSING = "sqs-queue-missing"
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """One queue name found in one region of one account."""
+    name: str
+    region: str
+    account: Optional[str]
+    profile: Optional[str]
+    url: str
+    visible: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class CrossCheck:
+    names: Tuple[str, ...]
+    regions: Tuple[str, ...]
+    identities: dict = field(default_factory=dict, compare=False)   # profile label -> account or error
+    sightings: Tuple[Sighting, ...] = ()
+    failures: Tuple[Tuple[str, str, str], ...] = ()                 # (profile label, region, error code)
+
+    def where(self, name):
+        return [s for s in self.sightings if s.name == name]
+
+
+def profile_label(profile):
+    return profile or "default"
+
+
+def _session(profile, settings):
+    """A boto3 session on the controller's credentials, honouring the configured files."""
+    import boto3
+    import botocore.session
+
+    core = botocore.session.Session()
+    for variable in ("config_file", "credentials_file"):
+        if settings.get(variable):
+            core.set_config_variable(variable, settings[variable])
+    if profile:
+        core.set_config_variable("profile", profile)
+    return boto3.Session(botocore_session=core)
+
+
+def _config(settings):
+    from botocore.config import Config
+
+    timeout = float(settings.get("timeout") or 5)
+    return Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=timeout,
+                  read_timeout=timeout, user_agent_extra=USER_AGENT)
+
+
+def _error_code(error):
+    response = getattr(error, "response", None) or {}
+    return (response.get("Error") or {}).get("Code") or type(error).__name__
+
+
+def _look(session, config, profile, account, region, name):
+    """-> ("found", Sighting) | ("missing", None) | ("failed", code)."""
+    sqs = session.client("sqs", region_name=region, config=config)
+    try:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except Exception as error:  # classified below; one region's failure never stops the others
+        code = _error_code(error)
+        return ("missing", None) if classify_aws_error(code) == QUEUE_MISSING else ("failed", code)
+    visible = None
+    try:
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+        visible = int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+    except Exception:  # the queue exists: its count is a bonus
+        pass
+    return "found", Sighting(name, region, account, profile, url, visible)
+
+
+def cross_check(names, settings, seen_regions=()):
+    """Search every (profile, region, queue name); never raises for AWS errors."""
+    names = tuple(sorted(set(names)))
+    config = _config(settings)
+    profiles = settings.get("profiles") or [None]
+    identities, tasks, all_regions = {}, [], set()
+    for profile in profiles:
+        label = profile_label(profile)
+        try:
+            session = _session(profile, settings)
+            searched = set(settings.get("regions") or session.get_available_regions("sqs"))
+            searched |= {region for region in seen_regions if region}
+            sts_region = session.region_name or min(searched, default="us-east-1")
+            account = session.client("sts", region_name=sts_region, config=config).get_caller_identity()["Account"]
+        except Exception as error:  # no credentials, a broken profile, an unreachable endpoint
+            identities[label] = {"error": _error_code(error)}
+            continue
+        identities[label] = {"account": account}
+        all_regions |= searched
+        tasks += [(session, profile, account, region, name) for region in sorted(searched) for name in names]
+    sightings, failures = [], set()
+    with ThreadPoolExecutor(max_workers=max(1, min(int(settings.get("parallel") or 16), len(tasks) or 1))) as pool:
+        outcomes = pool.map(lambda t: (t, _look(t[0], config, *t[1:])), tasks)
+        for (session, profile, account, region, name), (state, value) in outcomes:
+            if state == "found":
+                sightings.append(value)
+            elif state == "failed":
+                failures.add((profile_label(profile), region, value))
+    sightings.sort(key=lambda s: (s.name, s.region, s.account or ""))
+    return CrossCheck(names, tuple(sorted(all_regions)), identities, tuple(sightings), tuple(sorted(failures)))

@@ -1,0 +1,147 @@
+"""HTML report: one self-contained file (inline CSS, no script, no link out).
+
+A Content-Security-Policy of `default-src 'none'` makes the browser refuse any
+fetch, so the report opens the same on an air-gapped laptop as in CI. Every
+value is escaped: hosts' data is untrusted text.
+"""
+from html import escape
+
+from .table import (CROSS_CHECK_HEADERS, container_cell, cross_check_rows, cross_check_summary,
+                    last_activity)
+
+STYLE = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em; color: #1d1d1f; }
+h1 { font-size: 1.5em; margin-bottom: .2em; } h2 { font-size: 1.2em; margin-top: 2em; }
+.summary { color: #555; }
+table { border-collapse: collapse; margin: .5em 0; }
+th, td { border: 1px solid #d0d0d5; padding: .3em .6em; text-align: left; vertical-align: top; }
+th { background: #f2f2f5; }
+td.deviates { background: #ffd7d5; color: #8a1010; font-weight: 600; }
+td.unknown { color: #888; }
+.mark { display: inline-block; margin-right: .3em; font-weight: 700; }
+.sev-error, .v-config, .v-worker-down, .v-unreachable { color: #b00020; font-weight: 600; }
+.sev-warning { color: #9a6700; font-weight: 600; } .sev-info { color: #0b5cad; }
+.v-ok { color: #1a7f37; font-weight: 600; } .v-code-suspect { color: #8250df; font-weight: 600; }
+code, .mono { font-family: ui-monospace, monospace; font-size: .92em; }
+details { margin: .6em 0; } summary { cursor: pointer; font-weight: 600; }
+"""
+
+
+def _e(value):
+    return escape("" if value is None else str(value))
+
+
+def _table(headers, rows, table_id=None):
+    """Rows are lists of cells; a cell is text (escaped here) or (html, css class)."""
+    table_tag = '<table id="%s">' % table_id if table_id else "<table>"
+    out = [table_tag + "<thead><tr>%s</tr></thead><tbody>" % "".join("<th>%s</th>" % _e(h) for h in headers)]
+    for row in rows:
+        cells = []
+        for cell in row:
+            html, css = cell if isinstance(cell, tuple) else (_e(cell), "")
+            cells.append('<td class="%s">%s</td>' % (css, html) if css else "<td>%s</td>" % html)
+        out.append("<tr>%s</tr>" % "".join(cells))
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def _lines(text):
+    return "<br>".join(_e(line) for line in str(text).splitlines())
+
+
+def _hosts(result):
+    rows = []
+    for host in result.hosts:
+        report = host.report
+        rows.append([report.name, ",".join(report.roles) or "-",
+                     "yes" if report.reachable else "no: " + report.transport_kind,
+                     (_lines(container_cell(report)), ""), last_activity(report),
+                     (_e(host.verdict), "v-" + host.verdict)])
+    return _table(["host", "role", "reachable", "containers", "last activity", "verdict"], rows)
+
+
+def _matrix(result):
+    names = [h.report.name for h in result.hosts]
+    rows = []
+    for row in result.matrix:
+        cells = [row.attribute]
+        for name in names:
+            value = row.cells.get(name)
+            if name in row.deviating:
+                html = '<span class="mark" title="expected: %s">!</span>%s' % (_e(row.expected.get(name)), _e(value))
+                cells.append((html, "deviates"))
+            elif value is None:
+                cells.append(("?", "unknown"))
+            else:
+                cells.append(_e(value))
+        rows.append(cells)
+    return ("<p>A highlighted cell (marked <b>!</b>) differs from the baseline or from the majority of the "
+            "hosts it is compared with (the fleet, or the hosts of the same role).</p>"
+            + _table(["attribute"] + names, rows, table_id="comparison"))
+
+
+def _findings(findings):
+    if not findings:
+        return "<p>No findings.</p>"
+    return _table(["severity", "code", "hosts", "what", "fix"],
+                  [[(_e(f.severity), "sev-" + f.severity), ("<code>%s</code>" % _e(f.code), ""),
+                    ", ".join(f.hosts), f.message, f.remedy] for f in findings])
+
+
+def _host_detail(host):
+    report, probe = host.report, host.report.probe
+    parts = ["<details%s><summary>%s: %s</summary>" % ("" if host.verdict == "ok" else " open",
+                                                        _e(report.name), _e(host.verdict)),
+             "<p>address <span class=mono>%s</span>, transport %s %s, %.1fs</p>" % (
+                 _e(report.address), _e(report.transport_kind), _e(report.transport_detail or ""), report.seconds or 0)]
+    if probe is not None:
+        parts.append("<p>environment: %s%s; python %s, boto3 %s, botocore %s</p>" % (
+            _e(probe.env_source), " (%s)" % _e(probe.error_kind) if probe.error_kind else "",
+            _e(probe.python), _e(probe.boto3), _e(probe.botocore)))
+        parts.append(_table(["who", "region", "source"],
+                            [[who, (probe.regions.get(who) or {}).get("value") or "unset",
+                              (probe.regions.get(who) or {}).get("source") or "-"] for who in ("app", "boto3", "cli")]))
+        credentials = probe.credentials or {}
+        parts.append("<p>credentials: key id <span class=mono>%s</span> from %s, secret fingerprint "
+                     "<span class=mono>%s</span>; account %s</p>" % (
+                         _e(credentials.get("key_id") or "-"), _e(credentials.get("source") or "-"),
+                         _e(credentials.get("secret_fp") or "-"), _e(probe.account or probe.identity_error or "-")))
+        if probe.queues:
+            parts.append(_table(["queue", "name", "region", "url or error", "visible", "in flight"],
+                                [[q.key, q.name, q.region, q.url or q.error_code,
+                                  q.attributes.get("ApproximateNumberOfMessages", "-"),
+                                  q.attributes.get("ApproximateNumberOfMessagesNotVisible", "-")]
+                                 for q in probe.queues]))
+    for container in report.containers:
+        if container.markers:
+            parts.append(_table(["%s: log marker" % container.name, "kind", "count", "last"],
+                                [[name, m["kind"], m["count"], m.get("last") or "-"]
+                                 for name, m in sorted(container.markers.items())]))
+    parts.append(_findings(host.findings))
+    parts.append("</details>")
+    return "\n".join(parts)
+
+
+def render_html(result, matrix=True):
+    errors = sum(f.severity == "error" for f in result.findings)
+    body = ["<h1>Fleet audit</h1>",
+            '<p class="summary">%s &middot; inventory <code>%s</code> &middot; %d host(s), %d finding(s), '
+            "%d error(s) &middot; exit code %d &middot; %.1fs</p>" % (
+                _e(result.started), _e(result.inventory), len(result.hosts), len(result.findings), errors,
+                result.exit_code, result.seconds),
+            "<h2>Hosts</h2>", _hosts(result)]
+    if matrix and result.matrix:
+        body += ['<h2 id="matrix">Comparison</h2>', _matrix(result)]
+    if result.cross_check is not None:
+        body += ["<h2>Where the queues are</h2>", "<p>%s</p>" % _e(cross_check_summary(result.cross_check)),
+                 _table(CROSS_CHECK_HEADERS, cross_check_rows(result.cross_check))]
+    body += ["<h2>Findings</h2>", _findings(result.findings),
+             "<h2>Per host</h2>"] + [_host_detail(h) for h in result.hosts]
+    return "\n".join([
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>Fleet audit %s</title>" % _e(result.started),
+        "<style>%s</style></head><body>" % STYLE,
+    ] + body + ["</body></html>", ""])
