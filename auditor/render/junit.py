@@ -1,39 +1,46 @@
 """JUnit XML: one test case per host and check, so CI systems show the audit
 natively. A check fails when it has an error-level finding; warnings are
-reported as system-out of a passing case."""
+reported as system-out of a passing case. Fleet-wide findings are each named
+host's "fleet comparison" case; those naming no audited host (the controller's
+cross-check) form a `fleet` suite of their own."""
 from xml.etree import ElementTree
 
 from ..diagnosis import ERROR
 from .steps import STEPS
 
+FLEET_CHECK = "Step 4 - fleet comparison"
+
+
+def _case(suite, classname, name, found):
+    """One test case; returns 1 when it failed."""
+    case = ElementTree.SubElement(suite, "testcase", classname=classname, name=name)
+    errors = [f for f in found if f.severity == ERROR]
+    if errors:
+        failure = ElementTree.SubElement(case, "failure", message="; ".join(f.code for f in errors),
+                                         type=errors[0].code)
+        failure.text = "\n".join("%s: %s\nfix: %s" % (f.code, f.message, f.remedy) for f in errors)
+    others = [f for f in found if f.severity != ERROR]
+    if others:
+        ElementTree.SubElement(case, "system-out").text = "\n".join(
+            "%s %s: %s" % (f.severity, f.code, f.message) for f in others)
+    return int(bool(errors))
+
 
 def render_junit(result):
     suites = ElementTree.Element("testsuites", name="fleet-audit")
-    for host in result.hosts:
-        steps = [0] if not host.report.reachable else [1, 2, 3]
-        suite = ElementTree.SubElement(suites, "testsuite", name=host.report.name, tests=str(len(steps)))
-        failures = 0
-        for step in steps:
-            case = ElementTree.SubElement(suite, "testcase", classname="fleet-audit.%s" % host.report.name,
-                                          name=STEPS[step])
-            found = [f for f in host.findings if f.step == step]
-            errors = [f for f in found if f.severity == ERROR]
-            if errors:
-                failures += 1
-                failure = ElementTree.SubElement(case, "failure", message="; ".join(f.code for f in errors),
-                                                 type=errors[0].code)
-                failure.text = "\n".join("%s: %s\nfix: %s" % (f.code, f.message, f.remedy) for f in errors)
-            others = [f for f in found if f.severity != ERROR]
-            if others:
-                ElementTree.SubElement(case, "system-out").text = "\n".join(
-                    "%s %s: %s" % (f.severity, f.code, f.message) for f in others)
-        suite.set("failures", str(failures))
     fleet = [f for f in result.findings if f.step == 4]
-    suite = ElementTree.SubElement(suites, "testsuite", name="fleet", tests="1",
-                                   failures=str(int(any(f.severity == ERROR for f in fleet))))
-    case = ElementTree.SubElement(suite, "testcase", classname="fleet-audit.fleet", name="cross-host comparison")
-    errors = [f for f in fleet if f.severity == ERROR]
-    if errors:
-        ElementTree.SubElement(case, "failure", message="; ".join(f.code for f in errors)).text = "\n".join(
-            "%s: %s\nfix: %s" % (f.code, f.message, f.remedy) for f in errors)
+    names = {h.report.name for h in result.hosts}
+    for host in result.hosts:
+        name = host.report.name
+        checks = [(STEPS[0], [f for f in host.findings if f.step == 0])]
+        if host.report.reachable:
+            checks = [(STEPS[step], [f for f in host.findings if f.step == step]) for step in (1, 2, 3)]
+            checks.append((FLEET_CHECK, [f for f in fleet if name in f.hosts]))
+        suite = ElementTree.SubElement(suites, "testsuite", name=name, tests=str(len(checks)))
+        failures = sum(_case(suite, "fleet-audit.%s" % name, check, found) for check, found in checks)
+        suite.set("failures", str(failures))
+    orphans = [f for f in fleet if not names & set(f.hosts)]
+    if orphans:
+        suite = ElementTree.SubElement(suites, "testsuite", name="fleet", tests="1")
+        suite.set("failures", str(_case(suite, "fleet-audit.fleet", "fleet-wide findings", orphans)))
     return ElementTree.tostring(suites, encoding="unicode")

@@ -25,8 +25,12 @@ def test_matrix_highlights_the_wrong_region_and_reports_render(fleet, tmp_path):
     markdown = render(result, "markdown")
     assert "**us-east-1** (deviates)" in markdown and "region-mismatch" in markdown
     junit = ElementTree.fromstring(render(result, "junit"))
-    failing = {case.get("classname") for case in junit.iter("testcase") if case.find("failure") is not None}
-    assert "fleet-audit.video-1" in failing and "fleet-audit.api-1" not in failing
+    failing = {(case.get("classname"), case.get("name")) for case in junit.iter("testcase")
+               if case.find("failure") is not None}
+    assert ("fleet-audit.video-1", "Step 4 - fleet comparison") in failing
+    assert ("fleet-audit.video-1", "Step 1 - SQS from the app's own environment") in failing
+    assert not {case for case in failing if case[0] != "fleet-audit.video-1"}
+    assert len(list(junit.iter("testcase"))) == 4 * len(result.hosts)
 
 
 def test_baseline_drift_and_snapshot_diff(fleet, tmp_path):

@@ -1,0 +1,34 @@
+"""Renderers on a hand-made audit result (pure): HTML escapes what hosts send
+and marks exactly the deviating cells; JUnit has one case per host and check."""
+from xml.etree import ElementTree
+
+from auditor.audit import AuditResult
+from auditor.crosshost import build_matrix, cross_host_findings
+from auditor.profile import DEFAULT_SETTINGS
+from auditor.render import render
+
+from test_crosshost import host
+
+
+def result_of(hosts):
+    findings = cross_host_findings(hosts, lambda h: DEFAULT_SETTINGS)
+    return AuditResult(hosts=hosts, findings=findings, matrix=build_matrix(hosts), started="2026-11-26T00:00:00Z",
+                       seconds=1.0, inventory="inventory.yaml")
+
+
+def test_html_escapes_host_data_and_marks_the_odd_cell():
+    hosts = [host("api-1", "api"), host("video-1", "video-worker"),
+             host("<script>alert(1)</script>", "video-worker", account="222222222222")]
+    page = render(result_of(hosts), "html")
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "default-src 'none'" in page
+    assert page.count('class="deviates"') == 1
+    assert '<span class="mark" title="expected: 111111111111">!</span>222222222222' in page
+
+
+def test_junit_has_a_case_per_host_and_check_and_fails_the_named_host():
+    hosts = [host("api-1", "api"), host("video-1", "video-worker", region="us-east-1")]
+    suites = ElementTree.fromstring(render(result_of(hosts), "junit"))
+    cases = [(c.get("classname"), c.get("name"), c.find("failure") is not None) for c in suites.iter("testcase")]
+    assert len(cases) == 8
+    assert [c[:2] for c in cases if c[2]] == [("fleet-audit.video-1", "Step 4 - fleet comparison")]
