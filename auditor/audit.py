@@ -76,6 +76,8 @@ def assess(runs, started="", seconds=0.0, inventory_path="", baseline=None, chec
                for r in results]
     all_findings = [f for r in results for f in r.findings] + fleet_findings
     all_findings.sort(key=lambda f: (diagnosis.SEVERITY_ORDER[f.severity], f.step, f.hosts, f.code))
-    return AuditResult(hosts=results, findings=all_findings, matrix=crosshost.build_matrix(results, baseline),
+    producers = [r.report.name for r in results
+                 if any(settings[r.report.name]["role_defs"].get(role, {}).get("produces") for role in r.report.roles)]
+    return AuditResult(hosts=results, findings=all_findings, matrix=crosshost.build_matrix(results, baseline, producers),
                        started=started, seconds=round(seconds, 2), inventory=inventory_path, cross_check=check)
 

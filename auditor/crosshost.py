@@ -4,7 +4,9 @@ Pure: host results in, matrix and findings out. A matrix cell deviates when it
 differs from the baseline (if one is given for that attribute) or from the
 strict majority of the hosts it is compared with: the whole fleet for regions,
 accounts, queue URLs and endpoints; hosts of the same role for keys, secrets,
-settings modules and images, which legitimately differ between roles.
+settings modules and images, which legitimately differ between roles. With no
+strict majority, the producers (the API hosts) break the tie where they agree:
+jobs go where they are enqueued.
 """
 from collections import Counter
 from dataclasses import dataclass, field
@@ -61,7 +63,8 @@ def attribute_values(host, queue_keys):
 FLEET_SCOPE = ("app region", "boto3 region", "aws-cli region", "account", "endpoint overrides", "botocore")
 
 
-def build_matrix(hosts, baseline=None):
+def build_matrix(hosts, baseline=None, producers=()):
+    """Rows of attributes by hosts; `producers`: names of the hosts that enqueue."""
     baseline = baseline or {}
     queue_keys = sorted({q.key for h in hosts if _probe_ok(h) for q in h.report.probe.queues})
     per_host = {h.report.name: attribute_values(h, queue_keys) for h in hosts}
@@ -84,17 +87,29 @@ def build_matrix(hosts, baseline=None):
             if isinstance(wanted, dict):            # per-role baseline values
                 wanted = wanted.get(group)
             if wanted is None:
-                known = [cells[m] for m in members if cells[m] is not None]
-                common = Counter(known).most_common(2)
-                if not common or (len(common) > 1 and common[0][1] == common[1][1]):
+                wanted = _majority([cells[m] for m in members if cells[m] is not None],
+                                   {cells[m] for m in members if m in producers and cells[m] is not None})
+                if wanted is None:
                     continue
-                wanted = common[0][0]
             for member in members:
                 if cells[member] is not None and cells[member] != wanted:
                     deviating.append(member)
                     expected[member] = wanted
         rows.append(Row(attribute, scope, cells, tuple(deviating), expected))
     return rows
+
+
+def _majority(values, producer_values):
+    """The strict majority value; on a tie, the producers' value if they agree on a tied one."""
+    counts = Counter(values).most_common()
+    if not counts:
+        return None
+    tied = [value for value, count in counts if count == counts[0][1]]
+    if len(tied) == 1:
+        return tied[0]
+    if len(producer_values) == 1 and next(iter(producer_values)) in tied:
+        return next(iter(producer_values))
+    return None
 
 
 # -- fleet-wide findings ---------------------------------------------------------------

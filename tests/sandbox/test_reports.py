@@ -71,3 +71,6 @@ def test_cross_check_says_where_each_queue_really_is(fleet):
     copies = {s.account for s in result.cross_check.sightings if s.name == "academy-video-jobs"}
     assert copies == {"123456789012", "210987654321"}
     assert "queue-elsewhere" not in {f.code for f in result.findings}
+    # the matrix points at video-1 twice: its account, and its queue URL (a 1:1 tie the API breaks)
+    assert {row.attribute: row.deviating for row in result.matrix if row.deviating} == {
+        "account": ("video-1",), "queue video url": ("video-1",)}

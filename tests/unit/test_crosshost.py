@@ -78,3 +78,11 @@ def test_controller_sighting_names_where_the_missing_queue_is():
     assert "is in ap-northeast-2 (account 111111111111); video-1 looks in us-east-1" in found["queue-elsewhere"].message
     assert "AWS_REGION" in found["queue-elsewhere"].remedy
     assert found["cross-check-failed"].hosts == ("controller",)
+
+
+def test_producers_break_a_tie_in_the_matrix():
+    fleet = [host("api-1", "api"), host("video-1", "video-worker", url="https://sqs/222222222222/q")]
+    rows = {row.attribute: row for row in build_matrix(fleet, producers=["api-1"])}
+    assert rows["queue video url"].deviating == ("video-1",)
+    assert rows["queue video url"].expected == {"video-1": "https://sqs/111111111111/q"}
+    assert not {row.attribute: row for row in build_matrix(fleet)}["queue video url"].deviating
