@@ -13,7 +13,7 @@ from auditor import audit as audit_pipeline
 from auditor import drift
 from auditor.errors import AuditorError
 from auditor.progress import Progress
-from auditor.render import FORMATS, render, use_colour
+from auditor.render import FORMATS, MATRIX_FORMATS, render, render_matrix, use_colour
 from auditor.render.steps import render_steps
 from auditor.sandbox import fleet, scenarios
 
@@ -39,21 +39,25 @@ def _emit(text, output):
     "parallel": "hosts audited at once (default: auditor.parallel, 20)",
     "accept-new-host-keys": "trust unknown host keys on first use and record them in known_hosts",
     "matrix": "show the cross-host comparison matrix (--no-matrix hides it)",
+    "matrix-only": "print only the comparison matrix (table, json or markdown)",
     "cross-check": "also look for every queue name with the controller's own AWS credentials "
                    "(auditor.cross_check: profiles, regions), to say where each queue really is",
 })
 def audit(c, inventory="inventory.yaml", format="table", output=None, hosts=None, roles=None, parallel=0,
-          accept_new_host_keys=False, matrix=True, cross_check=False):
+          accept_new_host_keys=False, matrix=True, matrix_only=False, cross_check=False):
     """Audit every host in parallel: SQS from each app's environment, containers, logs, verdicts."""
     if format not in FORMATS:
         _fail(AuditorError("unknown format %r; choose one of: %s" % (format, ", ".join(FORMATS))))
+    if matrix_only and format not in MATRIX_FORMATS:
+        _fail(AuditorError("--matrix-only prints a table, json or markdown, not %s" % format))
     try:
         result = audit_pipeline.run_audit(inventory, hosts=hosts, roles=roles, parallel=int(parallel) or None,
                                           accept_new=accept_new_host_keys, progress=Progress("audit"),
                                           cross_check=cross_check)
     except AuditorError as error:
         _fail(error)
-    _emit(render(result, format, colour=use_colour() and not output, matrix=matrix), output)
+    colour = use_colour() and not output
+    _emit(render_matrix(result, format, colour) if matrix_only else render(result, format, colour, matrix), output)
     if result.exit_code:
         raise Exit(code=result.exit_code)
 

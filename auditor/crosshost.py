@@ -8,6 +8,7 @@ settings modules and images, which legitimately differ between roles. With no
 strict majority, the producers (the API hosts) break the tie where they agree:
 jobs go where they are enqueued.
 """
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
@@ -52,15 +53,23 @@ def attribute_values(host, queue_keys):
         values["endpoint overrides"] = ", ".join("%s=%s" % i for i in sorted(probe.endpoints.items())) or "none"
         values["settings module"] = probe.settings_module
         values["botocore"] = probe.botocore
-        urls = {q.key: q.url for q in probe.queues}
+        readings = {q.key: q for q in probe.queues}
         for key in queue_keys:
-            values["queue %s url" % key] = urls.get(key)
+            values["queue %s name" % key] = readings[key].name if key in readings else None
+            values["queue %s url" % key] = readings[key].url if key in readings else None
     images = [c.image for c in host.report.containers if c.present]
     values["image"] = ", ".join(images) if images else None
     return values
 
 
 FLEET_SCOPE = ("app region", "boto3 region", "aws-cli region", "account", "endpoint overrides", "botocore")
+ATTRIBUTES = FLEET_SCOPE + ("access key id", "secret fingerprint", "credential source", "settings module", "image")
+QUEUE_ATTRIBUTE = re.compile(r"^queue \S+ (name|url)$")
+
+
+def is_attribute(name):
+    """Whether `name` can be a matrix row (for checking a baseline's keys)."""
+    return name in ATTRIBUTES or bool(QUEUE_ATTRIBUTE.match(name))
 
 
 def build_matrix(hosts, baseline=None, producers=()):

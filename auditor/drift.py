@@ -1,11 +1,13 @@
 """Pre-release checks: a baseline of expected values, and the diff of two saved
 audits (snapshots are `fab audit --format json --output FILE`). Pure functions
 over the result or its JSON form."""
+import difflib
 import json
 from pathlib import Path
 
 import yaml
 
+from .crosshost import ATTRIBUTES, is_attribute
 from .errors import UsageError
 
 
@@ -19,6 +21,12 @@ def load_baseline(path):
     if not isinstance(data, dict):
         raise UsageError("%s: the baseline must be a mapping of attribute: value\n  fix: e.g. `app region: "
                          "ap-northeast-2`" % path)
+    unknown = [str(k) for k in data if not is_attribute(str(k))]
+    if unknown:
+        hints = ["%r (did you mean %r?)" % (k, close[0]) if close else repr(k)
+                 for k in unknown for close in [difflib.get_close_matches(k, ATTRIBUTES, n=1)]]
+        raise UsageError("%s: unknown attribute(s) %s\n  fix: use the matrix's names: %s, queue KEY name, "
+                         "queue KEY url" % (path, ", ".join(hints), ", ".join(ATTRIBUTES)))
     return {str(k): (v if isinstance(v, dict) else str(v)) for k, v in data.items()}
 
 

@@ -10,6 +10,24 @@ def use_colour(stream=sys.stdout):
     return stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
+MATRIX_FORMATS = ("table", "json", "markdown")
+
+
+def render_matrix(result, fmt, colour=False):
+    """The comparison matrix alone (`fab audit --matrix-only`)."""
+    if fmt == "table":
+        from .table import matrix_table
+        return matrix_table(result, colour)
+    if fmt == "json":
+        import json
+        from .json_report import SCHEMA, matrix_rows
+        return json.dumps({"schema": SCHEMA, "started": result.started, "matrix": matrix_rows(result)}, indent=2)
+    if fmt == "markdown":
+        from .markdown import matrix_markdown
+        return matrix_markdown(result)
+    raise ValueError("the matrix alone comes as %s, not %r" % ("|".join(MATRIX_FORMATS), fmt))
+
+
 def render(result, fmt, colour=False, matrix=True):
     if fmt == "json":
         from .json_report import render_json

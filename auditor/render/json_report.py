@@ -36,6 +36,11 @@ def host_dict(host):
     }
 
 
+def matrix_rows(result):
+    return [{"attribute": row.attribute, "scope": row.scope, "cells": row.cells,
+             "deviating": list(row.deviating), "expected": row.expected} for row in result.matrix]
+
+
 def audit_dict(result):
     return {
         "schema": SCHEMA,
@@ -51,8 +56,7 @@ def audit_dict(result):
             "found": [dataclasses.asdict(s) for s in result.cross_check.sightings],
             "not_searched": [{"profile": p, "region": r, "error": e} for p, r, e in result.cross_check.failures],
         },
-        "matrix": [{"attribute": row.attribute, "scope": row.scope, "cells": row.cells,
-                    "deviating": list(row.deviating), "expected": row.expected} for row in result.matrix],
+        "matrix": matrix_rows(result),
     }
 
 

@@ -13,6 +13,18 @@ def _table(headers, rows):
     return "\n".join(lines)
 
 
+def matrix_markdown(result):
+    names = [h.report.name for h in result.hosts]
+    rows = []
+    for row in result.matrix:
+        cells = []
+        for name in names:
+            value = "?" if row.cells.get(name) is None else str(row.cells[name])
+            cells.append("**%s** (deviates)" % value if name in row.deviating else value)
+        rows.append([row.attribute] + cells)
+    return _table(["attribute"] + names, rows)
+
+
 def render_markdown(result, matrix=True):
     errors = sum(f.severity == "error" for f in result.findings)
     out = ["# Fleet audit %s" % result.started, "",
@@ -23,15 +35,7 @@ def render_markdown(result, matrix=True):
                   [[h.report.name, ",".join(h.report.roles), "yes" if h.report.reachable else h.report.transport_kind,
                     h.verdict] for h in result.hosts])]
     if matrix and result.matrix:
-        names = [h.report.name for h in result.hosts]
-        rows = []
-        for row in result.matrix:
-            cells = []
-            for name in names:
-                value = "?" if row.cells.get(name) is None else str(row.cells[name])
-                cells.append("**%s** (deviates)" % value if name in row.deviating else value)
-            rows.append([row.attribute] + cells)
-        out += ["", "## Comparison", "", _table(["attribute"] + names, rows)]
+        out += ["", "## Comparison", "", matrix_markdown(result)]
     if result.cross_check is not None:
         out += ["", "## Where the queues are", "", cross_check_summary(result.cross_check) + ".", "",
                 _table(CROSS_CHECK_HEADERS, cross_check_rows(result.cross_check))]

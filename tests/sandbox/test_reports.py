@@ -1,5 +1,7 @@
 """Reports, baseline drift and snapshot diff on real audits of two scenarios."""
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from xml.etree import ElementTree
@@ -31,12 +33,18 @@ def test_matrix_highlights_the_wrong_region_and_reports_render(fleet, tmp_path):
     assert ("fleet-audit.video-1", "Step 1 - SQS from the app's own environment") in failing
     assert not {case for case in failing if case[0] != "fleet-audit.video-1"}
     assert len(list(junit.iter("testcase"))) == 4 * len(result.hosts)
+    # the matrix alone, from the command line: the same marks, and nothing else on stdout
+    alone = subprocess.run([FAB, "audit", "-i", str(fleet.sandbox.inventory), "--matrix-only"], capture_output=True,
+                           text=True, timeout=120, env=dict(os.environ, NO_COLOR="1"))
+    assert alone.returncode == 1, alone.stderr
+    assert alone.stdout.splitlines()[0].split() == ["attribute"] + [h.report.name for h in result.hosts]
+    assert "! us-east-1" in alone.stdout and "severity" not in alone.stdout and "\033[" not in alone.stdout
 
 
 def test_baseline_drift_and_snapshot_diff(fleet, tmp_path):
     fleet.use("healthy")
     healthy = fleet.audit_until(lambda r: r.exit_code == 0, timeout=20)
-    baseline = {"app region": "ap-northeast-2", "account": "123456789012"}
+    baseline = {"app region": "ap-northeast-2", "account": "123456789012", "queue video name": "academy-video-jobs"}
     assert drift.drift(healthy, baseline) == []
     old = tmp_path / "healthy.json"
     old.write_text(render(healthy, "json"))

@@ -86,3 +86,17 @@ def test_producers_break_a_tie_in_the_matrix():
     assert rows["queue video url"].deviating == ("video-1",)
     assert rows["queue video url"].expected == {"video-1": "https://sqs/111111111111/q"}
     assert not {row.attribute: row for row in build_matrix(fleet)}["queue video url"].deviating
+
+
+def test_a_baseline_with_an_unknown_attribute_is_refused(tmp_path):
+    import pytest
+
+    from auditor.drift import load_baseline
+    from auditor.errors import UsageError
+    good = tmp_path / "good.yaml"
+    good.write_text("app region: ap-northeast-2\nqueue video name: academy-video-jobs\nimage: {api: academy-api:v42}\n")
+    assert load_baseline(good)["image"] == {"api": "academy-api:v42"}
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("app regoin: ap-northeast-2\n")
+    with pytest.raises(UsageError, match="did you mean 'app region'"):
+        load_baseline(typo)
