@@ -19,9 +19,14 @@ def _pack(data):
     return base64.b64encode(zlib.compress(data, 9)).decode("ascii")
 
 
+def program(name):
+    """A shipped program: the shared redaction helpers, then the program itself."""
+    return (HERE / "redact.py").read_text() + "\n\n" + (HERE / name).read_text()
+
+
 def command_line(python, config, timeout, quote):
     """`timeout N PYTHON -c BOOTSTRAP AGENT CONFIG`: one exec, every word quoted."""
-    config = dict(config, probe_source=(HERE / "sqs_probe.py").read_text())
+    config = dict(config, probe_source=program("sqs_probe.py"))
     words = ["timeout", "-k", "5", str(int(timeout)), python, "-c", BOOTSTRAP,
-             _pack((HERE / "host_agent.py").read_bytes()), _pack(json.dumps(config).encode())]
+             _pack(program("host_agent.py").encode()), _pack(json.dumps(config).encode())]
     return " ".join(quote(word) for word in words)
