@@ -70,7 +70,7 @@ def assess(runs, started="", seconds=0.0, inventory_path="", baseline=None, chec
         settings[run.spec.name] = run.spec.settings
     fleet_findings = crosshost.cross_host_findings(results, lambda host: settings[host.report.name])
     if check is not None:
-        fleet_findings += crosshost.cross_check_findings(results, check)
+        fleet_findings += crosshost.cross_check_findings(results, check, lambda host: settings[host.report.name])
     blamed = {name for f in fleet_findings if f.code in crosshost.CONFIGURATION_CODES for name in f.hosts}
     results = [dataclasses.replace(r, verdict="config") if r.verdict == "ok" and r.report.name in blamed else r
                for r in results]

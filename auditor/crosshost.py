@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
-from .diagnosis import ERROR, WARNING, Finding, classify_aws_error
+from .diagnosis import ERROR, WARNING, Finding, app_variables, classify_aws_error
 
 IN_FLIGHT_GRACE = 3     # the newest job ids per queue may simply not be received yet
 # fleet-wide errors that blame the configuration of exactly the hosts they name
@@ -144,12 +144,12 @@ def cross_host_findings(hosts, settings_of):
     consumers = _users_of(hosts, settings_of, "consumes")
     findings = []
     for key in sorted(set(producers) | set(consumers)):
-        findings += _queue_findings(key, producers.get(key, []), consumers.get(key, []))
+        findings += _queue_findings(key, producers.get(key, []), consumers.get(key, []), settings_of)
     findings += _credential_findings(hosts)
     return findings
 
 
-def _queue_findings(key, producers, consumers):
+def _queue_findings(key, producers, consumers, settings_of):
     findings = []
     producer_regions = {h.report.name: _queue_region(h, key) for h in producers if _queue_region(h, key)}
     for consumer in consumers:
@@ -163,8 +163,9 @@ def _queue_findings(key, producers, consumers):
                 "region-mismatch", ERROR, (consumer.report.name,),
                 "queue %s: %s polls %s but %s enqueue(s) in %s" % (
                     key, consumer.report.name, region, ", ".join(names), ", ".join(sorted(set(others.values())))),
-                "set AWS_REGION on %s to %s (the region the API uses), then restart its worker"
-                % (consumer.report.name, sorted(set(others.values()))[0]), 4,
+                "set %s on %s to %s (the region the API uses), then restart its worker"
+                % (app_variables(settings_of(consumer))["region_var"], consumer.report.name,
+                   sorted(set(others.values()))[0]), 4,
                 {"queue": key, "consumer_region": region, "producer_regions": producer_regions}))
             if region not in producer_regions.values():
                 findings.append(Finding(
@@ -277,7 +278,7 @@ def _place(region, account):
     return "%s (account %s)" % (region, account or "?")
 
 
-def cross_check_findings(hosts, check):
+def cross_check_findings(hosts, check, settings_of):
     """Hosts that cannot find a queue the controller sees elsewhere; the check's own failures."""
     findings = []
     for label, identity in sorted(check.identities.items()):
@@ -296,7 +297,8 @@ def cross_check_findings(hosts, check):
             if not places:
                 continue
             there = places[0]
-            fix = ("set the region of %s to %s (AWS_REGION), then restart" % (host.report.name, there.region)
+            fix = ("set %s on %s to %s, then restart" % (
+                       app_variables(settings_of(host))["region_var"], host.report.name, there.region)
                    if there.region != queue.region else
                    "use credentials of account %s on %s, then restart" % (there.account, host.report.name))
             findings.append(Finding(

@@ -75,24 +75,37 @@ TRANSPORT_CODES = {
 }
 
 SQS_REMEDIES = {
-    "sqs-credentials-missing": "set AWS_ROOT_ACCESS_KEY_ID/AWS_ROOT_SECRET_ACCESS_KEY (or AWS_ACCESS_KEY_ID/"
-                               "AWS_SECRET_ACCESS_KEY) in the app's environment, or attach an IAM role; " + RESTART,
+    "sqs-credentials-missing": "set {app_keys} (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) in the app's "
+                               "environment, or attach an IAM role; " + RESTART,
     "sqs-credentials-invalid": "the access key id is not known to AWS: set a valid AWS key (AKIA.../ASIA...) for "
                                "the app, not R2 or a deleted key; " + RESTART,
     "sqs-signature-mismatch": "the secret does not belong to the key id (or the request was signed for another "
-                              "region): set the matching AWS_SECRET_ACCESS_KEY and AWS_REGION; " + RESTART,
+                              "region): set the secret that matches the key id, and {region_var}; " + RESTART,
     "sqs-credentials-expired": "the temporary credentials expired: refresh them (role session, SSO) or use the "
                                "instance role; " + RESTART,
     "sqs-access-denied": "grant the app's IAM principal " + SQS_ACTIONS + " (and sqs:GetQueueAttributes) on the "
                          "queue; no restart needed for IAM changes",
     "sqs-queue-missing": "create the queue in the region the app uses (scripts/create_sqs_resources.py, "
-                         "scripts/create_ai_sqs_resources.py), or fix AWS_REGION / the queue name variable; on real "
+                         "scripts/create_ai_sqs_resources.py), or fix {region_var} / the queue name variable; on real "
                          "AWS this error also means 'no access to it'; " + RESTART,
     "sqs-endpoint-unreachable": "the app cannot reach the SQS endpoint: check egress (NAT, VPC endpoint, proxy) and "
                                 "any AWS_ENDPOINT_URL* override",
-    "sqs-region-missing": "set AWS_REGION for the app; " + RESTART,
+    "sqs-region-missing": "set {region_var} for the app; " + RESTART,
     "sqs-error": "read the error; compare with a host where the queue works",
 }
+
+
+def app_variables(settings):
+    """The app's own variable names, for remedies: they come from the inventory, not from here."""
+    region_env = settings["region"]["env"]
+    prefer = settings["credentials"].get("prefer") or []
+    return {"region_var": region_env[0] if region_env else "the app's region setting",
+            "app_keys": "%s/%s" % (prefer[0]["key_id"], prefer[0]["secret"]) if prefer
+            else "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"}
+
+
+def sqs_remedy(code, settings):
+    return SQS_REMEDIES[code].format(**app_variables(settings))
 
 
 # -- per-host rules ---------------------------------------------------------------
@@ -126,7 +139,7 @@ def _step1_sqs(report, settings):
                               "uses), or point auditor.app_python at the app's interpreter"),
             "python-missing": ("probe-python-missing", "set auditor.app_python to the app's Python "
                                "(e.g. python3 or /app/.venv/bin/python)"),
-            "credentials-missing": ("sqs-credentials-missing", SQS_REMEDIES["sqs-credentials-missing"]),
+            "credentials-missing": ("sqs-credentials-missing", sqs_remedy("sqs-credentials-missing", settings)),
             "docker-unavailable": ("docker-unavailable", "start Docker on the host, or let the login user use it"),
             "dotenv-missing": ("app-env-missing", "set auditor.app_dir / auditor.dotenv to the app's .env"),
         }.get(probe.error_kind, ("probe-failed", "run `fab check-host %s` and read the probe's error" % host))
@@ -144,7 +157,7 @@ def _step1_sqs(report, settings):
         findings.append(Finding(code, ERROR, (host,),
                                 "%s: GetQueueUrl failed in region %s from %s: %s"
                                 % (host, queues[0].region, probe.env_source, names),
-                                SQS_REMEDIES[code], 1,
+                                sqs_remedy(code, settings), 1,
                                 {"queues": [q.name for q in queues], "region": queues[0].region,
                                  "error": queues[0].error_code, "detail": queues[0].error_message[:200]}))
     credentials = probe.credentials
@@ -153,8 +166,8 @@ def _step1_sqs(report, settings):
             "not-aws-key", ERROR, (host,),
             "%s: the app's key id %s (from %s) cannot be an AWS key (AWS key ids are AKIA/ASIA + 16)"
             % (host, credentials["key_id"], credentials.get("source")),
-            "AWS_ACCESS_KEY_ID likely holds Cloudflare R2 keys: set AWS_ROOT_ACCESS_KEY_ID/"
-            "AWS_ROOT_SECRET_ACCESS_KEY to the AWS keys the app should use for SQS; " + RESTART, 1,
+            "the key in use is not an AWS key (often Cloudflare R2 keys in AWS_ACCESS_KEY_ID): set %s to the "
+            "AWS keys the app should use for SQS; " % app_variables(settings)["app_keys"] + RESTART, 1,
             {"key_id": credentials["key_id"], "source": credentials.get("source")}))
     app, boto, cli = probe.region("app"), probe.region("boto3"), probe.region("cli")
     disagreeing = {who: value for who, value in (("boto3", boto), ("aws-cli", cli)) if value and value != app}
@@ -163,8 +176,8 @@ def _step1_sqs(report, settings):
             "region-env-conflict", WARNING, (host,),
             "%s: the app uses %s (%s) but %s" % (host, app, probe.regions["app"].get("source"), ", ".join(
                 "%s uses %s" % (who, value) for who, value in disagreeing.items())),
-            "set AWS_REGION and AWS_DEFAULT_REGION to the same region (the app reads only AWS_REGION, boto3 only "
-            "AWS_DEFAULT_REGION); " + RESTART, 1, {"app": app, "boto3": boto, "cli": cli}))
+            "set {0} and AWS_DEFAULT_REGION to the same region (the app reads {0}, boto3 only "
+            "AWS_DEFAULT_REGION); ".format(app_variables(settings)["region_var"]) + RESTART, 1, {"app": app, "boto3": boto, "cli": cli}))
     allowed = set(settings.get("allowed_endpoints") or [])
     overrides = {k: v for k, v in probe.endpoints.items() if v not in allowed}
     if overrides:

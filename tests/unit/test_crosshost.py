@@ -73,7 +73,7 @@ def test_controller_sighting_names_where_the_missing_queue_is():
     check = CrossCheck(("academy-video-jobs",), ("ap-northeast-2", "us-east-1"),
                        {"prod": {"account": "111111111111"}, "staging": {"error": "InvalidClientTokenId"}},
                        (Sighting("academy-video-jobs", "ap-northeast-2", "111111111111", "prod", "https://q"),))
-    found = {f.code: f for f in cross_check_findings([host("api-1", "api"), lost], check)}
+    found = {f.code: f for f in cross_check_findings([host("api-1", "api"), lost], check, lambda h: DEFAULT_SETTINGS)}
     assert found["queue-elsewhere"].hosts == ("video-1",)
     assert "is in ap-northeast-2 (account 111111111111); video-1 looks in us-east-1" in found["queue-elsewhere"].message
     assert "AWS_REGION" in found["queue-elsewhere"].remedy
@@ -100,3 +100,11 @@ def test_a_baseline_with_an_unknown_attribute_is_refused(tmp_path):
     typo.write_text("app regoin: ap-northeast-2\n")
     with pytest.raises(UsageError, match="did you mean 'app region'"):
         load_baseline(typo)
+
+
+def test_remedies_name_the_apps_own_region_variable():
+    from auditor.inventory import deep_merge
+    settings = deep_merge(DEFAULT_SETTINGS, {"region": {"env": ["APP_AWS_REGION"]}})
+    fleet = [host("api-1", "api"), host("video-1", "video-worker", region="us-east-1")]
+    found = {f.code: f for f in cross_host_findings(fleet, lambda h: settings)}
+    assert found["region-mismatch"].remedy.startswith("set APP_AWS_REGION on video-1 to ap-northeast-2")
