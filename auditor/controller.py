@@ -6,6 +6,7 @@ region where SQS is offered (or the configured ones). Read-only: STS
 GetCallerIdentity once per profile, then SQS GetQueueUrl and, for queues that
 exist, GetQueueAttributes; one attempt each, short timeouts, a bounded pool.
 """
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
@@ -14,6 +15,8 @@ from . import USER_AGENT
 from .diagnosis import classify_aws_error
 
 QUEUE_MISSING = "sqs-queue-missing"
+# boto3 sessions are not thread-safe (clients are): clients are made under this lock
+_CLIENTS_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,8 @@ def _error_code(error):
 
 def _look(session, config, profile, account, region, name):
     """-> ("found", Sighting) | ("missing", None) | ("failed", code)."""
-    sqs = session.client("sqs", region_name=region, config=config)
+    with _CLIENTS_LOCK:
+        sqs = session.client("sqs", region_name=region, config=config)
     try:
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
     except Exception as error:  # classified below; one region's failure never stops the others
