@@ -18,6 +18,9 @@ from auditor.render.steps import render_steps
 from auditor.sandbox import fleet, scenarios
 
 
+CROSS_CHECK_PROGRESS = Progress("cross-check", unit="lookups")
+
+
 def _fail(error):
     raise Exit("error: %s" % error, code=getattr(error, "exit_code", audit_pipeline.EXIT_USAGE))
 
@@ -53,7 +56,7 @@ def audit(c, inventory="inventory.yaml", format="table", output=None, hosts=None
     try:
         result = audit_pipeline.run_audit(inventory, hosts=hosts, roles=roles, parallel=int(parallel) or None,
                                           accept_new=accept_new_host_keys, progress=Progress("audit"),
-                                          cross_check=cross_check)
+                                          cross_check=cross_check, cross_check_progress=CROSS_CHECK_PROGRESS)
     except AuditorError as error:
         _fail(error)
     colour = use_colour() and not output
@@ -67,15 +70,17 @@ def audit(c, inventory="inventory.yaml", format="table", output=None, hosts=None
     "inventory": "inventory file (default: inventory.yaml)",
     "app-check": "also run the app's own check script (it calls ReceiveMessage, which hides a job for a while)",
     "accept-new-host-keys": "trust an unknown host key on first use and record it",
+    "cross-check": "also say where the host's queues really are, seen with the controller's own AWS credentials",
 })
-def check_host(c, name, inventory="inventory.yaml", app_check=False, accept_new_host_keys=False):
+def check_host(c, name, inventory="inventory.yaml", app_check=False, accept_new_host_keys=False, cross_check=False):
     """One host, the runbook's three steps in order, with what was seen, verdicts and remedies."""
     try:
         result = audit_pipeline.run_audit(inventory, hosts=name, accept_new=accept_new_host_keys,
-                                          run_check_script=app_check or None)
+                                          run_check_script=app_check or None, cross_check=cross_check,
+                                          cross_check_progress=CROSS_CHECK_PROGRESS)
     except AuditorError as error:
         _fail(error)
-    print(render_steps(result.hosts[0]))
+    print(render_steps(result.hosts[0], result.cross_check, [f for f in result.findings if f.step == 4]))
     if result.exit_code:
         raise Exit(code=result.exit_code)
 
@@ -94,7 +99,7 @@ def preflight(c, baseline, inventory="inventory.yaml", strict=False, format="tab
     try:
         expected = drift.load_baseline(baseline)
         result = audit_pipeline.run_audit(inventory, baseline=expected, progress=Progress("preflight"),
-                                          cross_check=cross_check)
+                                          cross_check=cross_check, cross_check_progress=CROSS_CHECK_PROGRESS)
     except AuditorError as error:
         _fail(error)
     _emit(render(result, format, colour=use_colour() and not output), output)

@@ -36,7 +36,7 @@ class AuditResult:
 
 
 def run_audit(inventory_path, hosts=None, roles=None, parallel=None, accept_new=False, progress=None,
-              run_check_script=None, baseline=None, cross_check=False):
+              run_check_script=None, baseline=None, cross_check=False, cross_check_progress=None):
     specs = inventory.select(inventory.load_inventory(inventory_path), hosts, roles)
     if run_check_script is not None:
         specs = [dataclasses.replace(s, settings=dict(s.settings, run_check_script=run_check_script))
@@ -45,18 +45,18 @@ def run_audit(inventory_path, hosts=None, roles=None, parallel=None, accept_new=
     clock = time.monotonic()
     parallel = parallel or specs[0].settings["parallel"]
     runs = collect.collect(specs, collect.new_salt(), parallel=parallel, accept_new=accept_new, progress=progress)
-    check = run_cross_check(specs, runs) if cross_check else None
+    check = run_cross_check(specs, runs, cross_check_progress) if cross_check else None
     return assess(runs, started, time.monotonic() - clock, str(inventory_path), baseline, check)
 
 
-def run_cross_check(specs, runs):
+def run_cross_check(specs, runs, progress=None):
     """The controller's own look at every queue name the hosts use or should use."""
     reports = [facts.host_report(run) for run in runs]
     names = {queue["name"] for spec in specs for queue in spec.settings["queues"].values()}
     names |= {q.name for r in reports if r.probe for q in r.probe.queues}
     regions = {q.region for r in reports if r.probe for q in r.probe.queues}
     settings = dict(specs[0].settings["cross_check"], timeout=specs[0].settings["timeouts"]["aws"])
-    return controller.cross_check(names, settings, regions)
+    return controller.cross_check(names, settings, regions, progress)
 
 
 def assess(runs, started="", seconds=0.0, inventory_path="", baseline=None, check=None):

@@ -91,8 +91,9 @@ def _look(session, config, profile, account, region, name):
     return "found", Sighting(name, region, account, profile, url, visible)
 
 
-def cross_check(names, settings, seen_regions=()):
-    """Search every (profile, region, queue name); never raises for AWS errors."""
+def cross_check(names, settings, seen_regions=(), progress=None):
+    """Search every (profile, region, queue name); never raises for AWS errors.
+    `progress(done, total, label)` is called as lookups finish."""
     names = tuple(sorted(set(names)))
     config = _config(settings)
     profiles = settings.get("profiles") or [None]
@@ -114,7 +115,9 @@ def cross_check(names, settings, seen_regions=()):
     sightings, failures = [], set()
     with ThreadPoolExecutor(max_workers=max(1, min(int(settings.get("parallel") or 16), len(tasks) or 1))) as pool:
         outcomes = pool.map(lambda t: (t, _look(t[0], config, *t[1:])), tasks)
-        for (session, profile, account, region, name), (state, value) in outcomes:
+        for done, ((session, profile, account, region, name), (state, value)) in enumerate(outcomes, 1):
+            if progress:
+                progress(done, len(tasks), "%s %s" % (region, name))
             if state == "found":
                 sightings.append(value)
             elif state == "failed":

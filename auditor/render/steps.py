@@ -23,7 +23,8 @@ def _seen(step, host):
             return lines + ["probe error: %s: %s" % (probe.error_kind, probe.error_message[:300])]
         regions = probe.regions
         lines.append("region: app %s (%s), boto3 %s, aws-cli %s" % (
-            probe.region("app"), regions.get("app", {}).get("source"), probe.region("boto3"), probe.region("cli")))
+            probe.region("app"), regions.get("app", {}).get("source"), probe.region("boto3") or "unset",
+            probe.region("cli") or "unset"))
         cred = probe.credentials
         lines.append("credentials: %s from %s, secret fp %s" % (cred.get("key_id"), cred.get("source"),
                                                                  cred.get("secret_fp")))
@@ -53,16 +54,34 @@ def _seen(step, host):
     return lines or ["nothing configured for this step on this host"]
 
 
-def render_steps(host):
+def _where(host, check):
+    """The controller's sightings of this host's queues (`--cross-check`)."""
+    names = [q.name for q in host.report.probe.queues] if host.report.probe else list(check.names)
+    lines = []
+    for name in names:
+        places = ["%s (account %s, %s waiting)" % (s.region, s.account, "?" if s.visible is None else s.visible)
+                  for s in check.where(name)]
+        lines.append("%s: %s" % (name, ", ".join(places) or "in none of the %d region(s) searched" % len(check.regions)))
+    return lines
+
+
+def _section(out, title, seen, found):
+    verdict = "FAIL" if any(f.severity == "error" for f in found) else "WARN" if found else "OK"
+    out.append("%s: %s" % (title, verdict))
+    out += ["    " + line for line in seen]
+    for f in found:
+        out.append("  ! %s %s: %s" % (f.severity, f.code, f.message))
+        out.append("    fix: %s" % f.remedy)
+    out.append("")
+
+
+def render_steps(host, check=None, fleet_findings=()):
+    """The runbook's steps for one host; with a cross-check, where its queues really are."""
     out = ["%s (%s): verdict %s" % (host.report.name, ",".join(host.report.roles) or "no role", host.verdict), ""]
     steps = [0] if not host.report.reachable else [1, 2, 3]
     for step in steps:
-        found = [f for f in host.findings if f.step == step]
-        verdict = "FAIL" if any(f.severity == "error" for f in found) else "WARN" if found else "OK"
-        out.append("%s: %s" % (STEPS[step], verdict))
-        out += ["    " + line for line in _seen(step, host)]
-        for f in found:
-            out.append("  ! %s %s: %s" % (f.severity, f.code, f.message))
-            out.append("    fix: %s" % f.remedy)
-        out.append("")
+        _section(out, STEPS[step], _seen(step, host), [f for f in host.findings if f.step == step])
+    if check is not None:
+        _section(out, "Where the queues are (the controller's own AWS view)", _where(host, check),
+                 [f for f in fleet_findings if f.code in ("queue-elsewhere", "cross-check-failed")])
     return "\n".join(out)

@@ -1,6 +1,7 @@
 """Reports, baseline drift and snapshot diff on real audits of two scenarios."""
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -73,6 +74,14 @@ def test_cross_check_says_where_each_queue_really_is(fleet):
         ("academy-video-jobs", "ap-northeast-2", "123456789012"),
         ("academy-ai-jobs-basic", "ap-northeast-2", "123456789012")}
     assert json.loads(render(result, "json"))["cross_check"]["found"][0]["name"] == "academy-ai-jobs-basic"
+    # the same for one host, from the command line, after the runbook's steps
+    steps = subprocess.run([FAB, "check-host", "video-1", "-i", str(fleet.sandbox.inventory), "--cross-check"],
+                           capture_output=True, text=True, timeout=120)
+    assert steps.returncode == 1, steps.stderr
+    where = steps.stdout.split("Where the queues are (the controller's own AWS view): FAIL")[1]
+    assert "academy-video-jobs: ap-northeast-2 (account 123456789012" in where and "queue-elsewhere" in where
+    done, total = map(int, re.findall(r"cross-check: (\d+)/(\d+) lookups done", steps.stderr)[-1])
+    assert done == total == len(check.regions) * 2 * 2                 # regions x queues x profiles
 
     fleet.use("other-account")
     result = audit.run_audit(fleet.sandbox.inventory, cross_check=True)
