@@ -1,7 +1,8 @@
 """Ansible-compatible YAML inventory -> validated host specs.
 
-Reads `all`/`children`/`hosts`/`vars` plus `group_vars/` and `host_vars/`
-beside the file, in Ansible's precedence order. The `auditor:` key is deep
+Reads `all`/`children`/`hosts`/`vars` (or an `aws_ec2` plugin file: see
+ec2_inventory.py) plus `group_vars/` and `host_vars/` beside the file, in
+Ansible's precedence order. The `auditor:` key is deep
 merged across levels (Ansible would replace it whole); every other variable
 follows Ansible's replace rule. Bad input raises one InventoryError naming the
 file, line, key and a fix.
@@ -16,6 +17,7 @@ from typing import Optional, Tuple
 
 import yaml
 
+from . import ec2_inventory
 from .errors import InventoryError
 from .profile import DEFAULT_SETTINGS, ENV_SOURCES, MARKER_KINDS
 
@@ -212,6 +214,12 @@ def load_inventory(path):
     """Parse the inventory and return host specs in file order."""
     path = Path(path)
     document = load_yaml(path)
+    if ec2_inventory.is_ec2_inventory(document):
+        instances = ec2_inventory.describe_instances(document, path)
+        document = ec2_inventory.document_from_instances(document, instances, path)
+        if not document["all"]["children"]["aws_ec2"]["hosts"]:
+            raise InventoryError("%s: no EC2 instance matched (%d described)\n  fix: check regions, filters "
+                                 "and hostnames" % (path, len(instances)))
     if not isinstance(document, dict) or not document:
         raise InventoryError("%s: empty or not a mapping\n  fix: start with `all:` and list hosts "
                              "under `hosts:` or `children:`" % path)

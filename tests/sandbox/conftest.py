@@ -20,11 +20,11 @@ class Fleet:
             self.scenario = scenario
         return self.sandbox.inventory
 
-    def audit_until(self, predicate, timeout=60, **kwargs):
+    def audit_until(self, predicate, timeout=60, inventory_path=None, **kwargs):
         """Audit again until the fleet has produced the evidence (bounded wait)."""
         deadline = time.monotonic() + timeout
         while True:
-            result = audit.run_audit(self.sandbox.inventory, **kwargs)
+            result = audit.run_audit(inventory_path or self.sandbox.inventory, **kwargs)
             if predicate(result) or time.monotonic() > deadline:
                 return result
             time.sleep(2)
