@@ -1,4 +1,4 @@
-"""Code that runs on the audited hosts (standard library only, Python 3.8+).
+"""Code that runs on the audited hosts (standard library only, Python 3.7+).
 
 `host_agent.py` runs on the host, once per audit; `sqs_probe.py` runs inside
 the app's environment (its container, or its .env) and needs only boto3 there.

@@ -1,7 +1,7 @@
 """Host agent: the runbook's look at one host, in one run, as one JSON document.
 
 Started by the controller as `python3 -c BOOTSTRAP AGENT CONFIG` (both packed
-in argv). Standard library only, Python 3.8+. It only reads: `docker ps`,
+in argv). Standard library only, Python 3.7+. It only reads: `docker ps`,
 `docker inspect`, `docker logs`, the .env file, and the SQS probe (read-only)
 in the app's environment. Every subprocess has a timeout; output is bounded.
 """
