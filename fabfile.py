@@ -11,10 +11,12 @@ from invoke import Collection, Exit
 
 from auditor import audit as audit_pipeline
 from auditor import drift
+from auditor import inventory as inventory_module
 from auditor.errors import AuditorError
 from auditor.progress import Progress
 from auditor.render import FORMATS, MATRIX_FORMATS, render, render_matrix, use_colour
 from auditor.render.steps import render_steps
+from auditor.render.table import inventory_table
 from auditor.sandbox import fleet, scenarios
 
 
@@ -124,6 +126,20 @@ def diff(c, old, new):
     print("\n".join(lines) if lines else "no change")
 
 
+@task(help={
+    "inventory": "inventory file (default: inventory.yaml), YAML or an aws_ec2 plugin file",
+    "hosts": "only these hosts (comma-separated names)",
+    "roles": "only hosts with these roles (comma-separated)",
+})
+def hosts(c, inventory="inventory.yaml", hosts=None, roles=None):
+    """List the hosts an audit would visit: address, user, roles, groups, where the app's environment comes from."""
+    try:
+        specs = inventory_module.select(inventory_module.load_inventory(inventory), hosts, roles)
+    except AuditorError as error:
+        _fail(error)
+    print(inventory_table(specs))
+
+
 @task(help={"scenario": "one of: %s" % ", ".join(scenarios.SCENARIOS)})
 def up(c, scenario="healthy"):
     """Start the local sandbox fleet (or switch its scenario); prints the inventory path."""
@@ -155,4 +171,4 @@ def scenario_list(c):
         print("%-20s %s\n%-20s expect: %s" % (item.name, item.summary, "", expect))
 
 
-ns = Collection(audit, check_host, preflight, diff, Collection("sandbox", up, down, status, scenario_list))
+ns = Collection(audit, check_host, preflight, diff, hosts, Collection("sandbox", up, down, status, scenario_list))

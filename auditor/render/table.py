@@ -73,6 +73,21 @@ def matrix_table(result, colour=False):
     return tabulate(rows, headers=["attribute"] + names, tablefmt="simple", maxcolwidths=[None] + [40] * len(names))
 
 
+def inventory_table(specs):
+    """`fab hosts`: what an audit would visit, before it does."""
+    rows = []
+    for spec in specs:
+        settings = spec.settings
+        source = settings["env_from"]
+        if source == "container":
+            containers = [settings["role_defs"][r].get("container") for r in spec.roles]
+            source = "container %s" % (settings["app_container"] or next(filter(None, containers), "?"))
+        rows.append([spec.name, "%s:%d" % (spec.address, spec.port), spec.user or "-", ",".join(spec.roles) or "-",
+                     ",".join(g for g in spec.groups if g != "all") or "-", source, spec.proxy_jump or "-"])
+    return tabulate(rows, headers=["host", "address", "user", "roles", "groups", "app environment", "via"],
+                    tablefmt="simple") + "\n\n%d host(s)" % len(specs)
+
+
 CROSS_CHECK_HEADERS = ["queue", "region", "account", "profile", "waiting", "url"]
 
 

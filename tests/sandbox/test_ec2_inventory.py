@@ -1,6 +1,10 @@
 """EC2 as the inventory: instances tagged in the sandbox's EC2 API (moto) are
 found with the controller's profile, grouped by tag, given their group_vars and
 host_vars, and audited over real SSH."""
+import subprocess
+import sys
+from pathlib import Path
+
 import yaml
 
 PLUGIN_FILE = """\
@@ -45,3 +49,10 @@ def test_hosts_come_from_ec2_tags_and_are_audited(fleet, tmp_path, monkeypatch):
     assert {h.report.name: h.report.roles for h in result.hosts} == {n: (r,) for n, r in roles.items()}
     assert {h.report.name: h.verdict for h in result.hosts} == {name: "ok" for name in hosts}
     assert all(h.report.address == hosts[h.report.name]["ansible_host"] for h in result.hosts)
+
+    # `fab hosts` (which inherits the AWS_* variables above) lists them before any audit
+    listed = subprocess.run([str(Path(sys.executable).parent / "fab"), "hosts", "-i", str(tmp_path / "fleet.aws_ec2.yml")],
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert "role_video_worker" in listed.stdout and "other-team-box" not in listed.stdout
+    assert listed.stdout.rstrip().endswith("%d host(s)" % len(hosts))
