@@ -226,6 +226,9 @@ def _display(entry):
 
 def _step2_workers(report, settings):
     host = report.name
+    if report.docker_missing:
+        return [Finding("docker-missing", ERROR, (host,), "%s: no docker command: %s" % (host, report.docker_error[:200]),
+                        "install Docker on the host, or put the docker CLI on the SSH user's PATH", 2)]
     if report.docker_available is False:
         return [Finding("docker-unavailable", ERROR, (host,), "%s: docker does not answer: %s"
                         % (host, report.docker_error[:200]),
@@ -297,7 +300,8 @@ def verdict(report, findings):
     if any(c.startswith(("sqs-", "probe-", "not-aws-key", "app-env", "check-script", "api-enqueue",
                          "worker-sqs-errors")) for c in errors):
         return "config"
-    if errors & {"container-missing", "container-not-running", "container-restarting", "docker-unavailable"}:
+    if errors & {"container-missing", "container-not-running", "container-restarting", "docker-unavailable",
+                 "docker-missing"}:
         return "worker-down"
     if "job-repeated-failure" in errors:
         return "code-suspect"

@@ -82,6 +82,7 @@ class HostReport:
     seconds: float = 0.0
     docker_available: Optional[bool] = None
     docker_error: str = ""
+    docker_missing: bool = False            # no docker CLI at all, rather than a daemon that does not answer
     containers: Tuple[ContainerReading, ...] = ()
     all_containers: Tuple[dict, ...] = ()
     dotenv: Optional[dict] = None               # name -> {fp, value?, masked?}; None when unreadable
@@ -145,7 +146,8 @@ def host_report(run: HostRun) -> HostReport:
             repeated_receipts=logs.get("repeated_receipts") or {}, log_error=logs.get("error")))
     dotenv = facts.get("dotenv") or {}
     return HostReport(**base, docker_available=facts["docker"].get("available"),
-                      docker_error=facts["docker"].get("error", ""), containers=tuple(containers),
+                      docker_error=facts["docker"].get("error", ""),
+                      docker_missing=facts["docker"].get("kind") == "docker-missing", containers=tuple(containers),
                       all_containers=tuple(facts.get("containers", [])), dotenv=dotenv.get("env"),
                       dotenv_error=dotenv.get("error"), probe=_probe(facts.get("probe")),
                       check_script=facts.get("check_script"))

@@ -2,6 +2,7 @@
 flow, the runbook's FAIL lines, and a clean `down`."""
 import re
 import subprocess
+import sys
 import time
 from dataclasses import replace
 
@@ -145,3 +146,31 @@ def test_down_leaves_nothing_behind(fleet):
     assert fleet_module.leftover_mounts(sandbox.root) == []
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert str(sandbox.root) not in ps
+
+
+def _python_wrapper(path, environment):
+    """A host 'python3' that runs the real one in a changed environment."""
+    path.write_text("#!/bin/sh\n%s exec %s \"$@\"\n" % (
+        " ".join("%s=%s" % item for item in environment.items()), sys.executable))
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_missing_docker_and_boto3_are_classified(fleet, tmp_path):
+    fleet.use("healthy")
+    spec = next(s for s in load_inventory(fleet.sandbox.inventory) if s.name == "video-1")
+    empty_bin = tmp_path / "empty-bin"
+    empty_bin.mkdir()
+    no_docker = replace(spec, python=_python_wrapper(tmp_path / "py-no-docker", {"PATH": empty_bin}))
+    dead_daemon = replace(spec, python=_python_wrapper(tmp_path / "py-dead-daemon",
+                                                       {"DOCKER_HOST": "unix://%s/none.sock" % tmp_path}))
+    blocker = tmp_path / "block" / "boto3"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('No module named boto3')\n")
+    no_boto3 = replace(spec, python=_python_wrapper(tmp_path / "py-no-boto3", {"PYTHONPATH": blocker.parent}),
+                       settings=dict(spec.settings, env_from="dotenv"))
+    result = audit.assess([run_agent(s, "salt") for s in (no_docker, dead_daemon, no_boto3)])
+    codes = [[f.code for f in host.findings] for host in result.hosts]
+    assert codes[0] == ["docker-missing"] and codes[1] == ["docker-unavailable"]
+    assert "probe-boto3-missing" in codes[2]
+    assert [h.verdict for h in result.hosts] == ["worker-down", "worker-down", "config"]
