@@ -16,6 +16,7 @@ setup:
 
 demo: setup
 	fab sandbox.up --scenario $(SCENARIO)
+	@sleep 12   # let the API enqueue a few jobs, so lost ones can show
 	fab audit -i $(SANDBOX_INVENTORY) || test $$? -eq 1
 
 test: setup
