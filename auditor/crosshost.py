@@ -17,6 +17,7 @@ from .diagnosis import ERROR, WARNING, Finding, app_variables, classify_aws_erro
 
 IN_FLIGHT_GRACE = 3     # the newest job ids per queue may simply not be received yet
 # fleet-wide errors that blame the configuration of exactly the hosts they name
+NOT_USED = "-"          # a matrix cell for a queue this host does not use (None is unknown)
 CONFIGURATION_CODES = ("region-mismatch", "account-mismatch", "queue-url-mismatch", "secret-mismatch",
                        "queue-elsewhere")
 
@@ -55,8 +56,8 @@ def attribute_values(host, queue_keys):
         values["botocore"] = probe.botocore
         readings = {q.key: q for q in probe.queues}
         for key in queue_keys:
-            values["queue %s name" % key] = readings[key].name if key in readings else None
-            values["queue %s url" % key] = readings[key].url if key in readings else None
+            values["queue %s name" % key] = readings[key].name if key in readings else NOT_USED
+            values["queue %s url" % key] = readings[key].url if key in readings else NOT_USED
     images = [c.image for c in host.report.containers if c.present]
     values["image"] = ", ".join(images) if images else None
     return values
@@ -96,12 +97,12 @@ def build_matrix(hosts, baseline=None, producers=()):
             if isinstance(wanted, dict):            # per-role baseline values
                 wanted = wanted.get(group)
             if wanted is None:
-                wanted = _majority([cells[m] for m in members if cells[m] is not None],
-                                   {cells[m] for m in members if m in producers and cells[m] is not None})
+                known = [m for m in members if cells[m] not in (None, NOT_USED)]
+                wanted = _majority([cells[m] for m in known], {cells[m] for m in known if m in producers})
                 if wanted is None:
                     continue
             for member in members:
-                if cells[member] is not None and cells[member] != wanted:
+                if cells[member] not in (None, NOT_USED) and cells[member] != wanted:
                     deviating.append(member)
                     expected[member] = wanted
         rows.append(Row(attribute, scope, cells, tuple(deviating), expected))
