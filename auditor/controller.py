@@ -13,6 +13,7 @@ from typing import Optional, Tuple
 
 from . import USER_AGENT
 from .diagnosis import classify_aws_error
+from .errors import aws_error_code
 
 QUEUE_MISSING = "sqs-queue-missing"
 # boto3 sessions are not thread-safe (clients are): clients are made under this lock
@@ -68,11 +69,6 @@ def _config(settings):
                   read_timeout=timeout, user_agent_extra=USER_AGENT)
 
 
-def _error_code(error):
-    response = getattr(error, "response", None) or {}
-    return (response.get("Error") or {}).get("Code") or type(error).__name__
-
-
 def _look(session, config, profile, account, region, name):
     """-> ("found", Sighting) | ("missing", None) | ("failed", code)."""
     with _CLIENTS_LOCK:
@@ -80,7 +76,7 @@ def _look(session, config, profile, account, region, name):
     try:
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
     except Exception as error:  # classified below; one region's failure never stops the others
-        code = _error_code(error)
+        code = aws_error_code(error)
         return ("missing", None) if classify_aws_error(code) == QUEUE_MISSING else ("failed", code)
     visible = None
     try:
@@ -107,7 +103,7 @@ def cross_check(names, settings, seen_regions=(), progress=None):
             sts_region = session.region_name or min(searched, default="us-east-1")
             account = session.client("sts", region_name=sts_region, config=config).get_caller_identity()["Account"]
         except Exception as error:  # no credentials, a broken profile, an unreachable endpoint
-            identities[label] = {"error": _error_code(error)}
+            identities[label] = {"error": aws_error_code(error)}
             continue
         identities[label] = {"account": account}
         all_regions |= searched

@@ -16,7 +16,7 @@ not Jinja. Read-only: one paginated DescribeInstances per region.
 """
 import re
 
-from .errors import InventoryError
+from .errors import InventoryError, aws_error_code
 
 PLUGINS = ("aws_ec2", "amazon.aws.aws_ec2")
 OPTIONS = ("plugin", "regions", "profile", "aws_profile", "boto_profile", "filters", "hostnames",
@@ -137,7 +137,6 @@ def describe_instances(config, path):
             for page in ec2.get_paginator("describe_instances").paginate(Filters=filters):
                 instances += [i for reservation in page["Reservations"] for i in reservation["Instances"]]
     except Exception as error:  # credentials, profile, endpoint: the inventory cannot be read
-        code = (getattr(error, "response", None) or {}).get("Error", {}).get("Code") or type(error).__name__
         raise InventoryError("%s: EC2 DescribeInstances failed: %s (%s)\n  fix: give the controller "
-                             "ec2:DescribeInstances, and check profile and regions" % (path, code, error))
+                             "ec2:DescribeInstances, and check profile and regions" % (path, aws_error_code(error), error))
     return instances

@@ -18,3 +18,9 @@ class UsageError(AuditorError):
 
 class SandboxError(AuditorError):
     """The local sandbox fleet cannot be started or is not running."""
+
+
+def aws_error_code(error):
+    """The AWS error code of a boto3/botocore exception raised on the controller, else its type name."""
+    response = getattr(error, "response", None) or {}
+    return (response.get("Error") or {}).get("Code") or type(error).__name__
