@@ -133,6 +133,8 @@ def _step1_sqs(report, settings):
     probe, host = report.probe, report.name
     if probe is None:
         return []
+    if probe.error_kind == "docker-unavailable":
+        return []               # reported once, by step 2
     if probe.error_kind:
         code, remedy = {
             "boto3-missing": ("probe-boto3-missing", "install boto3 in the app's environment (it is what the app "
@@ -140,11 +142,8 @@ def _step1_sqs(report, settings):
             "python-missing": ("probe-python-missing", "set auditor.app_python to the app's Python "
                                "(e.g. python3 or /app/.venv/bin/python)"),
             "credentials-missing": ("sqs-credentials-missing", sqs_remedy("sqs-credentials-missing", settings)),
-            "docker-unavailable": ("docker-unavailable", "start Docker on the host, or let the login user use it"),
             "dotenv-missing": ("app-env-missing", "set auditor.app_dir / auditor.dotenv to the app's .env"),
         }.get(probe.error_kind, ("probe-failed", "run `fab check-host %s` and read the probe's error" % host))
-        if code == "docker-unavailable":
-            return []           # reported once, by step 2
         return [Finding(code, ERROR, (host,), "%s: SQS probe in %s: %s" % (host, probe.env_source,
                         probe.error_message[:200] or probe.error_kind), remedy, 1)]
     findings = []
