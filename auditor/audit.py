@@ -68,16 +68,19 @@ def assess(runs, started="", seconds=0.0, inventory_path="", baseline=None, chec
         found = diagnosis.diagnose_host(report, run.spec.settings)
         results.append(HostResult(report, tuple(found), diagnosis.verdict(report, found)))
         settings[run.spec.name] = run.spec.settings
-    fleet_findings = crosshost.cross_host_findings(results, lambda host: settings[host.report.name])
+
+    def settings_of(host):
+        return settings[host.report.name]
+
+    fleet_findings = crosshost.cross_host_findings(results, settings_of)
     if check is not None:
-        fleet_findings += crosshost.cross_check_findings(results, check, lambda host: settings[host.report.name])
+        fleet_findings += crosshost.cross_check_findings(results, check, settings_of)
     blamed = {name for f in fleet_findings if f.code in crosshost.CONFIGURATION_CODES for name in f.hosts}
     results = [dataclasses.replace(r, verdict="config") if r.verdict == "ok" and r.report.name in blamed else r
                for r in results]
     all_findings = [f for r in results for f in r.findings] + fleet_findings
     all_findings.sort(key=lambda f: (diagnosis.SEVERITY_ORDER[f.severity], f.step, f.hosts, f.code))
-    producers = [r.report.name for r in results
-                 if any(settings[r.report.name]["role_defs"].get(role, {}).get("produces") for role in r.report.roles)]
+    producers = {h.report.name for hosts in crosshost.users_of(results, settings_of, "produces").values() for h in hosts}
     return AuditResult(hosts=results, findings=all_findings, matrix=crosshost.build_matrix(results, baseline, producers),
                        started=started, seconds=round(seconds, 2), inventory=inventory_path, cross_check=check)
 

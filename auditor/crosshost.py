@@ -124,7 +124,7 @@ def _majority(values, producer_values):
 
 # -- fleet-wide findings ---------------------------------------------------------------
 
-def _users_of(hosts, settings_of, kind):
+def users_of(hosts, settings_of, kind):
     """queue key -> hosts that produce (kind='produces') or consume it."""
     users = {}
     for host in hosts:
@@ -135,14 +135,29 @@ def _users_of(hosts, settings_of, kind):
     return users
 
 
-def _queue_region(host, key):
+def _app_region(host):
     probe = _probe_ok(host)
     return probe.region("app") if probe else None
 
 
+def _readings(hosts, key):
+    """(host, queue reading) for every host whose probe read queue `key`."""
+    for host in hosts:
+        probe = _probe_ok(host)
+        for queue in probe.queues if probe else ():
+            if queue.key == key:
+                yield host, queue
+
+
+def _odd_ones(values, trusted=None):
+    """(the value most hosts have, or most `trusted` values are; the hosts that differ from it, sorted)."""
+    right = Counter(trusted or values.values()).most_common(1)[0][0]
+    return right, sorted(name for name, value in values.items() if value != right)
+
+
 def cross_host_findings(hosts, settings_of):
-    producers = _users_of(hosts, settings_of, "produces")
-    consumers = _users_of(hosts, settings_of, "consumes")
+    producers = users_of(hosts, settings_of, "produces")
+    consumers = users_of(hosts, settings_of, "consumes")
     findings = []
     for key in sorted(set(producers) | set(consumers)):
         findings += _queue_findings(key, producers.get(key, []), consumers.get(key, []), settings_of)
@@ -152,9 +167,9 @@ def cross_host_findings(hosts, settings_of):
 
 def _queue_findings(key, producers, consumers, settings_of):
     findings = []
-    producer_regions = {h.report.name: _queue_region(h, key) for h in producers if _queue_region(h, key)}
+    producer_regions = {h.report.name: region for h in producers for region in [_app_region(h)] if region}
     for consumer in consumers:
-        region = _queue_region(consumer, key)
+        region = _app_region(consumer)
         if not region or not producer_regions:
             continue
         others = {n: r for n, r in producer_regions.items() if r != region}
@@ -176,23 +191,16 @@ def _queue_findings(key, producers, consumers, settings_of):
     accounts = {h.report.name: _probe_ok(h).account for h in producers + consumers
                 if _probe_ok(h) and _probe_ok(h).account}
     if len(set(accounts.values())) > 1:
-        majority = Counter(accounts.values()).most_common(1)[0][0]
-        odd = sorted(n for n, a in accounts.items() if a != majority)
+        majority, odd = _odd_ones(accounts)
         findings.append(Finding(
             "account-mismatch", ERROR, tuple(odd),
             "queue %s: %s use(s) AWS account %s, the others %s" % (
                 key, ", ".join(odd), ", ".join(sorted({accounts[n] for n in odd})), majority),
             "use credentials of account %s on %s (a queue name resolves per account)" % (majority, ", ".join(odd)),
             4, {"queue": key, "accounts": accounts}))
-    urls = {}
-    for host in producers + consumers:
-        probe = _probe_ok(host)
-        for queue in probe.queues if probe else ():
-            if queue.key == key and queue.url:
-                urls[host.report.name] = queue.url
+    urls = {host.report.name: queue.url for host, queue in _readings(producers + consumers, key) if queue.url}
     if len(set(urls.values())) > 1:
-        majority = Counter(urls.values()).most_common(1)[0][0]
-        odd = sorted(n for n, u in urls.items() if u != majority)
+        _, odd = _odd_ones(urls)
         findings.append(Finding(
             "queue-url-mismatch", ERROR, tuple(odd),
             "queue %s resolves to different URLs: %s" % (key, "; ".join("%s -> %s" % i for i in sorted(urls.items()))),
@@ -222,12 +230,8 @@ def _job_flow(key, producers, consumers):
                     key, len(lost), ", ".join(h.report.name for h in producers), ", ".join(lost[-10:])),
                 "follow step 1 and 2 on %s: the workers are not reading the queue the API writes to"
                 % ", ".join(h.report.name for h in consumers), 4, {"queue": key, "jobs": lost[-50:]}))
-    backlog = 0
-    for host in producers + consumers:
-        probe = _probe_ok(host)
-        for queue in probe.queues if probe else ():
-            if queue.key == key and queue.ok:
-                backlog = max(backlog, int(queue.attributes.get("ApproximateNumberOfMessages", 0) or 0))
+    backlog = max((int(queue.attributes.get("ApproximateNumberOfMessages", 0) or 0)
+                   for _, queue in _readings(producers + consumers, key) if queue.ok), default=0)
     healthy = [c for c in consumers if c.verdict in ("ok", "code-suspect")]
     if backlog and not healthy:
         findings.append(Finding(
@@ -250,8 +254,7 @@ def _credential_findings(hosts):
         if len(set(secrets.values())) > 1:
             # the secret AWS accepted is the right one; the majority only breaks a tie
             accepted = [h.report.probe.credentials.get("secret_fp") for h in members if h.report.probe.account]
-            right = Counter(accepted or secrets.values()).most_common(1)[0][0]
-            odd = sorted(n for n, s in secrets.items() if s != right)
+            _, odd = _odd_ones(secrets, trusted=accepted)
             findings.append(Finding(
                 "secret-mismatch", ERROR, tuple(odd),
                 "key id %s is used with %d different secrets; %s differ(s) from the rest" % (
