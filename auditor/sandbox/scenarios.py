@@ -3,7 +3,7 @@
 Each scenario is the healthy fleet plus one change, and says which finding
 codes it must produce on which hosts (the tests and the README read `expect`).
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Optional, Tuple
 
 API_ACTIONS = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SendMessage")
@@ -36,20 +36,19 @@ class SandboxHost:
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
 
+VIDEO_1 = SandboxHost("video-1", "127.0.0.12", "video-worker", "academy-video-worker", "academy-video-worker",
+                      ("python", "/app/worker.py"), "apps.api.config.settings.worker",
+                      {"WORKER_KIND": "video", "WORKER_BACKOFF_SECONDS": "3", "WORKER_POLL_SECONDS": "2"})
 HOSTS = (
     SandboxHost("api-1", "127.0.0.11", "api", "academy-api", "academy-api",
                 ("python", "/app/api_simulator.py"), "apps.api.config.settings.prod",
                 {"SIM_INTERVAL_SECONDS": "3"}),
-    SandboxHost("video-1", "127.0.0.12", "video-worker", "academy-video-worker", "academy-video-worker",
-                ("python", "/app/worker.py"), "apps.api.config.settings.worker",
-                {"WORKER_KIND": "video", "WORKER_BACKOFF_SECONDS": "3", "WORKER_POLL_SECONDS": "2"}),
+    VIDEO_1,
     SandboxHost("ai-1", "127.0.0.13", "ai-worker", "academy-ai-worker-cpu", "academy-ai-worker",
                 ("python", "/app/worker.py"), "apps.api.config.settings.worker",
                 {"WORKER_KIND": "ai", "WORKER_BACKOFF_SECONDS": "3", "WORKER_POLL_SECONDS": "2"}),
-    # a second video worker, started only by the scenarios that compare two hosts of one role
-    SandboxHost("video-2", "127.0.0.14", "video-worker", "academy-video-worker", "academy-video-worker",
-                ("python", "/app/worker.py"), "apps.api.config.settings.worker",
-                {"WORKER_KIND": "video", "WORKER_BACKOFF_SECONDS": "3", "WORKER_POLL_SECONDS": "2"}),
+    # a second video worker, like video-1, started only by the scenarios that compare two hosts of one role
+    replace(VIDEO_1, name="video-2", address="127.0.0.14"),
 )
 BASE_HOSTS = ("api-1", "video-1", "ai-1")
 SSH_PORT = 2222
