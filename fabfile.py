@@ -12,7 +12,7 @@ from invoke import Collection, Exit
 from auditor import audit as audit_pipeline
 from auditor import drift
 from auditor import inventory as inventory_module
-from auditor.errors import AuditorError
+from auditor.errors import AuditorError, UsageError
 from auditor.progress import Progress
 from auditor.render import FORMATS, MATRIX_FORMATS, render, render_matrix, use_colour
 from auditor.render.steps import render_steps
@@ -25,6 +25,12 @@ CROSS_CHECK_PROGRESS = Progress("cross-check", unit="lookups")
 
 def _fail(error):
     raise Exit("error: %s" % error, code=getattr(error, "exit_code", audit_pipeline.EXIT_USAGE))
+
+
+def _check_format(format):
+    """Before any host is visited: a wrong --format must not cost an audit."""
+    if format not in FORMATS:
+        _fail(UsageError("unknown format %r; choose one of: %s" % (format, ", ".join(FORMATS))))
 
 
 def _emit(text, output):
@@ -51,8 +57,7 @@ def _emit(text, output):
 def audit(c, inventory="inventory.yaml", format="table", output=None, hosts=None, roles=None, parallel=0,
           accept_new_host_keys=False, matrix=True, matrix_only=False, cross_check=False):
     """Audit every host in parallel: SQS from each app's environment, containers, logs, verdicts."""
-    if format not in FORMATS:
-        _fail(AuditorError("unknown format %r; choose one of: %s" % (format, ", ".join(FORMATS))))
+    _check_format(format)
     if matrix_only and format not in MATRIX_FORMATS:
         _fail(AuditorError("--matrix-only prints a table, json or markdown, not %s" % format))
     try:
@@ -98,6 +103,7 @@ def check_host(c, name, inventory="inventory.yaml", app_check=False, accept_new_
 })
 def preflight(c, baseline, inventory="inventory.yaml", strict=False, format="table", output=None, cross_check=False):
     """Pre-release audit: fail (exit 1) when the fleet drifts from the baseline or has errors."""
+    _check_format(format)
     try:
         expected = drift.load_baseline(baseline)
         result = audit_pipeline.run_audit(inventory, baseline=expected, progress=Progress("preflight"),
