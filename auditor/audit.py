@@ -8,7 +8,8 @@ import time
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
-from . import collect, controller, crosshost, diagnosis, facts, inventory
+from . import codes, collect, controller, crosshost, diagnosis, facts, inventory
+from .codes import Finding, Severity, Verdict
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -16,14 +17,15 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 @dataclass(frozen=True)
 class HostResult:
     report: facts.HostReport
-    findings: Tuple[diagnosis.Finding, ...]
-    verdict: str
+    findings: Tuple[Finding, ...]           # the host's own (steps 0-3); fleet-wide ones are in AuditResult
+    verdict: Verdict = Verdict.OK
+    verdict_because: Tuple[str, ...] = ()   # the codes that decided the verdict
 
 
 @dataclass(frozen=True)
 class AuditResult:
     hosts: List[HostResult]
-    findings: List[diagnosis.Finding]       # every finding, hosts' and fleet-wide
+    findings: List[Finding]                 # every finding, hosts' and fleet-wide
     matrix: List[crosshost.Row]
     started: str
     seconds: float
@@ -32,7 +34,7 @@ class AuditResult:
 
     @property
     def exit_code(self):
-        return EXIT_FINDINGS if any(f.severity == diagnosis.ERROR for f in self.findings) else EXIT_OK
+        return EXIT_FINDINGS if any(f.severity == Severity.ERROR for f in self.findings) else EXIT_OK
 
 
 def run_audit(inventory_path, hosts=None, roles=None, parallel=None, accept_new=False, progress=None,
@@ -60,13 +62,13 @@ def run_cross_check(specs, runs, progress=None):
 
 
 def assess(runs, started="", seconds=0.0, inventory_path="", baseline=None, check=None):
-    """Pure: host runs -> the audit result (per-host rules, then cross-host rules)."""
+    """Pure: host runs -> the audit result. Rules first (per host, then fleet-wide), all
+    reading facts; then one verdict pass over every finding naming each host."""
     results = []
     settings = {}
     for run in runs:
         report = facts.host_report(run)
-        found = diagnosis.diagnose_host(report, run.spec.settings)
-        results.append(HostResult(report, tuple(found), diagnosis.verdict(report, found)))
+        results.append(HostResult(report, tuple(diagnosis.diagnose_host(report, run.spec.settings))))
         settings[run.spec.name] = run.spec.settings
 
     def settings_of(host):
@@ -75,12 +77,14 @@ def assess(runs, started="", seconds=0.0, inventory_path="", baseline=None, chec
     fleet_findings = crosshost.cross_host_findings(results, settings_of)
     if check is not None:
         fleet_findings += crosshost.cross_check_findings(results, check, settings_of)
-    blamed = {name for f in fleet_findings if f.code in crosshost.CONFIGURATION_CODES for name in f.hosts}
-    results = [dataclasses.replace(r, verdict="config") if r.verdict == "ok" and r.report.name in blamed else r
-               for r in results]
     all_findings = [f for r in results for f in r.findings] + fleet_findings
-    all_findings.sort(key=lambda f: (diagnosis.SEVERITY_ORDER[f.severity], f.step, f.hosts, f.code))
+    all_findings.sort(key=lambda f: (codes.SEVERITY_ORDER[f.severity], f.step, f.hosts, f.code))
+    results = [with_verdict(r, all_findings) for r in results]
     producers = {h.report.name for hosts in crosshost.users_of(results, settings_of, "produces").values() for h in hosts}
     return AuditResult(hosts=results, findings=all_findings, matrix=crosshost.build_matrix(results, baseline, producers),
                        started=started, seconds=round(seconds, 2), inventory=inventory_path, cross_check=check)
 
+
+def with_verdict(result, findings):
+    verdict, because = codes.verdict(result.report.reachable, [f for f in findings if result.report.name in f.hosts])
+    return dataclasses.replace(result, verdict=verdict, verdict_because=because)

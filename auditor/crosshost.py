@@ -13,13 +13,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
-from .diagnosis import ERROR, WARNING, Finding, app_variables, classify_aws_error
+from .codes import emit
+from .diagnosis import app_variables, classify_aws_error, consumes, produces
+from .facts import MarkerKind
 
 IN_FLIGHT_GRACE = 3     # the newest job ids per queue may simply not be received yet
-# fleet-wide errors that blame the configuration of exactly the hosts they name
 NOT_USED = "-"          # a matrix cell for a queue this host does not use (None is unknown)
-CONFIGURATION_CODES = ("region-mismatch", "account-mismatch", "queue-url-mismatch", "secret-mismatch",
-                       "queue-elsewhere")
 
 
 @dataclass(frozen=True)
@@ -33,7 +32,7 @@ class Row:
 
 def _probe_ok(host):
     probe = host.report.probe
-    return probe if probe is not None and not probe.error_kind else None
+    return probe if probe is not None and probe.ran else None
 
 
 def _role_of(host):
@@ -48,9 +47,9 @@ def attribute_values(host, queue_keys):
         for who, label in (("app", "app region"), ("boto3", "boto3 region"), ("cli", "aws-cli region")):
             values[label] = probe.region(who) or "unset"
         values["account"] = probe.account
-        values["access key id"] = probe.credentials.get("key_id")
-        values["secret fingerprint"] = probe.credentials.get("secret_fp")
-        values["credential source"] = probe.credentials.get("source")
+        values["access key id"] = probe.credentials.key_id
+        values["secret fingerprint"] = probe.credentials.secret_fp
+        values["credential source"] = probe.credentials.source
         values["endpoint overrides"] = ", ".join("%s=%s" % i for i in sorted(probe.endpoints.items())) or "none"
         values["settings module"] = probe.settings_module
         values["botocore"] = probe.botocore
@@ -58,7 +57,7 @@ def attribute_values(host, queue_keys):
         for key in queue_keys:
             values["queue %s name" % key] = readings[key].name if key in readings else NOT_USED
             values["queue %s url" % key] = readings[key].url if key in readings else NOT_USED
-    images = [c.image for c in host.report.containers if c.present]
+    images = [c.image for c in host.report.containers if c.present and c.image]
     values["image"] = ", ".join(images) if images else None
     return values
 
@@ -144,9 +143,9 @@ def _readings(hosts, key):
     """(host, queue reading) for every host whose probe read queue `key`."""
     for host in hosts:
         probe = _probe_ok(host)
-        for queue in probe.queues if probe else ():
-            if queue.key == key:
-                yield host, queue
+        queue = probe.queue(key) if probe else None
+        if queue is not None:
+            yield host, queue
 
 
 def _odd_ones(values, trusted=None):
@@ -174,72 +173,114 @@ def _queue_findings(key, producers, consumers, settings_of):
             continue
         others = {n: r for n, r in producer_regions.items() if r != region}
         if others:
-            names = sorted(others)
-            findings.append(Finding(
-                "region-mismatch", ERROR, (consumer.report.name,),
-                "queue %s: %s polls %s but %s enqueue(s) in %s" % (
-                    key, consumer.report.name, region, ", ".join(names), ", ".join(sorted(set(others.values())))),
-                "set %s on %s to %s (the region the API uses), then restart its worker"
-                % (app_variables(settings_of(consumer))["region_var"], consumer.report.name,
-                   sorted(set(others.values()))[0]), 4,
-                {"queue": key, "consumer_region": region, "producer_regions": producer_regions}))
+            wanted = sorted(set(others.values()))
+            findings.append(emit(
+                "region-mismatch", [consumer.report.name], "queue %s: %s polls %s but %s enqueue(s) in %s" % (
+                    key, consumer.report.name, region, ", ".join(sorted(others)), ", ".join(wanted)),
+                {"queue": key, "consumer_region": region, "producer_regions": producer_regions},
+                host=consumer.report.name, region=wanted[0], **app_variables(settings_of(consumer))))
             if region not in producer_regions.values():
-                findings.append(Finding(
-                    "no-producer-region", WARNING, (consumer.report.name,),
+                findings.append(emit(
+                    "no-producer-region", [consumer.report.name],
                     "queue %s: %s polls region %s, where no API host enqueues" % (key, consumer.report.name, region),
-                    "point the worker at the producers' region", 4, {"queue": key, "region": region}))
+                    {"queue": key, "region": region}))
     accounts = {h.report.name: _probe_ok(h).account for h in producers + consumers
                 if _probe_ok(h) and _probe_ok(h).account}
     if len(set(accounts.values())) > 1:
         majority, odd = _odd_ones(accounts)
-        findings.append(Finding(
-            "account-mismatch", ERROR, tuple(odd),
-            "queue %s: %s use(s) AWS account %s, the others %s" % (
+        findings.append(emit(
+            "account-mismatch", odd, "queue %s: %s use(s) AWS account %s, the others %s" % (
                 key, ", ".join(odd), ", ".join(sorted({accounts[n] for n in odd})), majority),
-            "use credentials of account %s on %s (a queue name resolves per account)" % (majority, ", ".join(odd)),
-            4, {"queue": key, "accounts": accounts}))
+            {"queue": key, "accounts": accounts}, account=majority, hosts=", ".join(odd)))
     urls = {host.report.name: queue.url for host, queue in _readings(producers + consumers, key) if queue.url}
     if len(set(urls.values())) > 1:
         _, odd = _odd_ones(urls)
-        findings.append(Finding(
-            "queue-url-mismatch", ERROR, tuple(odd),
-            "queue %s resolves to different URLs: %s" % (key, "; ".join("%s -> %s" % i for i in sorted(urls.items()))),
-            "make every host use the same queue name, region and account (check %s's queue-name variable)"
-            % ", ".join(odd), 4, {"queue": key, "urls": urls}))
-    findings += _job_flow(key, producers, consumers)
+        findings.append(emit(
+            "queue-url-mismatch", odd, "queue %s resolves to different URLs: %s" % (
+                key, "; ".join("%s -> %s" % i for i in sorted(urls.items()))),
+            {"queue": key, "urls": urls}, hosts=", ".join(odd)))
+    findings += _job_flow(key, producers, consumers, settings_of)
     return findings
 
 
-def _job_flow(key, producers, consumers):
+def _role_containers(host, settings_of, kind):
+    """The host's containers of roles that produce (or consume) queues."""
+    test = produces if kind == "produces" else consumes
+    return [c for c in host.report.containers if test(settings_of(host), c.role)]
+
+
+def _job_flow(key, producers, consumers, settings_of):
+    """Lost jobs and unattended backlogs, judged only from hosts whose evidence was read."""
+    unjudged = set()
     sent = []
     for host in producers:
-        for container in host.report.containers:
-            for marker in container.markers.values():
-                if marker["kind"] == "enqueued" and (marker.get("queue") or key) == key:
-                    sent += marker["jobs"]
+        for container in _role_containers(host, settings_of, "produces"):
+            if container.logs.read:
+                sent += container.logs.jobs(MarkerKind.ENQUEUED, key)
+            else:
+                unjudged.add(host.report.name)
+    consuming = [(host, container) for host in consumers for container in _role_containers(host, settings_of, "consumes")]
+    consumers_unread = {h.report.name for h in consumers if not h.report.reachable} | {
+        h.report.name for h, c in consuming if not c.logs.read and c.present is not False}
     findings = []
-    reachable_consumers = [c for c in consumers if c.report.reachable]
-    if sent and consumers and len(reachable_consumers) == len(consumers):
-        received = {job for c in consumers for cont in c.report.containers for job in cont.jobs("received")}
-        settled = sent[:-IN_FLIGHT_GRACE] if len(sent) > IN_FLIGHT_GRACE else []
-        lost = [job for job in settled if job not in received]
-        if lost:
-            findings.append(Finding(
-                "jobs-not-consumed", ERROR, tuple(h.report.name for h in producers + consumers),
-                "queue %s: %d job(s) enqueued by %s were received by no worker in the window: %s" % (
-                    key, len(lost), ", ".join(h.report.name for h in producers), ", ".join(lost[-10:])),
-                "follow step 1 and 2 on %s: the workers are not reading the queue the API writes to"
-                % ", ".join(h.report.name for h in consumers), 4, {"queue": key, "jobs": lost[-50:]}))
-    backlog = max((int(queue.attributes.get("ApproximateNumberOfMessages", 0) or 0)
-                   for _, queue in _readings(producers + consumers, key) if queue.ok), default=0)
-    healthy = [c for c in consumers if c.verdict in ("ok", "code-suspect")]
-    if backlog and not healthy:
-        findings.append(Finding(
-            "backlog-no-consumer", ERROR, tuple(h.report.name for h in consumers) or ("fleet",),
-            "queue %s has %d message(s) waiting and no reachable, healthy worker polls it" % (key, backlog),
-            "fix the consumers of %s (see their findings); the backlog drains once one polls the queue's region"
-            % key, 4, {"queue": key, "visible": backlog}))
+    if sent and consumers and not consumers_unread:
+        findings += _lost_jobs(key, sent, producers, consuming)
+    elif sent:
+        unjudged |= consumers_unread
+    backlog, undecided = _backlog(key, producers, consumers, settings_of)
+    findings += backlog
+    unjudged |= undecided
+    if unjudged:
+        findings.append(emit(
+            "job-flow-unjudged", sorted(unjudged), "queue %s: job flow and backlog not judged for %s: their logs or "
+            "container state could not be read" % (key, ", ".join(sorted(unjudged))), {"queue": key},
+            hosts=", ".join(sorted(unjudged))))
     return findings
+
+
+def _lost_jobs(key, sent, producers, consuming):
+    received = {s.job for _, c in consuming for s in c.logs.jobs(MarkerKind.RECEIVED)}
+    # a consumer whose logs were cut short cannot vouch for jobs sent before what it read
+    horizon = max((c.logs.oldest for _, c in consuming if c.logs.truncated_at and c.logs.oldest), default="")
+    sent = sorted((s for s in sent if (s.at or "") >= horizon), key=lambda s: s.at or "")
+    settled = sent[:-IN_FLIGHT_GRACE] if len(sent) > IN_FLIGHT_GRACE else []
+    lost = [s.job for s in settled if s.job not in received]
+    running = sorted({h.report.name for h, c in consuming if c.running})
+    if not lost or not running:
+        return []           # no consumer runs: container-not-running and the backlog say it
+    return [emit("jobs-not-consumed", running, "queue %s: %d job(s) enqueued by %s were received by no worker in "
+                 "the window: %s" % (key, len(lost), ", ".join(h.report.name for h in producers), ", ".join(lost[-10:])),
+                 {"queue": key, "jobs": lost[-50:]}, hosts=", ".join(running))]
+
+
+def _backlog(key, producers, consumers, settings_of):
+    """(findings, hosts that could not be judged) for messages waiting in the queue."""
+    waiting = {}
+    for _, queue in _readings(producers + consumers, key):
+        if queue.waiting:
+            waiting[queue.url] = max(waiting.get(queue.url, 0), queue.waiting)
+    findings, undecided = [], set()
+    for url, count in sorted(waiting.items()):
+        polling, unknown = [], []
+        for host in consumers:
+            containers = _role_containers(host, settings_of, "consumes")
+            probe = _probe_ok(host)
+            if not host.report.reachable or any(c.present is None for c in containers) or (
+                    probe is None and any(c.running for c in containers)):
+                unknown.append(host.report.name)
+            elif containers and all(c.running for c in containers) and probe.queue(key) and \
+                    probe.queue(key).url == url:
+                polling.append(host.report.name)
+        if polling:
+            continue
+        if unknown:
+            undecided |= set(unknown)
+            continue
+        findings.append(emit(
+            "backlog-no-consumer", [h.report.name for h in consumers] or ["fleet"],
+            "queue %s has %d message(s) waiting at %s and no running worker polls it" % (key, count, url),
+            {"queue": key, "visible": count, "url": url}, queue=key))
+    return findings, undecided
 
 
 def _credential_findings(hosts):
@@ -247,32 +288,28 @@ def _credential_findings(hosts):
     by_key = {}
     for host in hosts:
         probe = _probe_ok(host)
-        if probe and probe.credentials.get("key_id_fp"):
-            by_key.setdefault(probe.credentials["key_id_fp"], []).append(host)
+        if probe and probe.credentials.key_id_fp:
+            by_key.setdefault(probe.credentials.key_id_fp, []).append(host)
     for members in by_key.values():
-        secrets = {h.report.name: h.report.probe.credentials.get("secret_fp") for h in members}
+        secrets = {h.report.name: h.report.probe.credentials.secret_fp for h in members}
         if len(set(secrets.values())) > 1:
             # the secret AWS accepted is the right one; the majority only breaks a tie
-            accepted = [h.report.probe.credentials.get("secret_fp") for h in members if h.report.probe.account]
+            accepted = [h.report.probe.credentials.secret_fp for h in members if h.report.probe.account]
             _, odd = _odd_ones(secrets, trusted=accepted)
-            findings.append(Finding(
-                "secret-mismatch", ERROR, tuple(odd),
-                "key id %s is used with %d different secrets; %s differ(s) from the rest" % (
-                    members[0].report.probe.credentials.get("key_id"), len(set(secrets.values())), ", ".join(odd)),
-                "copy the right AWS secret for that key id to %s, then restart" % ", ".join(odd), 4,
-                {"secret_fingerprints": secrets}))
+            findings.append(emit(
+                "secret-mismatch", odd, "key id %s is used with %d different secrets; %s differ(s) from the rest" % (
+                    members[0].report.probe.credentials.key_id, len(set(secrets.values())), ", ".join(odd)),
+                {"secret_fingerprints": secrets}, hosts=", ".join(odd)))
     by_role = {}
     for host in hosts:
         probe = _probe_ok(host)
-        if probe and probe.credentials.get("key_id_fp"):
-            by_role.setdefault(_role_of(host), {})[host.report.name] = probe.credentials.get("key_id")
+        if probe and probe.credentials.key_id_fp:
+            by_role.setdefault(_role_of(host), {})[host.report.name] = probe.credentials.key_id
     for role, keys in sorted(by_role.items()):
         if len(set(keys.values())) > 1:
-            findings.append(Finding(
-                "key-mismatch", WARNING, tuple(sorted(keys)),
-                "hosts of role %s use different access keys: %s" % (
-                    role, "; ".join("%s %s" % i for i in sorted(keys.items()))),
-                "use one key (or one instance role) per role, so a rotation reaches every host", 4, {"keys": keys}))
+            findings.append(emit(
+                "key-mismatch", sorted(keys), "hosts of role %s use different access keys: %s" % (
+                    role, "; ".join("%s %s" % i for i in sorted(keys.items()))), {"keys": keys}))
     return findings
 
 
@@ -287,11 +324,10 @@ def cross_check_findings(hosts, check, settings_of):
     findings = []
     for label, identity in sorted(check.identities.items()):
         if identity.get("error"):
-            findings.append(Finding(
-                "cross-check-failed", WARNING, ("controller",),
+            findings.append(emit(
+                "cross-check-failed", ["controller"],
                 "the controller's AWS profile %s could not be used: %s" % (label, identity["error"]),
-                "give the controller read access (sts:GetCallerIdentity, sqs:GetQueueUrl) or fix "
-                "auditor.cross_check.profiles", 4, {"profile": label}))
+                {"profile": label}))
     for host in hosts:
         probe = _probe_ok(host)
         for queue in probe.queues if probe else ():
@@ -305,11 +341,11 @@ def cross_check_findings(hosts, check, settings_of):
                        app_variables(settings_of(host))["region_var"], host.report.name, there.region)
                    if there.region != queue.region else
                    "use credentials of account %s on %s, then restart" % (there.account, host.report.name))
-            findings.append(Finding(
-                "queue-elsewhere", ERROR, (host.report.name,),
+            findings.append(emit(
+                "queue-elsewhere", [host.report.name],
                 "queue %s is in %s; %s looks in %s" % (
                     queue.name, ", ".join(_place(s.region, s.account) for s in places), host.report.name,
                     _place(queue.region, probe.account)),
-                fix, 4, {"queue": queue.key, "name": queue.name,
-                         "found": [{"region": s.region, "account": s.account} for s in places]}))
+                {"queue": queue.key, "name": queue.name,
+                 "found": [{"region": s.region, "account": s.account} for s in places]}, fix=fix))
     return findings

@@ -1,37 +1,15 @@
-"""Host reports -> findings and a verdict per host, following the runbook.
+"""Host reports -> findings, following the runbook. Pure: no I/O.
 
-Step 1 is SQS from the app's own environment, step 2 the worker containers and
-their logs, step 3 the API's logs. Each finding has a stable code, a severity,
-evidence and the runbook's remedy. Pure: no I/O.
+Step 1 is SQS from the app's own environment, step 2 the containers and their
+logs, step 3 the API's logs. Rules read facts only (never verdicts); a rule
+whose reading is missing stays silent, and the missing reading is a finding
+of its own. Codes, severities and remedies come from `codes.CODES`.
 """
-from dataclasses import dataclass, field
-from typing import Tuple
+from .codes import emit
+from .facts import MarkerKind, ProbeFailure, Unread
 
-ERROR, WARNING, INFO = "error", "warning", "info"
-SEVERITY_ORDER = {ERROR: 0, WARNING: 1, INFO: 2}
-VERDICTS = ("ok", "config", "worker-down", "code-suspect", "unreachable")
-
-SQS_ACTIONS = "sqs:GetQueueUrl, sqs:SendMessage, sqs:ReceiveMessage, sqs:DeleteMessage, sqs:ChangeMessageVisibility"
 RESTART_LOOP = 3
-RESTART = "then restart the API and worker containers: a running process keeps its old environment"
-
-
-@dataclass(frozen=True)
-class Finding:
-    code: str
-    severity: str
-    hosts: Tuple[str, ...]
-    message: str
-    remedy: str
-    step: int = 0               # runbook step: 0 transport, 1 SQS, 2 workers, 3 API logs, 4 fleet
-    evidence: dict = field(default_factory=dict, compare=False)
-
-    def as_dict(self):
-        return {"code": self.code, "severity": self.severity, "hosts": list(self.hosts), "step": self.step,
-                "message": self.message, "remedy": self.remedy, "evidence": self.evidence}
-
-
-# -- error classification -----------------------------------------------------------
+REPEATED_RECEIPTS = 3
 
 AWS_ERROR_CODES = {
     "InvalidClientTokenId": "sqs-credentials-invalid",
@@ -56,43 +34,31 @@ AWS_ERROR_CODES = {
     "NoRegionError": "sqs-region-missing",
 }
 
+TRANSPORT_CODES = {"unreachable": "ssh-unreachable", "auth-failed": "ssh-auth-failed",
+                   "host-key-unknown": "ssh-host-key-unknown", "host-key-changed": "ssh-host-key-changed",
+                   "timeout": "ssh-timeout", "python-missing": "agent-python-missing", "error": "agent-failed"}
+
+PROBE_FAILURE_CODES = {ProbeFailure.BOTO3_MISSING: "probe-boto3-missing",
+                       ProbeFailure.PYTHON_MISSING: "probe-python-missing",
+                       ProbeFailure.CREDENTIALS_MISSING: "sqs-credentials-missing",
+                       ProbeFailure.DOTENV_MISSING: "app-env-missing",
+                       ProbeFailure.DOTENV_UNREADABLE: "app-env-unreadable"}
+
+DOCKER_FIXES = {
+    Unread.DAEMON_DOWN: "start Docker on the host (systemctl start docker) and check why it stopped",
+    Unread.PERMISSION_DENIED: "let the SSH user use Docker (the docker group), or audit as a user who can",
+    Unread.TIMED_OUT: "the Docker daemon did not answer in time: check its health (systemctl status docker)",
+}
+LOG_FIXES = {
+    Unread.LOG_DRIVER: "the container's log driver cannot be read back by `docker logs`: use json-file or local, "
+                       "or keep Docker's dual logging enabled",
+    Unread.PERMISSION_DENIED: "let the SSH user run `docker logs` (the docker group)",
+    Unread.TIMED_OUT: "`docker logs` did not answer in time: shorten auditor.log_window or raise auditor.timeouts",
+}
+
 
 def classify_aws_error(code):
     return AWS_ERROR_CODES.get(code or "", "sqs-error")
-
-
-TRANSPORT_CODES = {
-    "unreachable": ("ssh-unreachable", "check the address and port in the inventory, that the host is up, "
-                    "and that sshd listens (security group, firewall)"),
-    "auth-failed": ("ssh-auth-failed", "check ansible_user and ansible_ssh_private_key_file for this host; "
-                    "each role may have its own key"),
-    "host-key-unknown": ("ssh-host-key-unknown", None),
-    "host-key-changed": ("ssh-host-key-changed", None),
-    "timeout": ("ssh-timeout", "the host or the agent did not answer in time; check load and network, or "
-                "raise auditor.timeouts"),
-    "python-missing": ("agent-python-missing", "install python3 on the host or set ansible_python_interpreter"),
-    "error": ("agent-failed", "run the audit again with the host alone (fab check-host NAME)"),
-}
-
-SQS_REMEDIES = {
-    "sqs-credentials-missing": "set {app_keys} (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) in the app's "
-                               "environment, or attach an IAM role; " + RESTART,
-    "sqs-credentials-invalid": "the access key id is not known to AWS: set a valid AWS key (AKIA.../ASIA...) for "
-                               "the app, not R2 or a deleted key; " + RESTART,
-    "sqs-signature-mismatch": "the secret does not belong to the key id (or the request was signed for another "
-                              "region): set the secret that matches the key id, and {region_var}; " + RESTART,
-    "sqs-credentials-expired": "the temporary credentials expired: refresh them (role session, SSO) or use the "
-                               "instance role; " + RESTART,
-    "sqs-access-denied": "grant the app's IAM principal " + SQS_ACTIONS + " (and sqs:GetQueueAttributes) on the "
-                         "queue; no restart needed for IAM changes",
-    "sqs-queue-missing": "create the queue in the region the app uses (scripts/create_sqs_resources.py, "
-                         "scripts/create_ai_sqs_resources.py), or fix {region_var} / the queue name variable; on real "
-                         "AWS this error also means 'no access to it'; " + RESTART,
-    "sqs-endpoint-unreachable": "the app cannot reach the SQS endpoint: check egress (NAT, VPC endpoint, proxy) and "
-                                "any AWS_ENDPOINT_URL* override",
-    "sqs-region-missing": "set {region_var} for the app; " + RESTART,
-    "sqs-error": "read the error; compare with a host where the queue works",
-}
 
 
 def app_variables(settings):
@@ -104,8 +70,12 @@ def app_variables(settings):
             else "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"}
 
 
-def sqs_remedy(code, settings):
-    return SQS_REMEDIES[code].format(**app_variables(settings))
+def consumes(settings, role):
+    return bool(settings["role_defs"].get(role, {}).get("consumes"))
+
+
+def produces(settings, role):
+    return bool(settings["role_defs"].get(role, {}).get("produces"))
 
 
 # -- per-host rules ---------------------------------------------------------------
@@ -114,194 +84,181 @@ def diagnose_host(report, settings):
     """Findings for one host, in runbook order."""
     if not report.reachable:
         return [_transport_finding(report)]
-    findings = []
-    findings += _step1_sqs(report, settings)
-    findings += _step2_workers(report, settings)
-    findings += _step3_api(report, settings)
-    return findings
+    return _step1_sqs(report, settings) + _step2_containers(report, settings) + _step3_api(report, settings)
 
 
 def _transport_finding(report):
-    code, remedy = TRANSPORT_CODES.get(report.transport_kind, TRANSPORT_CODES["error"])
-    if remedy is None:   # host-key findings carry their exact fix in the detail
-        remedy = report.transport_detail
-    return Finding(code, ERROR, (report.name,), "%s: %s" % (report.name, report.transport_detail or code),
-                   remedy, 0, {"transport": report.transport_kind})
+    code = TRANSPORT_CODES.get(report.transport_kind, "agent-failed")
+    return emit(code, [report.name], "%s: %s" % (report.name, report.transport_detail or code),
+                {"transport": report.transport_kind}, detail=report.transport_detail, host=report.name)
 
 
 def _step1_sqs(report, settings):
     probe, host = report.probe, report.name
-    if probe is None:
-        return []
-    if probe.error_kind == "docker-unavailable":
-        return []               # reported once, by step 2
-    if probe.error_kind:
-        code, remedy = {
-            "boto3-missing": ("probe-boto3-missing", "install boto3 in the app's environment (it is what the app "
-                              "uses), or point auditor.app_python at the app's interpreter"),
-            "python-missing": ("probe-python-missing", "set auditor.app_python to the app's Python "
-                               "(e.g. python3 or /app/.venv/bin/python)"),
-            "credentials-missing": ("sqs-credentials-missing", sqs_remedy("sqs-credentials-missing", settings)),
-            "dotenv-missing": ("app-env-missing", "set auditor.app_dir / auditor.dotenv to the app's .env"),
-        }.get(probe.error_kind, ("probe-failed", "run `fab check-host %s` and read the probe's error" % host))
-        return [Finding(code, ERROR, (host,), "%s: SQS probe in %s: %s" % (host, probe.env_source,
-                        probe.error_message[:200] or probe.error_kind), remedy, 1)]
+    names = app_variables(settings)
     findings = []
+    if probe is not None and probe.failure not in (None, ProbeFailure.DOCKER_UNAVAILABLE):
+        code = PROBE_FAILURE_CODES.get(probe.failure, "probe-failed")
+        findings.append(emit(code, [host], "%s: SQS probe in %s: %s" % (
+            host, probe.env_source, probe.error_message[:200] or probe.failure),
+            {"failure": str(probe.failure)}, host=host, path=report.dotenv.path, **names))
+    elif probe is not None and probe.ran:
+        findings += _queue_errors(report, probe, names)
+        findings += _credential_and_region_rules(report, probe, settings, names)
+    findings += _dotenv_rules(report, probe)
+    script = report.check_script
+    if script and script.exit_status != 0:
+        findings.append(emit("check-script-failed", [host], "%s: the app's own check script exited %s"
+                             % (host, script.exit_status), host=host))
+    return findings
+
+
+def _queue_errors(report, probe, names):
     failing = {}
     for queue in probe.queues:
         if not queue.ok:
             failing.setdefault(classify_aws_error(queue.error_code), []).append(queue)
-    for code, queues in failing.items():
-        names = ", ".join("%s (%s)" % (q.name, q.error_code) for q in queues)
-        findings.append(Finding(code, ERROR, (host,),
-                                "%s: GetQueueUrl failed in region %s from %s: %s"
-                                % (host, queues[0].region, probe.env_source, names),
-                                sqs_remedy(code, settings), 1,
-                                {"queues": [q.name for q in queues], "region": queues[0].region,
-                                 "error": queues[0].error_code, "detail": queues[0].error_message[:200]}))
+    return [emit(code, [report.name], "%s: GetQueueUrl failed in region %s from %s: %s" % (
+        report.name, queues[0].region, probe.env_source,
+        ", ".join("%s (%s)" % (q.name, q.error_code) for q in queues)),
+        {"queues": [q.name for q in queues], "region": queues[0].region, "error": queues[0].error_code,
+         "detail": queues[0].error_message[:200]}, **names)
+        for code, queues in failing.items()]
+
+
+def _credential_and_region_rules(report, probe, settings, names):
+    host, findings = report.name, []
     credentials = probe.credentials
-    if credentials.get("key_id") and not credentials.get("looks_like_aws_key"):
-        findings.append(Finding(
-            "not-aws-key", ERROR, (host,),
-            "%s: the app's key id %s (from %s) cannot be an AWS key (AWS key ids are AKIA/ASIA + 16)"
-            % (host, credentials["key_id"], credentials.get("source")),
-            "the key in use is not an AWS key (often Cloudflare R2 keys in AWS_ACCESS_KEY_ID): set %s to the "
-            "AWS keys the app should use for SQS; " % app_variables(settings)["app_keys"] + RESTART, 1,
-            {"key_id": credentials["key_id"], "source": credentials.get("source")}))
+    if credentials.key_id and not credentials.looks_like_aws_key:
+        findings.append(emit(
+            "not-aws-key", [host], "%s: the app's key id %s (from %s) cannot be an AWS key (AWS key ids are "
+            "AKIA/ASIA + 16)" % (host, credentials.key_id, credentials.source),
+            {"key_id": credentials.key_id, "source": credentials.source}, **names))
     app, boto, cli = probe.region("app"), probe.region("boto3"), probe.region("cli")
     disagreeing = {who: value for who, value in (("boto3", boto), ("aws-cli", cli)) if value and value != app}
     if disagreeing:
-        findings.append(Finding(
-            "region-env-conflict", WARNING, (host,),
-            "%s: the app uses %s (%s) but %s" % (host, app, probe.regions["app"].get("source"), ", ".join(
-                "%s uses %s" % (who, value) for who, value in disagreeing.items())),
-            "set {0} and AWS_DEFAULT_REGION to the same region (the app reads {0}, boto3 only "
-            "AWS_DEFAULT_REGION); ".format(app_variables(settings)["region_var"]) + RESTART, 1, {"app": app, "boto3": boto, "cli": cli}))
+        findings.append(emit(
+            "region-env-conflict", [host], "%s: the app uses %s (%s) but %s" % (
+                host, app, probe.regions["app"].source,
+                ", ".join("%s uses %s" % (who, value) for who, value in disagreeing.items())),
+            {"app": app, "boto3": boto, "cli": cli}, **names))
     allowed = set(settings.get("allowed_endpoints") or [])
     overrides = {k: v for k, v in probe.endpoints.items() if v not in allowed}
     if overrides:
-        findings.append(Finding(
-            "endpoint-override", WARNING, (host,),
-            "%s: the app's AWS endpoint is overridden: %s" % (host, ", ".join("%s=%s" % i for i in overrides.items())),
-            "remove AWS_ENDPOINT_URL* from production environments, or list the endpoint in "
-            "auditor.allowed_endpoints", 1, overrides))
-    findings += _stale_env(report)
-    script = report.check_script
-    if script and script.get("exit_status") != 0:
-        findings.append(Finding("check-script-failed", ERROR, (host,),
-                                "%s: the app's own check script exited %s" % (host, script.get("exit_status")),
-                                "read its output in `fab check-host %s --app-check`" % host, 1))
+        findings.append(emit("endpoint-override", [host], "%s: the app's AWS endpoint is overridden: %s" % (
+            host, ", ".join("%s=%s" % item for item in overrides.items())), dict(overrides)))
     return findings
 
 
-def _stale_env(report):
-    """A running container whose environment differs from the .env its next start will read."""
-    if not report.dotenv:
-        return []
+def _dotenv_rules(report, probe):
+    """A running container against the .env its next start will read; an unreadable .env said once."""
+    dotenv = report.dotenv
+    if dotenv.missing is not None:
+        probe_said_it = probe is not None and probe.failure in (ProbeFailure.DOTENV_MISSING,
+                                                                ProbeFailure.DOTENV_UNREADABLE)
+        if dotenv.missing.reason == Unread.NOT_FOUND or probe_said_it:
+            return []           # no .env is a fact (container mode needs none); dotenv mode reported it
+        return [emit("dotenv-unreadable", [report.name], "%s: cannot read %s (%s)" % (
+            report.name, dotenv.path, dotenv.missing), {"reason": str(dotenv.missing.reason)}, path=dotenv.path)]
     findings = []
     for container in report.containers:
-        if not container.present or container.status != "running":
+        if not container.running or not dotenv.values:
             continue
-        differing = sorted(name for name, entry in report.dotenv.items()
-                           if container.env.get(name, {}).get("fp") != entry["fp"])
+        differing = sorted(name for name, entry in dotenv.values.items()
+                           if name not in container.env or container.env[name].fp != entry.fp)
         if differing:
-            shown = ["%s (running %s, .env %s)" % (n, _display(container.env.get(n)), _display(report.dotenv[n]))
-                     for n in differing]
-            findings.append(Finding(
-                "stale-env", WARNING, (report.name,),
-                "%s: %s runs with an environment that differs from the .env on disk: %s"
-                % (report.name, container.name, "; ".join(shown)),
-                "restart %s so it reads the corrected .env (docker compose up -d / docker restart is not enough "
-                "for --env-file: recreate it)" % container.name, 1, {"container": container.name,
-                                                                       "variables": differing}))
+            shown = ["%s (running %s, .env %s)" % (
+                name, container.env[name].display() if name in container.env else "unset",
+                dotenv.values[name].display()) for name in differing]
+            findings.append(emit(
+                "stale-env", [report.name], "%s: %s runs with an environment that differs from the .env on disk: "
+                "%s" % (report.name, container.name, "; ".join(shown)),
+                {"container": container.name, "variables": differing}, container=container.name))
     return findings
 
 
-def _display(entry):
-    if not entry:
-        return "unset"
-    return entry.get("value") or entry.get("masked") or "fp:" + entry["fp"][:8]
-
-
-def _step2_workers(report, settings):
+def _step2_containers(report, settings):
     host = report.name
-    if report.docker_missing:
-        return [Finding("docker-missing", ERROR, (host,), "%s: no docker command: %s" % (host, report.docker_error[:200]),
-                        "install Docker on the host, or put the docker CLI on the SSH user's PATH", 2)]
-    if report.docker_available is False:
-        return [Finding("docker-unavailable", ERROR, (host,), "%s: docker does not answer: %s"
-                        % (host, report.docker_error[:200]),
-                        "start Docker on the host, or let the SSH user use it (docker group)", 2)]
+    docker = report.docker
+    if docker.missing is not None:
+        if docker.missing.reason == Unread.DOCKER_MISSING:
+            return [emit("docker-missing", [host], "%s: no docker command: %s" % (host, docker.missing.detail[:200]))]
+        return [emit("docker-unavailable", [host], "%s: docker does not answer (%s): the state and logs of %s are "
+                     "unknown" % (host, docker.missing, ", ".join(c.name for c in report.containers) or "its containers"),
+                     {"reason": str(docker.missing.reason)},
+                     fix=DOCKER_FIXES.get(docker.missing.reason, "run `docker ps` on the host and read the error"))]
     findings = []
     for container in report.containers:
-        if not container.present:
-            findings.append(Finding("container-missing", ERROR, (host,),
-                                    "%s: no container named %s (role %s)" % (host, container.name, container.role),
-                                    "deploy/start %s, or fix its name in auditor.role_defs" % container.name, 2))
-            continue
-        # a crash-looping container is caught between restarts as often as during one
-        if container.restarting or container.restart_count >= RESTART_LOOP:
-            findings.append(Finding("container-restarting", ERROR, (host,),
-                                    "%s: %s is restarting (restart count %d)"
-                                    % (host, container.name, container.restart_count),
-                                    "read `docker logs %s`: it dies at start (settings, imports, env)"
-                                    % container.name, 2, {"restart_count": container.restart_count}))
-        elif container.status != "running":
-            findings.append(Finding("container-not-running", ERROR, (host,),
-                                    "%s: %s is %s" % (host, container.name, container.status),
-                                    "start it (docker start %s) and read its last logs" % container.name, 2))
-        if not settings["role_defs"].get(container.role, {}).get("consumes"):
-            continue            # not a worker: its logs are read in step 3
-        errors = container.count("error")
-        if errors:
-            findings.append(Finding("worker-sqs-errors", ERROR, (host,),
-                                    "%s: %s logged %d SQS error line(s) in the window, last at %s"
-                                    % (host, container.name, errors, container.last("error")),
-                                    "fix step 1 (credentials, region, queue) for this worker; " + RESTART, 2,
-                                    {"count": errors}))
-        completed = set(container.jobs("completed"))
-        repeated = {job: n for job, n in container.repeated_receipts.items() if n >= 3 and job not in completed}
-        if repeated:
-            findings.append(Finding("job-repeated-failure", ERROR, (host,),
-                                    "%s: %s received the same job(s) again and again without completing them: %s"
-                                    % (host, container.name, ", ".join("%s x%d" % i for i in repeated.items())),
-                                    "SQS works and the worker is up: suspect the code or the job's input; read the "
-                                    "worker's traceback for these job ids", 2, {"jobs": repeated}))
-        if container.status == "running" and not errors and not any(
-                container.count(kind) for kind in ("started", "received", "completed")):
-            findings.append(Finding("worker-no-activity", INFO, (host,),
-                                    "%s: %s logged no start, receive or completion in the window"
-                                    % (host, container.name),
-                                    "normal when no job was sent; otherwise check step 3 (API logs)", 2))
+        findings += _container_state(host, container)
+        if container.present:
+            findings += _log_evidence(host, container)
+        if container.logs.read and consumes(settings, container.role):
+            findings += _worker_activity(host, container)
+    return findings
+
+
+def _container_state(host, container):
+    name = container.name
+    if container.present is None:
+        return [emit("docker-unavailable", [host], "%s: could not inspect %s (%s)" % (host, name, container.missing),
+                     {"container": name}, fix=DOCKER_FIXES.get(container.missing.reason,
+                                                               "run `docker inspect %s` on the host" % name))]
+    if not container.present:
+        return [emit("container-missing", [host], "%s: no container named %s (role %s)" % (host, name, container.role),
+                     container=name)]
+    # a crash-looping container is caught between restarts as often as during one
+    if container.restarting or container.restart_count >= RESTART_LOOP:
+        return [emit("container-restarting", [host], "%s: %s is restarting (restart count %d)" % (
+            host, name, container.restart_count), {"restart_count": container.restart_count}, container=name)]
+    if container.status != "running":
+        return [emit("container-not-running", [host], "%s: %s is %s" % (host, name, container.status),
+                     container=name)]
+    return []
+
+
+def _log_evidence(host, container):
+    logs = container.logs
+    if not logs.read:
+        return [emit("logs-unreadable", [host], "%s: the logs of %s could not be read (%s): its activity is unknown"
+                     % (host, container.name, logs.missing), {"container": container.name,
+                                                               "reason": str(logs.missing.reason)},
+                     fix=LOG_FIXES.get(logs.missing.reason, "run `docker logs %s` on the host and read the error"
+                                       % container.name))]
+    if logs.truncated_at:
+        return [emit("logs-truncated", [host], "%s: %s logged more than %d bytes in the window; only lines since %s "
+                     "were read" % (host, container.name, logs.truncated_at, logs.oldest or "?"),
+                     {"container": container.name, "bytes": logs.truncated_at, "since": logs.oldest})]
+    return []
+
+
+def _worker_activity(host, container):
+    logs, name, findings = container.logs, container.name, []
+    errors = logs.count(MarkerKind.ERROR)
+    if errors:
+        findings.append(emit("worker-sqs-errors", [host], "%s: %s logged %d SQS error line(s) in the window, last at %s"
+                             % (host, name, errors, logs.last(MarkerKind.ERROR)), {"count": errors}))
+    completed = {s.job for s in logs.jobs(MarkerKind.COMPLETED)}
+    repeated = {job: n for job, n in logs.repeated_receipts.items() if n >= REPEATED_RECEIPTS and job not in completed}
+    if repeated:
+        findings.append(emit("job-repeated-failure", [host], "%s: %s received the same job(s) again and again without "
+                             "completing them: %s" % (host, name, ", ".join("%s x%d" % i for i in repeated.items())),
+                             {"jobs": repeated}))
+    active = any(logs.count(kind) for kind in (MarkerKind.STARTED, MarkerKind.RECEIVED, MarkerKind.COMPLETED))
+    if container.running and not errors and not active:
+        findings.append(emit("worker-no-activity", [host], "%s: %s logged no start, receive or completion in the window"
+                             % (host, name)))
     return findings
 
 
 def _step3_api(report, settings):
     findings = []
     for container in report.containers:
-        if not settings["role_defs"].get(container.role, {}).get("produces") or not container.present:
+        if not produces(settings, container.role) or not container.logs.read:
             continue
-        failures = container.count("enqueue-failed")
+        failures = container.logs.count(MarkerKind.ENQUEUE_FAILED)
         if failures:
-            findings.append(Finding("api-enqueue-failures", ERROR, (report.name,),
-                                    "%s: %s logged %d failed enqueue(s) in the window, last at %s"
-                                    % (report.name, container.name, failures, container.last("enqueue-failed")),
-                                    "go back to step 1: the API cannot send to SQS with its credentials/region",
-                                    3, {"count": failures}))
+            findings.append(emit("api-enqueue-failures", [report.name], "%s: %s logged %d failed enqueue(s) in the "
+                                 "window, last at %s" % (report.name, container.name, failures,
+                                                         container.logs.last(MarkerKind.ENQUEUE_FAILED)),
+                                 {"count": failures}))
     return findings
-
-
-def verdict(report, findings):
-    """One word per host, in the runbook's order of suspicion."""
-    if not report.reachable:
-        return "unreachable"
-    errors = {f.code for f in findings if f.severity == ERROR}
-    if any(c.startswith(("sqs-", "probe-", "not-aws-key", "app-env", "check-script", "api-enqueue",
-                         "worker-sqs-errors")) for c in errors):
-        return "config"
-    if errors & {"container-missing", "container-not-running", "container-restarting", "docker-unavailable",
-                 "docker-missing"}:
-        return "worker-down"
-    if "job-repeated-failure" in errors:
-        return "code-suspect"
-    return "ok" if not errors else "config"

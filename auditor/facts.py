@@ -1,13 +1,89 @@
 """Raw agent JSON -> typed host reports. Pure: no I/O.
 
-"Unknown" (None) is kept apart from "empty": a host we could not reach has
-`probe=None`, not an empty probe.
+Every reading is either taken or missing with its reason (`Missing`); nothing
+unread looks like "nothing happened". "Unknown" (None) is kept apart from
+"empty": a host we could not reach has `probe=None`, not an empty probe.
 """
 from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from enum import Enum
+from typing import Mapping, Optional, Tuple
 
 from .collect import HostRun
 
+
+class Word(str, Enum):
+    """A str enum that prints as its value (JSON, %s and f-strings alike)."""
+
+    def __str__(self):
+        return self.value
+
+
+class Unread(Word):
+    """Why a reading could not be taken."""
+    DOCKER_MISSING = "docker-missing"
+    DAEMON_DOWN = "daemon-down"
+    PERMISSION_DENIED = "permission-denied"
+    TIMED_OUT = "timed-out"
+    LOG_DRIVER = "log-driver-unreadable"
+    NOT_FOUND = "not-found"
+    FAILED = "command-failed"
+    NOT_TAKEN = "not-taken"         # a reading it depends on is missing (e.g. docker)
+
+    @classmethod
+    def parse(cls, value):
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.FAILED
+
+
+class ProbeFailure(Word):
+    BOTO3_MISSING = "boto3-missing"
+    PYTHON_MISSING = "python-missing"
+    CREDENTIALS_MISSING = "credentials-missing"
+    DOTENV_MISSING = "dotenv-missing"
+    DOTENV_UNREADABLE = "dotenv-unreadable"
+    DOCKER_UNAVAILABLE = "docker-unavailable"
+    TIMEOUT = "timeout"
+    CRASHED = "probe-crashed"
+
+    @classmethod
+    def parse(cls, value):
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.CRASHED
+
+
+class MarkerKind(Word):
+    STARTED = "started"
+    RECEIVED = "received"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    ERROR = "error"
+    ENQUEUED = "enqueued"
+    ENQUEUE_FAILED = "enqueue-failed"
+
+
+@dataclass(frozen=True)
+class Missing:
+    reason: Unread
+    detail: str = ""
+
+    def __str__(self):
+        return "%s: %s" % (self.reason, self.detail) if self.detail else str(self.reason)
+
+
+def _missing(raw):
+    """The Missing of a raw reading that says `read: false`, else None."""
+    if raw is None:
+        return Missing(Unread.NOT_TAKEN)
+    if raw.get("read", True):
+        return None
+    return Missing(Unread.parse(raw.get("reason")), str(raw.get("error") or ""))
+
+
+# -- SQS probe ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class QueueReading:
@@ -17,59 +93,155 @@ class QueueReading:
     url: Optional[str] = None
     error_code: Optional[str] = None
     error_message: str = ""
-    attributes: dict = field(default_factory=dict, compare=False)
+    attributes: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def ok(self):
         return self.url is not None
 
+    @property
+    def waiting(self):
+        """Messages visible in the queue, or None when not read."""
+        value = self.attributes.get("ApproximateNumberOfMessages")
+        return int(value) if value not in (None, "") and str(value).isdigit() else None
+
+
+@dataclass(frozen=True)
+class RegionReading:
+    value: Optional[str]
+    source: Optional[str]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    source: Optional[str] = None
+    key_id: Optional[str] = None            # masked
+    key_id_fp: Optional[str] = None
+    secret_fp: Optional[str] = None
+    looks_like_aws_key: bool = False
+    session_token: bool = False
+
 
 @dataclass(frozen=True)
 class ProbeReading:
     env_source: str
-    error_kind: Optional[str] = None
+    failure: Optional[ProbeFailure] = None
     error_message: str = ""
     note: Optional[str] = None
     python: Optional[str] = None
     boto3: Optional[str] = None
     botocore: Optional[str] = None
-    regions: dict = field(default_factory=dict, compare=False)     # app/boto3/cli -> {value, source}
-    credentials: dict = field(default_factory=dict, compare=False)
+    regions: Mapping[str, RegionReading] = field(default_factory=dict, compare=False)  # app/boto3/cli
+    credentials: Credentials = Credentials()
     account: Optional[str] = None
     arn: Optional[str] = None
     identity_error: Optional[str] = None
     queues: Tuple[QueueReading, ...] = ()
-    endpoints: dict = field(default_factory=dict, compare=False)
+    endpoints: Mapping[str, str] = field(default_factory=dict, compare=False)
     settings_module: Optional[str] = None
 
+    @property
+    def ran(self):
+        return self.failure is None
+
     def region(self, who="app"):
-        return (self.regions.get(who) or {}).get("value")
+        reading = self.regions.get(who)
+        return reading.value if reading else None
+
+    def queue(self, key):
+        return next((q for q in self.queues if q.key == key), None)
+
+
+# -- containers and logs -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class JobSighting:
+    job: str
+    at: Optional[str]          # the log line's timestamp
+
+
+@dataclass(frozen=True)
+class Marker:
+    name: str
+    kind: MarkerKind
+    queue: Optional[str]
+    count: int
+    last: Optional[str]
+    jobs: Tuple[JobSighting, ...] = ()
+
+
+@dataclass(frozen=True)
+class LogReading:
+    missing: Optional[Missing] = None
+    markers: Tuple[Marker, ...] = ()
+    repeated_receipts: Mapping[str, int] = field(default_factory=dict, compare=False)
+    lines: int = 0
+    truncated_at: Optional[int] = None      # bytes read, when the window held more
+    oldest: Optional[str] = None            # the earliest timestamp read
+
+    @property
+    def read(self):
+        return self.missing is None
+
+    def count(self, kind):
+        return sum(m.count for m in self.markers if m.kind == kind)
+
+    def jobs(self, kind, queue=None):
+        return [s for m in self.markers if m.kind == kind and (queue is None or m.queue in (None, queue))
+                for s in m.jobs]
+
+    def last(self, *kinds):
+        stamps = [m.last for m in self.markers if m.kind in kinds and m.last]
+        return max(stamps) if stamps else None
+
+
+@dataclass(frozen=True)
+class EnvValue:
+    fp: str
+    value: Optional[str] = None     # public variables only
+    masked: Optional[str] = None    # key ids
+
+    def display(self):
+        return self.value or self.masked or "fp:" + self.fp[:8]
 
 
 @dataclass(frozen=True)
 class ContainerReading:
     name: str
     role: str
-    present: bool
+    present: Optional[bool]                 # None: could not be inspected
+    missing: Optional[Missing] = None       # why it could not be inspected
     status: Optional[str] = None
     restarting: bool = False
     restart_count: int = 0
     started_at: Optional[str] = None
     image: Optional[str] = None
-    env: dict = field(default_factory=dict, compare=False)          # name -> {fp, value?, masked?}
-    markers: dict = field(default_factory=dict, compare=False)      # name -> {kind, count, last, jobs}
-    repeated_receipts: dict = field(default_factory=dict, compare=False)
-    log_error: Optional[str] = None
+    env: Mapping[str, EnvValue] = field(default_factory=dict, compare=False)
+    logs: LogReading = LogReading(Missing(Unread.NOT_TAKEN))
 
-    def count(self, kind):
-        return sum(m["count"] for m in self.markers.values() if m["kind"] == kind)
+    @property
+    def running(self):
+        return self.present is True and self.status == "running"
 
-    def jobs(self, kind):
-        return [job for m in self.markers.values() if m["kind"] == kind for job in m["jobs"]]
 
-    def last(self, *kinds):
-        stamps = [m["last"] for m in self.markers.values() if m["kind"] in kinds and m["last"]]
-        return max(stamps) if stamps else None
+@dataclass(frozen=True)
+class DockerReading:
+    available: Optional[bool]               # None: not asked (host unreachable)
+    missing: Optional[Missing] = None
+
+
+@dataclass(frozen=True)
+class DotenvReading:
+    path: Optional[str]
+    values: Optional[Mapping[str, EnvValue]] = None
+    missing: Optional[Missing] = None
+
+
+@dataclass(frozen=True)
+class CheckScript:
+    command: str
+    exit_status: Optional[int]
+    output: str
 
 
 @dataclass(frozen=True)
@@ -80,38 +252,22 @@ class HostReport:
     transport_kind: str
     transport_detail: str = ""
     seconds: float = 0.0
-    docker_available: Optional[bool] = None
-    docker_error: str = ""
-    docker_missing: bool = False            # no docker CLI at all, rather than a daemon that does not answer
+    docker: DockerReading = DockerReading(None, Missing(Unread.NOT_TAKEN))
     containers: Tuple[ContainerReading, ...] = ()
-    all_containers: Tuple[dict, ...] = ()
-    dotenv: Optional[dict] = None               # name -> {fp, value?, masked?}; None when unreadable
-    dotenv_error: Optional[str] = None
+    all_containers: Tuple[Mapping[str, str], ...] = ()
+    dotenv: DotenvReading = DotenvReading(None, None, Missing(Unread.NOT_TAKEN))
     probe: Optional[ProbeReading] = None
-    check_script: Optional[dict] = None
+    check_script: Optional[CheckScript] = None
 
     @property
     def reachable(self):
         return self.transport_kind == "ok"
 
+    def container(self, role):
+        return next((c for c in self.containers if c.role == role), None)
 
-def _probe(raw):
-    if raw is None:
-        return None
-    error = raw.get("error") or {}
-    identity = raw.get("identity") or {}
-    queues = tuple(QueueReading(key=q["key"], name=q["name"], region=q.get("region"), url=q.get("url"),
-                                error_code=normalise_error_code(q.get("error")),
-                                error_message=(q.get("error") or {}).get("message", ""),
-                                attributes=q.get("attributes") or {}) for q in raw.get("queues", []))
-    return ProbeReading(env_source=raw.get("env_source", "?"), error_kind=error.get("kind"),
-                        error_message=error.get("message", ""), note=raw.get("note"), python=raw.get("python"),
-                        boto3=raw.get("boto3"), botocore=raw.get("botocore"), regions=raw.get("region") or {},
-                        credentials=raw.get("credentials") or {}, account=identity.get("account"),
-                        arn=identity.get("arn"), identity_error=normalise_error_code(identity.get("error")),
-                        queues=queues, endpoints=raw.get("endpoints") or {},
-                        settings_module=raw.get("settings_module"))
 
+# -- raw JSON -> typed -------------------------------------------------------------------
 
 def normalise_error_code(error):
     """The AWS error code, whatever the protocol wrapped it in.
@@ -129,25 +285,75 @@ def normalise_error_code(error):
     return code or None
 
 
+def _probe(raw):
+    if raw is None:
+        return None
+    error = raw.get("error") or {}
+    identity = raw.get("identity") or {}
+    queues = tuple(QueueReading(key=q["key"], name=q["name"], region=q.get("region"), url=q.get("url"),
+                                error_code=normalise_error_code(q.get("error")),
+                                error_message=str((q.get("error") or {}).get("message", "")),
+                                attributes=q.get("attributes") or {}) for q in raw.get("queues", []))
+    regions = {who: RegionReading((r or {}).get("value"), (r or {}).get("source"))
+               for who, r in (raw.get("region") or {}).items()}
+    cred = raw.get("credentials") or {}
+    credentials = Credentials(cred.get("source"), cred.get("key_id"), cred.get("key_id_fp"), cred.get("secret_fp"),
+                              bool(cred.get("looks_like_aws_key")), bool(cred.get("session_token")))
+    return ProbeReading(env_source=raw.get("env_source", "?"),
+                        failure=ProbeFailure.parse(error["kind"]) if error.get("kind") else None,
+                        error_message=str(error.get("message", "")), note=raw.get("note"), python=raw.get("python"),
+                        boto3=raw.get("boto3"), botocore=raw.get("botocore"), regions=regions,
+                        credentials=credentials, account=identity.get("account"), arn=identity.get("arn"),
+                        identity_error=normalise_error_code(identity.get("error")), queues=queues,
+                        endpoints=raw.get("endpoints") or {}, settings_module=raw.get("settings_module"))
+
+
+def _env(raw):
+    return {name: EnvValue(e.get("fp", ""), e.get("value"), e.get("masked")) for name, e in (raw or {}).items()}
+
+
+def _logs(raw):
+    missing = _missing(raw)
+    if missing:
+        return LogReading(missing)
+    markers = tuple(Marker(name, MarkerKind(m["kind"]), m.get("queue"), m.get("count", 0), m.get("last"),
+                           tuple(JobSighting(*job) for job in m.get("jobs", [])))
+                    for name, m in (raw.get("markers") or {}).items())
+    return LogReading(None, markers, raw.get("repeated_receipts") or {}, raw.get("lines", 0),
+                      raw.get("truncated_at"), raw.get("oldest"))
+
+
+def _container(raw, docker):
+    if docker.missing:      # docker did not answer: nothing about the container is known
+        return ContainerReading(raw["name"], raw.get("role", ""), None, Missing(Unread.NOT_TAKEN, str(docker.missing)),
+                                logs=LogReading(Missing(Unread.NOT_TAKEN, "docker did not answer")))
+    present = raw.get("present")
+    return ContainerReading(
+        name=raw["name"], role=raw.get("role", ""), present=present, missing=_missing(raw) if present is None else None,
+        status=raw.get("status"), restarting=bool(raw.get("restarting")), restart_count=raw.get("restart_count") or 0,
+        started_at=raw.get("started_at"), image=raw.get("image"), env=_env(raw.get("env")),
+        logs=_logs(raw.get("logs")) if present else LogReading(Missing(Unread.NOT_TAKEN, "no container")))
+
+
 def host_report(run: HostRun) -> HostReport:
     spec, facts = run.spec, run.facts
-    base = dict(name=spec.name, roles=spec.roles, address=spec.address, transport_kind=run.outcome.kind,
+    base = dict(name=spec.name, roles=tuple(spec.roles), address=spec.address, transport_kind=run.outcome.kind,
                 transport_detail=run.outcome.detail, seconds=round(run.outcome.seconds, 2))
     if facts is None:
         return HostReport(**base)
-    containers = []
-    for entry in facts.get("inspected", []):
-        logs = entry.get("logs") or {}
-        containers.append(ContainerReading(
-            name=entry["name"], role=entry.get("role", ""), present=entry.get("present", False),
-            status=entry.get("status"), restarting=bool(entry.get("restarting")),
-            restart_count=entry.get("restart_count") or 0, started_at=entry.get("started_at"),
-            image=entry.get("image"), env=entry.get("env") or {}, markers=logs.get("markers") or {},
-            repeated_receipts=logs.get("repeated_receipts") or {}, log_error=logs.get("error")))
-    dotenv = facts.get("dotenv") or {}
-    return HostReport(**base, docker_available=facts["docker"].get("available"),
-                      docker_error=facts["docker"].get("error", ""),
-                      docker_missing=facts["docker"].get("kind") == "docker-missing", containers=tuple(containers),
-                      all_containers=tuple(facts.get("containers", [])), dotenv=dotenv.get("env"),
-                      dotenv_error=dotenv.get("error"), probe=_probe(facts.get("probe")),
-                      check_script=facts.get("check_script"))
+    raw_docker = facts.get("docker") or {}
+    docker = DockerReading(bool(raw_docker.get("available")), _missing(raw_docker))
+    wanted = {c["name"]: c["role"] for c in facts.get("wanted", [])}
+    inspected = list(facts.get("inspected", []))
+    if docker.missing:      # the agent skips inspection: say which containers went unseen
+        inspected = [{"name": name, "role": role} for name, role in wanted.items()] or inspected
+    raw_dotenv = facts.get("dotenv") or {}
+    check = facts.get("check_script")
+    return HostReport(
+        **base, docker=docker, containers=tuple(_container(entry, docker) for entry in inspected),
+        all_containers=tuple(facts.get("containers", [])),
+        dotenv=DotenvReading(raw_dotenv.get("path"), _env(raw_dotenv.get("env")) if "env" in raw_dotenv else None,
+                             _missing(raw_dotenv)),
+        probe=_probe(facts.get("probe")),
+        check_script=CheckScript(check.get("command", ""), check.get("exit_status"), check.get("output", ""))
+        if check else None)

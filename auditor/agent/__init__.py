@@ -10,7 +10,7 @@ import zlib
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SCHEMA = "host-facts/1"
+SCHEMA = "host-facts/2"
 BOOTSTRAP = ("import sys,zlib,base64;exec(compile(zlib.decompress(base64.b64decode(sys.argv[1])),"
              "'fleet-agent','exec'))")
 

@@ -6,6 +6,7 @@ in argv). Standard library only, Python 3.7+. It only reads: `docker ps`,
 in the app's environment. Every subprocess has a timeout; output is bounded.
 """
 import base64
+import errno
 import json
 import os
 import re
@@ -20,10 +21,32 @@ try:
 except ImportError:  # shipped: redact.py's source is prepended (see agent.program)
     pass
 
-SCHEMA = "host-facts/1"
+SCHEMA = "host-facts/2"
 MAX_JOBS = 100
 MAX_ENV = 300
 STEP_TIMEOUT = 20
+
+
+def unread_reason(code, text):
+    """Why a reading could not be taken, from a failed command's exit status and output."""
+    lowered = text.lower()
+    if code == 124:
+        return "timed-out"
+    if code == 127:
+        return "not-found"
+    if "does not support reading" in lowered:
+        return "log-driver-unreadable"
+    if "permission denied" in lowered:
+        return "permission-denied"
+    if "cannot connect to the docker daemon" in lowered or "is the docker daemon running" in lowered:
+        return "daemon-down"
+    return "command-failed"
+
+
+def unread(code, out, err, limit=300):
+    """A reading not taken: the reason and the tail of what the command said."""
+    text = (err or out).strip()
+    return {"read": False, "reason": unread_reason(code, text), "error": text[-limit:]}
 
 
 def run(argv, timeout=STEP_TIMEOUT, input_text=None, env=None):
@@ -90,8 +113,10 @@ def describe_env(env, config):
 def docker_facts():
     code, out, err = run(["docker", "ps", "-a", "--no-trunc", "--format", "{{json .}}"])
     if code != 0:
-        kind = "docker-missing" if code == 127 else "docker-unavailable"
-        return {"available": False, "kind": kind, "error": (err or out).strip()[-400:]}, []
+        reading = unread(code, out, err, 400)
+        if code == 127:
+            reading["reason"] = "docker-missing"
+        return dict(reading, available=False), []
     containers = []
     for line in out.splitlines():
         try:
@@ -100,14 +125,20 @@ def docker_facts():
             continue
         containers.append({"name": row.get("Names"), "state": row.get("State"), "status": row.get("Status"),
                            "image": row.get("Image")})
-    return {"available": True}, containers
+    return {"read": True, "available": True}, containers
 
 
 def inspect_container(name, config):
     code, out, err = run(["docker", "inspect", "--type", "container", name])
     if code != 0:
-        return {"name": name, "present": False, "error": (err or out).strip()[-300:]}
-    data = json.loads(out)[0]
+        if "no such" in (err + out).lower():
+            return {"name": name, "present": False}
+        return dict(unread(code, out, err), name=name, present=None)
+    try:
+        data = json.loads(out)[0]
+    except (ValueError, IndexError):
+        return {"name": name, "present": None, "read": False, "reason": "command-failed",
+                "error": "docker inspect printed no JSON: %s" % out[:200]}
     state = data.get("State", {})
     env = dict(item.split("=", 1) for item in data.get("Config", {}).get("Env") or [] if "=" in item)
     return {"name": name, "present": True, "status": state.get("Status"), "running": state.get("Running"),
@@ -121,18 +152,22 @@ def scan_logs(name, markers, window, max_bytes):
     """Counts, last time and job ids of each marker in the window, from the newest max_bytes."""
     code, out, err = run(["docker", "logs", "--timestamps", "--since", window, "--tail", "50000", name])
     if code != 0:
-        return {"error": (err or out).strip()[-300:]}
+        return unread(code, out, err)
     text = out + err
     truncated = len(text) > max_bytes
     text = text[-max_bytes:]
+    if truncated:                   # the first line is cut: drop it
+        text = text.split("\n", 1)[-1]
     compiled = [(m, re.compile(m["pattern"])) for m in markers]
     found = {m["name"]: {"kind": m["kind"], "queue": m.get("queue"), "count": 0, "last": None, "jobs": []}
              for m in markers}
     receipts = {}
     lines = 0
+    oldest = None
     for line in text.splitlines():
         lines += 1
         stamp = line.split(" ", 1)[0]
+        oldest = oldest or stamp
         for marker, pattern in compiled:
             match = pattern.search(line)
             if not match:
@@ -142,19 +177,18 @@ def scan_logs(name, markers, window, max_bytes):
             entry["last"] = stamp
             job = match.groupdict().get("job")
             if job:
-                if job in entry["jobs"]:
-                    entry["jobs"].remove(job)
-                entry["jobs"].append(job)
-                del entry["jobs"][:-MAX_JOBS]
+                entry["jobs"] = [seen for seen in entry["jobs"] if seen[0] != job][-(MAX_JOBS - 1):]
+                entry["jobs"].append([job, stamp])
                 if marker["kind"] == "received":
                     receipts[job] = receipts.get(job, 0) + 1
     repeated = dict(sorted(((j, n) for j, n in receipts.items() if n > 1), key=lambda item: -item[1])[:20])
-    return {"lines": lines, "truncated": truncated, "markers": found, "repeated_receipts": repeated}
+    return {"read": True, "lines": lines, "truncated_at": max_bytes if truncated else None, "oldest": oldest,
+            "markers": found, "repeated_receipts": repeated}
 
 
 # -- the probe, in the app's environment ----------------------------------------------
 
-def probe(config, app, dotenv_values, containers):
+def probe(config, app, dotenv_values, dotenv_reason, containers):
     probe_config = json.dumps({k: config[k] for k in ("salt", "region", "credentials", "queues", "user_agent",
                                                       "aws_timeout", "settings_module_env")})
     mode = app["env_from"]
@@ -169,8 +203,9 @@ def probe(config, app, dotenv_values, containers):
         env = None
     elif mode == "dotenv":
         if dotenv_values is None:
-            return {"env_source": "dotenv", "error": {"kind": "dotenv-missing",
-                                                      "message": "no .env at %s" % app["dotenv_path"]}}
+            return {"env_source": "dotenv:%s" % app["dotenv_path"],
+                    "error": {"kind": "dotenv-missing" if dotenv_reason == "not-found" else "dotenv-unreadable",
+                              "message": "cannot read %s (%s)" % (app["dotenv_path"], dotenv_reason)}}
         argv = [app["host_python"], "-", probe_config]
         env = dict(os.environ)
         env.update(dotenv_values)
@@ -208,27 +243,32 @@ def main():
              "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))}
     facts["docker"], facts["containers"] = docker_facts()
     app = config["app"]
-    dotenv_values = None
+    dotenv_values, dotenv_reason = None, None
     try:
-        with open(app["dotenv_path"], encoding="utf-8", errors="replace") as handle:
+        # utf-8-sig: a BOM is dropped, as Docker and python-dotenv drop it
+        with open(app["dotenv_path"], encoding="utf-8-sig", errors="replace") as handle:
             dotenv_values = parse_dotenv(handle.read(), app["dotenv_format"])
-        facts["dotenv"] = {"path": app["dotenv_path"], "env": describe_env(dotenv_values, config)}
+        facts["dotenv"] = {"read": True, "path": app["dotenv_path"], "env": describe_env(dotenv_values, config)}
     except OSError as error:
-        facts["dotenv"] = {"path": app["dotenv_path"], "error": error.strerror}
+        dotenv_reason = {errno.ENOENT: "not-found", errno.EACCES: "permission-denied",
+                         errno.EPERM: "permission-denied"}.get(error.errno, "command-failed")
+        facts["dotenv"] = {"read": False, "path": app["dotenv_path"], "reason": dotenv_reason,
+                           "error": error.strerror}
+    facts["wanted"] = [{"name": c["name"], "role": c["role"]} for c in config["containers"]]
     facts["inspected"] = []
     for wanted in config["containers"]:
         if not facts["docker"]["available"]:
             break
         entry = inspect_container(wanted["name"], config)
         entry["role"] = wanted["role"]
-        if entry["present"]:
+        if entry.get("present"):
             entry["logs"] = scan_logs(wanted["name"], wanted["markers"], config["log_window"], config["log_max_bytes"])
         facts["inspected"].append(entry)
     if app["env_from"] == "container" and not facts["docker"]["available"]:
         facts["probe"] = {"env_source": "container:%s" % app.get("container"),
                           "error": {"kind": "docker-unavailable", "message": facts["docker"]["error"]}}
     else:
-        facts["probe"] = probe(config, app, dotenv_values, facts["containers"])
+        facts["probe"] = probe(config, app, dotenv_values, dotenv_reason, facts["containers"])
     if config.get("run_check_script"):
         facts["check_script"] = check_script(app)
     facts["seconds"] = round(time.time() - started, 3)

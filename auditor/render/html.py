@@ -56,7 +56,7 @@ def _hosts(result):
         rows.append([report.name, ",".join(report.roles) or "-",
                      "yes" if report.reachable else "no: " + report.transport_kind,
                      (_lines(container_cell(report)), ""), last_activity(report),
-                     (_e(host.verdict), "v-" + host.verdict)])
+                     (_e(host.verdict), "v-%s" % host.verdict)])
     return _table(["host", "role", "reachable", "containers", "last activity", "verdict"], rows)
 
 
@@ -84,7 +84,7 @@ def _findings(findings):
     if not findings:
         return "<p>No findings.</p>"
     return _table(["severity", "code", "hosts", "what", "fix"],
-                  [[(_e(f.severity), "sev-" + f.severity), ("<code>%s</code>" % _e(f.code), ""),
+                  [[(_e(f.severity), "sev-%s" % f.severity), ("<code>%s</code>" % _e(f.code), ""),
                     ", ".join(f.hosts), f.message, f.remedy] for f in findings])
 
 
@@ -96,16 +96,17 @@ def _host_detail(host):
                  _e(report.address), _e(report.transport_kind), _e(report.transport_detail or ""), report.seconds or 0)]
     if probe is not None:
         parts.append("<p>environment: %s%s; python %s, boto3 %s, botocore %s</p>" % (
-            _e(probe.env_source), " (%s)" % _e(probe.error_kind) if probe.error_kind else "",
+            _e(probe.env_source), " (%s)" % _e(probe.failure) if probe.failure else "",
             _e(probe.python), _e(probe.boto3), _e(probe.botocore)))
         parts.append(_table(["who", "region", "source"],
-                            [[who, (probe.regions.get(who) or {}).get("value") or "unset",
-                              (probe.regions.get(who) or {}).get("source") or "-"] for who in ("app", "boto3", "cli")]))
-        credentials = probe.credentials or {}
+                            [[who, probe.region(who) or "unset",
+                              probe.regions[who].source if who in probe.regions else "-"]
+                             for who in ("app", "boto3", "cli")]))
+        credentials = probe.credentials
         parts.append("<p>credentials: key id <span class=mono>%s</span> from %s, secret fingerprint "
                      "<span class=mono>%s</span>; account %s</p>" % (
-                         _e(credentials.get("key_id") or "-"), _e(credentials.get("source") or "-"),
-                         _e(credentials.get("secret_fp") or "-"), _e(probe.account or probe.identity_error or "-")))
+                         _e(credentials.key_id or "-"), _e(credentials.source or "-"),
+                         _e(credentials.secret_fp or "-"), _e(probe.account or probe.identity_error or "-")))
         if probe.queues:
             parts.append(_table(["queue", "name", "region", "url or error", "visible", "in flight"],
                                 [[q.key, q.name, q.region, q.url or q.error_code,
@@ -113,10 +114,12 @@ def _host_detail(host):
                                   q.attributes.get("ApproximateNumberOfMessagesNotVisible", "-")]
                                  for q in probe.queues]))
     for container in report.containers:
-        if container.markers:
+        if not container.logs.read:
+            parts.append("<p>%s: logs not read (%s)</p>" % (_e(container.name), _e(container.logs.missing)))
+        elif container.logs.markers:
             parts.append(_table(["%s: log marker" % container.name, "kind", "count", "last"],
-                                [[name, m["kind"], m["count"], m.get("last") or "-"]
-                                 for name, m in sorted(container.markers.items())]))
+                                [[m.name, m.kind, m.count, m.last or "-"]
+                                 for m in sorted(container.logs.markers, key=lambda m: m.name)]))
     parts.append(_findings(host.findings))
     parts.append("</details>")
     return "\n".join(parts)

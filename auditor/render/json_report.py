@@ -16,24 +16,41 @@ def host_dict(host):
         "reachable": report.reachable,
         "transport": {"kind": report.transport_kind, "detail": report.transport_detail, "seconds": report.seconds},
         "verdict": host.verdict,
+        "verdict_because": list(host.verdict_because),
         "findings": [f.as_dict() for f in host.findings],
         "probe": None if probe is None else {
             "env_source": probe.env_source, "note": probe.note,
-            "error": {"kind": probe.error_kind, "message": probe.error_message} if probe.error_kind else None,
+            "error": {"kind": probe.failure, "message": probe.error_message} if probe.failure else None,
             "python": probe.python, "boto3": probe.boto3, "botocore": probe.botocore,
-            "regions": probe.regions, "credentials": probe.credentials,
+            "regions": {who: dataclasses.asdict(r) for who, r in probe.regions.items()},
+            "credentials": dataclasses.asdict(probe.credentials),
             "account": probe.account, "arn": probe.arn, "identity_error": probe.identity_error,
             "endpoints": probe.endpoints, "settings_module": probe.settings_module,
             "queues": [{"key": q.key, "name": q.name, "region": q.region, "url": q.url, "error": q.error_code,
                         "attributes": q.attributes} for q in probe.queues],
         },
         "containers": [{"name": c.name, "role": c.role, "present": c.present, "status": c.status,
-                        "restarting": c.restarting, "restart_count": c.restart_count, "started_at": c.started_at,
-                        "image": c.image, "markers": c.markers, "repeated_receipts": c.repeated_receipts}
+                        "unread": _missing(c.missing), "restarting": c.restarting, "restart_count": c.restart_count,
+                        "started_at": c.started_at, "image": c.image, "logs": _logs(c.logs)}
                        for c in report.containers],
-        "docker": {"available": report.docker_available, "error": report.docker_error or None},
-        "check_script": report.check_script,
+        "docker": {"available": report.docker.available, "unread": _missing(report.docker.missing)},
+        "dotenv": {"path": report.dotenv.path, "unread": _missing(report.dotenv.missing)},
+        "check_script": None if report.check_script is None else dataclasses.asdict(report.check_script),
     }
+
+
+def _missing(missing):
+    """A reading not taken: its reason and detail; None when it was taken."""
+    return None if missing is None else {"reason": missing.reason, "detail": missing.detail}
+
+
+def _logs(logs):
+    if not logs.read:
+        return {"read": False, "unread": _missing(logs.missing)}
+    return {"read": True, "lines": logs.lines, "truncated_at": logs.truncated_at, "oldest": logs.oldest,
+            "markers": {m.name: {"kind": m.kind, "queue": m.queue, "count": m.count, "last": m.last,
+                                 "jobs": [s.job for s in m.jobs]} for m in logs.markers},
+            "repeated_receipts": dict(logs.repeated_receipts)}
 
 
 def matrix_rows(result):

@@ -5,7 +5,7 @@ host's "fleet comparison" case; those naming no audited host (the controller's
 cross-check) form a `fleet` suite of their own."""
 from xml.etree import ElementTree
 
-from ..diagnosis import ERROR
+from ..codes import Severity
 from .steps import STEPS
 
 FLEET_CHECK = "Step 4 - fleet comparison"
@@ -14,12 +14,12 @@ FLEET_CHECK = "Step 4 - fleet comparison"
 def _case(suite, classname, name, found):
     """One test case; returns 1 when it failed."""
     case = ElementTree.SubElement(suite, "testcase", classname=classname, name=name)
-    errors = [f for f in found if f.severity == ERROR]
+    errors = [f for f in found if f.severity == Severity.ERROR]
     if errors:
         failure = ElementTree.SubElement(case, "failure", message="; ".join(f.code for f in errors),
                                          type=errors[0].code)
         failure.text = "\n".join("%s: %s\nfix: %s" % (f.code, f.message, f.remedy) for f in errors)
-    others = [f for f in found if f.severity != ERROR]
+    others = [f for f in found if f.severity != Severity.ERROR]
     if others:
         ElementTree.SubElement(case, "system-out").text = "\n".join(
             "%s %s: %s" % (f.severity, f.code, f.message) for f in others)

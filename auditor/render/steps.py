@@ -1,5 +1,6 @@
 """`fab check-host`: one host, the runbook's three steps in order, each with what
 was seen, its verdict and the remedies; the app's own check script beside it."""
+from ..facts import MarkerKind
 
 STEPS = {
     0: "Step 0 - reach the host (SSH, agent)",
@@ -19,15 +20,14 @@ def _seen(step, host):
         lines = ["environment: %s" % probe.env_source]
         if probe.note:
             lines.append("note: %s" % probe.note)
-        if probe.error_kind:
-            return lines + ["probe error: %s: %s" % (probe.error_kind, probe.error_message[:300])]
-        regions = probe.regions
+        if probe.failure:
+            return lines + ["probe error: %s: %s" % (probe.failure, probe.error_message[:300])]
+        app = probe.regions.get("app")
         lines.append("region: app %s (%s), boto3 %s, aws-cli %s" % (
-            probe.region("app"), regions.get("app", {}).get("source"), probe.region("boto3") or "unset",
+            probe.region("app"), app.source if app else "?", probe.region("boto3") or "unset",
             probe.region("cli") or "unset"))
         cred = probe.credentials
-        lines.append("credentials: %s from %s, secret fp %s" % (cred.get("key_id"), cred.get("source"),
-                                                                 cred.get("secret_fp")))
+        lines.append("credentials: %s from %s, secret fp %s" % (cred.key_id, cred.source, cred.secret_fp))
         lines.append("identity: %s" % (probe.arn or probe.identity_error))
         lines.append("python %s, boto3 %s, botocore %s" % (probe.python, probe.boto3, probe.botocore))
         for q in probe.queues:
@@ -37,20 +37,27 @@ def _seen(step, host):
             else:
                 lines.append("[%s] %s: FAIL %s" % (q.key, q.name, q.error_code))
         if report.check_script:
-            lines.append("app's own check script (exit %s):" % report.check_script.get("exit_status"))
-            lines += ["  | " + line for line in report.check_script.get("output", "").splitlines()]
+            lines.append("app's own check script (exit %s):" % report.check_script.exit_status)
+            lines += ["  | " + line for line in report.check_script.output.splitlines()]
         return lines
     lines = []
     for c in report.containers:
-        is_api = step == 3
-        if is_api != any(m["kind"] in ("enqueued", "enqueue-failed") for m in c.markers.values()):
+        is_api = any(m.kind in (MarkerKind.ENQUEUED, MarkerKind.ENQUEUE_FAILED) for m in c.logs.markers)
+        if (step == 3) != is_api:
             continue
-        state = "missing" if not c.present else "%s, restarts %d, image %s" % (c.status, c.restart_count, c.image)
+        if c.present is None:
+            state = "unknown (%s)" % c.missing
+        elif not c.present:
+            state = "missing"
+        else:
+            state = "%s, restarts %d, image %s" % (c.status, c.restart_count, c.image or "?")
         lines.append("%s: %s" % (c.name, state))
-        for name, marker in c.markers.items():
-            lines.append("  %-22s %4d  last %s" % (name, marker["count"], marker["last"] or "-"))
-    if step == 2 and report.docker_available is False:
-        lines.append("docker: %s" % report.docker_error)
+        if c.present and not c.logs.read:
+            lines.append("  logs not read: %s" % c.logs.missing)
+        for marker in c.logs.markers:
+            lines.append("  %-22s %4d  last %s" % (marker.name, marker.count, marker.last or "-"))
+    if step == 2 and report.docker.missing is not None:
+        lines.append("docker: %s" % report.docker.missing)
     return lines or ["nothing configured for this step on this host"]
 
 
@@ -77,7 +84,9 @@ def _section(out, title, seen, found):
 
 def render_steps(host, check=None, fleet_findings=()):
     """The runbook's steps for one host; with a cross-check, where its queues really are."""
-    out = ["%s (%s): verdict %s" % (host.report.name, ",".join(host.report.roles) or "no role", host.verdict), ""]
+    because = " (because %s)" % ", ".join(host.verdict_because) if host.verdict_because else ""
+    out = ["%s (%s): verdict %s%s" % (host.report.name, ",".join(host.report.roles) or "no role", host.verdict, because),
+           ""]
     steps = [0] if not host.report.reachable else [1, 2, 3]
     for step in steps:
         _section(out, STEPS[step], _seen(step, host), [f for f in host.findings if f.step == step])

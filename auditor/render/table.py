@@ -1,37 +1,41 @@
 """Terminal report: one row per host, then the findings, with tabulate."""
 from tabulate import tabulate
 
+from ..facts import MarkerKind
+
 COLOURS = {"error": "31", "warning": "33", "info": "36", "ok": "32", "config": "31", "worker-down": "31",
            "code-suspect": "35", "unreachable": "31"}
 
 
 def paint(text, key, colour):
     code = COLOURS.get(key)
-    return "\033[%sm%s\033[0m" % (code, text) if colour and code else text
+    return "\033[%sm%s\033[0m" % (code, text) if colour and code else str(text)
 
 
 def queue_cell(probe):
     if probe is None:
         return "?"
-    if probe.error_kind:
-        return "probe: " + probe.error_kind
+    if probe.failure:
+        return "probe: %s" % probe.failure
     return "\n".join("%s: %s" % (q.key, "OK" if q.ok else q.error_code) for q in probe.queues) or "-"
 
 
 def container_cell(report):
-    if report.docker_available is False:
-        return "docker: unavailable"
+    if report.docker.missing is not None:
+        return "docker: %s" % report.docker.missing.reason
     cells = []
     for c in report.containers:
-        state = "missing" if not c.present else c.status
+        state = "unknown" if c.present is None else "missing" if not c.present else c.status or "?"
         if c.restart_count:
             state += " (restarts %d)" % c.restart_count
+        if c.present and not c.logs.read:
+            state += " (logs unread)"
         cells.append("%s: %s" % (c.name, state))
     return "\n".join(cells) or "-"
 
 
 def last_activity(report):
-    stamps = [c.last("received", "completed", "enqueued") for c in report.containers]
+    stamps = [c.logs.last(MarkerKind.RECEIVED, MarkerKind.COMPLETED, MarkerKind.ENQUEUED) for c in report.containers]
     stamps = [s for s in stamps if s]
     return max(stamps)[:19].replace("T", " ") if stamps else "-"
 
@@ -43,9 +47,9 @@ def host_rows(result, colour):
         rows.append([
             report.name, ",".join(report.roles) or "-",
             "yes" if report.reachable else paint("no: " + report.transport_kind, "error", colour),
-            probe.region("app") if probe and not probe.error_kind else "?",
-            (probe.credentials.get("key_id") or "-") if probe and probe.credentials else "?",
-            (probe.account or probe.identity_error or "-") if probe and not probe.error_kind else "?",
+            probe.region("app") if probe and probe.ran else "?",
+            (probe.credentials.key_id or "-") if probe and probe.ran else "?",
+            (probe.account or probe.identity_error or "-") if probe and probe.ran else "?",
             queue_cell(probe), container_cell(report), last_activity(report),
             paint(host.verdict, host.verdict, colour),
         ])

@@ -3,19 +3,18 @@ import dataclasses
 
 from auditor.audit import HostResult
 from auditor.crosshost import build_matrix, cross_host_findings
-from auditor.facts import HostReport, ProbeReading, QueueReading
+from auditor.facts import Credentials, HostReport, ProbeReading, QueueReading, RegionReading
 from auditor.profile import DEFAULT_SETTINGS
 
 
 def host(name, role, region="ap-northeast-2", account="111111111111", key_fp="k1", secret_fp="s1",
          key_id="AKIA************AAAA", url="https://sqs/111111111111/q"):
     queue_key = "video"
-    probe = ProbeReading(env_source="container:x", regions={"app": {"value": region, "source": "env:AWS_REGION"}},
-                         credentials={"key_id": key_id, "key_id_fp": key_fp, "secret_fp": secret_fp,
-                                      "source": "env:AWS_ACCESS_KEY_ID"},
+    probe = ProbeReading(env_source="container:x", regions={"app": RegionReading(region, "env:AWS_REGION")},
+                         credentials=Credentials("env:AWS_ACCESS_KEY_ID", key_id, key_fp, secret_fp, True),
                          account=account, queues=(QueueReading(queue_key, "academy-video-jobs", region, url=url),))
     report = HostReport(name=name, roles=(role,), address="127.0.0.1", transport_kind="ok", probe=probe)
-    return HostResult(report, (), "ok")
+    return HostResult(report, ())
 
 
 def codes(hosts):
@@ -69,7 +68,7 @@ def test_controller_sighting_names_where_the_missing_queue_is():
     lost = host("video-1", "video-worker", region="us-east-1", url=None)
     lost = HostResult(dataclasses.replace(lost.report, probe=dataclasses.replace(
         lost.report.probe, queues=(QueueReading("video", "academy-video-jobs", "us-east-1",
-                                                error_code="AWS.SimpleQueueService.NonExistentQueue"),))), (), "ok")
+                                                error_code="AWS.SimpleQueueService.NonExistentQueue"),))), ())
     check = CrossCheck(("academy-video-jobs",), ("ap-northeast-2", "us-east-1"),
                        {"prod": {"account": "111111111111"}, "staging": {"error": "InvalidClientTokenId"}},
                        (Sighting("academy-video-jobs", "ap-northeast-2", "111111111111", "prod", "https://q"),))

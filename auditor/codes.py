@@ -1,0 +1,241 @@
+"""The one registry of finding codes: data, not code.
+
+Every rule emits findings through `emit()`, which refuses a code that is not
+registered here, so the severity, runbook step, implied verdict and remedy of
+a code live in one place. The README's code table is generated from `CODES`
+(`python -m auditor.codes`) and a test keeps the two equal.
+
+Verdicts: each host's verdict is computed once, at the end of an audit, from
+every finding that names it (its own and the fleet-wide ones), as the first of
+VERDICT_PRECEDENCE implied by one of them; `ok` only when none implies another.
+"""
+import sys
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+from .facts import Word
+
+
+class Severity(Word):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class Verdict(Word):
+    UNREACHABLE = "unreachable"     # the host could not be audited at all
+    CONFIG = "config"               # step 1: credentials, region, queues, environment
+    WORKER_DOWN = "worker-down"     # step 2: a container is not running
+    CODE_SUSPECT = "code-suspect"   # SQS fine, workers up, a job keeps failing
+    UNKNOWN = "unknown"             # no known fault, but evidence the verdict needs is missing
+    OK = "ok"
+
+
+VERDICT_PRECEDENCE = tuple(Verdict)
+SEVERITY_ORDER = {severity: rank for rank, severity in enumerate(Severity)}
+STEPS = {0: "transport", 1: "SQS from the app's environment", 2: "containers and their logs", 3: "API logs",
+         4: "fleet comparison"}
+RESTART = "then restart the API and worker containers: a running process keeps its old environment"
+SQS_ACTIONS = "sqs:GetQueueUrl, sqs:SendMessage, sqs:ReceiveMessage, sqs:DeleteMessage, sqs:ChangeMessageVisibility"
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    severity: Severity
+    step: int
+    verdict: Optional[Verdict]      # None: informs, does not change the host's verdict
+    description: str
+    remedy: str                     # a str.format template; its fields come with each finding
+
+
+E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
+V = Verdict
+
+_TABLE = (
+    # -- step 0: reaching the host ------------------------------------------------------------
+    Code("ssh-unreachable", E, 0, V.UNREACHABLE, "no TCP connection to the host's SSH port",
+         "check the address and port in the inventory, that the host is up, and that sshd listens "
+         "(security group, firewall)"),
+    Code("ssh-auth-failed", E, 0, V.UNREACHABLE, "the SSH server refused the key or user",
+         "check ansible_user and ansible_ssh_private_key_file for this host; each role may have its own key"),
+    Code("ssh-host-key-unknown", E, 0, V.UNREACHABLE, "the host's SSH key is not in known_hosts",
+         "{detail}"),
+    Code("ssh-host-key-changed", E, 0, V.UNREACHABLE, "the host's SSH key differs from the one in known_hosts",
+         "{detail}"),
+    Code("ssh-timeout", E, 0, V.UNREACHABLE, "the host or the agent did not answer in time",
+         "check the host's load and the network, or raise auditor.timeouts"),
+    Code("agent-python-missing", E, 0, V.UNREACHABLE, "the host has no Python to run the agent",
+         "install python3 on the host or set ansible_python_interpreter"),
+    Code("agent-failed", E, 0, V.UNREACHABLE, "the agent ran but printed no facts",
+         "run the audit again with the host alone (fab check-host {host}) and read the agent's error"),
+    # -- step 1: SQS from the app's own environment ---------------------------------------------
+    Code("probe-boto3-missing", E, 1, V.UNKNOWN, "the app's environment has no boto3 for the probe",
+         "install boto3 in the app's environment (it is what the app uses), or point auditor.app_python at "
+         "the app's interpreter"),
+    Code("probe-python-missing", E, 1, V.UNKNOWN, "the app's environment has no Python at auditor.app_python",
+         "set auditor.app_python to the app's Python (e.g. python3 or /app/.venv/bin/python)"),
+    Code("probe-failed", E, 1, V.UNKNOWN, "the SQS probe did not finish in the app's environment",
+         "run `fab check-host {host}` and read the probe's error"),
+    Code("app-env-missing", E, 1, V.CONFIG, "the app's .env is not where the inventory says",
+         "set auditor.app_dir / auditor.dotenv to the app's .env"),
+    Code("app-env-unreadable", E, 1, V.UNKNOWN, "the app's .env exists but the audit user cannot read it, so "
+         "the probe could not run in the app's environment",
+         "let the SSH user read {path} (group read), or audit as the app's user"),
+    Code("dotenv-unreadable", W, 1, None, "the .env on disk could not be read: the stale-environment check "
+         "was skipped",
+         "let the SSH user read {path} (group read), or audit as the app's user"),
+    Code("sqs-credentials-missing", E, 1, V.CONFIG, "the app's environment has no AWS credentials",
+         "set {app_keys} (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) in the app's environment, or attach an "
+         "IAM role; " + RESTART),
+    Code("sqs-credentials-invalid", E, 1, V.CONFIG, "AWS does not know the app's access key id",
+         "the access key id is not known to AWS: set a valid AWS key (AKIA.../ASIA...) for the app, not R2 or "
+         "a deleted key; " + RESTART),
+    Code("sqs-signature-mismatch", E, 1, V.CONFIG, "the app's secret does not belong to its key id (or the "
+         "request was signed for another region)",
+         "set the secret that matches the key id, and {region_var}; " + RESTART),
+    Code("sqs-credentials-expired", E, 1, V.CONFIG, "the app's temporary credentials expired",
+         "refresh them (role session, SSO) or use the instance role; " + RESTART),
+    Code("sqs-access-denied", E, 1, V.CONFIG, "the app's IAM principal may not use the queue",
+         "grant the app's IAM principal " + SQS_ACTIONS + " (and sqs:GetQueueAttributes) on the queue; no "
+         "restart needed for IAM changes"),
+    Code("sqs-queue-missing", E, 1, V.CONFIG, "the queue does not exist in the app's region and account "
+         "(on real AWS: or it may not be accessed)",
+         "create the queue in the region the app uses (scripts/create_sqs_resources.py, "
+         "scripts/create_ai_sqs_resources.py), or fix {region_var} / the queue name variable; " + RESTART),
+    Code("sqs-endpoint-unreachable", E, 1, V.CONFIG, "the app cannot reach the SQS endpoint",
+         "check egress (NAT, VPC endpoint, proxy) and any AWS_ENDPOINT_URL* override"),
+    Code("sqs-region-missing", E, 1, V.CONFIG, "the app's environment sets no region",
+         "set {region_var} for the app; " + RESTART),
+    Code("sqs-error", E, 1, V.CONFIG, "SQS answered with an error the auditor does not classify",
+         "read the error; compare with a host where the queue works"),
+    Code("not-aws-key", E, 1, V.CONFIG, "the key id the app uses cannot be an AWS key (AKIA/ASIA + 16)",
+         "the key in use is not an AWS key (often Cloudflare R2 keys in AWS_ACCESS_KEY_ID): set {app_keys} to "
+         "the AWS keys the app should use for SQS; " + RESTART),
+    Code("region-env-conflict", W, 1, None, "the app, boto3 and the AWS CLI resolve different regions",
+         "set {region_var} and AWS_DEFAULT_REGION to the same region (the app reads {region_var}, boto3 only "
+         "AWS_DEFAULT_REGION); " + RESTART),
+    Code("endpoint-override", W, 1, None, "the app's AWS endpoint is overridden",
+         "remove AWS_ENDPOINT_URL* from production environments, or list the endpoint in "
+         "auditor.allowed_endpoints"),
+    Code("stale-env", W, 1, None, "a running container's environment differs from the .env its next start reads",
+         "recreate {container} so it reads the corrected .env (docker restart is not enough for --env-file)"),
+    Code("check-script-failed", E, 1, V.CONFIG, "the app's own check script failed",
+         "read its output in `fab check-host {host} --app-check`"),
+    # -- step 2: containers and their logs -------------------------------------------------------
+    Code("docker-missing", E, 2, V.WORKER_DOWN, "the host has no docker command",
+         "install Docker on the host, or put the docker CLI on the SSH user's PATH"),
+    Code("docker-unavailable", E, 2, V.UNKNOWN, "docker does not answer: no container state or log could be read",
+         "{fix}"),
+    Code("container-missing", E, 2, V.WORKER_DOWN, "no container of the configured name exists",
+         "deploy/start {container}, or fix its name in auditor.role_defs"),
+    Code("container-restarting", E, 2, V.WORKER_DOWN, "the container keeps restarting",
+         "read `docker logs {container}`: it dies at start (settings, imports, env)"),
+    Code("container-not-running", E, 2, V.WORKER_DOWN, "the container exists but is not running",
+         "start it (docker start {container}) and read its last logs"),
+    Code("logs-unreadable", E, 2, V.UNKNOWN, "a container's logs could not be read, so its activity is unknown",
+         "{fix}"),
+    Code("logs-truncated", W, 2, None, "a container logged more than auditor.log_max_bytes in the window: only "
+         "the newest part was read",
+         "raise auditor.log_max_bytes or shorten auditor.log_window for this host"),
+    Code("worker-sqs-errors", E, 2, V.CONFIG, "a worker logged SQS errors in the window",
+         "fix step 1 (credentials, region, queue) for this worker; " + RESTART),
+    Code("job-repeated-failure", E, 2, V.CODE_SUSPECT, "a worker received the same job again and again without "
+         "completing it",
+         "SQS works and the worker is up: suspect the code or the job's input; read the worker's traceback "
+         "for these job ids"),
+    Code("worker-no-activity", I, 2, None, "a running worker logged no start, receive or completion in the window",
+         "normal when no job was sent; otherwise check step 3 (API logs)"),
+    # -- step 3: the API's logs --------------------------------------------------------------------
+    Code("api-enqueue-failures", E, 3, V.CONFIG, "the API logged failed enqueues in the window",
+         "go back to step 1: the API cannot send to SQS with its credentials/region"),
+    # -- step 4: the fleet compared -------------------------------------------------------------
+    Code("region-mismatch", E, 4, V.CONFIG, "a worker polls another region than the API enqueues in",
+         "set {region_var} on {host} to {region} (the region the API uses), then restart its worker"),
+    Code("no-producer-region", W, 4, None, "a worker polls a region where no API host enqueues",
+         "point the worker at the producers' region"),
+    Code("account-mismatch", E, 4, V.CONFIG, "hosts sharing a queue use different AWS accounts",
+         "use credentials of account {account} on {hosts} (a queue name resolves per account)"),
+    Code("queue-url-mismatch", E, 4, V.CONFIG, "hosts sharing a queue resolve it to different URLs",
+         "make every host use the same queue name, region and account (check {hosts}'s queue-name variable)"),
+    Code("jobs-not-consumed", E, 4, V.CONFIG, "jobs the API enqueued were received by no worker in the window",
+         "follow steps 1 and 2 on {hosts}: the workers are not reading the queue the API writes to"),
+    Code("backlog-no-consumer", E, 4, V.WORKER_DOWN, "messages wait in a queue that no running, working "
+         "consumer polls",
+         "fix the consumers of {queue} (see their findings); the backlog drains once one polls the queue"),
+    Code("job-flow-unjudged", I, 4, None, "a cross-host rule could not judge some hosts: their evidence is missing",
+         "fix the missing readings on {hosts} (see their findings), then audit again"),
+    Code("secret-mismatch", E, 4, V.CONFIG, "one key id is used with different secrets",
+         "copy the right AWS secret for that key id to {hosts}, then restart"),
+    Code("key-mismatch", W, 4, None, "hosts of one role use different access keys",
+         "use one key (or one instance role) per role, so a rotation reaches every host"),
+    Code("queue-elsewhere", E, 4, V.CONFIG, "the controller finds the queue in another region or account than "
+         "the host looks in",
+         "{fix}"),
+    Code("cross-check-failed", W, 4, None, "one of the controller's AWS profiles could not be used",
+         "give the controller read access (sts:GetCallerIdentity, sqs:GetQueueUrl) or fix "
+         "auditor.cross_check.profiles"),
+)
+CODES = {entry.code: entry for entry in _TABLE}
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    severity: Severity
+    hosts: Tuple[str, ...]
+    message: str
+    remedy: str
+    step: int
+    evidence: dict = field(default_factory=dict, compare=False)
+
+    def as_dict(self):
+        return {"code": self.code, "severity": str(self.severity), "hosts": list(self.hosts), "step": self.step,
+                "message": self.message, "remedy": self.remedy, "evidence": self.evidence}
+
+
+def emit(code, hosts, message, evidence=None, /, **fields):
+    """A finding of a registered code naming `hosts`; `fields` fill its remedy template."""
+    entry = CODES[code]         # a KeyError here is a programming error: an unregistered code
+    return Finding(code, entry.severity, tuple(hosts), message, entry.remedy.format(**fields), entry.step,
+                   evidence or {})
+
+
+def verdict(reachable, findings):
+    """(verdict, codes that decided it) from every finding naming one host."""
+    if not reachable:
+        return Verdict.UNREACHABLE, tuple(sorted({f.code for f in findings if f.step == 0}))
+    implied = {}
+    for finding in findings:
+        chosen = CODES[finding.code].verdict
+        if chosen is not None:
+            implied.setdefault(chosen, set()).add(finding.code)
+    for candidate in VERDICT_PRECEDENCE:
+        if candidate in implied:
+            return candidate, tuple(sorted(implied[candidate]))
+    return Verdict.OK, ()
+
+
+def explain(code):
+    """`fab explain CODE`: what a code means and what to do."""
+    entry = CODES[code]
+    return "\n".join([
+        "%s (%s, step %d: %s)" % (entry.code, entry.severity, entry.step, STEPS[entry.step]),
+        "",
+        "  %s." % entry.description[0].upper() + entry.description[1:],
+        "  Verdict: %s" % (entry.verdict or "unchanged (informs only)"),
+        "  Fix: %s" % entry.remedy.replace("{", "<").replace("}", ">"),
+    ])
+
+
+def markdown_table():
+    """The README's code table, generated from the registry."""
+    lines = ["| code | severity | step | verdict | meaning |", "|---|---|---|---|---|"]
+    for entry in _TABLE:
+        lines.append("| `%s` | %s | %d | %s | %s |" % (entry.code, entry.severity, entry.step,
+                                                      entry.verdict or "-", entry.description))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown_table() + "\n")
