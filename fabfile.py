@@ -3,6 +3,7 @@
 Exit codes (stable): 0 no error-level finding, 1 error-level findings,
 2 usage or inventory error.
 """
+import difflib
 import sys
 from pathlib import Path
 
@@ -10,14 +11,14 @@ from fabric import task
 from invoke import Collection, Exit
 
 from auditor import audit as audit_pipeline
-from auditor import drift
+from auditor import codes, drift
 from auditor import inventory as inventory_module
 from auditor.errors import AuditorError, UsageError
 from auditor.progress import Progress
 from auditor.render import FORMATS, MATRIX_FORMATS, render, render_matrix, use_colour
 from auditor.render.steps import render_steps
 from auditor.render.table import inventory_table
-from auditor.sandbox import fleet, scenarios
+from auditor.sandbox import fleet, golden, scenarios
 
 
 CROSS_CHECK_PROGRESS = Progress("cross-check", unit="lookups")
@@ -146,6 +147,20 @@ def hosts(c, inventory="inventory.yaml", hosts=None, roles=None):
     print(inventory_table(specs))
 
 
+@task(help={"code": "a finding code, e.g. logs-unreadable; `fab explain all` lists every code"})
+def explain(c, code):
+    """Say what a finding code means, the verdict it implies and its fix (like ansible-doc)."""
+    if code == "all":
+        for entry in codes.CODES.values():
+            print("%-26s %-7s step %d  %s" % (entry.code, entry.severity, entry.step, entry.description))
+        return
+    if code not in codes.CODES:
+        close = difflib.get_close_matches(code, codes.CODES, n=1)
+        _fail(UsageError("unknown finding code %r%s; `fab explain all` lists them all"
+                         % (code, " (did you mean %r?)" % close[0] if close else "")))
+    print(codes.explain(code))
+
+
 @task(help={"scenario": "one of: %s" % ", ".join(scenarios.SCENARIOS)})
 def up(c, scenario="healthy"):
     """Start the local sandbox fleet (or switch its scenario); prints the inventory path."""
@@ -177,4 +192,18 @@ def scenario_list(c):
         print("%-20s %s\n%-20s expect: %s" % (item.name, item.summary, "", expect))
 
 
-ns = Collection(audit, check_host, preflight, diff, hosts, Collection("sandbox", up, down, status, scenario_list))
+@task(name="record-golden", help={"scenario": "only this scenario (default: every one)",
+                                  "directory": "where to write SCENARIO.json (default: tests/golden)"})
+def record_golden(c, scenario=None, directory="tests/golden"):
+    """Record each scenario's raw agent facts for the golden tests (needs root, like sandbox.up)."""
+    chosen = [scenarios.SCENARIOS[scenario]] if scenario else list(scenarios.SCENARIOS.values())
+    sandbox = fleet.Sandbox()
+    try:
+        for item in chosen:
+            golden.record(sandbox, item, directory, say=lambda m: print(m, file=sys.stderr))
+    except AuditorError as error:
+        _fail(error)
+
+
+ns = Collection(audit, check_host, preflight, diff, hosts, explain,
+                Collection("sandbox", up, down, status, scenario_list, record_golden))

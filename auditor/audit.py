@@ -39,16 +39,23 @@ class AuditResult:
 
 def run_audit(inventory_path, hosts=None, roles=None, parallel=None, accept_new=False, progress=None,
               run_check_script=None, baseline=None, cross_check=False, cross_check_progress=None):
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    clock = time.monotonic()
+    specs, runs = collect_runs(inventory_path, hosts, roles, parallel, accept_new, progress, run_check_script)
+    check = run_cross_check(specs, runs, cross_check_progress) if cross_check else None
+    return assess(runs, started, time.monotonic() - clock, str(inventory_path), baseline, check)
+
+
+def collect_runs(inventory_path, hosts=None, roles=None, parallel=None, accept_new=False, progress=None,
+                 run_check_script=None):
+    """(host specs, their HostRuns): the inventory read and every host visited once."""
     specs = inventory.select(inventory.load_inventory(inventory_path), hosts, roles)
     if run_check_script is not None:
         specs = [dataclasses.replace(s, settings=dict(s.settings, run_check_script=run_check_script))
                  for s in specs]
-    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    clock = time.monotonic()
     parallel = parallel or specs[0].settings["parallel"]
-    runs = collect.collect(specs, collect.new_salt(), parallel=parallel, accept_new=accept_new, progress=progress)
-    check = run_cross_check(specs, runs, cross_check_progress) if cross_check else None
-    return assess(runs, started, time.monotonic() - clock, str(inventory_path), baseline, check)
+    return specs, collect.collect(specs, collect.new_salt(), parallel=parallel, accept_new=accept_new,
+                                  progress=progress)
 
 
 def run_cross_check(specs, runs, progress=None):
@@ -83,6 +90,11 @@ def assess(runs, started="", seconds=0.0, inventory_path="", baseline=None, chec
     producers = {h.report.name for hosts in crosshost.users_of(results, settings_of, "produces").values() for h in hosts}
     return AuditResult(hosts=results, findings=all_findings, matrix=crosshost.build_matrix(results, baseline, producers),
                        started=started, seconds=round(seconds, 2), inventory=inventory_path, cross_check=check)
+
+
+def finding_set(result):
+    """{(host, code, severity)} of every finding, for exact comparisons."""
+    return {(host, f.code, str(f.severity)) for f in result.findings for host in f.hosts}
 
 
 def with_verdict(result, findings):

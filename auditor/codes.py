@@ -47,6 +47,7 @@ class Code:
     verdict: Optional[Verdict]      # None: informs, does not change the host's verdict
     description: str
     remedy: str                     # a str.format template; its fields come with each finding
+    causes: Tuple[Tuple[str, str], ...] = ()    # (cause, remedy) pairs that replace the default by cause
 
 
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
@@ -126,7 +127,10 @@ _TABLE = (
     Code("docker-missing", E, 2, V.WORKER_DOWN, "the host has no docker command",
          "install Docker on the host, or put the docker CLI on the SSH user's PATH"),
     Code("docker-unavailable", E, 2, V.UNKNOWN, "docker does not answer: no container state or log could be read",
-         "{fix}"),
+         "run `docker ps` on the host and read the error",
+         (("daemon-down", "start Docker on the host (systemctl start docker) and find out why it stopped"),
+          ("permission-denied", "let the SSH user use Docker (the docker group), or audit as a user who can"),
+          ("timed-out", "the Docker daemon did not answer in time: check its health (systemctl status docker)"))),
     Code("container-missing", E, 2, V.WORKER_DOWN, "no container of the configured name exists",
          "deploy/start {container}, or fix its name in auditor.role_defs"),
     Code("container-restarting", E, 2, V.WORKER_DOWN, "the container keeps restarting",
@@ -134,7 +138,12 @@ _TABLE = (
     Code("container-not-running", E, 2, V.WORKER_DOWN, "the container exists but is not running",
          "start it (docker start {container}) and read its last logs"),
     Code("logs-unreadable", E, 2, V.UNKNOWN, "a container's logs could not be read, so its activity is unknown",
-         "{fix}"),
+         "run `docker logs {container}` on the host and read the error",
+         (("log-driver-unreadable", "{container}'s log driver cannot be read back by `docker logs`: use json-file "
+           "or local, or keep Docker's dual logging enabled"),
+          ("permission-denied", "let the SSH user run `docker logs` (the docker group)"),
+          ("timed-out", "`docker logs` did not answer in time: shorten auditor.log_window or raise "
+           "auditor.timeouts"))),
     Code("logs-truncated", W, 2, None, "a container logged more than auditor.log_max_bytes in the window: only "
          "the newest part was read",
          "raise auditor.log_max_bytes or shorten auditor.log_window for this host"),
@@ -194,11 +203,12 @@ class Finding:
                 "message": self.message, "remedy": self.remedy, "evidence": self.evidence}
 
 
-def emit(code, hosts, message, evidence=None, /, **fields):
-    """A finding of a registered code naming `hosts`; `fields` fill its remedy template."""
+def emit(code, hosts, message, evidence=None, /, cause=None, **fields):
+    """A finding of a registered code naming `hosts`; `fields` fill its remedy template,
+    the one registered for `cause` when there is one."""
     entry = CODES[code]         # a KeyError here is a programming error: an unregistered code
-    return Finding(code, entry.severity, tuple(hosts), message, entry.remedy.format(**fields), entry.step,
-                   evidence or {})
+    remedy = dict(entry.causes).get(str(cause), entry.remedy)
+    return Finding(code, entry.severity, tuple(hosts), message, remedy.format(**fields), entry.step, evidence or {})
 
 
 def verdict(reachable, findings):
@@ -219,13 +229,16 @@ def verdict(reachable, findings):
 def explain(code):
     """`fab explain CODE`: what a code means and what to do."""
     entry = CODES[code]
-    return "\n".join([
-        "%s (%s, step %d: %s)" % (entry.code, entry.severity, entry.step, STEPS[entry.step]),
-        "",
-        "  %s." % entry.description[0].upper() + entry.description[1:],
-        "  Verdict: %s" % (entry.verdict or "unchanged (informs only)"),
-        "  Fix: %s" % entry.remedy.replace("{", "<").replace("}", ">"),
-    ])
+
+    def placeholders(text):
+        return text.replace("{", "<").replace("}", ">")
+
+    lines = ["%s (%s, step %d: %s)" % (entry.code, entry.severity, entry.step, STEPS[entry.step]), "",
+             "  %s%s." % (entry.description[0].upper(), entry.description[1:]),
+             "  Verdict: %s" % (entry.verdict or "unchanged (informs only)"),
+             "  Fix: %s" % placeholders(entry.remedy)]
+    lines += ["  Fix when %s: %s" % (cause, placeholders(fix)) for cause, fix in entry.causes]
+    return "\n".join(lines)
 
 
 def markdown_table():

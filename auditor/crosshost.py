@@ -216,7 +216,8 @@ def _job_flow(key, producers, consumers, settings_of):
     for host in producers:
         for container in _role_containers(host, settings_of, "produces"):
             if container.logs.read:
-                sent += container.logs.jobs(MarkerKind.ENQUEUED, key)
+                failed = {s.job for s in container.logs.jobs(MarkerKind.ENQUEUE_FAILED, key)}
+                sent += [s for s in container.logs.jobs(MarkerKind.ENQUEUED, key) if s.job not in failed]
             else:
                 unjudged.add(host.report.name)
     consuming = [(host, container) for host in consumers for container in _role_containers(host, settings_of, "consumes")]

@@ -44,18 +44,6 @@ PROBE_FAILURE_CODES = {ProbeFailure.BOTO3_MISSING: "probe-boto3-missing",
                        ProbeFailure.DOTENV_MISSING: "app-env-missing",
                        ProbeFailure.DOTENV_UNREADABLE: "app-env-unreadable"}
 
-DOCKER_FIXES = {
-    Unread.DAEMON_DOWN: "start Docker on the host (systemctl start docker) and check why it stopped",
-    Unread.PERMISSION_DENIED: "let the SSH user use Docker (the docker group), or audit as a user who can",
-    Unread.TIMED_OUT: "the Docker daemon did not answer in time: check its health (systemctl status docker)",
-}
-LOG_FIXES = {
-    Unread.LOG_DRIVER: "the container's log driver cannot be read back by `docker logs`: use json-file or local, "
-                       "or keep Docker's dual logging enabled",
-    Unread.PERMISSION_DENIED: "let the SSH user run `docker logs` (the docker group)",
-    Unread.TIMED_OUT: "`docker logs` did not answer in time: shorten auditor.log_window or raise auditor.timeouts",
-}
-
 
 def classify_aws_error(code):
     return AWS_ERROR_CODES.get(code or "", "sqs-error")
@@ -185,8 +173,7 @@ def _step2_containers(report, settings):
             return [emit("docker-missing", [host], "%s: no docker command: %s" % (host, docker.missing.detail[:200]))]
         return [emit("docker-unavailable", [host], "%s: docker does not answer (%s): the state and logs of %s are "
                      "unknown" % (host, docker.missing, ", ".join(c.name for c in report.containers) or "its containers"),
-                     {"reason": str(docker.missing.reason)},
-                     fix=DOCKER_FIXES.get(docker.missing.reason, "run `docker ps` on the host and read the error"))]
+                     {"reason": str(docker.missing.reason)}, cause=docker.missing.reason)]
     findings = []
     for container in report.containers:
         findings += _container_state(host, container)
@@ -201,8 +188,7 @@ def _container_state(host, container):
     name = container.name
     if container.present is None:
         return [emit("docker-unavailable", [host], "%s: could not inspect %s (%s)" % (host, name, container.missing),
-                     {"container": name}, fix=DOCKER_FIXES.get(container.missing.reason,
-                                                               "run `docker inspect %s` on the host" % name))]
+                     {"container": name}, cause=container.missing.reason)]
     if not container.present:
         return [emit("container-missing", [host], "%s: no container named %s (role %s)" % (host, name, container.role),
                      container=name)]
@@ -222,8 +208,7 @@ def _log_evidence(host, container):
         return [emit("logs-unreadable", [host], "%s: the logs of %s could not be read (%s): its activity is unknown"
                      % (host, container.name, logs.missing), {"container": container.name,
                                                                "reason": str(logs.missing.reason)},
-                     fix=LOG_FIXES.get(logs.missing.reason, "run `docker logs %s` on the host and read the error"
-                                       % container.name))]
+                     cause=logs.missing.reason, container=container.name)]
     if logs.truncated_at:
         return [emit("logs-truncated", [host], "%s: %s logged more than %d bytes in the window; only lines since %s "
                      "were read" % (host, container.name, logs.truncated_at, logs.oldest or "?"),

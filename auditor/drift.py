@@ -9,6 +9,7 @@ import yaml
 
 from .crosshost import ATTRIBUTES, is_attribute
 from .errors import UsageError
+from .render.json_report import SCHEMA
 
 
 def load_baseline(path):
@@ -42,8 +43,8 @@ def load_snapshot(path):
     except (OSError, ValueError) as error:
         raise UsageError("%s: not a saved audit: %s\n  fix: save one with `fab audit --format json --output FILE`"
                          % (path, error))
-    if document.get("schema") != "fleet-audit/1":
-        raise UsageError("%s: schema %r is not fleet-audit/1" % (path, document.get("schema")))
+    if document.get("schema") not in ("fleet-audit/1", SCHEMA):     # /1 snapshots: same hosts, matrix, findings
+        raise UsageError("%s: schema %r is not %s" % (path, document.get("schema"), SCHEMA))
     return document
 
 

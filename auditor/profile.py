@@ -66,8 +66,11 @@ DEFAULT_SETTINGS = {
                  "pattern": r"Video job enqueued: video_id=(?P<job>[\w-]+)"},
                 {"name": "excel-dispatch", "kind": "enqueued", "queue": "ai-basic",
                  "pattern": r"EXCEL_PARSING dispatch .*?job_id=(?P<job>[\w-]+)"},
-                {"name": "enqueue-failed", "kind": "enqueue-failed",
-                 "pattern": r"Failed to enqueue (?:video|AI) job"},
+                # the dispatch line comes before the send: a failed send names the job it lost
+                {"name": "video-enqueue-failed", "kind": "enqueue-failed", "queue": "video",
+                 "pattern": r"Failed to enqueue video job"},
+                {"name": "ai-enqueue-failed", "kind": "enqueue-failed", "queue": "ai-basic",
+                 "pattern": r"Failed to enqueue AI job: job_id=(?P<job>[\w-]+)"},
                 {"name": "http-503", "kind": "enqueue-failed", "pattern": r"\" 503\b"},
             ],
         },

@@ -1,8 +1,8 @@
-"""JSON report, schema `fleet-audit/1` (documented in README.md)."""
+"""JSON report, schema `fleet-audit/2` (documented in README.md)."""
 import dataclasses
 import json
 
-SCHEMA = "fleet-audit/1"
+SCHEMA = "fleet-audit/2"
 
 
 def host_dict(host):

@@ -15,6 +15,7 @@ import secrets
 import string
 import getpass
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -115,12 +116,13 @@ class SandboxHostRuntime:
         path.write_text("\n".join(lines) + "\n")
         path.chmod(0o600)
 
-    def run_container(self, image, crashing):
+    def run_container(self, image, crashing, log_driver="json-file"):
         name = self.spec.container
         self.docker("rm", "-f", name)
         restart = "always" if crashing else "unless-stopped"
         self.docker("run", "-d", "--name", name, "--network", "host", "--env-file", str(self.app_dir / ".env"),
-                    "--restart", restart, "--label", "fleet-auditor.sandbox=1", image, *self.spec.command)
+                    "--restart", restart, "--log-driver", log_driver, "--label", "fleet-auditor.sandbox=1",
+                    image, *self.spec.command)
 
     def containers(self):
         try:
@@ -215,13 +217,18 @@ class Sandbox:
             env = scenarios.healthy_env(spec, keys, r2_keys, self.moto.endpoint)
             env = scenarios.apply_changes(env, scenario.env.get(spec.name, {}), resolve)
             host.write_env(env)
-            host.run_container(image_tags[spec.name], crashing=spec.name in scenario.crashing)
+            # log driver "none": `docker logs` fails, as it does for drivers that cannot be read back
+            host.run_container(image_tags[spec.name], crashing=spec.name in scenario.crashing,
+                               log_driver="none" if spec.name in scenario.unreadable_logs else "json-file")
             if spec.name in scenario.env_on_disk_after_start:
                 host.write_env(scenarios.apply_changes(env, scenario.env_on_disk_after_start[spec.name], resolve))
             if spec.name in scenario.stopped_containers:
                 system.wait_until(lambda: "started" in host.docker("logs", spec.container, timeout=10).lower(),
                                   20, "%s to log its start" % spec.container)
                 host.docker("stop", "-t", "2", spec.container)
+            if spec.name in scenario.stopped_dockerd:
+                time.sleep(3)           # let the worker start, then take its daemon away
+                host.stop_dockerd()
             if spec.name in scenario.stopped_sshd:
                 host.stop_sshd()
             else:

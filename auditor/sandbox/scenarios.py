@@ -58,7 +58,8 @@ SSH_PORT = 2222
 class Scenario:
     name: str
     summary: str
-    expect: Tuple[Tuple[str, str], ...] = ()          # (host, finding code)
+    expect: Tuple[Tuple[str, str], ...] = ()          # exactly the (host, finding code) pairs it must produce
+    verdicts: Mapping[str, str] = field(default_factory=dict)   # host -> verdict; others must be ok
     hosts: Tuple[str, ...] = BASE_HOSTS
     env: Mapping[str, Mapping[str, Optional[str]]] = field(default_factory=dict)  # None deletes
     env_on_disk_after_start: Mapping[str, Mapping[str, Optional[str]]] = field(default_factory=dict)
@@ -70,6 +71,11 @@ class Scenario:
     staging_users: Tuple[str, ...] = ()               # IAM users that also exist in STAGING_ACCOUNT
     staging_queues: Tuple[str, ...] = ()              # queues that also exist there, same name
     second_keys: Tuple[str, ...] = ()                 # IAM users given a second access key
+    unreadable_logs: Tuple[str, ...] = ()             # hosts whose container logs to a driver docker cannot read
+    stopped_dockerd: Tuple[str, ...] = ()             # hosts whose Docker daemon is stopped after start
+
+    def verdict(self, host):
+        return self.verdicts.get(host, "ok")
 
 
 SCENARIOS = {s.name: s for s in (
@@ -78,51 +84,68 @@ SCENARIOS = {s.name: s for s in (
              expect=(("video-1", "sqs-queue-missing"), ("video-1", "worker-sqs-errors"),
                      ("video-1", "region-mismatch"), ("video-1", "no-producer-region"),
                      ("video-1", "jobs-not-consumed"), ("video-1", "backlog-no-consumer")),
-             env={"video-1": {"AWS_REGION": "us-east-1"}}),
+             verdicts={"video-1": "config"}, env={"video-1": {"AWS_REGION": "us-east-1"}}),
     Scenario("default-region-only", "ai-1 sets only AWS_DEFAULT_REGION=us-west-2: the app still uses "
              "ap-northeast-2, boto3 and the AWS CLI use us-west-2",
              expect=(("ai-1", "region-env-conflict"),),
              env={"ai-1": {"AWS_REGION": None, "AWS_DEFAULT_REGION": "us-west-2"}}),
     Scenario("invalid-key", "api-1's AWS_ROOT_ACCESS_KEY_ID is a key id no one issued",
              expect=(("api-1", "sqs-credentials-invalid"), ("api-1", "api-enqueue-failures")),
-             env={"api-1": {"AWS_ROOT_ACCESS_KEY_ID": RANDOM_AWS_KEY_ID}}),
+             verdicts={"api-1": "config"}, env={"api-1": {"AWS_ROOT_ACCESS_KEY_ID": RANDOM_AWS_KEY_ID}}),
     Scenario("wrong-secret", "video-1's AWS_SECRET_ACCESS_KEY does not belong to its key id",
-             expect=(("video-1", "sqs-signature-mismatch"),),
+             expect=(("video-1", "sqs-signature-mismatch"), ("video-1", "worker-sqs-errors"),
+                     ("video-1", "jobs-not-consumed"), ("video-1", "backlog-no-consumer")),
+             verdicts={"video-1": "config"},
              env={"video-1": {"AWS_SECRET_ACCESS_KEY": RANDOM_SECRET}}),
     Scenario("no-permission", "ai-1's IAM user lacks sqs:GetQueueUrl and sqs:ReceiveMessage",
-             expect=(("ai-1", "sqs-access-denied"),),
+             expect=(("ai-1", "sqs-access-denied"), ("ai-1", "worker-sqs-errors"), ("ai-1", "jobs-not-consumed"),
+                     ("ai-1", "backlog-no-consumer")),
+             verdicts={"ai-1": "config"},
              denied_actions={"academy-ai-worker": ("sqs:GetQueueUrl", "sqs:ReceiveMessage")}),
     Scenario("queue-missing", "the AI queue academy-ai-jobs-basic does not exist",
-             expect=(("api-1", "sqs-queue-missing"), ("ai-1", "sqs-queue-missing")),
+             expect=(("api-1", "sqs-queue-missing"), ("api-1", "api-enqueue-failures"), ("ai-1", "sqs-queue-missing"),
+                     ("ai-1", "worker-sqs-errors")),
+             verdicts={"api-1": "config", "ai-1": "config"},
              missing_queues=(AI_QUEUE,)),
     Scenario("worker-down", "the video worker container exited",
-             expect=(("video-1", "container-not-running"),),
+             expect=(("video-1", "container-not-running"), ("video-1", "backlog-no-consumer")),
+             verdicts={"video-1": "worker-down"},
              stopped_containers=("video-1",)),
     Scenario("crash-loop", "the AI worker dies at start and Docker keeps restarting it",
-             expect=(("ai-1", "container-restarting"),),
+             expect=(("ai-1", "container-restarting"), ("ai-1", "backlog-no-consumer")),
+             verdicts={"ai-1": "worker-down"},
              env={"ai-1": {"WORKER_CRASH": "1"}}, crashing=("ai-1",)),
     Scenario("stale-env", "video-1's .env was corrected on disk, but the container still runs "
              "with AWS_REGION=us-east-1",
-             expect=(("video-1", "stale-env"), ("video-1", "sqs-queue-missing"), ("video-1", "region-mismatch")),
+             expect=(("video-1", "stale-env"), ("video-1", "sqs-queue-missing"), ("video-1", "region-mismatch"),
+                     ("video-1", "no-producer-region"), ("video-1", "worker-sqs-errors"),
+                     ("video-1", "jobs-not-consumed"), ("video-1", "backlog-no-consumer")),
+             verdicts={"video-1": "config"},
              env={"video-1": {"AWS_REGION": "us-east-1"}},
              env_on_disk_after_start={"video-1": {"AWS_REGION": REGION}}),
     Scenario("r2-keys", "api-1 has no AWS_ROOT_* keys, so its SQS client uses AWS_ACCESS_KEY_ID, "
              "which holds Cloudflare R2 keys",
-             expect=(("api-1", "not-aws-key"), ("api-1", "sqs-credentials-invalid")),
+             expect=(("api-1", "not-aws-key"), ("api-1", "sqs-credentials-invalid"), ("api-1", "api-enqueue-failures")),
+             verdicts={"api-1": "config"},
              env={"api-1": {"AWS_ROOT_ACCESS_KEY_ID": None, "AWS_ROOT_SECRET_ACCESS_KEY": None}}),
     Scenario("host-unreachable", "ai-1's sshd is stopped",
-             expect=(("ai-1", "ssh-unreachable"),),
+             expect=(("ai-1", "ssh-unreachable"), ("ai-1", "job-flow-unjudged")),
+             verdicts={"ai-1": "unreachable"},
              stopped_sshd=("ai-1",)),
     Scenario("other-account", "video-1 uses keys of the staging account, where a queue with the same "
              "name exists: it polls an empty queue while production's fills up",
              expect=(("video-1", "account-mismatch"), ("video-1", "queue-url-mismatch"),
-                     ("video-1", "jobs-not-consumed")),
+                     ("video-1", "jobs-not-consumed"), ("video-1", "backlog-no-consumer")),
+             # a fleet-wide mismatch marks the odd host, though its own checks pass
+             verdicts={"video-1": "config"},
              env={"video-1": dict(zip(("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
                                       key_of("academy-video-worker@" + STAGING_ACCOUNT)))},
              staging_users=("academy-video-worker",), staging_queues=(VIDEO_QUEUE,)),
     Scenario("stale-secret-copy", "video-1 and video-2 share the video workers' key, but video-2 has a "
              "stale copy of its secret",
-             expect=(("video-2", "secret-mismatch"), ("video-2", "sqs-signature-mismatch")),
+             expect=(("video-2", "secret-mismatch"), ("video-2", "sqs-signature-mismatch"),
+                     ("video-2", "worker-sqs-errors")),
+             verdicts={"video-2": "config"},
              hosts=BASE_HOSTS + ("video-2",),
              env={"video-2": {"AWS_SECRET_ACCESS_KEY": RANDOM_SECRET}}),
     Scenario("key-rotation-partial", "the video workers' key was rotated on video-1 only: video-2 still "
@@ -134,10 +157,21 @@ SCENARIOS = {s.name: s for s in (
              second_keys=("academy-video-worker",)),
     Scenario("leftover-endpoint", "ai-1 still has AWS_ENDPOINT_URL_SQS from a LocalStack test, "
              "pointing at a local port where nothing listens",
-             expect=(("ai-1", "endpoint-override"), ("ai-1", "sqs-endpoint-unreachable")),
+             expect=(("ai-1", "endpoint-override"), ("ai-1", "sqs-endpoint-unreachable"), ("ai-1", "worker-sqs-errors"),
+                     ("ai-1", "jobs-not-consumed"), ("ai-1", "backlog-no-consumer")),
+             verdicts={"ai-1": "config"},
              env={"ai-1": {"AWS_ENDPOINT_URL_SQS": "http://127.0.0.1:4566"}}),
+    Scenario("logs-unreadable", "video-1's worker logs to a driver `docker logs` cannot read back (none): "
+             "whether it consumes is unknown",
+             expect=(("video-1", "logs-unreadable"), ("video-1", "job-flow-unjudged")),
+             verdicts={"video-1": "unknown"}, unreadable_logs=("video-1",)),
+    Scenario("docker-down", "video-1's Docker daemon is down while the API enqueues: its worker's state and "
+             "logs are unknown",
+             expect=(("video-1", "docker-unavailable"), ("video-1", "job-flow-unjudged")),
+             verdicts={"video-1": "unknown"}, stopped_dockerd=("video-1",)),
     Scenario("poison-job", "every second Excel job fails in the AI worker and SQS redelivers it",
              expect=(("ai-1", "job-repeated-failure"),),
+             verdicts={"ai-1": "code-suspect"},
              env={"api-1": {"SIM_POISON_EVERY": "2"}}),
 )}
 
@@ -187,3 +221,20 @@ def apply_changes(env, changes, resolve):
         else:
             result[name] = value
     return result
+
+
+def markdown_table():
+    """The README's scenario table, generated from SCENARIOS (`python -m auditor.sandbox.scenarios`)."""
+    lines = ["| scenario | what changes | exactly these findings | verdicts not ok |", "|---|---|---|---|"]
+    for scenario in SCENARIOS.values():
+        by_host = {}
+        for host, code in scenario.expect:
+            by_host.setdefault(host, []).append("`%s`" % code)
+        found = "; ".join("%s: %s" % (host, ", ".join(codes)) for host, codes in by_host.items()) or "none"
+        verdicts = ", ".join("%s `%s`" % item for item in scenario.verdicts.items()) or "-"
+        lines.append("| `%s` | %s | %s | %s |" % (scenario.name, scenario.summary, found, verdicts))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

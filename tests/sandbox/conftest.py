@@ -1,5 +1,6 @@
 """The real sandbox fleet (sshd, dockerd, moto on loopback), started once per
-test session and stopped at its end. Needs root (Docker daemons)."""
+test session and stopped at its end. Needs root (Docker daemons): every test
+here carries the `sandbox` marker and is skipped, with the reason, when not root."""
 import os
 import time
 
@@ -33,10 +34,18 @@ class Fleet:
         return self.sandbox.hosts[name]
 
 
+def pytest_collection_modifyitems(config, items):
+    here = os.path.dirname(__file__)
+    for item in items:
+        if str(item.fspath).startswith(here):
+            item.add_marker(pytest.mark.sandbox)
+            if os.geteuid() != 0:
+                item.add_marker(pytest.mark.skip(reason="the sandbox tests need root: they start Docker daemons "
+                                                        "(run them as root, as `make test` and CI do)"))
+
+
 @pytest.fixture(scope="session")
 def fleet():
-    if os.geteuid() != 0:
-        pytest.fail("the sandbox tests need root: they start Docker daemons")
     sandbox = Sandbox()
     yield Fleet(sandbox)
     sandbox.down()

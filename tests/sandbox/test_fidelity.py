@@ -99,8 +99,8 @@ def test_check_host_shows_the_app_script_beside_the_probe(fleet):
     fleet.use("queue-missing")
     result = audit.run_audit(fleet.sandbox.inventory, hosts="api-1", run_check_script=True)
     (host,) = result.hosts
-    assert host.report.check_script["exit_status"] == 1
-    assert "[2] AI(Basic) 큐" in host.report.check_script["output"]
+    assert host.report.check_script.exit_status == 1
+    assert "[2] AI(Basic) 큐" in host.report.check_script.output
     assert {"check-script-failed", "sqs-queue-missing"} <= {f.code for f in host.findings}
 
 
@@ -161,16 +161,18 @@ def test_missing_docker_and_boto3_are_classified(fleet, tmp_path):
     spec = next(s for s in load_inventory(fleet.sandbox.inventory) if s.name == "video-1")
     empty_bin = tmp_path / "empty-bin"
     empty_bin.mkdir()
-    no_docker = replace(spec, python=_python_wrapper(tmp_path / "py-no-docker", {"PATH": empty_bin}))
-    dead_daemon = replace(spec, python=_python_wrapper(tmp_path / "py-dead-daemon",
+    no_docker = replace(spec, name="no-docker", python=_python_wrapper(tmp_path / "py-no-docker", {"PATH": empty_bin}))
+    dead_daemon = replace(spec, name="dead-daemon", python=_python_wrapper(tmp_path / "py-dead-daemon",
                                                        {"DOCKER_HOST": "unix://%s/none.sock" % tmp_path}))
     blocker = tmp_path / "block" / "boto3"
     blocker.mkdir(parents=True)
     (blocker / "__init__.py").write_text("raise ImportError('No module named boto3')\n")
-    no_boto3 = replace(spec, python=_python_wrapper(tmp_path / "py-no-boto3", {"PYTHONPATH": blocker.parent}),
+    no_boto3 = replace(spec, name="no-boto3", python=_python_wrapper(tmp_path / "py-no-boto3", {"PYTHONPATH": blocker.parent}),
                        settings=dict(spec.settings, env_from="dotenv"))
     result = audit.assess([run_agent(s, "salt") for s in (no_docker, dead_daemon, no_boto3)])
     codes = [[f.code for f in host.findings] for host in result.hosts]
     assert codes[0] == ["docker-missing"] and codes[1] == ["docker-unavailable"]
     assert "probe-boto3-missing" in codes[2]
-    assert [h.verdict for h in result.hosts] == ["worker-down", "worker-down", "config"]
+    # no docker CLI: no worker can run; a daemon that does not answer, or a probe that cannot run: unknown
+    assert [h.verdict for h in result.hosts] == ["worker-down", "unknown", "unknown"]
+    assert result.hosts[1].report.docker.missing.reason == "daemon-down"

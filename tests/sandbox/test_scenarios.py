@@ -9,6 +9,7 @@ import pytest
 
 from auditor import audit
 from auditor.render import render
+from auditor.sandbox import golden
 from auditor.sandbox.scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,40 +17,16 @@ FAB = str(Path(sys.executable).parent / "fab")
 READ_ONLY_ACTIONS = {"GetQueueUrl", "GetQueueAttributes", "GetCallerIdentity"}
 
 
-def codes_by_host(result):
-    """Every finding code that names each host, its own and the fleet-wide ones."""
-    return {h.report.name: {f.code for f in result.findings if h.report.name in f.hosts} for h in result.hosts}
-
-
-def has_expected(scenario):
-    def check(result):
-        found = codes_by_host(result)
-        return all(code in found[host] for host, code in scenario.expect)
-    return check
-
-
 @pytest.mark.parametrize("name", [n for n in SCENARIOS if n != "healthy"])
-def test_scenario_yields_expected_codes_on_expected_hosts(fleet, name):
+def test_scenario_yields_exactly_its_findings_and_verdicts(fleet, name):
     scenario = SCENARIOS[name]
     fleet.use(name)
-    result = fleet.audit_until(has_expected(scenario))
-    found = codes_by_host(result)
-    for host, code in scenario.expect:
-        assert code in found[host], "%s: expected %s on %s, got %s" % (name, code, host, found)
-    affected = {host for host, _ in scenario.expect}
-    for host in result.hosts:
-        if host.report.name not in affected:
-            assert host.verdict == "ok", "%s: %s should stay ok: %s" % (name, host.report.name, found)
-    assert result.exit_code == 1 or all(f.severity != "error" for f in result.findings)
-
-
-EXPECTED_VERDICTS = {
-    "worker-wrong-region": ("video-1", "config"), "worker-down": ("video-1", "worker-down"),
-    "crash-loop": ("ai-1", "worker-down"), "host-unreachable": ("ai-1", "unreachable"),
-    "poison-job": ("ai-1", "code-suspect"), "invalid-key": ("api-1", "config"),
-    # a fleet-wide mismatch marks the odd host, though its own checks pass
-    "other-account": ("video-1", "config"),
-}
+    result = fleet.audit_until(lambda r: golden.matches(scenario, r))
+    assert audit.finding_set(result) == golden.expected_set(scenario)
+    assert {h.report.name: str(h.verdict) for h in result.hosts} == {
+        h.report.name: scenario.verdict(h.report.name) for h in result.hosts}
+    has_error = any(severity == "error" for _, _, severity in golden.expected_set(scenario))
+    assert result.exit_code == (1 if has_error else 0)
 
 
 def test_healthy_fleet_has_no_error_and_exits_zero(fleet):
@@ -63,17 +40,9 @@ def test_healthy_fleet_has_no_error_and_exits_zero(fleet):
                           text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
-    assert document["schema"] == "fleet-audit/1"
+    assert document["schema"] == "fleet-audit/2"
     assert {h["name"]: h["verdict"] for h in document["hosts"]} == {"api-1": "ok", "video-1": "ok", "ai-1": "ok"}
     assert "hosts done" in done.stderr
-
-
-@pytest.mark.parametrize("name", sorted(EXPECTED_VERDICTS))
-def test_verdicts_follow_the_runbook(fleet, name):
-    fleet.use(name)
-    host, verdict = EXPECTED_VERDICTS[name]
-    result = fleet.audit_until(lambda r: {h.report.name: h.verdict for h in r.hosts}[host] == verdict)
-    assert {h.report.name: h.verdict for h in result.hosts}[host] == verdict
 
 
 @pytest.mark.parametrize("name", ["healthy", "r2-keys", "wrong-secret"])

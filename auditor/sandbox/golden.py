@@ -1,0 +1,98 @@
+"""Golden facts: the agent's raw output per host, recorded from the sandbox, to
+test the whole assessment without SSH, Docker or root (pyinfra-style).
+
+A recorded file is `{"scenario", "recorded", "hosts": [{"name", "address",
+"settings", "outcome", "facts"}]}`: what `collect` returned, already redacted
+by the agent (masked key ids, salted fingerprints). A hand-made case is
+`{"description", "base", "patches", "expect", "verdicts"}`: a recorded fleet
+with some readings replaced, for what the sandbox cannot produce.
+"""
+import copy
+import json
+import time
+from pathlib import Path
+
+from .. import audit
+from ..codes import CODES
+from ..collect import HostRun
+from ..errors import SandboxError
+from ..controller import CrossCheck, Sighting
+from ..inventory import HostSpec
+from ..transport import RunOutcome
+
+
+def dump(scenario, runs, path):
+    hosts = [{"name": run.spec.name, "address": run.spec.address, "settings": run.spec.settings,
+              "outcome": {"kind": run.outcome.kind, "exit_status": run.outcome.exit_status,
+                          "detail": run.outcome.detail, "seconds": round(run.outcome.seconds, 2)},
+              "facts": run.facts} for run in runs]
+    document = {"scenario": scenario, "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "hosts": hosts}
+    Path(path).write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
+
+
+def runs_of(document):
+    """HostRuns from a recorded document, as `collect` would have returned them."""
+    runs = []
+    for host in document["hosts"]:
+        spec = HostSpec(name=host["name"], address=host["address"], settings=host["settings"])
+        outcome = RunOutcome(host["name"], host["outcome"]["kind"], host["outcome"]["exit_status"],
+                             detail=host["outcome"]["detail"], seconds=host["outcome"]["seconds"])
+        runs.append(HostRun(spec, outcome, host.get("facts")))
+    return runs
+
+
+def apply_patches(document, patches):
+    """A copy of a recorded document with readings replaced: each patch names a host and a
+    dotted path into its record (`facts.inspected.0.logs`); a value of null deletes the key."""
+    document = copy.deepcopy(document)
+    hosts = {host["name"]: host for host in document["hosts"]}
+    for patch in patches:
+        target = hosts[patch["host"]]
+        *parents, last = patch["path"].split(".")
+        for part in parents:
+            target = target[int(part)] if isinstance(target, list) else target[part]
+        if isinstance(target, list):
+            target[int(last)] = patch["value"]
+        elif patch["value"] is None:
+            target.pop(last, None)
+        else:
+            target[last] = patch["value"]
+    return document
+
+
+def cross_check_of(raw):
+    """A CrossCheck from its JSON form (`names`, `regions`, `identities`, `found`, `not_searched`)."""
+    if raw is None:
+        return None
+    return CrossCheck(tuple(raw["names"]), tuple(raw["regions"]), raw.get("identities", {}),
+                      tuple(Sighting(**s) for s in raw.get("found", [])),
+                      tuple((f["profile"], f["region"], f["error"]) for f in raw.get("not_searched", [])))
+
+
+def expected_set(scenario):
+    """{(host, code, severity)} a scenario must produce, exactly."""
+    return {(host, code, str(CODES[code].severity)) for host, code in scenario.expect}
+
+
+def matches(scenario, result):
+    verdicts = {h.report.name: str(h.verdict) for h in result.hosts}
+    return audit.finding_set(result) == expected_set(scenario) and \
+        all(verdicts[name] == scenario.verdict(name) for name in verdicts)
+
+
+def record(sandbox, scenario, directory, timeout=90, say=print):
+    """Bring the scenario up, audit until it shows exactly what it must, save the raw facts."""
+    sandbox.up(scenario.name)
+    deadline = time.monotonic() + timeout
+    while True:
+        _, runs = audit.collect_runs(sandbox.inventory)
+        result = audit.assess(runs)
+        if matches(scenario, result):
+            path = Path(directory) / ("%s.json" % scenario.name)
+            dump(scenario.name, runs, path)
+            say("%s: recorded %s" % (scenario.name, path))
+            return path
+        if time.monotonic() > deadline:
+            raise SandboxError("%s: after %ds the audit still shows %s, not %s" % (
+                scenario.name, timeout, sorted(audit.finding_set(result)), sorted(expected_set(scenario))))
+        time.sleep(3)

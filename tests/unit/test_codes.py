@@ -1,0 +1,53 @@
+"""The finding registry: complete, consistent, the only way to emit a code, and
+the source of the README's code table and of the verdict precedence."""
+import re
+from pathlib import Path
+
+import pytest
+
+from auditor import codes
+from auditor.codes import CODES, Severity, Verdict, emit
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_an_unregistered_code_cannot_be_emitted():
+    with pytest.raises(KeyError):
+        emit("no-such-code", ["h"], "message")
+
+
+def test_every_error_decides_a_verdict_and_every_remedy_is_a_template():
+    for entry in CODES.values():
+        if entry.severity == Severity.ERROR:
+            assert entry.verdict is not None, entry.code
+        assert entry.step in codes.STEPS
+        fields = re.findall(r"{(\w*)}", entry.remedy)
+        assert all(fields), entry.code        # named fields only
+
+
+def test_the_readme_code_table_is_the_registrys():
+    text = README.read_text()
+    assert codes.markdown_table() in text, "regenerate it: python -m auditor.codes"
+
+
+def test_verdict_precedence_takes_the_first_implied():
+    def finding(code):
+        return emit(code, ["h"], "m", None, container="c", fix="f", queue="q", hosts="h", host="h", region="r",
+                    region_var="R", account="a", detail="d", path="p", app_keys="k")
+    assert codes.verdict(True, []) == (Verdict.OK, ())
+    assert codes.verdict(True, [finding("worker-no-activity"), finding("logs-truncated")]) == (Verdict.OK, ())
+    assert codes.verdict(True, [finding("logs-unreadable")]) == (Verdict.UNKNOWN, ("logs-unreadable",))
+    mixed = [finding("logs-unreadable"), finding("container-not-running"), finding("sqs-queue-missing")]
+    assert codes.verdict(True, mixed) == (Verdict.CONFIG, ("sqs-queue-missing",))
+    assert codes.verdict(False, [finding("ssh-unreachable")]) == (Verdict.UNREACHABLE, ("ssh-unreachable",))
+
+
+def test_explain_prints_meaning_verdict_and_fix():
+    text = codes.explain("logs-unreadable")
+    assert text.startswith("logs-unreadable (error, step 2")
+    assert "Verdict: unknown" in text and "Fix:" in text
+
+
+def test_severities_print_as_their_words():
+    assert "%s/%s" % (Severity.ERROR, Verdict.WORKER_DOWN) == "error/worker-down"
+    assert Severity.WARNING == "warning"

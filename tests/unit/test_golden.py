@@ -1,0 +1,66 @@
+"""The whole assessment on recorded agent facts (tests/golden/), without SSH,
+Docker or root: for every sandbox scenario and every hand-made case, exactly
+the expected (host, code, severity) set and every host's verdict.
+
+Record again after changing the agent or a scenario: `fab sandbox.record-golden`.
+"""
+import json
+from pathlib import Path
+
+import pytest
+
+from auditor import audit
+from auditor.codes import CODES
+from auditor.sandbox import golden
+from auditor.sandbox.scenarios import SCENARIOS
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+HANDMADE = sorted((GOLDEN / "handmade").glob("*.json"))
+
+
+def load(path):
+    return json.loads(Path(path).read_text())
+
+
+def verdicts(result):
+    return {h.report.name: str(h.verdict) for h in result.hosts}
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_recorded_scenario_gives_exactly_its_findings_and_verdicts(name):
+    path = GOLDEN / ("%s.json" % name)
+    assert path.exists(), "no golden facts for %s: run `fab sandbox.record-golden --scenario %s`" % (name, name)
+    scenario = SCENARIOS[name]
+    result = audit.assess(golden.runs_of(load(path)))
+    assert audit.finding_set(result) == golden.expected_set(scenario)
+    assert verdicts(result) == {host: scenario.verdict(host) for host in verdicts(result)}
+
+
+@pytest.mark.parametrize("path", HANDMADE, ids=[p.stem for p in HANDMADE])
+def test_handmade_case_gives_exactly_its_findings_and_verdicts(path):
+    case = load(path)
+    document = golden.apply_patches(load(GOLDEN / ("%s.json" % case["base"])), case["patches"])
+    result = audit.assess(golden.runs_of(document), check=golden.cross_check_of(case.get("cross_check")))
+    assert audit.finding_set(result) == {tuple(item) for item in case["expect"]}
+    assert verdicts(result) == {host: case.get("verdicts", {}).get(host, "ok") for host in verdicts(result)}
+
+
+def test_every_registered_code_has_a_golden_case():
+    covered = {code for scenario in SCENARIOS.values() for _, code in scenario.expect}
+    covered |= {item[1] for path in HANDMADE for item in load(path)["expect"]}
+    assert sorted(set(CODES) - covered) == []
+
+
+def test_golden_facts_hold_no_secret_shapes():
+    """Recorded facts are already redacted by the agent: no full AWS key id, no secret value."""
+    import re
+    for path in GOLDEN.glob("*.json"):
+        text = path.read_text()
+        assert not re.search(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b", text), path
+        assert "SECRET_ACCESS_KEY=" not in text, path
+
+
+def test_the_readme_scenario_table_is_the_scenarios():
+    from auditor.sandbox.scenarios import markdown_table
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    assert markdown_table() in readme.read_text(), "regenerate it: python -m auditor.sandbox.scenarios"
