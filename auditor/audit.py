@@ -31,6 +31,7 @@ class AuditResult:
     seconds: float
     inventory: str
     cross_check: Optional[controller.CrossCheck] = None     # only when asked for
+    interrupted: Tuple[str, ...] = ()       # hosts not audited because of a Ctrl-C
 
     @property
     def exit_code(self):
@@ -41,7 +42,12 @@ def run_audit(inventory_path, hosts=None, roles=None, parallel=None, accept_new=
               run_check_script=None, baseline=None, cross_check=False, cross_check_progress=None):
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     clock = time.monotonic()
-    specs, runs = collect_runs(inventory_path, hosts, roles, parallel, accept_new, progress, run_check_script)
+    try:
+        specs, runs = collect_runs(inventory_path, hosts, roles, parallel, accept_new, progress, run_check_script)
+    except collect.Interrupted as stop:     # report the finished hosts; the rest are listed as not audited
+        result = assess(stop.runs, started, time.monotonic() - clock, str(inventory_path), baseline)
+        return dataclasses.replace(result, interrupted=tuple(r.spec.name for r in stop.runs
+                                                             if r.outcome.kind == "not-audited"))
     check = run_cross_check(specs, runs, cross_check_progress) if cross_check else None
     return assess(runs, started, time.monotonic() - clock, str(inventory_path), baseline, check)
 
@@ -50,6 +56,7 @@ def collect_runs(inventory_path, hosts=None, roles=None, parallel=None, accept_n
                  run_check_script=None):
     """(host specs, their HostRuns): the inventory read and every host visited once."""
     specs = inventory.select(inventory.load_inventory(inventory_path), hosts, roles)
+    inventory.check_key_files(specs)
     if run_check_script is not None:
         specs = [dataclasses.replace(s, settings=dict(s.settings, run_check_script=run_check_script))
                  for s in specs]

@@ -70,6 +70,8 @@ _TABLE = (
          "install python3 on the host or set ansible_python_interpreter"),
     Code("agent-failed", E, 0, V.UNREACHABLE, "the agent ran but printed no facts",
          "run the audit again with the host alone (fab check-host {host}) and read the agent's error"),
+    Code("host-not-audited", E, 0, V.UNKNOWN, "the audit was interrupted (Ctrl-C) before this host finished",
+         "audit again (fab check-host {host} for this one)"),
     # -- step 1: SQS from the app's own environment ---------------------------------------------
     Code("probe-boto3-missing", E, 1, V.UNKNOWN, "the app's environment has no boto3 for the probe",
          "install boto3 in the app's environment (it is what the app uses), or point auditor.app_python at "
@@ -78,6 +80,20 @@ _TABLE = (
          "set auditor.app_python to the app's Python (e.g. python3 or /app/.venv/bin/python)"),
     Code("probe-failed", E, 1, V.UNKNOWN, "the SQS probe did not finish in the app's environment",
          "run `fab check-host {host}` and read the probe's error"),
+    Code("probe-container-lost", W, 1, V.UNKNOWN, "the app's container stopped or restarted while the probe ran in it",
+         "see the container's state in step 2: a container that dies under the probe is crash-looping"),
+    Code("probe-not-run", I, 1, None, "the app's container is not running and the host's Python has no boto3: "
+         "only the .env was read (regions, keys, queue names), no AWS call was made",
+         "start the app (step 2), or install boto3 for {python} on the host to probe with the .env"),
+    Code("app-python-fallback", I, 1, None, "auditor.app_python is not in the app's container: the probe ran "
+         "another Python there",
+         "set auditor.app_python to {ran} (the interpreter the container has)"),
+    Code("env-value-invalid", E, 1, V.CONFIG, "a variable the app's AWS libraries read holds a value they refuse "
+         "or read otherwise than it looks",
+         "{fix}; " + RESTART),
+    Code("env-region-unknown", W, 1, None, "a region variable names a region botocore does not know",
+         "check the spelling of {variable} (regions look like ap-northeast-2), or update boto3/botocore if the "
+         "region is new"),
     Code("app-env-missing", E, 1, V.CONFIG, "the app's .env is not where the inventory says",
          "set auditor.app_dir / auditor.dotenv to the app's .env"),
     Code("app-env-unreadable", E, 1, V.UNKNOWN, "the app's .env exists but the audit user cannot read it, so "
@@ -135,6 +151,9 @@ _TABLE = (
          "deploy/start {container}, or fix its name in auditor.role_defs"),
     Code("container-restarting", E, 2, V.WORKER_DOWN, "the container keeps restarting",
          "read `docker logs {container}`: it dies at start (settings, imports, env)"),
+    Code("process-not-running", E, 2, V.WORKER_DOWN, "the role's plain process (systemd unit or pgrep pattern) "
+         "is not running",
+         "start it (systemctl start {name}, or the supervisor that runs it) and read its last logs"),
     Code("container-not-running", E, 2, V.WORKER_DOWN, "the container exists but is not running",
          "start it (docker start {container}) and read its last logs"),
     Code("logs-unreadable", E, 2, V.UNKNOWN, "a container's logs could not be read, so its activity is unknown",
@@ -149,6 +168,19 @@ _TABLE = (
          "raise auditor.log_max_bytes or shorten auditor.log_window for this host"),
     Code("worker-sqs-errors", E, 2, V.CONFIG, "a worker logged SQS errors in the window",
          "fix step 1 (credentials, region, queue) for this worker; " + RESTART),
+    Code("job-processed-twice", E, 2, V.CONFIG, "a worker received the same job more than once in the window "
+         "and finished or failed to delete it: jobs run twice",
+         "find why the message came back: {fix}",
+         (("delete-failed", "the worker could not delete the message after the job: grant its IAM principal "
+           "sqs:DeleteMessage on the queue"),
+          ("visibility-timeout", "jobs took up to {seconds}s but the queue's VisibilityTimeout is {timeout}s: raise "
+           "it above the longest job (or extend visibility while working)"),
+          ("not-deleted", "the worker logged the job done but the message came back: check that it deletes the "
+           "message it received (same queue URL and receipt handle) and does not die before the delete"))),
+    Code("worker-idle", E, 2, V.WORKER_DOWN, "a running worker whose SQS checks pass received nothing in the "
+         "window while its queue has messages waiting",
+         "the worker is alive but not consuming (concurrency 0, paused, stuck in a job): read its logs and "
+         "restart it"),
     Code("job-repeated-failure", E, 2, V.CODE_SUSPECT, "a worker received the same job again and again without "
          "completing it",
          "SQS works and the worker is up: suspect the code or the job's input; read the worker's traceback "
@@ -159,15 +191,23 @@ _TABLE = (
     Code("api-enqueue-failures", E, 3, V.CONFIG, "the API logged failed enqueues in the window",
          "go back to step 1: the API cannot send to SQS with its credentials/region"),
     # -- step 4: the fleet compared -------------------------------------------------------------
-    Code("region-mismatch", E, 4, V.CONFIG, "a worker polls another region than the API enqueues in",
-         "set {region_var} on {host} to {region} (the region the API uses), then restart its worker"),
+    Code("region-mismatch", E, 4, V.CONFIG, "hosts sharing a queue use different regions: the odd ones are named "
+         "(or, with no majority, every side)",
+         "set {region_var} on {hosts} to {region} (the region the other users of the queue use), then restart"),
+    Code("region-no-majority", E, 4, V.CONFIG, "hosts sharing a queue are split between regions and neither side "
+         "is a majority",
+         "decide which region {queue} lives in, then set {region_var} alike on {hosts}, and restart"),
     Code("no-producer-region", W, 4, None, "a worker polls a region where no API host enqueues",
          "point the worker at the producers' region"),
     Code("account-mismatch", E, 4, V.CONFIG, "hosts sharing a queue use different AWS accounts",
          "use credentials of account {account} on {hosts} (a queue name resolves per account)"),
     Code("queue-url-mismatch", E, 4, V.CONFIG, "hosts sharing a queue resolve it to different URLs",
          "make every host use the same queue name, region and account (check {hosts}'s queue-name variable)"),
-    Code("jobs-not-consumed", E, 4, V.CONFIG, "jobs the API enqueued were received by no worker in the window",
+    Code("job-ids-unmatched", W, 4, None, "workers received jobs but none of their ids is an id the API logged: "
+         "the log markers do not share an id, so job flow cannot be followed",
+         "make the API's enqueue marker and the workers' receive marker capture the same id (auditor.role_defs "
+         "markers, (?P<job>...)); for the reference video worker that is video_id, not job_id"),
+    Code("jobs-not-consumed", E, 4, V.WORKER_DOWN, "jobs the API enqueued were received by no worker in the window",
          "follow steps 1 and 2 on {hosts}: the workers are not reading the queue the API writes to"),
     Code("backlog-no-consumer", E, 4, V.WORKER_DOWN, "messages wait in a queue that no running, working "
          "consumer polls",
@@ -213,8 +253,8 @@ def emit(code, hosts, message, evidence=None, /, cause=None, **fields):
 
 def verdict(reachable, findings):
     """(verdict, codes that decided it) from every finding naming one host."""
-    if not reachable:
-        return Verdict.UNREACHABLE, tuple(sorted({f.code for f in findings if f.step == 0}))
+    if not reachable:       # only its transport finding speaks for a host that was not audited
+        findings = [f for f in findings if f.step == 0]
     implied = {}
     for finding in findings:
         chosen = CODES[finding.code].verdict
@@ -223,7 +263,7 @@ def verdict(reachable, findings):
     for candidate in VERDICT_PRECEDENCE:
         if candidate in implied:
             return candidate, tuple(sorted(implied[candidate]))
-    return Verdict.OK, ()
+    return (Verdict.OK if reachable else Verdict.UNREACHABLE), ()
 
 
 def explain(code):

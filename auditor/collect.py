@@ -5,8 +5,10 @@ HostRun records (the transport outcome plus the agent's parsed JSON).
 """
 import json
 import posixpath
+import queue
 import secrets
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import threading
+import time
 from dataclasses import dataclass
 from typing import Optional
 
@@ -14,6 +16,8 @@ from . import USER_AGENT, agent, transport
 from .inventory import HostSpec
 
 PROBE_TIMEOUT = 30
+STEP_TIMEOUT = 20           # each docker/journalctl read on the host
+INTERRUPT_GRACE = 1.5       # seconds a Ctrl-C waits for results already on their way
 
 
 @dataclass(frozen=True)
@@ -28,12 +32,21 @@ def new_salt():
     return secrets.token_hex(16)
 
 
+def workload(role, definition):
+    """What the agent reads for one role: its container, or its plain process's log file or unit."""
+    source = dict(definition.get("log_source") or {"kind": "docker"})
+    name = {"docker": definition.get("container"), "file": source.get("path"),
+            "journald": source.get("unit")}[source["kind"]]
+    return {"name": name, "role": role, "source": source, "markers": definition.get("markers", [])}
+
+
 def agent_config(spec, salt):
     """What the host agent needs to know, derived from the host's settings."""
     s = spec.settings
     role_defs = [(role, s["role_defs"][role]) for role in spec.roles]
-    containers = [{"name": d["container"], "role": role, "markers": d.get("markers", [])}
-                  for role, d in role_defs if d.get("container")]
+    workloads = [workload(role, d) for role, d in role_defs]
+    workloads = [w for w in workloads if w["name"]]
+    containers = [w for w in workloads if w["source"]["kind"] == "docker"]
     app_container = s["app_container"] or (containers[0]["name"] if containers else None)
     env_from = s["env_from"] if (app_container or s["env_from"] != "container") else "dotenv"
     public = set(s["public_env"]) | set(s["region"]["env"]) | {s["settings_module_env"]}
@@ -46,7 +59,7 @@ def agent_config(spec, salt):
         "region": s["region"], "credentials": s["credentials"], "queues": queues,
         "public_env": sorted(public), "key_id_env": s["key_id_env"], "settings_module_env": s["settings_module_env"],
         "log_window": str(s["log_window"]), "log_max_bytes": int(s["log_max_bytes"]),
-        "containers": containers, "run_check_script": bool(s["run_check_script"]),
+        "workloads": workloads, "run_check_script": bool(s["run_check_script"]), "step_timeout": STEP_TIMEOUT,
         "app": {"env_from": env_from, "container": app_container, "app_python": s["app_python"],
                 "host_python": spec.python, "app_dir": s["app_dir"], "check_script": s["check_script"],
                 "dotenv_path": posixpath.join(s["app_dir"], s["dotenv"]), "dotenv_format": s["dotenv_format"]},
@@ -72,14 +85,54 @@ def run_agent(spec, salt, accept_new=False):
     return HostRun(spec, outcome, facts)
 
 
+class Interrupted(Exception):
+    """Ctrl-C during the fan-out; `runs` has every host, those not finished as not audited."""
+
+    def __init__(self, runs):
+        super().__init__("interrupted")
+        self.runs = runs
+
+
 def collect(specs, salt, parallel=20, accept_new=False, progress=None):
-    """Run the agent on every host, at most `parallel` at once; results in inventory order."""
+    """Run the agent on every host, at most `parallel` at once; results in inventory order.
+
+    Workers are daemon threads fed from a queue, so a Ctrl-C returns at once: no host is
+    launched after it, open connections are closed (their remote agents stop when their
+    stdin closes), and the finished hosts' results are kept."""
+    pending = queue.Queue()
+    for spec in specs:
+        pending.put(spec)
+    finished = queue.Queue()
+    stopping = threading.Event()
+
+    def worker():
+        while not stopping.is_set():
+            try:
+                spec = pending.get_nowait()
+            except queue.Empty:
+                return
+            finished.put((spec, run_agent(spec, salt, accept_new)))
+
+    for _ in range(max(1, min(parallel, len(specs) or 1))):
+        threading.Thread(target=worker, daemon=True, name="fleet-audit-worker").start()
     results = {}
-    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(specs) or 1))) as pool:
-        futures = {pool.submit(run_agent, spec, salt, accept_new): spec for spec in specs}
-        for done, future in enumerate(as_completed(futures), 1):
-            spec = futures[future]
-            results[spec.name] = future.result()
+    try:
+        while len(results) < len(specs):
+            spec, run = finished.get()
+            results[spec.name] = run
             if progress:
-                progress(done, len(specs), spec.name)
+                progress(len(results), len(specs), spec.name)
+    except KeyboardInterrupt:
+        stopping.set()
+        transport.close_all()
+        deadline = time.monotonic() + INTERRUPT_GRACE
+        while time.monotonic() < deadline and len(results) < len(specs):
+            try:
+                spec, run = finished.get(timeout=max(0.05, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if run.outcome.kind == "ok":        # finished before the Ctrl-C landed: keep it
+                results[spec.name] = run
+        raise Interrupted([results.get(spec.name) or HostRun(spec, transport.RunOutcome(
+            spec.name, "not-audited", detail="interrupted (Ctrl-C) before this host finished")) for spec in specs])
     return [results[spec.name] for spec in specs]

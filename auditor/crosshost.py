@@ -31,8 +31,9 @@ class Row:
 
 
 def _probe_ok(host):
+    """The host's probe when it has values (it ran, or read the .env statically), else None."""
     probe = host.report.probe
-    return probe if probe is not None and probe.ran else None
+    return probe if probe is not None and probe.has_values else None
 
 
 def _role_of(host):
@@ -164,42 +165,71 @@ def cross_host_findings(hosts, settings_of):
     return findings
 
 
+def _decide(values, key, users, producers):
+    """The value the users of a queue should share, or None when nothing decides it: the strict
+    majority; on a tie, the tied value whose hosts found the queue (evidence), then the producers'
+    (jobs go where they are enqueued)."""
+    counts = Counter(values.values()).most_common()
+    tied = [value for value, count in counts if count == counts[0][1]]
+    if len(tied) > 1:
+        found = {values[h.report.name] for h, q in _readings(users, key) if q.ok and h.report.name in values}
+        tied = [value for value in tied if value in found] or tied
+    if len(tied) > 1:
+        produced = {values[h.report.name] for h in producers if h.report.name in values}
+        tied = [value for value in tied if value in produced] or tied
+    return tied[0] if len(tied) == 1 else None
+
+
 def _queue_findings(key, producers, consumers, settings_of):
-    findings = []
-    producer_regions = {h.report.name: region for h in producers for region in [_app_region(h)] if region}
-    for consumer in consumers:
-        region = _app_region(consumer)
-        if not region or not producer_regions:
-            continue
-        others = {n: r for n, r in producer_regions.items() if r != region}
-        if others:
-            wanted = sorted(set(others.values()))
-            findings.append(emit(
-                "region-mismatch", [consumer.report.name], "queue %s: %s polls %s but %s enqueue(s) in %s" % (
-                    key, consumer.report.name, region, ", ".join(sorted(others)), ", ".join(wanted)),
-                {"queue": key, "consumer_region": region, "producer_regions": producer_regions},
-                host=consumer.report.name, region=wanted[0], **app_variables(settings_of(consumer))))
-            if region not in producer_regions.values():
-                findings.append(emit(
-                    "no-producer-region", [consumer.report.name],
-                    "queue %s: %s polls region %s, where no API host enqueues" % (key, consumer.report.name, region),
-                    {"queue": key, "region": region}))
-    accounts = {h.report.name: _probe_ok(h).account for h in producers + consumers
-                if _probe_ok(h) and _probe_ok(h).account}
-    if len(set(accounts.values())) > 1:
-        majority, odd = _odd_ones(accounts)
+    users = producers + [c for c in consumers if c not in producers]
+    findings = _region_findings(key, users, producers, consumers, settings_of)
+    accounts = {h.report.name: _probe_ok(h).account for h in users if _probe_ok(h) and _probe_ok(h).account}
+    right = _decide(accounts, key, users, producers) if len(set(accounts.values())) > 1 else None
+    if right is not None:
+        odd = sorted(name for name, account in accounts.items() if account != right)
         findings.append(emit(
             "account-mismatch", odd, "queue %s: %s use(s) AWS account %s, the others %s" % (
-                key, ", ".join(odd), ", ".join(sorted({accounts[n] for n in odd})), majority),
-            {"queue": key, "accounts": accounts}, account=majority, hosts=", ".join(odd)))
-    urls = {host.report.name: queue.url for host, queue in _readings(producers + consumers, key) if queue.url}
-    if len(set(urls.values())) > 1:
-        _, odd = _odd_ones(urls)
+                key, ", ".join(odd), ", ".join(sorted({accounts[n] for n in odd})), right),
+            {"queue": key, "accounts": accounts}, account=right, hosts=", ".join(odd)))
+    urls = {host.report.name: queue.url for host, queue in _readings(users, key) if queue.url}
+    right = _decide(urls, key, users, producers) if len(set(urls.values())) > 1 else None
+    if right is not None:
+        odd = sorted(name for name, url in urls.items() if url != right)
         findings.append(emit(
             "queue-url-mismatch", odd, "queue %s resolves to different URLs: %s" % (
                 key, "; ".join("%s -> %s" % i for i in sorted(urls.items()))),
             {"queue": key, "urls": urls}, hosts=", ".join(odd)))
     findings += _job_flow(key, producers, consumers, settings_of)
+    return findings
+
+
+def _region_findings(key, users, producers, consumers, settings_of):
+    """Every user of a queue, producers and consumers alike, in the region most of them use:
+    the odd hosts are named, whichever side they are on."""
+    regions = {h.report.name: region for h in users for region in [_app_region(h)] if region}
+    if len(set(regions.values())) < 2:
+        return []
+    right = _decide(regions, key, users, producers)
+    variables = app_variables(settings_of(users[0]))
+    if right is None:
+        sides = {}
+        for name, region in sorted(regions.items()):
+            sides.setdefault(region, []).append(name)
+        return [emit("region-no-majority", sorted(regions), "queue %s: its users are split with no majority: %s" % (
+            key, "; ".join("%s in %s" % (", ".join(names), region) for region, names in sorted(sides.items()))),
+            {"queue": key, "regions": regions}, queue=key, hosts=", ".join(sorted(regions)), **variables)]
+    odd = sorted(name for name, region in regions.items() if region != right)
+    findings = [emit("region-mismatch", odd, "queue %s: %s use(s) %s; the other users of the queue use %s" % (
+        key, ", ".join(odd), ", ".join(sorted({regions[n] for n in odd})), right),
+        {"queue": key, "regions": regions, "expected": right}, hosts=", ".join(odd), region=right, **variables)]
+    producer_regions = {regions[h.report.name] for h in producers if h.report.name in regions}
+    for consumer in consumers:
+        region = regions.get(consumer.report.name)
+        if region and producer_regions and region not in producer_regions:
+            findings.append(emit(
+                "no-producer-region", [consumer.report.name],
+                "queue %s: %s polls region %s, where no API host enqueues" % (key, consumer.report.name, region),
+                {"queue": key, "region": region}))
     return findings
 
 
@@ -249,6 +279,11 @@ def _lost_jobs(key, sent, producers, consuming):
     running = sorted({h.report.name for h, c in consuming if c.running})
     if not lost or not running:
         return []           # no consumer runs: container-not-running and the backlog say it
+    if received and not received & {s.job for s in sent}:
+        return [emit("job-ids-unmatched", running, "queue %s: the workers received %d job(s) but none is one the "
+                     "API logged (e.g. received %s, enqueued %s): the markers do not share an id" % (
+                         key, len(received), sorted(received)[0], sent[-1].job),
+                     {"queue": key, "received": sorted(received)[:10], "sent": [s.job for s in sent[-10:]]})]
     return [emit("jobs-not-consumed", running, "queue %s: %d job(s) enqueued by %s were received by no worker in "
                  "the window: %s" % (key, len(lost), ", ".join(h.report.name for h in producers), ", ".join(lost[-10:])),
                  {"queue": key, "jobs": lost[-50:]}, hosts=", ".join(running))]

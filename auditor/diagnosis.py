@@ -36,13 +36,26 @@ AWS_ERROR_CODES = {
 
 TRANSPORT_CODES = {"unreachable": "ssh-unreachable", "auth-failed": "ssh-auth-failed",
                    "host-key-unknown": "ssh-host-key-unknown", "host-key-changed": "ssh-host-key-changed",
-                   "timeout": "ssh-timeout", "python-missing": "agent-python-missing", "error": "agent-failed"}
+                   "timeout": "ssh-timeout", "python-missing": "agent-python-missing", "error": "agent-failed",
+                   "not-audited": "host-not-audited"}
 
 PROBE_FAILURE_CODES = {ProbeFailure.BOTO3_MISSING: "probe-boto3-missing",
                        ProbeFailure.PYTHON_MISSING: "probe-python-missing",
                        ProbeFailure.CREDENTIALS_MISSING: "sqs-credentials-missing",
                        ProbeFailure.DOTENV_MISSING: "app-env-missing",
-                       ProbeFailure.DOTENV_UNREADABLE: "app-env-unreadable"}
+                       ProbeFailure.DOTENV_UNREADABLE: "app-env-unreadable",
+                       ProbeFailure.CONTAINER_LOST: "probe-container-lost",
+                       ProbeFailure.NOT_RUN: "probe-not-run"}
+
+VALUE_FIXES = {
+    "surrounding-quotes": "remove the quotes around {variable}'s value (docker --env-file keeps them; compose and "
+                          "python-dotenv strip them)",
+    "surrounding-whitespace": "remove the spaces around {variable}'s value",
+    "control-characters": "remove the control characters from {variable} (often a CR from Windows line endings)",
+    "invalid-region-name": "set {variable} to a region name such as ap-northeast-2",
+    "invalid-endpoint-url": "set {variable} to an https:// URL, or remove it",
+    "profile-not-found": "set AWS_PROFILE to a profile of the app's AWS config, or unset it",
+}
 
 
 def classify_aws_error(code):
@@ -85,14 +98,22 @@ def _step1_sqs(report, settings):
     probe, host = report.probe, report.name
     names = app_variables(settings)
     findings = []
-    if probe is not None and probe.failure not in (None, ProbeFailure.DOCKER_UNAVAILABLE):
+    if probe is not None and probe.failure == ProbeFailure.CONTAINER_LOST and _crash_looping(report, probe):
+        pass                    # step 2's container-restarting says why the probe lost its container
+    elif probe is not None and probe.failure not in (None, ProbeFailure.DOCKER_UNAVAILABLE):
         code = PROBE_FAILURE_CODES.get(probe.failure, "probe-failed")
         findings.append(emit(code, [host], "%s: SQS probe in %s: %s" % (
             host, probe.env_source, probe.error_message[:200] or probe.failure),
-            {"failure": str(probe.failure)}, host=host, path=report.dotenv.path, **names))
-    elif probe is not None and probe.ran:
+            {"failure": str(probe.failure)}, host=host, path=report.dotenv.path, python="the host's Python",
+            **names))
+    if probe is not None and probe.has_values:
         findings += _queue_errors(report, probe, names)
         findings += _credential_and_region_rules(report, probe, settings, names)
+        findings += _value_problems(report, probe)
+    if probe is not None and probe.python_fallback:
+        configured, ran = probe.python_fallback
+        findings.append(emit("app-python-fallback", [host], "%s: %s is not in %s; the probe ran %s" % (
+            host, configured, probe.env_source, ran), {"configured": configured, "ran": ran}, ran=ran))
     findings += _dotenv_rules(report, probe)
     script = report.check_script
     if script and script.exit_status != 0:
@@ -101,10 +122,19 @@ def _step1_sqs(report, settings):
     return findings
 
 
+def _crash_looping(report, probe):
+    return any("container:%s" % c.name == probe.env_source and _restarting(c) for c in report.containers)
+
+
+def _restarting(container):
+    """Docker restarts it now, or has restarted it often, or after an exit within the log window."""
+    return container.restarting or container.restart_count >= RESTART_LOOP or container.exited_in_window
+
+
 def _queue_errors(report, probe, names):
     failing = {}
     for queue in probe.queues:
-        if not queue.ok:
+        if not queue.ok and not probe.static:
             failing.setdefault(classify_aws_error(queue.error_code), []).append(queue)
     return [emit(code, [report.name], "%s: GetQueueUrl failed in region %s from %s: %s" % (
         report.name, queues[0].region, probe.env_source,
@@ -112,6 +142,23 @@ def _queue_errors(report, probe, names):
         {"queues": [q.name for q in queues], "region": queues[0].region, "error": queues[0].error_code,
          "detail": queues[0].error_message[:200]}, **names)
         for code, queues in failing.items()]
+
+
+def _value_problems(report, probe):
+    """Values the app's libraries refuse or misread: the variable, its value when public (escaped),
+    structural facts only for secrets."""
+    findings = []
+    for problem in probe.env_problems:
+        shown = "is %r" % problem.value if problem.public else "(%d characters, not shown)" % problem.length
+        if list(problem.problems) == ["unknown-region"]:
+            findings.append(emit("env-region-unknown", [report.name], "%s: %s %s: no region botocore knows" % (
+                report.name, problem.variable, shown), {"variable": problem.variable}, variable=problem.variable))
+            continue
+        fix = "; ".join(VALUE_FIXES[p].format(variable=problem.variable) for p in problem.problems if p in VALUE_FIXES)
+        findings.append(emit("env-value-invalid", [report.name], "%s: %s %s: %s" % (
+            report.name, problem.variable, shown, ", ".join(problem.problems).replace("-", " ")),
+            {"variable": problem.variable, "problems": list(problem.problems)}, fix=fix or "correct the value"))
+    return findings
 
 
 def _credential_and_region_rules(report, probe, settings, names):
@@ -150,7 +197,7 @@ def _dotenv_rules(report, probe):
             report.name, dotenv.path, dotenv.missing), {"reason": str(dotenv.missing.reason)}, path=dotenv.path)]
     findings = []
     for container in report.containers:
-        if not container.running or not dotenv.values:
+        if not container.running or container.is_process or not dotenv.values:
             continue
         differing = sorted(name for name, entry in dotenv.values.items()
                            if name not in container.env or container.env[name].fp != entry.fp)
@@ -168,7 +215,7 @@ def _dotenv_rules(report, probe):
 def _step2_containers(report, settings):
     host = report.name
     docker = report.docker
-    if docker.missing is not None:
+    if docker.used and docker.missing is not None:
         if docker.missing.reason == Unread.DOCKER_MISSING:
             return [emit("docker-missing", [host], "%s: no docker command: %s" % (host, docker.missing.detail[:200]))]
         return [emit("docker-unavailable", [host], "%s: docker does not answer (%s): the state and logs of %s are "
@@ -176,12 +223,21 @@ def _step2_containers(report, settings):
                      {"reason": str(docker.missing.reason)}, cause=docker.missing.reason)]
     findings = []
     for container in report.containers:
-        findings += _container_state(host, container)
-        if container.present:
+        findings += _process_state(host, container) if container.is_process else _container_state(host, container)
+        if container.present or container.is_process:
             findings += _log_evidence(host, container)
         if container.logs.read and consumes(settings, container.role):
-            findings += _worker_activity(host, container)
+            queues = [report.probe.queue(key) for key in settings["role_defs"][container.role]["consumes"]
+                      if report.probe is not None and report.probe.ran and report.probe.queue(key)]
+            findings += _worker_activity(host, container, queues)
     return findings
+
+
+def _process_state(host, process):
+    if process.present and not process.running:
+        return [emit("process-not-running", [host], "%s: %s is %s" % (host, process.name, process.status),
+                     name=process.name)]
+    return []       # running, or no way to tell was configured
 
 
 def _container_state(host, container):
@@ -192,10 +248,12 @@ def _container_state(host, container):
     if not container.present:
         return [emit("container-missing", [host], "%s: no container named %s (role %s)" % (host, name, container.role),
                      container=name)]
-    # a crash-looping container is caught between restarts as often as during one
-    if container.restarting or container.restart_count >= RESTART_LOOP:
-        return [emit("container-restarting", [host], "%s: %s is restarting (restart count %d)" % (
-            host, name, container.restart_count), {"restart_count": container.restart_count}, container=name)]
+    # a crash-looping container is caught between restarts as often as during one; and Docker's restart
+    # policy restarting it after an exit within the window is a crash now, from the first restart
+    if _restarting(container):
+        return [emit("container-restarting", [host], "%s: %s is restarting (restart count %d%s)" % (
+            host, name, container.restart_count, ", last exit within the log window" if container.exited_in_window
+            else ""), {"restart_count": container.restart_count}, container=name)]
     if container.status != "running":
         return [emit("container-not-running", [host], "%s: %s is %s" % (host, name, container.status),
                      container=name)]
@@ -216,7 +274,8 @@ def _log_evidence(host, container):
     return []
 
 
-def _worker_activity(host, container):
+def _worker_activity(host, container, queues):
+    """Errors, redeliveries and idleness of one worker, from its logs and its own queue readings."""
     logs, name, findings = container.logs, container.name, []
     errors = logs.count(MarkerKind.ERROR)
     if errors:
@@ -228,11 +287,43 @@ def _worker_activity(host, container):
         findings.append(emit("job-repeated-failure", [host], "%s: %s received the same job(s) again and again without "
                              "completing them: %s" % (host, name, ", ".join("%s x%d" % i for i in repeated.items())),
                              {"jobs": repeated}))
+    findings += _processed_twice(host, container, queues, completed, repeated)
+    waiting = sum(q.waiting or 0 for q in queues if q.ok)
+    idle = container.running and not errors and not logs.count(MarkerKind.RECEIVED) and waiting > 0
+    if idle:
+        findings.append(emit("worker-idle", [host], "%s: %s runs and reaches its queue, %d message(s) wait there, "
+                             "and it received none in the window" % (host, name, waiting), {"waiting": waiting}))
     active = any(logs.count(kind) for kind in (MarkerKind.STARTED, MarkerKind.RECEIVED, MarkerKind.COMPLETED))
-    if container.running and not errors and not active:
+    if container.running and not errors and not active and not idle:
         findings.append(emit("worker-no-activity", [host], "%s: %s logged no start, receive or completion in the window"
                              % (host, name)))
     return findings
+
+
+def _processed_twice(host, container, queues, completed, repeated):
+    """Jobs received more than once that were finished (or whose delete failed): run twice."""
+    logs = container.logs
+    delete_failed = {s.job for s in logs.jobs(MarkerKind.DELETE_FAILED)}
+    twice = {job: n for job, n in logs.repeated_receipts.items()
+             if n >= 2 and job not in repeated and (job in completed or job in delete_failed
+                                                    or logs.count(MarkerKind.DELETE_FAILED))}
+    if not twice:
+        return []
+    timeout = min((q.visibility_timeout for q in queues if q.visibility_timeout is not None), default=None)
+    longest = logs.longest_processing
+    if logs.count(MarkerKind.DELETE_FAILED):
+        cause = "delete-failed"
+    elif longest is not None and timeout is not None and longest > timeout:
+        cause = "visibility-timeout"
+    else:
+        cause = "not-deleted"
+    return [emit("job-processed-twice", [host], "%s: %s received %d job(s) more than once: %s (%s; %d failed "
+                 "delete(s) logged, longest job %ss, visibility timeout %ss)" % (
+                     host, container.name, len(twice), ", ".join("%s x%d" % i for i in sorted(twice.items())[:10]),
+                     cause.replace("-", " "), logs.count(MarkerKind.DELETE_FAILED),
+                     "?" if longest is None else round(longest, 1), "?" if timeout is None else timeout),
+                 {"jobs": twice, "cause": cause, "longest": longest, "visibility_timeout": timeout},
+                 cause=cause, seconds=longest, timeout=timeout)]
 
 
 def _step3_api(report, settings):

@@ -43,8 +43,12 @@ def load_snapshot(path):
     except (OSError, ValueError) as error:
         raise UsageError("%s: not a saved audit: %s\n  fix: save one with `fab audit --format json --output FILE`"
                          % (path, error))
-    if document.get("schema") not in ("fleet-audit/1", SCHEMA):     # /1 snapshots: same hosts, matrix, findings
-        raise UsageError("%s: schema %r is not %s" % (path, document.get("schema"), SCHEMA))
+    schema = document.get("schema") if isinstance(document, dict) else None
+    if schema not in ("fleet-audit/1", SCHEMA):     # /1 snapshots: same hosts, matrix, findings
+        raise UsageError("%s: not a saved audit (schema %r, expected %s)\n  fix: save one with `fab audit --format "
+                         "json --output FILE`" % (path, schema, SCHEMA))
+    if not all(isinstance(document.get(key), list) for key in ("hosts", "findings", "matrix")):
+        raise UsageError("%s: a saved audit without hosts, findings and matrix lists" % path)
     return document
 
 

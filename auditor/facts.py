@@ -46,6 +46,8 @@ class ProbeFailure(Word):
     DOCKER_UNAVAILABLE = "docker-unavailable"
     TIMEOUT = "timeout"
     CRASHED = "probe-crashed"
+    CONTAINER_LOST = "container-lost"       # the container stopped or restarted under the probe
+    NOT_RUN = "not-run"                     # the app is down and the host cannot run the probe
 
     @classmethod
     def parse(cls, value):
@@ -63,6 +65,7 @@ class MarkerKind(Word):
     ERROR = "error"
     ENQUEUED = "enqueued"
     ENQUEUE_FAILED = "enqueue-failed"
+    DELETE_FAILED = "delete-failed"
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,11 @@ class QueueReading:
         return self.url is not None
 
     @property
+    def visibility_timeout(self):
+        value = self.attributes.get("VisibilityTimeout")
+        return int(value) if value not in (None, "") and str(value).isdigit() else None
+
+    @property
     def waiting(self):
         """Messages visible in the queue, or None when not read."""
         value = self.attributes.get("ApproximateNumberOfMessages")
@@ -123,6 +131,16 @@ class Credentials:
 
 
 @dataclass(frozen=True)
+class EnvProblem:
+    """A variable whose value the app's libraries refuse or read otherwise than it looks."""
+    variable: str
+    public: bool
+    length: int
+    problems: Tuple[str, ...]
+    value: Optional[str] = None     # public variables only
+
+
+@dataclass(frozen=True)
 class ProbeReading:
     env_source: str
     failure: Optional[ProbeFailure] = None
@@ -139,10 +157,18 @@ class ProbeReading:
     queues: Tuple[QueueReading, ...] = ()
     endpoints: Mapping[str, str] = field(default_factory=dict, compare=False)
     settings_module: Optional[str] = None
+    static: bool = False                    # read from the .env alone: no AWS call behind it
+    env_problems: Tuple[EnvProblem, ...] = ()
+    python_fallback: Optional[Tuple[str, str]] = None   # (configured, what ran)
 
     @property
     def ran(self):
         return self.failure is None
+
+    @property
+    def has_values(self):
+        """Regions, keys and queue names are known: the probe ran, or the .env was read statically."""
+        return self.ran or self.static
 
     def region(self, who="app"):
         reading = self.regions.get(who)
@@ -178,6 +204,7 @@ class LogReading:
     lines: int = 0
     truncated_at: Optional[int] = None      # bytes read, when the window held more
     oldest: Optional[str] = None            # the earliest timestamp read
+    longest_processing: Optional[float] = None  # seconds from a job's receipt to its completion, at most
 
     @property
     def read(self):
@@ -205,11 +232,18 @@ class EnvValue:
         return self.value or self.masked or "fp:" + self.fp[:8]
 
 
+class WorkloadKind(Word):
+    CONTAINER = "docker"
+    FILE = "file"                           # a plain process logging to a file
+    JOURNALD = "journald"                   # a systemd unit
+
+
 @dataclass(frozen=True)
 class ContainerReading:
+    """A role's workload: its container, or its plain process (kind file or journald)."""
     name: str
     role: str
-    present: Optional[bool]                 # None: could not be inspected
+    present: Optional[bool]                 # None: could not be inspected (or no way to tell, for a process)
     missing: Optional[Missing] = None       # why it could not be inspected
     status: Optional[str] = None
     restarting: bool = False
@@ -218,16 +252,23 @@ class ContainerReading:
     image: Optional[str] = None
     env: Mapping[str, EnvValue] = field(default_factory=dict, compare=False)
     logs: LogReading = LogReading(Missing(Unread.NOT_TAKEN))
+    kind: WorkloadKind = WorkloadKind.CONTAINER
+    exited_in_window: bool = False          # restarted by Docker after an exit within the log window
 
     @property
     def running(self):
         return self.present is True and self.status == "running"
 
+    @property
+    def is_process(self):
+        return self.kind != WorkloadKind.CONTAINER
+
 
 @dataclass(frozen=True)
 class DockerReading:
-    available: Optional[bool]               # None: not asked (host unreachable)
+    available: Optional[bool]               # None: not asked (host unreachable, or no role uses Docker)
     missing: Optional[Missing] = None
+    used: bool = True
 
 
 @dataclass(frozen=True)
@@ -299,7 +340,11 @@ def _probe(raw):
     cred = raw.get("credentials") or {}
     credentials = Credentials(cred.get("source"), cred.get("key_id"), cred.get("key_id_fp"), cred.get("secret_fp"),
                               bool(cred.get("looks_like_aws_key")), bool(cred.get("session_token")))
-    return ProbeReading(env_source=raw.get("env_source", "?"),
+    problems = tuple(EnvProblem(p.get("variable", "?"), bool(p.get("public")), p.get("length", 0),
+                                tuple(p.get("problems", ())), p.get("value")) for p in raw.get("env_problems", []))
+    fallback = raw.get("python_fallback")
+    return ProbeReading(env_source=raw.get("env_source", "?"), static=bool(raw.get("static")), env_problems=problems,
+                        python_fallback=(fallback["configured"], fallback["ran"]) if fallback else None,
                         failure=ProbeFailure.parse(error["kind"]) if error.get("kind") else None,
                         error_message=str(error.get("message", "")), note=raw.get("note"), python=raw.get("python"),
                         boto3=raw.get("boto3"), botocore=raw.get("botocore"), regions=regions,
@@ -320,19 +365,22 @@ def _logs(raw):
                            tuple(JobSighting(*job) for job in m.get("jobs", [])))
                     for name, m in (raw.get("markers") or {}).items())
     return LogReading(None, markers, raw.get("repeated_receipts") or {}, raw.get("lines", 0),
-                      raw.get("truncated_at"), raw.get("oldest"))
+                      raw.get("truncated_at"), raw.get("oldest"), raw.get("longest_processing_seconds"))
 
 
 def _container(raw, docker):
-    if docker.missing:      # docker did not answer: nothing about the container is known
+    kind = WorkloadKind(raw.get("kind", "docker"))
+    if docker.missing and kind == WorkloadKind.CONTAINER:   # docker did not answer: nothing is known
         return ContainerReading(raw["name"], raw.get("role", ""), None, Missing(Unread.NOT_TAKEN, str(docker.missing)),
                                 logs=LogReading(Missing(Unread.NOT_TAKEN, "docker did not answer")))
     present = raw.get("present")
+    has_logs = present or kind != WorkloadKind.CONTAINER
     return ContainerReading(
         name=raw["name"], role=raw.get("role", ""), present=present, missing=_missing(raw) if present is None else None,
         status=raw.get("status"), restarting=bool(raw.get("restarting")), restart_count=raw.get("restart_count") or 0,
         started_at=raw.get("started_at"), image=raw.get("image"), env=_env(raw.get("env")),
-        logs=_logs(raw.get("logs")) if present else LogReading(Missing(Unread.NOT_TAKEN, "no container")))
+        logs=_logs(raw.get("logs")) if has_logs else LogReading(Missing(Unread.NOT_TAKEN, "no container")),
+        kind=kind, exited_in_window=bool(raw.get("exited_in_window")))
 
 
 def host_report(run: HostRun) -> HostReport:
@@ -342,11 +390,12 @@ def host_report(run: HostRun) -> HostReport:
     if facts is None:
         return HostReport(**base)
     raw_docker = facts.get("docker") or {}
-    docker = DockerReading(bool(raw_docker.get("available")), _missing(raw_docker))
-    wanted = {c["name"]: c["role"] for c in facts.get("wanted", [])}
+    used = raw_docker.get("used", True)
+    docker = DockerReading(bool(raw_docker.get("available")) if used else None, _missing(raw_docker), used)
     inspected = list(facts.get("inspected", []))
-    if docker.missing:      # the agent skips inspection: say which containers went unseen
-        inspected = [{"name": name, "role": role} for name, role in wanted.items()] or inspected
+    if docker.missing:      # the agent skips the containers: say which ones went unseen
+        seen = {entry["name"] for entry in inspected}
+        inspected += [w for w in facts.get("wanted", []) if w["name"] not in seen]
     raw_dotenv = facts.get("dotenv") or {}
     check = facts.get("check_script")
     return HostReport(

@@ -9,6 +9,7 @@ file, line, key and a fix.
 """
 import copy
 import difflib
+import os
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import yaml
 
 from . import ec2_inventory
 from .errors import InventoryError
-from .profile import DEFAULT_SETTINGS, ENV_SOURCES, MARKER_KINDS
+from .profile import DEFAULT_SETTINGS, ENV_SOURCES, LOG_SOURCES, MARKER_KINDS
 
 
 class Located(dict):
@@ -55,10 +56,12 @@ def _loader_for(path):
 def load_yaml(path):
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise InventoryError("%s: cannot read inventory: %s\n  fix: pass an existing file with -i PATH"
                              % (path, error.strerror))
+    except UnicodeDecodeError as error:
+        raise InventoryError("%s: not UTF-8 text (byte %d)\n  fix: save the inventory as UTF-8" % (path, error.start))
     try:
         document = yaml.load(text, Loader=_loader_for(path))
     except yaml.YAMLError as error:
@@ -90,6 +93,11 @@ class HostSpec:
 
 # -- the settings schema --------------------------------------------------------
 
+# numeric settings and their ranges: (smallest, largest); a boolean is never a number here
+LIMITS = {"parallel": (1, 5000), "log_max_bytes": (1024, 1 << 32), "timeouts.connect": (0.1, 3600),
+          "timeouts.command": (1, 86400), "timeouts.aws": (0.1, 600), "cross_check.parallel": (1, 256)}
+
+
 def _expected_type(default):
     if isinstance(default, bool):
         return bool
@@ -98,6 +106,14 @@ def _expected_type(default):
     if isinstance(default, str) or default is None:
         return (str, type(None))
     return type(default)
+
+
+def _wrong_type(value, expected):
+    if value is None:
+        return not (isinstance(expected, tuple) and type(None) in expected)
+    if expected is not bool and isinstance(value, bool):
+        return True             # `parallel: true` is not 1
+    return not isinstance(value, expected)
 
 
 def _type_name(expected):
@@ -123,10 +139,16 @@ def validate_settings(settings, path="auditor", schema=DEFAULT_SETTINGS):
             _fail(settings, key, "unknown key %s.%s" % (path, key),
                   "did you mean %r?" % close[0] if close else "valid keys: %s" % ", ".join(sorted(schema)))
         expected = _expected_type(schema[key])
-        if value is not None and not isinstance(value, expected) or (expected is bool and not isinstance(value, bool)):
+        if _wrong_type(value, expected):
             _fail(settings, key, "%s.%s must be %s, not %r" % (path, key, _type_name(expected), value),
                   "write %s.%s as %s" % (path, key, _type_name(expected)))
-        if key in free_form:
+        limits = LIMITS.get(("%s.%s" % (path, key)).split(".", 1)[1])
+        if limits and not limits[0] <= value <= limits[1]:
+            _fail(settings, key, "%s.%s is %r, out of range" % (path, key, value),
+                  "use a value from %s to %s" % limits)
+        if key == "log_source":
+            _check_log_source(settings, value, path)
+        elif key in free_form:
             for entry, body in value.items():
                 template = next(iter(DEFAULT_SETTINGS[key].values()))
                 if not isinstance(body, dict):
@@ -143,6 +165,20 @@ def validate_settings(settings, path="auditor", schema=DEFAULT_SETTINGS):
               "use one of: %s" % ", ".join(ENV_SOURCES))
     for marker in settings.get("markers") or []:
         _check_marker(settings, marker, path)
+
+
+def _check_log_source(settings, source, path):
+    kind = source.get("kind", "docker")
+    if kind not in LOG_SOURCES:
+        _fail(settings, "log_source", "%s.log_source.kind is %r" % (path, kind),
+              "use one of: %s" % ", ".join(LOG_SOURCES))
+    missing = [key for key in LOG_SOURCES[kind] if not isinstance(source.get(key), str) or not source.get(key)]
+    unknown = sorted(set(source) - {"kind", "path", "unit", "process"})
+    if missing or unknown:
+        _fail(settings, "log_source", "%s.log_source (%s) %s" % (
+            path, kind, "needs %s" % ", ".join(missing) if missing else "has unknown key(s) %s" % ", ".join(unknown)),
+            "e.g. {kind: file, path: /var/log/academy/worker.log, process: 'worker.py'} or "
+            "{kind: journald, unit: academy-worker}")
 
 
 def _check_marker(settings, marker, path):
@@ -295,11 +331,14 @@ def _host_spec(name, variables, groups, own_layers, path):
             raise InventoryError("%s: host %r has no address (ansible_host)\n  fix: add `ansible_host: <ip or "
                                  "dns name>` under it" % (where, name))
         address = name
+    raw_port = variables.get("ansible_port", 22)
     try:
-        port = int(variables.get("ansible_port", 22))
+        port = int(raw_port) if not isinstance(raw_port, (bool, float)) else None
     except (TypeError, ValueError):
-        raise InventoryError("%s: host %r: ansible_port %r is not a number\n  fix: write a port number"
-                             % (path, name, variables.get("ansible_port")))
+        port = None
+    if port is None or not 1 <= port <= 65535:
+        raise InventoryError("%s: host %r: ansible_port %r is not a port number\n  fix: write a number from 1 to "
+                             "65535" % (path, name, raw_port))
     unknown_roles = [r for r in settings["roles"] if r not in settings["role_defs"]]
     if unknown_roles:
         raise InventoryError("%s: host %r has role(s) %s not defined in auditor.role_defs\n  fix: use one of: %s"
@@ -328,6 +367,8 @@ def proxy_jump(common_args):
 def select(specs, hosts=None, roles=None):
     """Hosts by name and/or role; unknown names are a usage error, not an empty audit."""
     chosen = list(specs)
+    if hosts is not None and not [h for h in hosts.split(",") if h.strip()]:
+        raise InventoryError("--hosts names no host\n  fix: give host names separated by commas")
     if hosts:
         wanted = [h.strip() for h in hosts.split(",") if h.strip()]
         known = {s.name for s in specs}
@@ -342,3 +383,16 @@ def select(specs, hosts=None, roles=None):
         if not chosen:
             raise InventoryError("no host has role %s\n  fix: check --roles" % ", ".join(sorted(wanted_roles)))
     return chosen
+
+
+def check_key_files(specs):
+    """Every private key an audit will use exists and is readable: before any connection, since
+    a missing key would otherwise look like an unreachable host."""
+    for spec in specs:
+        if spec.key_file:
+            path = os.path.expanduser(spec.key_file)
+            if not os.path.isfile(path) or not os.access(path, os.R_OK):
+                raise InventoryError("host %r: private key %s %s\n  fix: point ansible_ssh_private_key_file at a "
+                                     "key this user can read" % (spec.name, path,
+                                                                 "cannot be read" if os.path.exists(path)
+                                                                 else "does not exist"))

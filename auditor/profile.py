@@ -6,7 +6,6 @@ group or per host; nothing else in the code assumes these values.
 
 # lines both reference workers log, from their shared SQS client
 WORKER_SQS_MARKERS = [
-    {"name": "received", "kind": "received", "pattern": r"SQS_MESSAGE_RECEIVED .*?job_id=(?P<job>[\w-]+)"},
     {"name": "sqs-unavailable", "kind": "error", "pattern": r"SQS unavailable"},
     {"name": "queue-url-unavailable", "kind": "error", "pattern": r"Queue URL unavailable"},
 ]
@@ -59,6 +58,7 @@ DEFAULT_SETTINGS = {
     "role_defs": {
         "api": {
             "container": "academy-api",
+            "log_source": {"kind": "docker"},
             "produces": ["video", "ai-basic"],
             "consumes": [],
             "markers": [
@@ -76,25 +76,38 @@ DEFAULT_SETTINGS = {
         },
         "video-worker": {
             "container": "academy-video-worker",
+            "log_source": {"kind": "docker"},
             "produces": [],
             "consumes": ["video"],
+            # the video worker's job_id is its job row; the API names only the video: follow video_id
             "markers": [
-                {"name": "started", "kind": "started", "pattern": r"Video Worker \(SQS\) started"},
-                {"name": "completed", "kind": "completed", "pattern": r"SQS_JOB_COMPLETED .*?job_id=(?P<job>[\w-]+)"},
+                {"name": "started", "kind": "started", "pattern": r"Video Worker \(SQS\)"},
+                {"name": "received", "kind": "received",
+                 "pattern": r"SQS_MESSAGE_RECEIVED \|.*?\bvideo_id=(?P<job>[\w-]+)"},
+                {"name": "completed", "kind": "completed",
+                 "pattern": r"SQS_JOB_COMPLETED \|.*?\bvideo_id=(?P<job>[\w-]+)"},
+                {"name": "delete-failed", "kind": "delete-failed", "pattern": r"Error deleting message"},
             ] + WORKER_SQS_MARKERS,
         },
         "ai-worker": {
             "container": "academy-ai-worker-cpu",
+            "log_source": {"kind": "docker"},
             "produces": [],
             "consumes": ["ai-basic"],
             "markers": [
-                {"name": "started", "kind": "started", "pattern": r"AI Worker \(SQS\) started"},
+                {"name": "started", "kind": "started", "pattern": r"AI Worker \(SQS\)"},
+                {"name": "received", "kind": "received",
+                 "pattern": r"SQS_MESSAGE_RECEIVED \|.*?\bjob_id=(?P<job>[\w-]+)"},
                 {"name": "completed", "kind": "completed",
                  "pattern": r"EXCEL_PARSING processed_by=worker job_id=(?P<job>[\w-]+)"},
+                {"name": "delete-failed", "kind": "delete-failed",
+                 "pattern": r"AI_JOB_SQS_DELETE_FAILED \| job_id=(?P<job>[\w-]+)"},
             ] + WORKER_SQS_MARKERS,
         },
     },
 }
 
-MARKER_KINDS = ("started", "received", "completed", "failed", "error", "enqueued", "enqueue-failed")
+MARKER_KINDS = ("started", "received", "completed", "failed", "error", "enqueued", "enqueue-failed", "delete-failed")
+# where a role's logs are read: its container (docker logs), a file and its rotations, or a systemd unit
+LOG_SOURCES = {"docker": (), "file": ("path",), "journald": ("unit",)}
 ENV_SOURCES = ("container", "dotenv", "shell")

@@ -15,12 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+import logging
+
 import paramiko
 from fabric import Config, Connection
 from invoke.exceptions import CommandTimedOut
 
+# paramiko logs tracebacks of the failures classified here: thousands of lines on a large fleet
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+logging.getLogger("paramiko").propagate = False
+
 OUTCOME_KINDS = ("ok", "unreachable", "auth-failed", "host-key-unknown", "host-key-changed", "timeout",
-                 "python-missing", "error")
+                 "python-missing", "error", "not-audited")
 TIMEOUT_EXIT = 124          # coreutils `timeout`
 NOT_FOUND_EXIT = 127
 
@@ -46,6 +52,19 @@ def quote(value):
 
 
 _known_hosts_lock = threading.Lock()
+_open_lock = threading.Lock()
+_open_connections = set()      # for Ctrl-C: every connection in use, to close from the main thread
+
+
+def close_all():
+    """Close every open connection (Ctrl-C): threads blocked on them fail at once."""
+    with _open_lock:
+        connections = list(_open_connections)
+    for connection in connections:
+        try:
+            connection.close()
+        except Exception:  # already half-closed by its own thread: nothing left to close
+            pass
 
 
 class RecordNewHostKey(paramiko.MissingHostKeyPolicy):
@@ -116,7 +135,9 @@ def classify_exception(error, spec, known_hosts):
         return "host-key-unknown", (
             "%s is not in %s; add its key (ssh-keyscan -p %d %s, checked out of band) or run once with "
             "--accept-new-host-keys" % (target, known_hosts, spec.port, spec.address))
-    if isinstance(error, (socket.timeout, TimeoutError, CommandTimedOut)) or "timed out" in message.lower() \
+    if isinstance(error, CommandTimedOut):      # its text holds the whole remote command: never shown
+        return "timeout", "the remote command ran past %ss and was stopped" % error.timeout
+    if isinstance(error, (socket.timeout, TimeoutError)) or "timed out" in message.lower() \
             or "banner" in message.lower():
         return "timeout", "%s: %s" % (type(error).__name__, message or "timed out")
     if isinstance(error, (paramiko.ssh_exception.NoValidConnectionsError, OSError, EOFError)):
@@ -124,16 +145,30 @@ def classify_exception(error, spec, known_hosts):
     return "error", "%s: %s" % (type(error).__name__, message)
 
 
+def _no_banner(connection):
+    """Whether the TCP connection was made but the server never sent its SSH banner."""
+    transport = connection.client.get_transport()
+    return transport is not None and not getattr(transport, "remote_version", None)
+
+
 def run_on_host(spec, command, timeout, connect_timeout=10, accept_new=False):
     """One connection, one exec; never raises for the host's failure."""
     started = time.monotonic()
     connection, known_hosts = connection_for(spec, connect_timeout, accept_new)
+    with _open_lock:
+        _open_connections.add(connection)
     try:
         result = connection.run(command, hide=True, warn=True, in_stream=False, timeout=timeout)
     except Exception as error:  # every failure of one host becomes data about that host
         kind, detail = classify_exception(error, spec, known_hosts)
+        if kind != "timeout" and _no_banner(connection):
+            # classified by what happened, not by paramiko's message ("No existing session")
+            kind, detail = "timeout", "no SSH banner from %s:%d within %ss: something accepts TCP there but is " \
+                "not answering as sshd" % (spec.address, spec.port, connect_timeout)
         return RunOutcome(spec.name, kind, detail=detail, seconds=time.monotonic() - started)
     finally:
+        with _open_lock:
+            _open_connections.discard(connection)
         connection.close()
     kind, detail = "ok", ""
     if result.exited == TIMEOUT_EXIT:

@@ -19,9 +19,12 @@ def _pack(data):
     return base64.b64encode(zlib.compress(data, 9)).decode("ascii")
 
 
+SHARED = ("redact.py", "appenv.py")
+
+
 def program(name):
-    """A shipped program: the shared redaction helpers, then the program itself."""
-    return (HERE / "redact.py").read_text() + "\n\n" + (HERE / name).read_text()
+    """A shipped program: the shared helpers (redaction, the app's environment), then the program."""
+    return "\n\n".join((HERE / part).read_text() for part in SHARED + (name,))
 
 
 def command_line(python, config, timeout, quote):

@@ -6,19 +6,25 @@ in argv). Standard library only, Python 3.7+. It only reads: `docker ps`,
 in the app's environment. Every subprocess has a timeout; output is bounded.
 """
 import base64
+import calendar
+import collections
 import errno
+import glob
+import gzip
 import json
 import os
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import zlib
 
 try:
+    from .appenv import app_region, first_set, preferred_keys, queue_name, value_problems
     from .redact import fingerprint, mask_key_id
-except ImportError:  # shipped: redact.py's source is prepended (see agent.program)
+except ImportError:  # shipped: redact.py's and appenv.py's sources are prepended (see agent.program)
     pass
 
 SCHEMA = "host-facts/2"
@@ -57,6 +63,8 @@ def run(argv, timeout=STEP_TIMEOUT, input_text=None, env=None):
         return done.returncode, done.stdout, done.stderr
     except FileNotFoundError:
         return 127, "", "%s: not found" % argv[0]
+    except OSError as error:    # e.g. E2BIG: an environment too large to pass on
+        return 126, "", "%s: %s" % (argv[0], error.strerror)
     except subprocess.TimeoutExpired:
         return 124, "", "%s timed out after %ss" % (" ".join(argv[:3]), timeout)
 
@@ -140,33 +148,182 @@ def inspect_container(name, config):
         return {"name": name, "present": None, "read": False, "reason": "command-failed",
                 "error": "docker inspect printed no JSON: %s" % out[:200]}
     state = data.get("State", {})
+    _, finished = stamp_of(state.get("FinishedAt") or "")
+    window = window_seconds(config["log_window"])
     env = dict(item.split("=", 1) for item in data.get("Config", {}).get("Env") or [] if "=" in item)
     return {"name": name, "present": True, "status": state.get("Status"), "running": state.get("Running"),
             "restarting": state.get("Restarting"), "restart_count": data.get("RestartCount"),
             "exit_code": state.get("ExitCode"), "started_at": state.get("StartedAt"),
-            "finished_at": state.get("FinishedAt"), "image": data.get("Config", {}).get("Image"),
+            "finished_at": state.get("FinishedAt"),
+            # Docker's restart policy restarted it after it exited, within the log window: it crashed
+            "exited_in_window": bool(data.get("RestartCount") and finished and finished > time.time() - window),
+            "image": data.get("Config", {}).get("Image"),
             "image_id": data.get("Image"), "env": describe_env(env, config)}
 
 
-def scan_logs(name, markers, window, max_bytes):
-    """Counts, last time and job ids of each marker in the window, from the newest max_bytes."""
-    code, out, err = run(["docker", "logs", "--timestamps", "--since", window, "--tail", "50000", name])
+STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:[.,](\d+))?")
+MAX_LINE = 16384            # a longer line is cut: its head is kept, the rest skipped
+WINDOW_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def window_seconds(window):
+    """'1h', '90m', '2h30m', '3600' -> seconds."""
+    text = str(window).strip()
+    if text.isdigit():
+        return int(text)
+    parts = re.findall(r"(\d+)\s*([smhd])", text)
+    return sum(int(n) * WINDOW_UNITS[unit] for n, unit in parts) or 3600
+
+
+def stamp_of(line):
+    """(sortable UTC text, epoch seconds) of a line's leading timestamp, or (None, None).
+    Docker's RFC 3339, journald's short-iso and Python logging's asctime all match."""
+    match = STAMP.search(line, 0, 48)
+    if not match:
+        return None, None
+    day, clock, fraction = match.group(1), match.group(2), (match.group(3) or "0")[:6].ljust(6, "0")
+    try:
+        epoch = calendar.timegm(time.strptime(day + "T" + clock, "%Y-%m-%dT%H:%M:%S")) + int(fraction) / 1e6
+    except ValueError:
+        return None, None
+    return "%sT%s.%sZ" % (day, clock, fraction), epoch
+
+
+class LineWindow:
+    """The newest lines of a stream, never more than max_bytes in all (plus one line)."""
+
+    def __init__(self, max_bytes):
+        self.max_bytes = max_bytes
+        self.lines = collections.deque()
+        self.size = 0
+        self.dropped = False
+
+    def feed(self, stream):
+        """Read a binary stream line by line, each line capped at MAX_LINE bytes."""
+        cut = False
+        while True:
+            chunk = stream.readline(MAX_LINE)
+            if not chunk:
+                return
+            whole = chunk.endswith(b"\n")
+            if not cut:
+                self.add(chunk.decode("utf-8", "replace").rstrip("\r\n"))
+            cut = not whole
+
+    def add(self, line):
+        self.lines.append(line)
+        self.size += len(line) + 1
+        while self.size > self.max_bytes and len(self.lines) > 1:
+            self.size -= len(self.lines.popleft()) + 1
+            self.dropped = True
+
+
+def stream_command(argv, window, timeout):
+    """Run argv and keep the newest lines of its output (stdout and stderr merged):
+    (exit status, LineWindow), with 124 when it ran past `timeout`."""
+    try:
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    except OSError:
+        return 127, window
+    expired = []
+
+    def stop():
+        expired.append(True)
+        process.kill()
+
+    timer = threading.Timer(timeout, stop)
+    timer.start()
+    try:
+        window.feed(process.stdout)
+        code = process.wait()
+    finally:
+        timer.cancel()
+        process.stdout.close()
+    return (124 if expired else code), window
+
+
+def docker_log_lines(name, window, max_bytes, timeout):
+    code, lines = stream_command(["docker", "logs", "--timestamps", "--since", window, "--tail", "50000", name],
+                                 LineWindow(max_bytes), timeout)
     if code != 0:
-        return unread(code, out, err)
-    text = out + err
-    truncated = len(text) > max_bytes
-    text = text[-max_bytes:]
-    if truncated:                   # the first line is cut: drop it
-        text = text.split("\n", 1)[-1]
+        return unread(code, "", "\n".join(list(lines.lines)[-5:])), None
+    return None, lines
+
+
+def journald_log_lines(unit, window, max_bytes, timeout):
+    code, lines = stream_command(["journalctl", "-u", unit, "--since", "-%ds" % window_seconds(window),
+                                  "-o", "short-iso", "--no-pager", "-q"], LineWindow(max_bytes), timeout)
+    if code != 0:
+        return unread(code, "", "\n".join(list(lines.lines)[-5:])), None
+    return None, lines
+
+
+def file_log_lines(pattern, window, max_bytes):
+    """A log file and its rotations (`PATH`, `PATH.1`, ..., `.gz` too), modified within the
+    window; the newest max_bytes of them, newest file last so its lines win."""
+    since = time.time() - window_seconds(window)
+    try:
+        paths = [p for p in glob.glob(pattern) + glob.glob(pattern + ".*") if os.path.isfile(p)]
+        dated = sorted(((os.path.getmtime(p), p) for p in set(paths)), reverse=True)
+    except OSError as error:
+        return {"read": False, "reason": "command-failed", "error": str(error)}, None
+    chosen, budget = [], max_bytes
+    for mtime, path in dated:
+        if mtime < since or budget <= 0:
+            break
+        chosen.append(path)
+        budget -= os.path.getsize(path)
+    if not dated:
+        return {"read": False, "reason": "not-found", "error": "no file matches %s" % pattern}, None
+    lines = LineWindow(max_bytes)
+    for path in reversed(chosen):
+        try:
+            if path.endswith(".gz"):
+                with gzip.open(path, "rb") as handle:
+                    lines.feed(handle)
+            else:
+                with open(path, "rb") as handle:
+                    size = os.fstat(handle.fileno()).st_size
+                    if size > max_bytes:        # only the tail can survive: skip the rest unread
+                        handle.seek(size - max_bytes)
+                        handle.readline()
+                        lines.dropped = True
+                    lines.feed(handle)
+        except OSError as error:
+            reason = "permission-denied" if error.errno in (errno.EACCES, errno.EPERM) else "command-failed"
+            return {"read": False, "reason": reason, "error": "%s: %s" % (path, error.strerror)}, None
+    return None, lines
+
+
+def read_logs(source, name, config):
+    """(unread reading or None, LineWindow) from the role's log source."""
+    window, max_bytes = config["log_window"], config["log_max_bytes"]
+    timeout = config["step_timeout"]
+    kind = source.get("kind", "docker")
+    if kind == "file":
+        return file_log_lines(source["path"], window, max_bytes)
+    if kind == "journald":
+        return journald_log_lines(source["unit"], window, max_bytes, timeout)
+    return docker_log_lines(name, window, max_bytes, timeout)
+
+
+def scan_logs(source, name, markers, config):
+    """Counts, last time and job ids of each marker in the window, from the newest log_max_bytes,
+    with the receive-to-completion time of each job and the receipts per job."""
+    missing, window = read_logs(source, name, config)
+    if missing:
+        return missing
+    since = time.time() - window_seconds(config["log_window"])
     compiled = [(m, re.compile(m["pattern"])) for m in markers]
     found = {m["name"]: {"kind": m["kind"], "queue": m.get("queue"), "count": 0, "last": None, "jobs": []}
              for m in markers}
-    receipts = {}
-    lines = 0
-    oldest = None
-    for line in text.splitlines():
+    receipts, received_at, longest = {}, {}, 0.0
+    lines, oldest = 0, None
+    for line in window.lines:
+        stamp, epoch = stamp_of(line)
+        if epoch is not None and epoch < since:
+            continue                # a rotated file's older lines
         lines += 1
-        stamp = line.split(" ", 1)[0]
         oldest = oldest or stamp
         for marker, pattern in compiled:
             match = pattern.search(line)
@@ -174,38 +331,82 @@ def scan_logs(name, markers, window, max_bytes):
                 continue
             entry = found[marker["name"]]
             entry["count"] += 1
-            entry["last"] = stamp
+            entry["last"] = stamp or entry["last"]
             job = match.groupdict().get("job")
-            if job:
-                entry["jobs"] = [seen for seen in entry["jobs"] if seen[0] != job][-(MAX_JOBS - 1):]
-                entry["jobs"].append([job, stamp])
-                if marker["kind"] == "received":
-                    receipts[job] = receipts.get(job, 0) + 1
+            if not job:
+                continue
+            entry["jobs"] = [seen for seen in entry["jobs"] if seen[0] != job][-(MAX_JOBS - 1):]
+            entry["jobs"].append([job, stamp])
+            if marker["kind"] == "received":
+                receipts[job] = receipts.get(job, 0) + 1
+                if epoch is not None:
+                    received_at[job] = epoch        # a redelivery starts the job again
+            elif marker["kind"] == "completed" and job in received_at and epoch is not None:
+                longest = max(longest, epoch - received_at[job])
     repeated = dict(sorted(((j, n) for j, n in receipts.items() if n > 1), key=lambda item: -item[1])[:20])
-    return {"read": True, "lines": lines, "truncated_at": max_bytes if truncated else None, "oldest": oldest,
-            "markers": found, "repeated_receipts": repeated}
+    return {"read": True, "lines": lines, "truncated_at": window.max_bytes if window.dropped else None,
+            "oldest": oldest, "markers": found, "repeated_receipts": repeated,
+            "longest_processing_seconds": round(longest, 3) if longest else None}
 
 
 # -- the probe, in the app's environment ----------------------------------------------
 
+PROBE_KEYS = ("salt", "region", "credentials", "queues", "user_agent", "aws_timeout", "settings_module_env")
+# runs the configured python, else python3, else python, and says on stderr when it fell back
+PYTHON_FALLBACK = ('for p in "$0" python3 python; do if command -v "$p" >/dev/null 2>&1; then '
+                   '[ "$p" = "$0" ] || echo "fleet-agent: $0 not found, ran $p" >&2; exec "$p" - "$1"; fi; done; '
+                   'echo "fleet-agent: no python in the container" >&2; exit 127')
+CONTAINER_GONE = ("is not running", "is restarting", "no such container", "is paused")
+
+
+def static_reading(config, values):
+    """What the .env alone says (when the app's container is not running): regions, masked
+    key id and fingerprints, queue names; no AWS call behind it."""
+    salt = config["salt"]
+    key_id, secret, source = preferred_keys(config["credentials"], values)
+    if not key_id and values.get("AWS_ACCESS_KEY_ID"):
+        key_id, secret, source = values["AWS_ACCESS_KEY_ID"], values.get("AWS_SECRET_ACCESS_KEY"), \
+            "env:AWS_ACCESS_KEY_ID"
+    region = app_region(config["region"], values)
+    name, value = first_set(values, ["AWS_REGION", "AWS_DEFAULT_REGION"])
+    queues = []
+    for key, queue in config["queues"].items():
+        queue_value, queue_source = queue_name(queue, values)
+        queues.append({"key": key, "name": queue_value, "name_source": queue_source, "region": region["value"]})
+    return {"static": True, "region": {
+        "app": region,
+        "boto3": {"value": values.get("AWS_DEFAULT_REGION"),
+                  "source": "env:AWS_DEFAULT_REGION" if values.get("AWS_DEFAULT_REGION") else None},
+        "cli": {"value": value, "source": "env:" + name if name else None}},
+        "credentials": {"source": source, "key_id": mask_key_id(key_id),
+                        "key_id_fp": fingerprint(salt, key_id) if key_id else None,
+                        "secret_fp": fingerprint(salt, secret) if secret else None,
+                        "looks_like_aws_key": bool(key_id and re.match(r"^(AKIA|ASIA)[A-Z0-9]{16}$", key_id)),
+                        "session_token": bool(values.get("AWS_SESSION_TOKEN"))},
+        "queues": queues, "settings_module": values.get(config.get("settings_module_env") or ""),
+        "endpoints": {k: re.sub(r"//[^@/]*@", "//***@", v) for k, v in sorted(values.items())
+                      if k.startswith("AWS_ENDPOINT_URL")},
+        "env_problems": value_problems(config, values)}
+
+
 def probe(config, app, dotenv_values, dotenv_reason, containers):
-    probe_config = json.dumps({k: config[k] for k in ("salt", "region", "credentials", "queues", "user_agent",
-                                                      "aws_timeout", "settings_module_env")})
+    probe_config = json.dumps({k: config[k] for k in PROBE_KEYS})
     mode = app["env_from"]
     container = app.get("container")
     running = any(c["name"] == container and c["state"] == "running" for c in containers)
-    note = None
-    if mode == "container" and not running:
-        note = "container %s is not running: probed with the .env on disk instead" % container
+    fallback = mode == "container" and not running
+    if fallback:
         mode = "dotenv"
     if mode == "container":
-        argv = ["docker", "exec", "-i", container, app["app_python"], "-", probe_config]
+        argv = ["docker", "exec", "-i", container, "sh", "-c", PYTHON_FALLBACK, app["app_python"], probe_config]
         env = None
     elif mode == "dotenv":
         if dotenv_values is None:
+            kind = "dotenv-missing" if dotenv_reason == "not-found" else "dotenv-unreadable"
+            if fallback:
+                kind = "not-run"
             return {"env_source": "dotenv:%s" % app["dotenv_path"],
-                    "error": {"kind": "dotenv-missing" if dotenv_reason == "not-found" else "dotenv-unreadable",
-                              "message": "cannot read %s (%s)" % (app["dotenv_path"], dotenv_reason)}}
+                    "error": {"kind": kind, "message": "cannot read %s (%s)" % (app["dotenv_path"], dotenv_reason)}}
         argv = [app["host_python"], "-", probe_config]
         env = dict(os.environ)
         env.update(dotenv_values)
@@ -218,12 +419,26 @@ def probe(config, app, dotenv_values, dotenv_reason, containers):
     try:
         result = json.loads(out.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        kind = "timeout" if code == 124 else "python-missing" if code in (126, 127) or \
-            "executable file not found" in err else "probe-crashed"
+        lowered = err.lower()
+        if code == 124:
+            kind = "timeout"
+        elif mode == "container" and any(sign in lowered for sign in CONTAINER_GONE):
+            kind = "container-lost"
+        elif code in (126, 127) or "executable file not found" in err or "no python" in err:
+            kind = "python-missing"
+        else:
+            kind = "probe-crashed"
         result = {"error": {"kind": kind, "message": (err or out).strip()[-400:], "exit_status": code}}
     result["env_source"] = source
-    if note:
-        result["note"] = note
+    fell_back = re.search(r"fleet-agent: (\S+) not found, ran (\S+)", err)
+    if fell_back:
+        result["python_fallback"] = {"configured": fell_back.group(1), "ran": fell_back.group(2)}
+    if fallback:
+        result["note"] = "container %s is not running: read with the .env on disk instead" % container
+        if (result.get("error") or {}).get("kind") in ("boto3-missing", "python-missing"):
+            result["error"] = {"kind": "not-run", "message": "the host's %s cannot run the probe (%s): only the "
+                               ".env was read" % (app["host_python"], result["error"]["message"][:200])}
+            result.update(static_reading(config, dotenv_values))
     return result
 
 
@@ -236,13 +451,35 @@ def check_script(app):
     return {"command": " ".join(argv), "exit_status": code, "output": (out + err)[-6000:]}
 
 
+def process_state(workload):
+    """A plain process's state: systemd's word for a journald unit, pgrep for a file-logging
+    process with a `process` pattern; None when the inventory gives no way to tell."""
+    source = workload["source"]
+    if source.get("kind") == "journald":
+        code, out, err = run(["systemctl", "is-active", source["unit"]])
+        if code == 127 or not out.strip():
+            return dict(unread(code, out, err), present=None)
+        state = out.strip()
+        return {"present": True, "status": "running" if state == "active" else state}
+    if source.get("process"):
+        code, out, err = run(["pgrep", "-f", source["process"]])
+        if code not in (0, 1):
+            return dict(unread(code, out, err), present=None)
+        return {"present": True, "status": "running" if code == 0 else "stopped"}
+    return {"present": None, "read": True}
+
+
 def main():
     config = json.loads(zlib.decompress(base64.b64decode(sys.argv[2])))
     started = time.time()
     facts = {"schema": SCHEMA, "hostname": socket.gethostname(), "python": sys.version.split()[0],
              "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))}
-    facts["docker"], facts["containers"] = docker_facts()
     app = config["app"]
+    workloads = config["workloads"]
+    if app["env_from"] == "container" or any(w["source"].get("kind", "docker") == "docker" for w in workloads):
+        facts["docker"], facts["containers"] = docker_facts()
+    else:                   # a host of plain processes: docker is not asked, and not missed
+        facts["docker"], facts["containers"] = {"read": True, "available": None, "used": False}, []
     dotenv_values, dotenv_reason = None, None
     try:
         # utf-8-sig: a BOM is dropped, as Docker and python-dotenv drop it
@@ -254,15 +491,20 @@ def main():
                          errno.EPERM: "permission-denied"}.get(error.errno, "command-failed")
         facts["dotenv"] = {"read": False, "path": app["dotenv_path"], "reason": dotenv_reason,
                            "error": error.strerror}
-    facts["wanted"] = [{"name": c["name"], "role": c["role"]} for c in config["containers"]]
+    facts["wanted"] = [{"name": w["name"], "role": w["role"], "kind": w["source"].get("kind", "docker")}
+                       for w in workloads]
     facts["inspected"] = []
-    for wanted in config["containers"]:
-        if not facts["docker"]["available"]:
-            break
-        entry = inspect_container(wanted["name"], config)
-        entry["role"] = wanted["role"]
-        if entry.get("present"):
-            entry["logs"] = scan_logs(wanted["name"], wanted["markers"], config["log_window"], config["log_max_bytes"])
+    for workload in workloads:
+        kind = workload["source"].get("kind", "docker")
+        if kind == "docker":
+            if not facts["docker"]["available"]:
+                continue
+            entry = inspect_container(workload["name"], config)
+        else:
+            entry = dict(process_state(workload), name=workload["name"])
+        entry["role"], entry["kind"] = workload["role"], kind
+        if entry.get("present") or kind != "docker":
+            entry["logs"] = scan_logs(workload["source"], workload["name"], workload["markers"], config)
         facts["inspected"].append(entry)
     if app["env_from"] == "container" and not facts["docker"]["available"]:
         facts["probe"] = {"env_source": "container:%s" % app.get("container"),

@@ -12,46 +12,36 @@ import re
 import sys
 
 try:
+    from .appenv import app_region, first_set, preferred_keys, queue_name, value_problems
     from .redact import fingerprint, mask_key_id
-except ImportError:  # shipped: redact.py's source is prepended (see agent.program)
+except ImportError:  # shipped: redact.py's and appenv.py's sources are prepended (see agent.program)
     pass
 
 AWS_KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
 KEY_ID_IN_TEXT = re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b")
 ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-              "ApproximateNumberOfMessagesDelayed", "RedrivePolicy", "QueueArn"]
+              "ApproximateNumberOfMessagesDelayed", "RedrivePolicy", "QueueArn", "VisibilityTimeout"]
 
 
-def first_set(names):
-    for name in names:
-        if os.environ.get(name):
-            return name, os.environ[name]
-    return None, None
-
-
-def resolve_regions(config, session):
+def resolve_regions(config, profile_region):
     """The region as the app, boto3 and AWS CLI v2 each resolve it, with the source."""
-    name, value = first_set(config["region"]["env"])
-    app = {"value": value, "source": "env:" + name} if name else \
-        {"value": config["region"].get("default"), "source": "app-default"}
-    profile_region = session._session.get_scoped_config().get("region") if session else None
-    if os.environ.get("AWS_DEFAULT_REGION"):
-        boto = {"value": os.environ["AWS_DEFAULT_REGION"], "source": "env:AWS_DEFAULT_REGION"}
+    env = os.environ
+    if env.get("AWS_DEFAULT_REGION"):
+        boto = {"value": env["AWS_DEFAULT_REGION"], "source": "env:AWS_DEFAULT_REGION"}
     else:
         boto = {"value": profile_region, "source": "config-file" if profile_region else None}
-    name, value = first_set(["AWS_REGION", "AWS_DEFAULT_REGION"])
+    name, value = first_set(env, ["AWS_REGION", "AWS_DEFAULT_REGION"])
     cli = {"value": value, "source": "env:" + name} if name else \
         {"value": profile_region, "source": "config-file" if profile_region else None}
-    return {"app": app, "boto3": boto, "cli": cli}
+    return {"app": app_region(config["region"], env), "boto3": boto, "cli": cli}
 
 
-def resolve_credentials(config, boto3):
+def resolve_credentials(config, session):
     """The credentials the app uses: a preferred env pair if set, else boto3's chain."""
-    for pair in config["credentials"].get("prefer", []):
-        key_id, secret = os.environ.get(pair["key_id"]), os.environ.get(pair["secret"])
-        if key_id and secret:
-            return key_id, secret, None, "env:" + pair["key_id"]
-    credentials = boto3.Session().get_credentials()
+    key_id, secret, source = preferred_keys(config["credentials"], os.environ)
+    if key_id:
+        return key_id, secret, None, source
+    credentials = session.get_credentials() if session is not None else None
     if credentials is None:
         return None, None, None, None
     frozen = credentials.get_frozen_credentials()
@@ -75,6 +65,29 @@ def error_record(error, secrets):
             "message": scrub(err.get("Message") or error, secrets)}
 
 
+def known_regions(session):
+    """Every region botocore knows for SQS, in every partition; None when it cannot say."""
+    try:
+        regions = set()
+        for partition in session.get_available_partitions():
+            regions |= set(session.get_available_regions("sqs", partition_name=partition))
+        return regions
+    except Exception:  # an old or broken botocore: the check is skipped, not guessed
+        return None
+
+
+def session_without_profile(boto3):
+    """A session that ignores AWS_PROFILE, only to read botocore's region list and profile names."""
+    saved = os.environ.pop("AWS_PROFILE", None)
+    try:
+        return boto3.Session()
+    except Exception:
+        return None
+    finally:
+        if saved is not None:
+            os.environ["AWS_PROFILE"] = saved
+
+
 def main():
     config = json.loads(sys.argv[1])
     result = {"schema": "sqs-probe/1", "python": platform.python_version(),
@@ -89,15 +102,28 @@ def main():
         return
     result.update(boto3=boto3.__version__, botocore=botocore.__version__)
     salt = config["salt"]
+    problems = {}
     try:
         session = boto3.Session()
-    except Exception:  # a broken profile must not hide everything else
-        session = None
-    result["region"] = resolve_regions(config, session)
+        profile_region = session.region_name if os.environ.get("AWS_DEFAULT_REGION") is None else None
+    except Exception as error:  # a broken AWS_PROFILE: one field's error, the rest is still read
+        problems["session"] = "%s: %s" % (type(error).__name__, error)
+        session, profile_region = None, None
+    bare = session or session_without_profile(boto3)
+    try:
+        profiles = set(bare.available_profiles) if bare else None
+    except Exception:  # an unreadable config file: the profile check is skipped
+        profiles = None
+    result["env_problems"] = value_problems(config, os.environ, known_regions(bare) if bare else None, profiles)
+    result["region"] = resolve_regions(config, profile_region)
     result["endpoints"] = {k: re.sub(r"//[^@/]*@", "//***@", v) for k, v in sorted(os.environ.items())
                            if k.startswith("AWS_ENDPOINT_URL")}
     result["settings_module"] = os.environ.get(config.get("settings_module_env") or "", None)
-    key_id, secret, token, source = resolve_credentials(config, boto3)
+    try:
+        key_id, secret, token, source = resolve_credentials(config, session)
+    except Exception as error:  # a credential provider that fails (bad profile, expired SSO cache)
+        key_id, secret, token, source = None, None, None, None
+        problems["credentials"] = "%s: %s" % (type(error).__name__, error)
     secrets = [secret, token]
     result["credentials"] = {
         "source": source,
@@ -107,8 +133,11 @@ def main():
         "looks_like_aws_key": bool(key_id and AWS_KEY_ID.match(key_id)),
         "session_token": bool(token),
     }
+    if problems:
+        result["field_errors"] = {k: scrub(v, secrets) for k, v in problems.items()}
     if not key_id:
-        result["error"] = {"kind": "credentials-missing", "message": "no credentials in the app's environment"}
+        result["error"] = {"kind": "credentials-missing", "message": "no credentials in the app's environment"
+                           + ("" if not problems else " (%s)" % "; ".join(result["field_errors"].values()))}
         print(json.dumps(result))
         return
     timeout = float(config.get("aws_timeout", 5))
@@ -122,15 +151,20 @@ def main():
         result["identity"] = {"account": identity.get("Account"), "arn": identity.get("Arn")}
     except Exception as error:
         result["identity"] = {"error": error_record(error, secrets)}
-    sqs = boto3.client("sqs", **kwargs)
+    try:
+        sqs = boto3.client("sqs", **kwargs)
+        client_error = None
+    except Exception as error:  # an invalid region or endpoint: every queue says so
+        sqs, client_error = None, error_record(error, secrets)
     result["queues"] = []
     for key, queue in config["queues"].items():
-        env_name = queue.get("env")
-        name = os.environ.get(env_name) if env_name and os.environ.get(env_name) else queue["name"]
-        entry = {"key": key, "name": name, "name_source": "env:" + env_name if name != queue["name"] else "profile",
-                 "region": region}
+        name, name_source = queue_name(queue, os.environ)
+        entry = {"key": key, "name": name, "name_source": name_source, "region": region}
         try:
-            entry["url"] = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            if sqs is None:
+                entry["error"] = client_error
+            else:
+                entry["url"] = sqs.get_queue_url(QueueName=name)["QueueUrl"]
         except Exception as error:
             entry["error"] = error_record(error, secrets)
         if entry.get("url"):

@@ -4,8 +4,7 @@ A Content-Security-Policy of `default-src 'none'` makes the browser refuse any
 fetch, so the report opens the same on an air-gapped laptop as in CI. Every
 value is escaped: hosts' data is untrusted text.
 """
-from html import escape
-
+from .sanitize import html_text
 from .table import (CROSS_CHECK_HEADERS, container_cell, cross_check_rows, cross_check_summary,
                     last_activity)
 
@@ -28,7 +27,7 @@ details { margin: .6em 0; } summary { cursor: pointer; font-weight: 600; }
 
 
 def _e(value):
-    return escape("" if value is None else str(value))
+    return html_text("" if value is None else value)
 
 
 def _table(headers, rows, table_id=None):
@@ -73,7 +72,7 @@ def _matrix(result):
             elif value is None:
                 cells.append(("?", "unknown"))
             else:
-                cells.append(_e(value))
+                cells.append(value)         # plain text: _table escapes it, once
         rows.append(cells)
     return ("<p>A highlighted cell (marked <b>!</b>) differs from the baseline or from the majority of the "
             "hosts it is compared with (the fleet, or the hosts of the same role).</p>"

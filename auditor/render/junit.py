@@ -6,6 +6,7 @@ cross-check) form a `fleet` suite of their own."""
 from xml.etree import ElementTree
 
 from ..codes import Severity
+from .sanitize import xml
 from .steps import STEPS
 
 FLEET_CHECK = "Step 4 - fleet comparison"
@@ -13,16 +14,16 @@ FLEET_CHECK = "Step 4 - fleet comparison"
 
 def _case(suite, classname, name, found):
     """One test case; returns 1 when it failed."""
-    case = ElementTree.SubElement(suite, "testcase", classname=classname, name=name)
+    case = ElementTree.SubElement(suite, "testcase", classname=xml(classname), name=name)
     errors = [f for f in found if f.severity == Severity.ERROR]
     if errors:
         failure = ElementTree.SubElement(case, "failure", message="; ".join(f.code for f in errors),
                                          type=errors[0].code)
-        failure.text = "\n".join("%s: %s\nfix: %s" % (f.code, f.message, f.remedy) for f in errors)
+        failure.text = xml("\n".join("%s: %s\nfix: %s" % (f.code, f.message, f.remedy) for f in errors))
     others = [f for f in found if f.severity != Severity.ERROR]
     if others:
-        ElementTree.SubElement(case, "system-out").text = "\n".join(
-            "%s %s: %s" % (f.severity, f.code, f.message) for f in others)
+        ElementTree.SubElement(case, "system-out").text = xml("\n".join(
+            "%s %s: %s" % (f.severity, f.code, f.message) for f in others))
     return int(bool(errors))
 
 
@@ -36,7 +37,7 @@ def render_junit(result):
         if host.report.reachable:
             checks = [(STEPS[step], [f for f in host.findings if f.step == step]) for step in (1, 2, 3)]
             checks.append((FLEET_CHECK, [f for f in fleet if name in f.hosts]))
-        suite = ElementTree.SubElement(suites, "testsuite", name=name, tests=str(len(checks)))
+        suite = ElementTree.SubElement(suites, "testsuite", name=xml(name), tests=str(len(checks)))
         failures = sum(_case(suite, "fleet-audit.%s" % name, check, found) for check, found in checks)
         suite.set("failures", str(failures))
     orphans = [f for f in fleet if not names & set(f.hosts)]

@@ -1,10 +1,11 @@
 """Markdown report, for a release ticket: verdicts, the matrix with deviating
 cells in bold and marked, then the findings."""
+from .sanitize import markdown
 from .table import CROSS_CHECK_HEADERS, cross_check_rows, cross_check_summary
 
 
 def _cell(text):
-    return str(text).replace("|", "\\|").replace("\n", "<br>")
+    return markdown(text)
 
 
 def _table(headers, rows):
@@ -19,17 +20,18 @@ def matrix_markdown(result):
     for row in result.matrix:
         cells = []
         for name in names:
-            value = "?" if row.cells.get(name) is None else str(row.cells[name])
+            value = "?" if row.cells.get(name) is None else markdown(row.cells[name])
             cells.append("**%s** (deviates)" % value if name in row.deviating else value)
         rows.append([row.attribute] + cells)
-    return _table(["attribute"] + names, rows)
+    lines = ["| " + " | ".join(["attribute"] + [markdown(n) for n in names]) + " |", "|" + "---|" * (len(names) + 1)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def render_markdown(result, matrix=True):
     errors = sum(f.severity == "error" for f in result.findings)
     out = ["# Fleet audit %s" % result.started, "",
-           "%d host(s), %d finding(s), %d error(s). Inventory: `%s`." % (
-               len(result.hosts), len(result.findings), errors, result.inventory), "",
+           "%d host(s), %d finding(s), %d error(s). Inventory: %s." % (
+               len(result.hosts), len(result.findings), errors, markdown(result.inventory)), "",
            "## Hosts", "",
            _table(["host", "role", "reachable", "verdict"],
                   [[h.report.name, ",".join(h.report.roles), "yes" if h.report.reachable else h.report.transport_kind,
@@ -37,12 +39,12 @@ def render_markdown(result, matrix=True):
     if matrix and result.matrix:
         out += ["", "## Comparison", "", matrix_markdown(result)]
     if result.cross_check is not None:
-        out += ["", "## Where the queues are", "", cross_check_summary(result.cross_check) + ".", "",
+        out += ["", "## Where the queues are", "", markdown(cross_check_summary(result.cross_check)) + ".", "",
                 _table(CROSS_CHECK_HEADERS, cross_check_rows(result.cross_check))]
     out += ["", "## Findings", ""]
     if not result.findings:
         out.append("No findings.")
     for f in result.findings:
-        out.append("- **%s** `%s` on %s: %s  \n  Fix: %s" % (f.severity, f.code, ", ".join(f.hosts), f.message,
-                                                            f.remedy))
+        out.append("- **%s** `%s` on %s: %s  \n  Fix: %s" % (f.severity, f.code, markdown(", ".join(f.hosts)),
+                                                            markdown(f.message), markdown(f.remedy)))
     return "\n".join(out)

@@ -1,6 +1,7 @@
 """`fab check-host`: one host, the runbook's three steps in order, each with what
 was seen, its verdict and the remedies; the app's own check script beside it."""
 from ..facts import MarkerKind
+from .sanitize import terminal
 
 STEPS = {
     0: "Step 0 - reach the host (SSH, agent)",
@@ -93,4 +94,4 @@ def render_steps(host, check=None, fleet_findings=()):
     if check is not None:
         _section(out, "Where the queues are (the controller's own AWS view)", _where(host, check),
                  [f for f in fleet_findings if f.code in ("queue-elsewhere", "cross-check-failed")])
-    return "\n".join(out)
+    return terminal("\n".join(out))      # every line holds host data: shown with its controls escaped

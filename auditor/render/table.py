@@ -2,6 +2,7 @@
 from tabulate import tabulate
 
 from ..facts import MarkerKind
+from .sanitize import terminal
 
 COLOURS = {"error": "31", "warning": "33", "info": "36", "ok": "32", "config": "31", "worker-down": "31",
            "code-suspect": "35", "unreachable": "31"}
@@ -45,19 +46,20 @@ def host_rows(result, colour):
     for host in result.hosts:
         report, probe = host.report, host.report.probe
         rows.append([
-            report.name, ",".join(report.roles) or "-",
+            terminal(report.name), terminal(",".join(report.roles) or "-"),
             "yes" if report.reachable else paint("no: " + report.transport_kind, "error", colour),
-            probe.region("app") if probe and probe.ran else "?",
-            (probe.credentials.key_id or "-") if probe and probe.ran else "?",
-            (probe.account or probe.identity_error or "-") if probe and probe.ran else "?",
-            queue_cell(probe), container_cell(report), last_activity(report),
+            terminal(probe.region("app")) if probe and probe.has_values else "?",
+            terminal(probe.credentials.key_id or "-") if probe and probe.has_values else "?",
+            terminal(probe.account or probe.identity_error or "-") if probe and probe.ran else "?",
+            terminal(queue_cell(probe)), terminal(container_cell(report)), terminal(last_activity(report)),
             paint(host.verdict, host.verdict, colour),
         ])
     return rows
 
 
 def finding_rows(result, colour):
-    return [[paint(f.severity, f.severity, colour), f.code, ",".join(f.hosts), f.message, f.remedy]
+    return [[paint(f.severity, f.severity, colour), f.code, terminal(",".join(f.hosts)), terminal(f.message),
+             terminal(f.remedy)]
             for f in result.findings]
 
 
@@ -69,12 +71,12 @@ def matrix_table(result, colour=False):
         cells = []
         for name in names:
             value = row.cells.get(name)
-            text = "?" if value is None else str(value)
+            text = "?" if value is None else terminal(value)
             if name in row.deviating:
                 text = paint(text + " !", "error", colour) if colour else "! " + text
             cells.append(text)
         rows.append([row.attribute] + cells)
-    return tabulate(rows, headers=["attribute"] + names, tablefmt="simple", maxcolwidths=[None] + [40] * len(names))
+    return tabulate(rows, headers=["attribute"] + [terminal(n) for n in names], tablefmt="simple", maxcolwidths=[None] + [40] * len(names))
 
 
 def inventory_table(specs):
@@ -86,8 +88,9 @@ def inventory_table(specs):
         if source == "container":
             containers = [settings["role_defs"][r].get("container") for r in spec.roles]
             source = "container %s" % (settings["app_container"] or next(filter(None, containers), "?"))
-        rows.append([spec.name, "%s:%d" % (spec.address, spec.port), spec.user or "-", ",".join(spec.roles) or "-",
-                     ",".join(g for g in spec.groups if g != "all") or "-", source, spec.proxy_jump or "-"])
+        row = [spec.name, "%s:%d" % (spec.address, spec.port), spec.user or "-", ",".join(spec.roles) or "-",
+               ",".join(g for g in spec.groups if g != "all") or "-", source, spec.proxy_jump or "-"]
+        rows.append([terminal(cell) for cell in row])
     return tabulate(rows, headers=["host", "address", "user", "roles", "groups", "app environment", "via"],
                     tablefmt="simple") + "\n\n%d host(s)" % len(specs)
 
@@ -97,8 +100,8 @@ CROSS_CHECK_HEADERS = ["queue", "region", "account", "profile", "waiting", "url"
 
 def cross_check_rows(check):
     """Where the controller found each queue name; names found nowhere say so."""
-    rows = [[s.name, s.region, s.account or "?", s.profile or "default",
-             "?" if s.visible is None else s.visible, s.url] for s in check.sightings]
+    rows = [[terminal(s.name), s.region, s.account or "?", terminal(s.profile or "default"),
+             "?" if s.visible is None else s.visible, terminal(s.url)] for s in check.sightings]
     rows += [[name, "(nowhere)", "", "", "", ""] for name in check.names if not check.where(name)]
     return rows
 

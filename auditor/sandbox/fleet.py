@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import secrets
+import shutil
 import string
 import getpass
 import sys
@@ -39,6 +40,10 @@ class SandboxHostRuntime:
         self.dockerd_pid_file = self.dir / "dockerd.pid"
         self.sshd_pid_file = self.dir / "sshd.pid"
         self.host_key = self.dir / "ssh_host_ed25519_key"
+        # a plain-process host: the app's code, its process and its log file
+        self.code_dir = self.dir / "code"
+        self.process_pid_file = self.dir / "worker.pid"
+        self.log_file = self.app_dir / "logs" / "worker.log"
 
     def docker(self, *args, timeout=60):
         env = dict(os.environ, DOCKER_BUILDKIT="0")
@@ -69,6 +74,7 @@ class SandboxHostRuntime:
         system.wait_until(self.docker_ready, 60, "dockerd of %s (log: %s)" % (self.spec.name, self.dir / "dockerd.log"))
 
     def write_sshd_config(self, authorized_keys):
+        self.dir.mkdir(parents=True, exist_ok=True)
         if not self.host_key.exists():
             system.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", self.spec.name, "-f", str(self.host_key)])
         config = "\n".join([
@@ -124,6 +130,27 @@ class SandboxHostRuntime:
                     "--restart", restart, "--log-driver", log_driver, "--label", "fleet-auditor.sandbox=1",
                     image, *self.spec.command)
 
+    def run_process(self, env):
+        """The worker as a plain process on the host, its output appended to a log file; the file
+        of its previous run is rotated to .1, as logrotate would."""
+        self.stop_process()
+        if self.code_dir.exists():
+            shutil.rmtree(self.code_dir)
+        shutil.copytree(images.APP_DIR, self.code_dir)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        if self.log_file.exists():
+            self.log_file.replace(self.log_file.with_name(self.log_file.name + ".1"))
+        environment = dict(env, PATH=os.environ.get("PATH", "/usr/bin:/bin"), PYTHONUNBUFFERED="1")
+        pid = system.spawn([sys.executable, str(self.code_dir / "worker.py")], self.log_file, env=environment)
+        self.process_pid_file.write_text(str(pid))
+
+    def process_pid(self):
+        return system.read_pid(self.process_pid_file)
+
+    def stop_process(self):
+        system.stop_pid(self.process_pid())
+        self.process_pid_file.unlink(missing_ok=True)
+
     def containers(self):
         try:
             out = self.docker("ps", "-a", "--format", "{{.Names}}\t{{.State}}\t{{.Status}}", timeout=10)
@@ -172,6 +199,7 @@ class Sandbox:
             if host not in active:           # hosts this scenario leaves out are switched off
                 host.stop_sshd()
                 host.stop_dockerd()
+                host.stop_process()
         say("Docker daemons and images (the first run builds a Debian root file system: about a minute)")
         with ThreadPoolExecutor(max_workers=len(active)) as pool:
             image_tags = dict(zip(scenario.hosts, pool.map(self._prepare_host, active)))
@@ -191,8 +219,10 @@ class Sandbox:
         (self.client_dir / "authorized_keys").write_text(Path(str(self.client_key) + ".pub").read_text())
 
     def _prepare_host(self, host):
-        host.start_dockerd()
         host.write_sshd_config(self.client_dir / "authorized_keys")
+        if host.spec.plain_process:
+            return None                     # no Docker on this host
+        host.start_dockerd()
         return images.ensure_app_image(host.docker, host.spec.container, self.root / "cache")
 
     def _apply(self, scenario, active, image_tags):
@@ -217,9 +247,12 @@ class Sandbox:
             env = scenarios.healthy_env(spec, keys, r2_keys, self.moto.endpoint)
             env = scenarios.apply_changes(env, scenario.env.get(spec.name, {}), resolve)
             host.write_env(env)
-            # log driver "none": `docker logs` fails, as it does for drivers that cannot be read back
-            host.run_container(image_tags[spec.name], crashing=spec.name in scenario.crashing,
-                               log_driver="none" if spec.name in scenario.unreadable_logs else "json-file")
+            if spec.plain_process:
+                host.run_process(env)
+            else:
+                # log driver "none": `docker logs` fails, as it does for drivers that cannot be read back
+                host.run_container(image_tags[spec.name], crashing=spec.name in scenario.crashing,
+                                   log_driver="none" if spec.name in scenario.unreadable_logs else "json-file")
             if spec.name in scenario.env_on_disk_after_start:
                 host.write_env(scenarios.apply_changes(env, scenario.env_on_disk_after_start[spec.name], resolve))
             if spec.name in scenario.stopped_containers:
@@ -267,10 +300,11 @@ class Sandbox:
         children = {}
         for host in active:
             group = children.setdefault(groups[host.spec.role], {"hosts": {}})
-            group["hosts"][host.spec.name] = {
-                "ansible_host": host.spec.address,
-                "auditor": {"app_dir": str(host.app_dir)},
-            }
+            settings = {"app_dir": str(host.app_dir)}
+            if host.spec.plain_process:     # no container: the .env and a log file, read on the host
+                settings.update(env_from="dotenv", role_defs={host.spec.role: {"log_source": {
+                    "kind": "file", "path": str(host.log_file), "process": str(host.code_dir / "worker.py")}}})
+            group["hosts"][host.spec.name] = {"ansible_host": host.spec.address, "auditor": settings}
             group["vars"] = {"auditor": {"roles": [host.spec.role]}}
         document = {"all": {
             "vars": {
@@ -280,6 +314,8 @@ class Sandbox:
                 # the host's own python (not the containers'): used for dotenv-mode probes
                 "ansible_python_interpreter": sys.executable,
                 "auditor": {"known_hosts": str(self.known_hosts),
+                            # the containers read the .env with docker --env-file: quotes are kept
+                            "dotenv_format": "docker",
                             "allowed_endpoints": [self.moto.endpoint],
                             "cross_check": {"profiles": list(self.controller_profiles()),
                                             "config_file": str(self.client_dir / "aws-config"),
@@ -308,12 +344,13 @@ class Sandbox:
         return lines
 
     def running(self):
-        return bool(self.moto.pid() or any(h.sshd_pid() or h.dockerd_pid() for h in self.hosts.values()))
+        return bool(self.moto.pid() or any(h.sshd_pid() or h.dockerd_pid() or h.process_pid() for h in self.hosts.values()))
 
     def down(self):
         """Stop everything `up` started, by pid, and unmount what Docker left."""
         for host in self.hosts.values():
             host.stop_sshd()
+            host.stop_process()
         with ThreadPoolExecutor(max_workers=len(self.hosts)) as pool:
             list(pool.map(SandboxHostRuntime.stop_dockerd, self.hosts.values()))
         self.moto.stop()

@@ -34,21 +34,25 @@ class SandboxHost:
     command: Tuple[str, ...]
     settings_module: str
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    plain_process: bool = False     # runs as a process on the host, logging to a file: no Docker at all
 
 
 VIDEO_1 = SandboxHost("video-1", "127.0.0.12", "video-worker", "academy-video-worker", "academy-video-worker",
                       ("python", "/app/worker.py"), "apps.api.config.settings.worker",
                       {"WORKER_KIND": "video", "WORKER_BACKOFF_SECONDS": "3", "WORKER_POLL_SECONDS": "2"})
+API_1 = SandboxHost("api-1", "127.0.0.11", "api", "academy-api", "academy-api",
+                    ("python", "/app/api_simulator.py"), "apps.api.config.settings.prod",
+                    {"SIM_INTERVAL_SECONDS": "3"})
+AI_1 = SandboxHost("ai-1", "127.0.0.13", "ai-worker", "academy-ai-worker-cpu", "academy-ai-worker",
+                   ("python", "/app/worker.py"), "apps.api.config.settings.worker",
+                   {"WORKER_KIND": "ai", "WORKER_BACKOFF_SECONDS": "3", "WORKER_POLL_SECONDS": "2"})
 HOSTS = (
-    SandboxHost("api-1", "127.0.0.11", "api", "academy-api", "academy-api",
-                ("python", "/app/api_simulator.py"), "apps.api.config.settings.prod",
-                {"SIM_INTERVAL_SECONDS": "3"}),
-    VIDEO_1,
-    SandboxHost("ai-1", "127.0.0.13", "ai-worker", "academy-ai-worker-cpu", "academy-ai-worker",
-                ("python", "/app/worker.py"), "apps.api.config.settings.worker",
-                {"WORKER_KIND": "ai", "WORKER_BACKOFF_SECONDS": "3", "WORKER_POLL_SECONDS": "2"}),
-    # a second video worker, like video-1, started only by the scenarios that compare two hosts of one role
+    API_1, VIDEO_1, AI_1,
+    # started only by the scenarios that need them: a second video worker, an AI worker run as a
+    # plain process (a venv under a supervisor, logging to a file), a second API host
     replace(VIDEO_1, name="video-2", address="127.0.0.14"),
+    replace(AI_1, name="ai-2", address="127.0.0.15", plain_process=True),
+    replace(API_1, name="api-2", address="127.0.0.16"),
 )
 BASE_HOSTS = ("api-1", "video-1", "ai-1")
 SSH_PORT = 2222
@@ -169,6 +173,26 @@ SCENARIOS = {s.name: s for s in (
              "logs are unknown",
              expect=(("video-1", "docker-unavailable"), ("video-1", "job-flow-unjudged")),
              verdicts={"video-1": "unknown"}, stopped_dockerd=("video-1",)),
+    Scenario("plain-process-worker", "the AI worker is a plain process on ai-2 (no Docker), logging to a "
+             "rotated file; jobs flow as in healthy",
+             hosts=("api-1", "video-1", "ai-2")),
+    Scenario("api-wrong-region", "api-2, a second API host, sets AWS_REGION=us-east-1: it enqueues where the "
+             "queues do not exist, while api-1 and the workers agree",
+             expect=(("api-2", "region-mismatch"), ("api-2", "sqs-queue-missing"), ("api-2", "api-enqueue-failures")),
+             verdicts={"api-2": "config"}, hosts=BASE_HOSTS + ("api-2",),
+             env={"api-2": {"AWS_REGION": "us-east-1"}}),
+    Scenario("quoted-region", "ai-1's .env says AWS_DEFAULT_REGION=\"ap-northeast-2\" and docker --env-file "
+             "keeps the quotes: boto3 would refuse that region",
+             expect=(("ai-1", "env-value-invalid"), ("ai-1", "region-env-conflict")),
+             verdicts={"ai-1": "config"}, env={"ai-1": {"AWS_DEFAULT_REGION": '"ap-northeast-2"'}}),
+    Scenario("no-delete-permission", "the video worker's IAM user lacks sqs:DeleteMessage: every video job "
+             "comes back after the visibility timeout and runs again",
+             expect=(("video-1", "job-processed-twice"),),
+             verdicts={"video-1": "config"}, denied_actions={"academy-video-worker": ("sqs:DeleteMessage",)}),
+    Scenario("idle-worker", "the AI worker starts and then receives nothing (concurrency 0) while Excel jobs "
+             "pile up in its queue",
+             expect=(("ai-1", "worker-idle"), ("ai-1", "jobs-not-consumed")),
+             verdicts={"ai-1": "worker-down"}, env={"ai-1": {"WORKER_PAUSED": "1"}}),
     Scenario("poison-job", "every second Excel job fails in the AI worker and SQS redelivers it",
              expect=(("ai-1", "job-repeated-failure"),),
              verdicts={"ai-1": "code-suspect"},

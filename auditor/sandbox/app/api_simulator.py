@@ -25,7 +25,9 @@ def send(client, queue, body):
 
 
 def enqueue_video(client, video_id):
-    body = {"job_id": str(video_id), "video_id": video_id, "request_id": uuid.uuid4().hex[:12]}
+    # as in the app: the message names the job row (its own id space) and the video
+    body = {"job_id": str(50000 + video_id * 7 % 1000 + video_id), "video_id": video_id, "tenant_id": 1,
+            "request_id": uuid.uuid4().hex[:12]}
     try:
         send(client, academy_sqs.VIDEO_QUEUE, body)
     except (BotoCoreError, ClientError) as error:
