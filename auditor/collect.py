@@ -60,6 +60,9 @@ def agent_config(spec, salt):
         "public_env": sorted(public), "key_id_env": s["key_id_env"], "settings_module_env": s["settings_module_env"],
         "log_window": str(s["log_window"]), "log_max_bytes": int(s["log_max_bytes"]),
         "workloads": workloads, "run_check_script": bool(s["run_check_script"]), "step_timeout": STEP_TIMEOUT,
+        # the agent ends its own steps before the remote `timeout` does, and stops when the
+        # connection closes (Ctrl-C)
+        "budget": max(1, s["timeouts"]["command"] - 5), "watch_stdin": True,
         "app": {"env_from": env_from, "container": app_container, "app_python": s["app_python"],
                 "host_python": spec.python, "app_dir": s["app_dir"], "check_script": s["check_script"],
                 "dotenv_path": posixpath.join(s["app_dir"], s["dotenv"]), "dotenv_format": s["dotenv_format"]},

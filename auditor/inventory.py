@@ -157,6 +157,10 @@ def validate_settings(settings, path="auditor", schema=DEFAULT_SETTINGS):
                 validate_settings(body, "%s.%s.%s" % (path, key, entry), template)
         elif isinstance(value, dict) and isinstance(schema[key], dict) and schema[key]:
             validate_settings(value, "%s.%s" % (path, key), schema[key])
+    for key in ("roles", "public_env", "key_id_env", "allowed_endpoints", "produces", "consumes"):
+        if isinstance(settings.get(key), list) and not all(isinstance(item, str) and item for item in settings[key]):
+            _fail(settings, key, "%s.%s must list names (strings), not %r" % (path, key, settings[key]),
+                  "write %s.%s as a list of names" % (path, key))
     if settings.get("dotenv_format") not in (None, "docker", "compose", "python-dotenv"):
         _fail(settings, "dotenv_format", "%s.dotenv_format is %r" % (path, settings["dotenv_format"]),
               "use one of: docker, compose, python-dotenv")
@@ -322,7 +326,16 @@ def load_inventory(path):
     return specs
 
 
+HOST_STRINGS = ("ansible_host", "ansible_user", "ansible_ssh_private_key_file", "ansible_python_interpreter",
+                "ansible_ssh_common_args")
+
+
 def _host_spec(name, variables, groups, own_layers, path):
+    for key in HOST_STRINGS:
+        if variables.get(key) is not None and not isinstance(variables[key], (str, int)) or \
+                isinstance(variables.get(key), bool):
+            raise InventoryError("%s: host %r: %s must be a string, not %r\n  fix: write %s as text"
+                                 % (path, name, key, variables[key], key))
     settings = deep_merge(DEFAULT_SETTINGS, variables.get("auditor") or {})
     address = variables.get("ansible_host")
     if not address:

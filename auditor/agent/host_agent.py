@@ -14,6 +14,7 @@ import gzip
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -31,6 +32,45 @@ SCHEMA = "host-facts/2"
 MAX_JOBS = 100
 MAX_ENV = 300
 STEP_TIMEOUT = 20
+MIN_SECRET = 8              # shorter values are not searched for in outgoing text (too many false hits)
+DEADLINE = [None]           # the agent's time budget: every step ends before it
+SECRETS = set()             # every non-public value seen (.env, container env): never sent as is
+FACTS = {}                  # what was gathered so far, printed even when the budget runs out
+
+
+def remaining(timeout):
+    """A step's timeout, cut to what is left of the agent's budget."""
+    if DEADLINE[0] is None:
+        return timeout
+    return min(timeout, DEADLINE[0] - time.time())
+
+
+def scrub_outgoing(text, salt):
+    """The last pass over everything that leaves the host: any secret value the agent knows is
+    replaced by its fingerprint, full key ids are masked, URL user info is removed."""
+    for value in sorted(SECRETS, key=len, reverse=True):
+        text = text.replace(json.dumps(value)[1:-1], "fp:" + fingerprint(salt, value))
+    text = re.sub(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b", lambda m: mask_key_id(m.group(0)), text)
+    return re.sub(r"(\w+://)[^/@\s\"]+@", r"\1***@", text)
+
+
+def emit_facts(config):
+    sys.stdout.write(scrub_outgoing(json.dumps(FACTS), config["salt"]) + "\n")
+    sys.stdout.flush()
+
+
+def stop_when_disconnected():
+    """The controller closed the connection (Ctrl-C): the channel's stdin ends. Stop at once,
+    with every child (docker logs, the probe), so nothing keeps running on the host."""
+    def watch():
+        try:
+            while sys.stdin.buffer.read(4096):
+                pass
+        except (OSError, ValueError):
+            pass
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def unread_reason(code, text):
@@ -57,6 +97,9 @@ def unread(code, out, err, limit=300):
 
 def run(argv, timeout=STEP_TIMEOUT, input_text=None, env=None):
     """(exit status, stdout, stderr); a missing program or a timeout is a result too."""
+    timeout = remaining(timeout)
+    if timeout < 0.5:
+        return 124, "", "%s not run: the agent's time budget ran out" % argv[0]
     try:
         done = subprocess.run(argv, input=input_text, capture_output=True, timeout=timeout, env=env,
                               universal_newlines=True, errors="replace")
@@ -64,7 +107,7 @@ def run(argv, timeout=STEP_TIMEOUT, input_text=None, env=None):
     except FileNotFoundError:
         return 127, "", "%s: not found" % argv[0]
     except OSError as error:    # e.g. E2BIG: an environment too large to pass on
-        return 126, "", "%s: %s" % (argv[0], error.strerror)
+        return 125, "", "%s could not start: %s" % (argv[0], error.strerror)
     except subprocess.TimeoutExpired:
         return 124, "", "%s timed out after %ss" % (" ".join(argv[:3]), timeout)
 
@@ -101,6 +144,18 @@ def parse_dotenv(text, loader="compose"):
     return values
 
 
+def read_dotenv(path, loader):
+    """(values, None) or (None, (reason, detail)). A BOM is dropped (utf-8-sig), as Docker and
+    python-dotenv drop it; the file is parsed, never evaluated."""
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as handle:
+            return parse_dotenv(handle.read(), loader), None
+    except OSError as error:
+        reason = {errno.ENOENT: "not-found", errno.EACCES: "permission-denied",
+                  errno.EPERM: "permission-denied"}.get(error.errno, "command-failed")
+        return None, (reason, error.strerror)
+
+
 def describe_env(env, config):
     """Every variable as a salted fingerprint; public ones also in clear, key ids masked."""
     salt, public, key_ids = config["salt"], set(config["public_env"]), set(config["key_id_env"])
@@ -108,6 +163,8 @@ def describe_env(env, config):
     for name in sorted(env)[:MAX_ENV]:
         value = env[name]
         entry = {"fp": fingerprint(salt, value)}
+        if name not in public and len(value) >= MIN_SECRET:
+            SECRETS.add(value)
         if name in public:
             entry["value"] = value
         elif name in key_ids:
@@ -221,6 +278,10 @@ class LineWindow:
 def stream_command(argv, window, timeout):
     """Run argv and keep the newest lines of its output (stdout and stderr merged):
     (exit status, LineWindow), with 124 when it ran past `timeout`."""
+    timeout = remaining(timeout)
+    if timeout < 0.5:
+        window.add("%s not run: the agent's time budget ran out" % argv[0])
+        return 124, window
     try:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     except OSError:
@@ -472,25 +533,32 @@ def process_state(workload):
 def main():
     config = json.loads(zlib.decompress(base64.b64decode(sys.argv[2])))
     started = time.time()
-    facts = {"schema": SCHEMA, "hostname": socket.gethostname(), "python": sys.version.split()[0],
-             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))}
+    DEADLINE[0] = started + config.get("budget", 55)
+    if config.get("watch_stdin"):
+        stop_when_disconnected()
+    facts = FACTS
+    facts.update({"schema": SCHEMA, "hostname": socket.gethostname(), "python": sys.version.split()[0],
+                  "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))})
+
+    def out_of_time(signum, frame):     # `timeout` ends us: say what was gathered, and that it is partial
+        facts["budget_exceeded"] = True
+        emit_facts(config)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, out_of_time)
     app = config["app"]
     workloads = config["workloads"]
     if app["env_from"] == "container" or any(w["source"].get("kind", "docker") == "docker" for w in workloads):
         facts["docker"], facts["containers"] = docker_facts()
     else:                   # a host of plain processes: docker is not asked, and not missed
         facts["docker"], facts["containers"] = {"read": True, "available": None, "used": False}, []
-    dotenv_values, dotenv_reason = None, None
-    try:
-        # utf-8-sig: a BOM is dropped, as Docker and python-dotenv drop it
-        with open(app["dotenv_path"], encoding="utf-8-sig", errors="replace") as handle:
-            dotenv_values = parse_dotenv(handle.read(), app["dotenv_format"])
+    dotenv_values, dotenv_reason = read_dotenv(app["dotenv_path"], app["dotenv_format"])
+    if dotenv_values is None:
+        facts["dotenv"] = {"read": False, "path": app["dotenv_path"], "reason": dotenv_reason[0],
+                           "error": dotenv_reason[1]}
+        dotenv_reason = dotenv_reason[0]
+    else:
         facts["dotenv"] = {"read": True, "path": app["dotenv_path"], "env": describe_env(dotenv_values, config)}
-    except OSError as error:
-        dotenv_reason = {errno.ENOENT: "not-found", errno.EACCES: "permission-denied",
-                         errno.EPERM: "permission-denied"}.get(error.errno, "command-failed")
-        facts["dotenv"] = {"read": False, "path": app["dotenv_path"], "reason": dotenv_reason,
-                           "error": error.strerror}
     facts["wanted"] = [{"name": w["name"], "role": w["role"], "kind": w["source"].get("kind", "docker")}
                        for w in workloads]
     facts["inspected"] = []
@@ -514,7 +582,7 @@ def main():
     if config.get("run_check_script"):
         facts["check_script"] = check_script(app)
     facts["seconds"] = round(time.time() - started, 3)
-    print(json.dumps(facts))
+    emit_facts(config)
 
 
 if __name__ == "__main__":

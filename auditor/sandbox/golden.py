@@ -80,9 +80,12 @@ def matches(scenario, result):
         all(verdicts[name] == scenario.verdict(name) for name in verdicts)
 
 
-def record(sandbox, scenario, directory, timeout=90, say=print):
-    """Bring the scenario up, audit until it shows exactly what it must, save the raw facts."""
+def record(sandbox, scenario, directory, timeout=90, settle=20, say=print):
+    """Bring the scenario up, let jobs flow for `settle` seconds (so the job-flow rules have
+    enqueued, received and settled jobs to judge), audit until it shows exactly what it must,
+    save the raw facts."""
     sandbox.up(scenario.name)
+    time.sleep(settle)
     deadline = time.monotonic() + timeout
     while True:
         _, runs = audit.collect_runs(sandbox.inventory)

@@ -1,0 +1,72 @@
+"""Fault matrix, on the host: the real agent program, run here as the controller ships it,
+against hostile files (huge logs in long lines, a huge .env value, a BOM). No AWS call
+leaves the machine: the app's endpoint is a closed loopback port."""
+import json
+import resource
+import subprocess
+import sys
+import time
+
+from auditor import agent, transport
+from auditor.collect import agent_config
+from auditor.inventory import HostSpec, deep_merge
+from auditor.profile import DEFAULT_SETTINGS
+
+MB = 1024 * 1024
+
+
+def run_agent_here(tmp_path, env_lines, log_text=None, log_bytes=0):
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / ".env").write_bytes(env_lines)
+    log = tmp_path / "worker.log"
+    with open(log, "wb") as handle:
+        for _ in range(log_bytes // MB):            # a few very long lines, as a runaway app writes
+            handle.write(b"x" * (MB - 1) + b"\n")
+        handle.write((log_text or "").encode())
+    settings = deep_merge(DEFAULT_SETTINGS, {
+        "roles": ["ai-worker"], "env_from": "dotenv", "app_dir": str(app), "log_max_bytes": 2 * MB,
+        "timeouts": {"command": 40, "aws": 1},
+        "role_defs": {"ai-worker": {"log_source": {"kind": "file", "path": str(log)}}}})
+    spec = HostSpec("here", "127.0.0.1", python=sys.executable, settings=settings)
+    config = dict(agent_config(spec, "salt"), watch_stdin=False)
+    command = agent.command_line(sys.executable, config, 40, transport.quote)
+    measure = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1], shell=True, capture_output=True,"
+               " stdin=subprocess.DEVNULL); sys.stdout.write(done.stdout.decode()); "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    done = subprocess.run([sys.executable, "-c", measure, command], capture_output=True, text=True, timeout=120)
+    facts_line, peak_kb = done.stdout.strip().splitlines()[-2:]
+    return json.loads(facts_line), int(peak_kb) / 1024
+
+
+ENV = b"AWS_REGION=ap-northeast-2\nAWS_ENDPOINT_URL=http://127.0.0.1:1\nAWS_ACCESS_KEY_ID=AKIAABCDEFGHIJKLMNOP\n" \
+      b"AWS_SECRET_ACCESS_KEY=canary-secret-value-123\n"
+TAIL = "2026-11-26 10:00:00,000 INFO SQS_MESSAGE_RECEIVED | worker=w | request_id=r | job_id=j1 | tier=basic\n"
+
+
+def test_300_mb_of_long_log_lines_keep_the_agent_small(tmp_path):
+    facts, peak_mb = run_agent_here(tmp_path, ENV, TAIL, log_bytes=300 * MB)
+    logs = facts["inspected"][0]["logs"]
+    assert logs["read"] and logs["truncated_at"] == 2 * MB
+    print("agent peak RSS with 300 MB of logs: %.0f MB" % peak_mb)
+    assert peak_mb < 120, peak_mb
+
+
+def test_a_1_mb_env_value_fails_the_probe_alone(tmp_path):
+    facts, _ = run_agent_here(tmp_path, ENV + b"HUGE=" + b"v" * MB + b"\n", TAIL)
+    assert facts["probe"]["error"]["kind"] == "probe-crashed"
+    assert "could not start" in facts["probe"]["error"]["message"]
+    assert facts["dotenv"]["read"] and facts["inspected"][0]["logs"]["read"]     # the rest survives
+
+
+def test_a_bom_before_the_first_variable_is_dropped_like_docker_does(tmp_path):
+    facts, _ = run_agent_here(tmp_path, b"\xef\xbb\xbf" + ENV, TAIL)
+    assert "AWS_REGION" in facts["dotenv"]["env"]
+    assert facts["probe"]["region"]["app"] == {"value": "ap-northeast-2", "source": "env:AWS_REGION"}
+
+
+def test_no_secret_value_leaves_the_host(tmp_path):
+    facts, _ = run_agent_here(tmp_path, ENV + b"AWS_ENDPOINT_URL_SQS=http://user:canary-url-pass@127.0.0.1:1\n", TAIL)
+    text = json.dumps(facts)
+    assert "canary-secret-value-123" not in text and "canary-url-pass" not in text
+    assert "AKIAABCDEFGHIJKLMNOP" not in text and "AKIA************MNOP" in text

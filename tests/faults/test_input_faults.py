@@ -1,0 +1,83 @@
+"""Fault matrix, inputs: every hostile or mistaken input ends in a classified exit (2 for
+usage and inventory errors, one line), never a traceback and never an audit that lies."""
+import json
+
+import pytest
+
+
+def one_error_line(done):
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("settings, words", [
+    ({"timeouts": None}, "timeouts must be a mapping"),
+    ({"parallel": 0}, "out of range"),
+    ({"parallel": -1}, "out of range"),
+    ({"parallel": True}, "must be a number"),
+    ({"log_max_bytes": -1}, "out of range"),
+    ({"timeouts": {"connect": -5}}, "out of range"),
+    ({"timeouts": {"command": 0}}, "out of range"),
+])
+def test_settings_out_of_type_or_range_are_inventory_errors(fab, inventory, settings, words):
+    done = fab("audit", "-i", str(inventory(auditor=settings)))
+    assert done.returncode == 2
+    assert words in done.stderr and "fix:" in done.stderr
+
+
+def test_a_port_out_of_range_is_refused_not_wrapped(fab, inventory):
+    done = fab("hosts", "-i", str(inventory(hosts={"api-1": {"ansible_host": "127.0.0.1", "ansible_port": 99999}})))
+    assert done.returncode == 2 and "1 to 65535" in one_error_line(done) + done.stderr
+
+
+def test_a_non_utf8_inventory_is_an_inventory_error(fab, inventory):
+    done = fab("audit", "-i", str(inventory(raw=b"all:\n  hosts:\n    caf\xe9: {}\n")))
+    assert done.returncode == 2 and "not UTF-8" in done.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--hosts", ","], "names no host"),
+    (["--parallel", "abc"], "--parallel"),
+    (["--parallel", "many"], "--parallel"),
+    (["--parallel", "0"], "--parallel"),
+    (["--format", "yaml"], "unknown format"),
+    (["--output", "/nonexistent-dir/report.json"], "cannot write the report"),
+])
+def test_bad_arguments_exit_2_before_any_host_is_visited(fab, inventory, args, words):
+    done = fab("audit", "-i", str(inventory()), *args)
+    assert done.returncode == 2, done.stderr
+    assert words in one_error_line(done)
+    assert "hosts done" not in done.stderr
+
+
+def test_diff_on_a_json_list_is_a_usage_error(fab, tmp_path):
+    listing = tmp_path / "list.json"
+    listing.write_text(json.dumps([1, 2, 3]))
+    done = fab("diff", str(listing), str(listing))
+    assert done.returncode == 2 and "not a saved audit" in one_error_line(done)
+
+
+def test_a_missing_key_file_is_an_inventory_error_before_any_connection(fab, inventory, tmp_path):
+    path = inventory(hosts={"api-1": {"ansible_host": "127.0.0.1", "ansible_port": 22,
+                                      "ansible_ssh_private_key_file": str(tmp_path / "absent.pem")}})
+    done = fab("audit", "-i", str(path))
+    assert done.returncode == 2 and "does not exist" in one_error_line(done)
+    assert "hosts done" not in done.stderr
+
+
+def test_unreachable_hosts_print_no_paramiko_tracebacks(fab, inventory):
+    from conftest import free_port
+    hosts = {"h%02d" % n: {"ansible_host": "127.0.0.1", "ansible_port": free_port()} for n in range(40)}
+    done = fab("audit", "-i", str(inventory(hosts=hosts)), "--format", "json")
+    assert done.returncode == 1
+    assert len(done.stderr) < 4000, done.stderr[:2000]
+    document = json.loads(done.stdout)
+    assert {h["findings"][0]["code"] for h in document["hosts"]} == {"ssh-unreachable"}
+
+
+def test_report_files_are_created_private(fab, inventory, tmp_path):
+    report = tmp_path / "report.json"
+    done = fab("audit", "-i", str(inventory()), "--format", "json", "--output", str(report))
+    assert done.returncode == 1
+    assert report.stat().st_mode & 0o777 == 0o600
