@@ -4,6 +4,7 @@ This is the only stage that touches the network. It turns host specs into
 HostRun records (the transport outcome plus the agent's parsed JSON).
 """
 import json
+import logging
 import posixpath
 import queue
 import secrets
@@ -14,6 +15,8 @@ from typing import Optional
 
 from . import USER_AGENT, agent, transport
 from .inventory import HostSpec
+
+log = logging.getLogger("auditor.collect")
 
 PROBE_TIMEOUT = 30
 STEP_TIMEOUT = 20           # each docker/journalctl read on the host
@@ -71,7 +74,9 @@ def agent_config(spec, salt):
 
 def run_agent(spec, salt, accept_new=False):
     timeouts = spec.settings["timeouts"]
-    command = agent.command_line(spec.python, agent_config(spec, salt), timeouts["command"], transport.quote)
+    config = agent_config(spec, salt)
+    command = agent.command_line(spec.python, config, timeouts["command"], transport.quote)
+    log.debug("%s: %s", spec.name, agent.command_display(spec.python, config, timeouts["command"]))
     outcome = transport.run_on_host(spec, command, timeout=timeouts["command"] + 10,
                                     connect_timeout=timeouts["connect"], accept_new=accept_new)
     if not outcome.ok:
@@ -85,6 +90,8 @@ def run_agent(spec, salt, accept_new=False):
             error, outcome.exit_status, outcome.stderr.strip()[-300:])
         return HostRun(spec, transport.RunOutcome(spec.name, "error", outcome.exit_status, detail=detail,
                                                   seconds=outcome.seconds))
+    log.debug("%s: agent steps %s", spec.name, ", ".join("%s %.2fs" % item for item in
+                                                        sorted((facts.get("timings") or {}).items())))
     return HostRun(spec, outcome, facts)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 import logging
+import select
 
 import paramiko
 from fabric import Config, Connection
@@ -24,6 +25,7 @@ from invoke.exceptions import CommandTimedOut
 # paramiko logs tracebacks of the failures classified here: thousands of lines on a large fleet
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 logging.getLogger("paramiko").propagate = False
+log = logging.getLogger("auditor.transport")
 
 OUTCOME_KINDS = ("ok", "unreachable", "auth-failed", "host-key-unknown", "host-key-changed", "timeout",
                  "python-missing", "error", "not-audited")
@@ -93,11 +95,71 @@ def known_hosts_path(spec, ssh_config=None):
     return os.path.expanduser("~/.ssh/known_hosts")
 
 
+class IndexedHostKeys(paramiko.HostKeys):
+    """A known_hosts table parsed once per audit and shared, read-only, by every connection.
+
+    paramiko's own lookup scans every entry (an HMAC per hashed `|1|` entry) and
+    `load_host_keys` reparses the file per connection: a fleet audit became quadratic.
+    Here plain names are a dict lookup; hashed entries are still matched by HMAC-SHA1
+    with each entry's salt, as OpenSSH does."""
+
+    def __init__(self, filename=None):
+        self._plain, self._hashed = {}, []
+        super().__init__(filename)
+
+    def load(self, filename):
+        super().load(filename)
+        self._index(self._entries)
+
+    def _index(self, entries):
+        for entry in entries:
+            for name in entry.hostnames:
+                if name.startswith("|1|"):
+                    self._hashed.append(entry)
+                else:
+                    self._plain.setdefault(name, []).append(entry)
+
+    def add(self, hostname, keytype, key):
+        before = len(self._entries)
+        super().add(hostname, keytype, key)
+        self._index(self._entries[before:])
+
+    def lookup(self, hostname):
+        matches = list(self._plain.get(hostname, []))
+        matches += [e for e in self._hashed if e not in matches and self._hostname_matches(hostname, e)]
+        if not matches:
+            return None
+        found = paramiko.HostKeys()
+        found._entries = matches
+        return paramiko.HostKeys.lookup(found, hostname)
+
+
+_tables_lock = threading.Lock()
+_tables = {}        # (path, mtime, size) -> IndexedHostKeys
+
+
+def host_key_table(path):
+    """The parsed known_hosts at path, shared; parsed again only when the file changed."""
+    try:
+        stat = os.stat(path)
+        key = (path, stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        key = (path, None, None)
+    with _tables_lock:
+        if key not in _tables:
+            _tables[key] = IndexedHostKeys(path if key[1] is not None else None)
+        return _tables[key]
+
+
+SYSTEM_KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
+
+
 def _secure(connection, known_hosts, accept_new):
+    """Strict host keys from tables parsed once per audit (paramiko's loaders reparse per client)."""
     client = connection.client
-    client.load_system_host_keys()
-    if os.path.exists(known_hosts):
-        client.load_host_keys(known_hosts)
+    client._system_host_keys = host_key_table(SYSTEM_KNOWN_HOSTS)
+    client._host_keys = host_key_table(known_hosts)
+    client._host_keys_filename = None       # never written back by paramiko: RecordNewHostKey appends
     client.set_missing_host_key_policy(RecordNewHostKey(known_hosts) if accept_new else paramiko.RejectPolicy())
 
 
@@ -135,7 +197,7 @@ def classify_exception(error, spec, known_hosts):
         return "host-key-unknown", (
             "%s is not in %s; add its key (ssh-keyscan -p %d %s, checked out of band) or run once with "
             "--accept-new-host-keys" % (target, known_hosts, spec.port, spec.address))
-    if isinstance(error, CommandTimedOut):      # its text holds the whole remote command: never shown
+    if isinstance(error, (CommandTimedOut, CommandTimeout)):    # Invoke's text holds the whole command: never shown
         return "timeout", "the remote command ran past %ss and was stopped" % error.timeout
     if isinstance(error, (socket.timeout, TimeoutError)) or "timed out" in message.lower() \
             or "banner" in message.lower():
@@ -155,12 +217,16 @@ def run_on_host(spec, command, timeout, connect_timeout=10, accept_new=False):
     """One connection, one exec; never raises for the host's failure."""
     started = time.monotonic()
     connection, known_hosts = connection_for(spec, connect_timeout, accept_new)
+    log.debug("%s: ssh %s@%s:%d, key %s, host keys %s (%s)%s", spec.name, spec.user or "-", spec.address, spec.port,
+              spec.key_file or "agent/default", known_hosts, "accept new" if accept_new else "strict",
+              ", via %s" % spec.proxy_jump if spec.proxy_jump else "")
     with _open_lock:
         _open_connections.add(connection)
     try:
-        result = connection.run(command, hide=True, warn=True, in_stream=False, timeout=timeout)
+        exited, stdout, stderr = execute(connection, command, timeout)
     except Exception as error:  # every failure of one host becomes data about that host
         kind, detail = classify_exception(error, spec, known_hosts)
+        log.debug("%s: %s after %.2fs: %s", spec.name, type(error).__name__, time.monotonic() - started, kind)
         if kind != "timeout" and _no_banner(connection):
             # classified by what happened, not by paramiko's message ("No existing session")
             kind, detail = "timeout", "no SSH banner from %s:%d within %ss: something accepts TCP there but is " \
@@ -170,10 +236,50 @@ def run_on_host(spec, command, timeout, connect_timeout=10, accept_new=False):
         with _open_lock:
             _open_connections.discard(connection)
         connection.close()
+    log.debug("%s: exit %s after %.2fs", spec.name, exited, time.monotonic() - started)
     kind, detail = "ok", ""
-    if result.exited == TIMEOUT_EXIT:
+    if exited == TIMEOUT_EXIT:
         kind, detail = "timeout", "the remote command ran past %ss and was stopped" % timeout
-    elif result.exited == NOT_FOUND_EXIT and ("not found" in result.stderr or "No such file" in result.stderr):
-        kind, detail = "python-missing", result.stderr.strip()[-300:]
-    return RunOutcome(spec.name, kind, exit_status=result.exited, stdout=result.stdout, stderr=result.stderr,
-                      detail=detail, seconds=time.monotonic() - started)
+    elif exited == NOT_FOUND_EXIT and ("not found" in stderr or "No such file" in stderr):
+        kind, detail = "python-missing", stderr.strip()[-300:]
+    return RunOutcome(spec.name, kind, exit_status=exited, stdout=stdout, stderr=stderr, detail=detail,
+                      seconds=time.monotonic() - started)
+
+
+class CommandTimeout(Exception):
+    """The remote command did not finish in time (its text never holds the command)."""
+
+    def __init__(self, timeout):
+        super().__init__("the remote command ran past %ss and was stopped" % timeout)
+        self.timeout = timeout
+
+
+def execute(connection, command, timeout):
+    """(exit status, stdout, stderr) of one command, read on this thread.
+
+    Fabric opens the connection (ssh_config, gateway, our host-key policy); the channel is
+    read here with select() instead of through Invoke's runner, which starts three IO
+    threads per command: per host, that was most of the controller's cost. stdin stays open
+    and unused: when the connection closes (Ctrl-C), the remote agent sees it end and stops."""
+    connection.open()
+    channel = connection.client.get_transport().open_session(timeout=connection.connect_timeout)
+    try:
+        channel.exec_command(command)
+        deadline = time.monotonic() + timeout
+        stdout, stderr = [], []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CommandTimeout(timeout)
+            select.select([channel], [], [], min(left, 5))
+            while channel.recv_ready():
+                stdout.append(channel.recv(1 << 16))
+            while channel.recv_stderr_ready():
+                stderr.append(channel.recv_stderr(1 << 16))
+            if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+                if channel.eof_received or channel.closed:
+                    break
+        return (channel.recv_exit_status(), b"".join(stdout).decode("utf-8", "replace"),
+                b"".join(stderr).decode("utf-8", "replace"))
+    finally:
+        channel.close()

@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from auditor import agent, audit, collect, inventory, transport  # noqa: E402
-from auditor.sandbox import scenarios, system  # noqa: E402
-from auditor.sandbox.fleet import Sandbox  # noqa: E402
+from sandbox import scenarios, system  # noqa: E402
+from sandbox.fleet import Sandbox  # noqa: E402
 
 MAX_LISTEN = 16             # OpenSSH's ListenAddress limit per sshd
 

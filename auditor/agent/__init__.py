@@ -27,6 +27,14 @@ def program(name):
     return "\n\n".join((HERE / part).read_text() for part in SHARED + (name,))
 
 
+def command_display(python, config, timeout):
+    """The remote command as --debug shows it: the packed agent and its settings only by size
+    (they hold the audit's salt)."""
+    packed = command_line(python, config, timeout, lambda word: word).split(" ")
+    return "timeout -k 5 %d %s -c <bootstrap> <agent: %d bytes> <settings: %d bytes>" % (
+        int(timeout), python, len(packed[-2]), len(packed[-1]))
+
+
 def command_line(python, config, timeout, quote):
     """`timeout N PYTHON -c BOOTSTRAP AGENT CONFIG`: one exec, every word quoted."""
     config = dict(config, probe_source=program("sqs_probe.py"))

@@ -54,6 +54,15 @@ def scrub_outgoing(text, salt):
     return re.sub(r"(\w+://)[^/@\s\"]+@", r"\1***@", text)
 
 
+def timed(step, function, *args):
+    """function(*args), its duration recorded under FACTS["timings"][step] (shown by --debug)."""
+    started = time.time()
+    try:
+        return function(*args)
+    finally:
+        FACTS.setdefault("timings", {})[step] = round(time.time() - started, 3)
+
+
 def emit_facts(config):
     sys.stdout.write(scrub_outgoing(json.dumps(FACTS), config["salt"]) + "\n")
     sys.stdout.flush()
@@ -549,10 +558,10 @@ def main():
     app = config["app"]
     workloads = config["workloads"]
     if app["env_from"] == "container" or any(w["source"].get("kind", "docker") == "docker" for w in workloads):
-        facts["docker"], facts["containers"] = docker_facts()
+        facts["docker"], facts["containers"] = timed("docker", docker_facts)
     else:                   # a host of plain processes: docker is not asked, and not missed
         facts["docker"], facts["containers"] = {"read": True, "available": None, "used": False}, []
-    dotenv_values, dotenv_reason = read_dotenv(app["dotenv_path"], app["dotenv_format"])
+    dotenv_values, dotenv_reason = timed("dotenv", read_dotenv, app["dotenv_path"], app["dotenv_format"])
     if dotenv_values is None:
         facts["dotenv"] = {"read": False, "path": app["dotenv_path"], "reason": dotenv_reason[0],
                            "error": dotenv_reason[1]}
@@ -567,20 +576,21 @@ def main():
         if kind == "docker":
             if not facts["docker"]["available"]:
                 continue
-            entry = inspect_container(workload["name"], config)
+            entry = timed("inspect %s" % workload["name"], inspect_container, workload["name"], config)
         else:
             entry = dict(process_state(workload), name=workload["name"])
         entry["role"], entry["kind"] = workload["role"], kind
         if entry.get("present") or kind != "docker":
-            entry["logs"] = scan_logs(workload["source"], workload["name"], workload["markers"], config)
+            entry["logs"] = timed("logs %s" % workload["name"], scan_logs, workload["source"], workload["name"],
+                                  workload["markers"], config)
         facts["inspected"].append(entry)
     if app["env_from"] == "container" and not facts["docker"]["available"]:
         facts["probe"] = {"env_source": "container:%s" % app.get("container"),
                           "error": {"kind": "docker-unavailable", "message": facts["docker"]["error"]}}
     else:
-        facts["probe"] = probe(config, app, dotenv_values, dotenv_reason, facts["containers"])
+        facts["probe"] = timed("probe", probe, config, app, dotenv_values, dotenv_reason, facts["containers"])
     if config.get("run_check_script"):
-        facts["check_script"] = check_script(app)
+        facts["check_script"] = timed("check script", check_script, app)
     facts["seconds"] = round(time.time() - started, 3)
     emit_facts(config)
 

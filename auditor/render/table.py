@@ -22,6 +22,8 @@ def queue_cell(probe):
 
 
 def container_cell(report):
+    if not report.reachable:
+        return "?"
     if report.docker.missing is not None:
         return "docker: %s" % report.docker.missing.reason
     cells = []

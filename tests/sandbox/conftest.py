@@ -7,7 +7,7 @@ import time
 import pytest
 
 from auditor import audit
-from auditor.sandbox.fleet import Sandbox
+from sandbox.fleet import Sandbox
 
 
 class Fleet:

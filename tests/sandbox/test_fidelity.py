@@ -11,9 +11,9 @@ import pytest
 from auditor import audit
 from auditor.collect import run_agent
 from auditor.inventory import load_inventory
-from auditor.sandbox import fleet as fleet_module
-from auditor.sandbox import system
-from auditor.sandbox.scenarios import REGION, SSH_PORT, VIDEO_QUEUE
+from sandbox import fleet as fleet_module
+from sandbox import system
+from sandbox.scenarios import REGION, SSH_PORT, VIDEO_QUEUE
 from auditor.transport import run_on_host
 
 
@@ -176,3 +176,46 @@ def test_missing_docker_and_boto3_are_classified(fleet, tmp_path):
     # no docker CLI: no worker can run; a daemon that does not answer, or a probe that cannot run: unknown
     assert [h.verdict for h in result.hosts] == ["worker-down", "unknown", "unknown"]
     assert result.hosts[1].report.docker.missing.reason == "daemon-down"
+
+
+def test_a_crash_loop_is_one_from_its_first_restart(fleet):
+    fleet.use("healthy")
+    fleet.use("crash-loop")
+    result = audit.run_audit(fleet.sandbox.inventory, hosts="ai-1")     # at once, no waiting for restarts
+    assert "container-restarting" in {f.code for f in result.findings}
+    assert "probe-failed" not in {f.code for f in result.findings}
+
+
+def test_a_missing_app_python_falls_back_and_says_which_ran(fleet):
+    fleet.use("healthy")
+    spec = next(s for s in load_inventory(fleet.sandbox.inventory) if s.name == "api-1")
+    spec = replace(spec, settings=dict(spec.settings, app_python="/usr/local/bin/python3.12"))
+    result = audit.assess([run_agent(spec, "salt")])
+    (host,) = result.hosts
+    assert host.report.probe.ran and host.report.probe.python_fallback == ("/usr/local/bin/python3.12", "python3")
+    assert [f.code for f in result.findings] == ["app-python-fallback"]
+
+
+def test_the_apps_check_script_output_leaves_no_secret(fleet):
+    """A check script that prints its environment: the key id is masked, the secret fingerprinted."""
+    fleet.use("healthy")
+    runtime = fleet.host("video-1")
+    runtime.docker("exec", runtime.spec.container, "sh", "-c",
+                   "printf 'import os\\nfor k, v in sorted(os.environ.items()): print(k, v)\\n' > /tmp/print_env.py")
+    spec = next(s for s in load_inventory(fleet.sandbox.inventory) if s.name == "video-1")
+    spec = replace(spec, settings=dict(spec.settings, check_script="/tmp/print_env.py", run_check_script=True))
+    result = audit.assess([run_agent(spec, "salt")])
+    output = result.hosts[0].report.check_script.output
+    key_id, secret = fleet.sandbox.keys()["academy-video-worker"]
+    assert "AWS_SECRET_ACCESS_KEY fp:" in output
+    assert secret not in output and key_id not in output
+    from auditor.render import render
+    for fmt in ("table", "json", "markdown", "html", "junit"):
+        assert secret not in render(result, fmt)
+
+
+def test_a_local_command_timeout_never_shows_the_remote_command(fleet):
+    fleet.use("healthy")
+    spec = load_inventory(fleet.sandbox.inventory)[0]
+    outcome = run_on_host(spec, "sleep 5; echo secret-salt-in-payload", timeout=1)
+    assert outcome.kind == "timeout" and "secret-salt" not in outcome.detail and "sleep" not in outcome.detail

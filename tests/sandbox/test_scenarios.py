@@ -9,8 +9,8 @@ import pytest
 
 from auditor import audit
 from auditor.render import render
-from auditor.sandbox import golden
-from auditor.sandbox.scenarios import SCENARIOS
+from sandbox import golden
+from sandbox.scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[2]
 FAB = str(Path(sys.executable).parent / "fab")

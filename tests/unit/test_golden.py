@@ -11,8 +11,8 @@ import pytest
 
 from auditor import audit
 from auditor.codes import CODES
-from auditor.sandbox import golden
-from auditor.sandbox.scenarios import SCENARIOS
+from sandbox import golden
+from sandbox.scenarios import SCENARIOS
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 HANDMADE = sorted((GOLDEN / "handmade").glob("*.json"))
@@ -61,6 +61,6 @@ def test_golden_facts_hold_no_secret_shapes():
 
 
 def test_the_readme_scenario_table_is_the_scenarios():
-    from auditor.sandbox.scenarios import markdown_table
+    from sandbox.scenarios import markdown_table
     readme = Path(__file__).resolve().parents[2] / "README.md"
-    assert markdown_table() in readme.read_text(), "regenerate it: python -m auditor.sandbox.scenarios"
+    assert markdown_table() in readme.read_text(), "regenerate it: python -m sandbox.scenarios"

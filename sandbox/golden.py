@@ -12,13 +12,13 @@ import json
 import time
 from pathlib import Path
 
-from .. import audit
-from ..codes import CODES
-from ..collect import HostRun
-from ..errors import SandboxError
-from ..controller import CrossCheck, Sighting
-from ..inventory import HostSpec
-from ..transport import RunOutcome
+from auditor import audit
+from auditor.codes import CODES
+from auditor.collect import HostRun
+from auditor.errors import SandboxError
+from auditor.controller import CrossCheck, Sighting
+from auditor.inventory import HostSpec
+from auditor.transport import RunOutcome
 
 
 def dump(scenario, runs, path):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import SandboxError
+from auditor.errors import SandboxError
 from . import images, scenarios, system
 from .moto_server import ADMIN_USER, MotoServer
 
@@ -127,7 +127,7 @@ class SandboxHostRuntime:
         self.docker("rm", "-f", name)
         restart = "always" if crashing else "unless-stopped"
         self.docker("run", "-d", "--name", name, "--network", "host", "--env-file", str(self.app_dir / ".env"),
-                    "--restart", restart, "--log-driver", log_driver, "--label", "fleet-auditor.sandbox=1",
+                    "--restart", restart, "--log-driver", log_driver, "--label", "fleet-sandbox=1",
                     image, *self.spec.command)
 
     def run_process(self, env):

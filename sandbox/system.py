@@ -7,7 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from ..errors import SandboxError
+from auditor.errors import SandboxError
 
 # binary -> Debian package that provides it
 REQUIRED_BINARIES = {

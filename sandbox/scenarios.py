@@ -248,7 +248,7 @@ def apply_changes(env, changes, resolve):
 
 
 def markdown_table():
-    """The README's scenario table, generated from SCENARIOS (`python -m auditor.sandbox.scenarios`)."""
+    """The README's scenario table, generated from SCENARIOS (`python -m sandbox.scenarios`)."""
     lines = ["| scenario | what changes | exactly these findings | verdicts not ok |", "|---|---|---|---|"]
     for scenario in SCENARIOS.values():
         by_host = {}

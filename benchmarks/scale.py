@@ -1,0 +1,177 @@
+"""Scale benchmark: what the controller costs per host, side by side with the OpenSSH client
+and Ansible, at 50, 200 and 1,000 hosts on this machine's loopback.
+
+Only the controller is measured: every "host" is an address on a loopback sshd (16 addresses
+per sshd) whose user has /bin/sh as login shell (no rc files), and whose
+`ansible_python_interpreter` is a stub that prints one recorded agent output
+(tests/golden/healthy.json), so each side pays only for SSH and its own work. All sides run the
+same remote command (the auditor's, packed agent and settings included) in the same run,
+alternating, rounds' medians reported:
+
+- OpenSSH, `xargs -P N ssh ...`, default key exchange (post-quantum on Debian 12);
+- OpenSSH with `-o KexAlgorithms=curve25519-sha256`, what paramiko negotiates;
+- `fab audit` at the inventory's default parallelism, and at `--parallel N`;
+- `ansible all -m raw -f N` (when ansible is installed).
+
+Wall time, CPU per host (user + system of the side's processes: the ssh clients, the fab
+process, the Ansible forks) and the largest resident set among them.
+
+    python benchmarks/scale.py [--hosts 50,200,1000] [--rounds 2]        (as root)
+"""
+import argparse
+import getpass
+import json
+import os
+import pwd
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from auditor import agent, collect, transport  # noqa: E402
+from auditor.inventory import load_inventory  # noqa: E402
+
+USER = "fleetbench"
+PORT = 2299
+PER_SSHD = 16
+FAB = str(Path(sys.executable).parent / "fab")
+ANSIBLE = shutil.which("ansible") or str(Path(sys.executable).parent / "ansible")
+
+
+def address(n):
+    return "127.77.%d.%d" % (n // 200, n % 200 + 1)
+
+
+def ensure_user():
+    try:
+        pwd.getpwnam(USER)
+    except KeyError:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", USER], check=True)
+    return pwd.getpwnam(USER)
+
+
+def start_fleet(count, work):
+    """count addresses on count/16 sshds; returns (inventory path, ssh key, known_hosts, sshd pids)."""
+    user = ensure_user()
+    key = work / "id_ed25519"
+    host_key = work / "host_ed25519"
+    for path, comment in ((key, "bench-client"), (host_key, "bench-host")):
+        if not path.exists():
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)], check=True)
+    authorized = work / "authorized_keys"
+    authorized.write_text(Path(str(key) + ".pub").read_text())
+    os.chmod(work, 0o755)
+    facts = json.loads((ROOT / "tests" / "golden" / "healthy.json").read_text())["hosts"][0]["facts"]
+    stub = work / "stub-python"
+    (work / "facts.json").write_text(json.dumps(facts) + "\n")
+    stub.write_text("#!/bin/sh\nexec cat %s\n" % (work / "facts.json"))
+    stub.chmod(0o755)
+    pids = []
+    for first in range(0, count, PER_SSHD):
+        config = work / ("sshd-%d.conf" % first)
+        lines = ["ListenAddress %s:%d" % (address(n), PORT) for n in range(first, min(first + PER_SSHD, count))]
+        lines += ["HostKey %s" % host_key, "PidFile %s" % (work / ("sshd-%d.pid" % first)),
+                  "AuthorizedKeysFile %s" % authorized, "PasswordAuthentication no", "UsePAM no", "StrictModes no",
+                  "MaxStartups 2000:30:4000", "MaxSessions 64", "PrintMotd no", "LogLevel ERROR"]
+        config.write_text("\n".join(lines) + "\n")
+        subprocess.run(["/usr/sbin/sshd", "-f", str(config)], check=True)
+        pids.append(work / ("sshd-%d.pid" % first))
+    host_pub = Path(str(host_key) + ".pub").read_text().split()[:2]
+    known = work / "known_hosts"
+    known.write_text("".join("[%s]:%d %s %s\n" % (address(n), PORT, *host_pub) for n in range(count)))
+    inventory = work / ("inventory-%d.yaml" % count)
+    inventory.write_text(yaml.safe_dump({"all": {
+        "vars": {"ansible_user": USER, "ansible_port": PORT, "ansible_ssh_private_key_file": str(key),
+                 "ansible_python_interpreter": str(stub),
+                 "ansible_ssh_common_args": "-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes" % known,
+                 "auditor": {"known_hosts": str(known), "roles": ["video-worker"]}},
+        "hosts": {"h%04d" % n: {"ansible_host": address(n)} for n in range(count)}}}))
+    time.sleep(1)
+    return inventory, key, known, pids, user
+
+
+def stop_fleet(pids):
+    for pid_file in pids:
+        try:
+            os.kill(int(pid_file.read_text()), 15)
+        except (OSError, ValueError):
+            pass
+
+
+def measure(argv, **kwargs):
+    """(wall seconds, CPU seconds of the side's processes, largest RSS in MB, exit status)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, after.ru_maxrss / 1024, done.returncode, done.stderr[-300:]
+
+
+def sides(count, inventory, key, known, command):
+    ssh = ["ssh", "-i", str(key), "-o", "BatchMode=yes", "-o", "UserKnownHostsFile=%s" % known,
+           "-o", "StrictHostKeyChecking=yes", "-p", str(PORT), "-l", USER]
+    addresses = "\n".join(address(n) for n in range(count))
+    xargs = ["xargs", "-P", str(count), "-I", "{}"]
+    found = {
+        "OpenSSH, default kex": lambda: measure(xargs + ssh + ["{}", command], input=addresses.encode()),
+        "OpenSSH, curve25519-sha256": lambda: measure(
+            xargs + ssh + ["-o", "KexAlgorithms=curve25519-sha256", "{}", command], input=addresses.encode()),
+        "fab audit (default parallel)": lambda: measure([FAB, "audit", "-i", str(inventory), "-f", "json"], cwd=ROOT),
+        "fab audit --parallel N": lambda: measure([FAB, "audit", "-i", str(inventory), "-f", "json", "-p",
+                                                   str(min(count, 1000))], cwd=ROOT),
+    }
+    if Path(ANSIBLE).exists():
+        found["ansible -m raw -f N"] = lambda: measure(
+            [ANSIBLE, "all", "-i", str(inventory), "-m", "raw", "-a", command, "-f", str(count)],
+            env=dict(os.environ, ANSIBLE_HOST_KEY_CHECKING="True", ANSIBLE_SSH_ARGS="",
+                     ANSIBLE_PYTHON_INTERPRETER="auto_silent"), cwd=ROOT)
+    return found
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hosts", default="50,200,1000")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("run as root: it starts sshd listeners and a benchmark user")
+    work = Path(tempfile.mkdtemp(prefix="fleet-scale-"))
+    rows = []
+    for count in [int(n) for n in args.hosts.split(",")]:
+        inventory, key, known, pids, _ = start_fleet(count, work)
+        try:
+            spec = load_inventory(inventory)[0]
+            command = agent.command_line(spec.python, collect.agent_config(spec, "bench-salt"), 60, transport.quote)
+            results = {}
+            for _ in range(args.rounds):
+                for name, run in sides(count, inventory, key, known, command).items():
+                    results.setdefault(name, []).append(run())
+            for name, runs in results.items():
+                wall = statistics.median(r[0] for r in runs)
+                cpu = statistics.median(r[1] for r in runs) / count * 1000
+                rss = max(r[2] for r in runs)
+                codes = sorted({r[3] for r in runs})
+                rows.append((count, name, wall, cpu, rss, codes))
+                print("%5d hosts  %-30s %7.1f s  %6.1f ms CPU/host  %6.0f MB  exit %s" % (
+                    count, name, wall, cpu, rss, codes), flush=True)
+        finally:
+            stop_fleet(pids)
+    print("\n| hosts | side | wall | CPU per host | largest RSS |\n|---|---|---|---|---|")
+    for count, name, wall, cpu, rss, _ in rows:
+        print("| %d | %s | %.1f s | %.0f ms | %.0f MB |" % (count, name, wall, cpu, rss))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

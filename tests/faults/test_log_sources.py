@@ -1,0 +1,53 @@
+"""Log sources for hosts without Docker, through the agent's own readers: a rotated file
+(newest lines kept, older lines outside the window dropped) and journald. journald and
+systemd do not run here: `journalctl` and `systemctl` are stand-in scripts on PATH that
+print what the real ones print."""
+import gzip
+import os
+import time
+
+from auditor.agent import host_agent
+
+MARKERS = [{"name": "received", "kind": "received", "pattern": r"SQS_MESSAGE_RECEIVED .*?job_id=(?P<job>\w+)"}]
+
+
+def stamp(seconds_ago):
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() - seconds_ago)) + ",000"
+
+
+def config(**extra):
+    return dict({"log_window": "1h", "log_max_bytes": 1 << 20, "step_timeout": 10}, **extra)
+
+
+def test_a_rotated_file_is_read_newest_last_within_the_window(tmp_path):
+    log = tmp_path / "worker.log"
+    with gzip.open(str(log) + ".2.gz", "wt") as old:
+        old.write("%s INFO SQS_MESSAGE_RECEIVED | job_id=ancient\n" % stamp(7200))
+    (tmp_path / "worker.log.1").write_text("%s INFO SQS_MESSAGE_RECEIVED | job_id=j1\n" % stamp(1800))
+    log.write_text("%s INFO SQS_MESSAGE_RECEIVED | job_id=j2\n" % stamp(60))
+    os.utime(str(log) + ".2.gz", (time.time() - 7200, time.time() - 7200))
+    result = host_agent.scan_logs({"kind": "file", "path": str(log)}, str(log), MARKERS, config())
+    assert result["read"]
+    assert [job for job, _ in result["markers"]["received"]["jobs"]] == ["j1", "j2"]
+
+
+def test_a_missing_log_file_is_a_reading_not_taken(tmp_path):
+    result = host_agent.scan_logs({"kind": "file", "path": str(tmp_path / "none.log")}, "x", MARKERS, config())
+    assert result["read"] is False and result["reason"] == "not-found"
+
+
+def test_journald_and_systemd_state(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "journalctl").write_text("#!/bin/sh\necho \"$@\" > %s/args\necho '%s host worker[7]: "
+                                        "SQS_MESSAGE_RECEIVED | job_id=j9'\n" % (tmp_path, stamp(30).replace(" ", "T")[:19] + "+0000"))
+    (bin_dir / "systemctl").write_text("#!/bin/sh\necho inactive\nexit 3\n")
+    for name in ("journalctl", "systemctl"):
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (bin_dir, os.environ["PATH"]))
+    source = {"kind": "journald", "unit": "academy-ai-worker"}
+    result = host_agent.scan_logs(source, "academy-ai-worker", MARKERS, config())
+    assert [job for job, _ in result["markers"]["received"]["jobs"]] == ["j9"]
+    assert (tmp_path / "args").read_text().split() == ["-u", "academy-ai-worker", "--since", "-3600s", "-o",
+                                                       "short-iso", "--no-pager", "-q"]
+    assert host_agent.process_state({"source": source}) == {"present": True, "status": "inactive"}
