@@ -97,15 +97,7 @@ def _transport_finding(report):
 def _step1_sqs(report, settings):
     probe, host = report.probe, report.name
     names = app_variables(settings)
-    findings = []
-    if probe is not None and probe.failure == ProbeFailure.CONTAINER_LOST and _crash_looping(report, probe):
-        pass                    # step 2's container-restarting says why the probe lost its container
-    elif probe is not None and probe.failure not in (None, ProbeFailure.DOCKER_UNAVAILABLE):
-        code = PROBE_FAILURE_CODES.get(probe.failure, "probe-failed")
-        findings.append(emit(code, [host], "%s: SQS probe in %s: %s" % (
-            host, probe.env_source, probe.error_message[:200] or probe.failure),
-            {"failure": str(probe.failure)}, host=host, path=report.dotenv.path, python="the host's Python",
-            **names))
+    findings = _probe_failure(report, probe, names)
     if probe is not None and probe.has_values:
         findings += _queue_errors(report, probe, names)
         findings += _credential_and_region_rules(report, probe, settings, names)
@@ -120,6 +112,19 @@ def _step1_sqs(report, settings):
         findings.append(emit("check-script-failed", [host], "%s: the app's own check script exited %s"
                              % (host, script.exit_status), host=host))
     return findings
+
+
+def _probe_failure(report, probe, names):
+    """Why the probe did not run, unless another step says it: docker down (step 2), or a
+    crash-looping container that died under it (step 2's container-restarting)."""
+    if probe is None or probe.failure in (None, ProbeFailure.DOCKER_UNAVAILABLE):
+        return []
+    if probe.failure == ProbeFailure.CONTAINER_LOST and _crash_looping(report, probe):
+        return []
+    return [emit(PROBE_FAILURE_CODES.get(probe.failure, "probe-failed"), [report.name],
+                 "%s: SQS probe in %s: %s" % (report.name, probe.env_source, probe.error_message[:200] or probe.failure),
+                 {"failure": str(probe.failure)}, host=report.name, path=report.dotenv.path,
+                 python="the host's Python", **names)]
 
 
 def _crash_looping(report, probe):

@@ -17,6 +17,14 @@ class Word(str, Enum):
     def __str__(self):
         return self.value
 
+    @classmethod
+    def parse(cls, value, fallback):
+        """The member for a word a host sent, or `fallback` for a word this version does not know."""
+        try:
+            return cls(value)
+        except ValueError:
+            return fallback
+
 
 class Unread(Word):
     """Why a reading could not be taken."""
@@ -28,13 +36,6 @@ class Unread(Word):
     NOT_FOUND = "not-found"
     FAILED = "command-failed"
     NOT_TAKEN = "not-taken"         # a reading it depends on is missing (e.g. docker)
-
-    @classmethod
-    def parse(cls, value):
-        try:
-            return cls(value)
-        except ValueError:
-            return cls.FAILED
 
 
 class ProbeFailure(Word):
@@ -48,13 +49,6 @@ class ProbeFailure(Word):
     CRASHED = "probe-crashed"
     CONTAINER_LOST = "container-lost"       # the container stopped or restarted under the probe
     NOT_RUN = "not-run"                     # the app is down and the host cannot run the probe
-
-    @classmethod
-    def parse(cls, value):
-        try:
-            return cls(value)
-        except ValueError:
-            return cls.CRASHED
 
 
 class MarkerKind(Word):
@@ -83,7 +77,7 @@ def _missing(raw):
         return Missing(Unread.NOT_TAKEN)
     if raw.get("read", True):
         return None
-    return Missing(Unread.parse(raw.get("reason")), str(raw.get("error") or ""))
+    return Missing(Unread.parse(raw.get("reason"), Unread.FAILED), str(raw.get("error") or ""))
 
 
 # -- SQS probe ---------------------------------------------------------------------------
@@ -345,7 +339,7 @@ def _probe(raw):
     fallback = raw.get("python_fallback")
     return ProbeReading(env_source=raw.get("env_source", "?"), static=bool(raw.get("static")), env_problems=problems,
                         python_fallback=(fallback["configured"], fallback["ran"]) if fallback else None,
-                        failure=ProbeFailure.parse(error["kind"]) if error.get("kind") else None,
+                        failure=ProbeFailure.parse(error["kind"], ProbeFailure.CRASHED) if error.get("kind") else None,
                         error_message=str(error.get("message", "")), note=raw.get("note"), python=raw.get("python"),
                         boto3=raw.get("boto3"), botocore=raw.get("botocore"), regions=regions,
                         credentials=credentials, account=identity.get("account"), arn=identity.get("arn"),

@@ -255,6 +255,10 @@ class Sandbox:
                                    log_driver="none" if spec.name in scenario.unreadable_logs else "json-file")
             if spec.name in scenario.env_on_disk_after_start:
                 host.write_env(scenarios.apply_changes(env, scenario.env_on_disk_after_start[spec.name], resolve))
+            if spec.name in scenario.crashing:     # "up" means it has crashed and been restarted once
+                system.wait_until(lambda: host.docker("inspect", "--format", "{{.RestartCount}}", spec.container,
+                                                      timeout=10).strip() not in ("", "0"),
+                                  30, "%s to crash and be restarted" % spec.container)
             if spec.name in scenario.stopped_containers:
                 system.wait_until(lambda: "started" in host.docker("logs", spec.container, timeout=10).lower(),
                                   20, "%s to log its start" % spec.container)

@@ -459,7 +459,18 @@ def static_reading(config, values):
         "env_problems": value_problems(config, values)}
 
 
-def probe(config, app, dotenv_values, dotenv_reason, containers):
+def container_changed(name, before):
+    """Whether the container stopped or restarted since it was inspected (the probe died with it)."""
+    if not before or not before.get("present"):
+        return False
+    code, out, _ = run(["docker", "inspect", "--format", "{{.State.Running}} {{.RestartCount}} {{.State.StartedAt}}",
+                        name], timeout=10)
+    now = out.split()
+    return code != 0 or now != [str(before.get("running")).lower(), str(before.get("restart_count")),
+                                str(before.get("started_at"))]
+
+
+def probe(config, app, dotenv_values, dotenv_reason, containers, facts_before=None):
     probe_config = json.dumps({k: config[k] for k in PROBE_KEYS})
     mode = app["env_from"]
     container = app.get("container")
@@ -492,7 +503,8 @@ def probe(config, app, dotenv_values, dotenv_reason, containers):
         lowered = err.lower()
         if code == 124:
             kind = "timeout"
-        elif mode == "container" and any(sign in lowered for sign in CONTAINER_GONE):
+        elif mode == "container" and (any(sign in lowered for sign in CONTAINER_GONE) or
+                                      container_changed(container, facts_before)):
             kind = "container-lost"
         elif code in (126, 127) or "executable file not found" in err or "no python" in err:
             kind = "python-missing"
@@ -588,7 +600,9 @@ def main():
         facts["probe"] = {"env_source": "container:%s" % app.get("container"),
                           "error": {"kind": "docker-unavailable", "message": facts["docker"]["error"]}}
     else:
-        facts["probe"] = timed("probe", probe, config, app, dotenv_values, dotenv_reason, facts["containers"])
+        app_entry = next((e for e in facts["inspected"] if e.get("name") == app.get("container")), None)
+        facts["probe"] = timed("probe", probe, config, app, dotenv_values, dotenv_reason, facts["containers"],
+                               app_entry)
     if config.get("run_check_script"):
         facts["check_script"] = timed("check script", check_script, app)
     facts["seconds"] = round(time.time() - started, 3)

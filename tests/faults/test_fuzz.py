@@ -6,7 +6,7 @@ import random
 import pytest
 import yaml
 
-from conftest import free_port
+from faultkit import free_port
 
 VALUES = [None, True, 0, -1, 2 ** 63, 1.5, "", "x" * 100000, "\x1b[2J\x00", "\u202e名前", [], {}, [None],
           {"a": None}, "1h", "-3", "üñí", "${HOME}", "$(reboot)", "'; rm -rf /; '"]

@@ -67,7 +67,7 @@ def test_a_missing_key_file_is_an_inventory_error_before_any_connection(fab, inv
 
 
 def test_unreachable_hosts_print_no_paramiko_tracebacks(fab, inventory):
-    from conftest import free_port
+    from faultkit import free_port
     hosts = {"h%02d" % n: {"ansible_host": "127.0.0.1", "ansible_port": free_port()} for n in range(40)}
     done = fab("audit", "-i", str(inventory(hosts=hosts)), "--format", "json")
     assert done.returncode == 1

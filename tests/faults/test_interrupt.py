@@ -3,29 +3,10 @@ stops the audit within about 2 s, prints the report with the hosts not audited, 
 import json
 import os
 import signal
-import socket
 import subprocess
-import threading
 import time
 
-from conftest import FAB, ROOT
-
-
-def silent_listener():
-    """A port that accepts TCP and never says a word, as a hung sshd would."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(512)
-    held = []
-
-    def accept():
-        while True:
-            try:
-                held.append(listener.accept()[0])
-            except OSError:
-                return
-    threading.Thread(target=accept, daemon=True).start()
-    return listener
+from faultkit import FAB, ROOT, silent_listener
 
 
 def test_ctrl_c_returns_fast_with_the_report_and_exit_130(inventory):

@@ -56,9 +56,12 @@ def test_healthy_jobs_flow_to_the_right_worker_with_the_same_ids(fleet):
         api = logs(fleet, "api-1")
         video_sent = set(re.findall(r"Video job enqueued: video_id=(\d+)", api))
         excel_sent = set(re.findall(r"EXCEL_PARSING dispatch .*?job_id=(\S+)", api))
-        video_done = set(re.findall(r"SQS_JOB_COMPLETED .*?job_id=(\S+)", logs(fleet, "video-1")))
+        # as in the real app, the video worker's job_id is its job row: the video is followed by video_id
+        video_done = set(re.findall(r"SQS_JOB_COMPLETED \|.*?video_id=(\d+)", logs(fleet, "video-1")))
+        video_rows = set(re.findall(r"SQS_JOB_COMPLETED \| job_id=(\d+)", logs(fleet, "video-1")))
         excel_done = set(re.findall(r"EXCEL_PARSING processed_by=worker job_id=(\S+)", logs(fleet, "ai-1")))
-        return (video_sent & video_done) and (excel_sent & excel_done) and not (excel_sent & video_done)
+        return (video_sent & video_done) and (excel_sent & excel_done) and not (excel_sent & video_done) \
+            and video_rows and not (video_rows & video_sent)
 
     assert wait_for(followed)
 

@@ -1,27 +1,13 @@
 """Transport edge cases on real loopback sockets and a real paramiko client (no sandbox needed)."""
-import socket
-import threading
 import time
 
 from auditor.inventory import HostSpec
 from auditor.transport import run_on_host
+from faultkit import silent_listener
 
 
 def test_a_host_that_accepts_tcp_and_never_sends_a_banner_is_a_timeout(tmp_path):
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
-    held = []
-
-    def accept():
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            held.append(conn)       # accept, say nothing
-
-    threading.Thread(target=accept, daemon=True).start()
+    listener = silent_listener()
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text("")
     spec = HostSpec("silent", "127.0.0.1", port=listener.getsockname()[1], user="nobody",

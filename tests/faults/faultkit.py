@@ -1,0 +1,65 @@
+"""Helpers for the fault matrix: the real command line on throwaway inventories whose
+hosts are loopback ports (nothing outside this machine is ever contacted)."""
+import os
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+FAB = str(Path(sys.executable).parent / "fab")
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def silent_listener():
+    """A loopback port that accepts TCP and never says a word, as a hung sshd would."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(512)
+    held = []
+
+    def accept():
+        while True:
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                return
+    threading.Thread(target=accept, daemon=True).start()
+    return listener
+
+
+@pytest.fixture
+def fab(tmp_path):
+    def run(*args, timeout=120, env=None):
+        done = subprocess.run([FAB, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                              env=dict(os.environ, NO_COLOR="1", **(env or {})))
+        assert "Traceback" not in done.stderr, done.stderr[-3000:]
+        return done
+    return run
+
+
+@pytest.fixture
+def inventory(tmp_path):
+    """write(hosts={name: vars}, auditor={...}) -> path of an inventory on loopback ports."""
+    def write(hosts=None, auditor=None, name="inventory.yaml", raw=None):
+        path = tmp_path / name
+        if raw is not None:
+            path.write_bytes(raw)
+            return path
+        known = tmp_path / "known_hosts"
+        known.touch()
+        document = {"all": {"vars": {"ansible_user": "nobody",
+                                     "auditor": dict({"known_hosts": str(known), "roles": ["api"]}, **(auditor or {}))},
+                            "hosts": hosts or {"api-1": {"ansible_host": "127.0.0.1", "ansible_port": free_port()}}}}
+        path.write_text(yaml.safe_dump(document))
+        return path
+    return write
