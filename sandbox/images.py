@@ -6,6 +6,7 @@ The root file system is cached as a tarball keyed by its recipe, so only the
 first `sandbox.up` on a machine pays for debootstrap (about 40 s)."""
 import hashlib
 import shutil
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -49,7 +50,7 @@ def _build_rootfs(cache_dir, tarball):
         system.run(["debootstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES), SUITE, str(build)],
                    timeout=900)
         site = build / "usr/local/lib/python3.11/dist-packages"
-        system.run(["python3", "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check",
+        system.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check",
                     "--target", str(site), "--python-version", "3.11", "--only-binary=:all:",
                     "boto3==" + BOTO3_VERSION], timeout=600)
         for relative in TRIM:
