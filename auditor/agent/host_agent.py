@@ -506,6 +506,8 @@ def probe(config, app, dotenv_values, dotenv_reason, containers, facts_before=No
         elif mode == "container" and (any(sign in lowered for sign in CONTAINER_GONE) or
                                       container_changed(container, facts_before)):
             kind = "container-lost"
+        elif "oci runtime exec failed" in lowered and "executable file not found" not in lowered:
+            kind = "probe-crashed"          # docker could not exec into the container at all: say its words
         elif code in (126, 127) or "executable file not found" in err or "no python" in err:
             kind = "python-missing"
         else:
