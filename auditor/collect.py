@@ -114,6 +114,7 @@ def collect(specs, salt, parallel=20, accept_new=False, progress=None):
         pending.put(spec)
     finished = queue.Queue()
     stopping = threading.Event()
+    running = {}                # host name -> when its run started, for "slowest running"
 
     def worker():
         while not stopping.is_set():
@@ -121,17 +122,22 @@ def collect(specs, salt, parallel=20, accept_new=False, progress=None):
                 spec = pending.get_nowait()
             except queue.Empty:
                 return
+            running[spec.name] = time.monotonic()
             finished.put((spec, run_agent(spec, salt, accept_new)))
+            running.pop(spec.name, None)
 
     for _ in range(max(1, min(parallel, len(specs) or 1))):
         threading.Thread(target=worker, daemon=True, name="fleet-audit-worker").start()
-    results = {}
+    results, failed = {}, 0
     try:
         while len(results) < len(specs):
             spec, run = finished.get()
             results[spec.name] = run
+            failed += not run.outcome.ok
             if progress:
-                progress(len(results), len(specs), spec.name)
+                oldest = min(running.copy().items(), key=lambda item: item[1], default=None)
+                progress(len(results), len(specs), spec.name, failed,
+                         (oldest[0], time.monotonic() - oldest[1]) if oldest else None)
     except KeyboardInterrupt:
         stopping.set()
         transport.close_all()
