@@ -56,6 +56,8 @@ def ensure_user():
         pwd.getpwnam(USER)
     except KeyError:
         subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", USER], check=True)
+    # no password, but not locked: without PAM, sshd refuses a locked account even for keys
+    subprocess.run(["usermod", "-p", "*", USER], check=True)
     return pwd.getpwnam(USER)
 
 
