@@ -23,7 +23,6 @@ import getpass
 import json
 import os
 import pwd
-import resource
 import shutil
 import statistics
 import subprocess
@@ -109,15 +108,18 @@ def stop_fleet(pids):
             pass
 
 
+# runs one side and reports its own children's usage, so each side's numbers are its own
+WRAPPER = ("import resource, subprocess, sys, time; started = time.monotonic(); "
+           "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode; "
+           "usage = resource.getrusage(resource.RUSAGE_CHILDREN); "
+           "print(time.monotonic() - started, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, code)")
+
+
 def measure(argv, **kwargs):
-    """(wall seconds, CPU seconds of the side's processes, largest RSS in MB, exit status)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.monotonic()
-    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
-    wall = time.monotonic() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, after.ru_maxrss / 1024, done.returncode, done.stderr[-300:]
+    """(wall seconds, CPU seconds of the side's processes, largest RSS among them in MB, exit status)."""
+    done = subprocess.run([sys.executable, "-c", WRAPPER, *argv], capture_output=True, text=True, **kwargs)
+    wall, cpu, rss, code = done.stdout.split()
+    return float(wall), float(cpu), float(rss), int(code), done.stderr[-300:]
 
 
 def sides(count, inventory, key, known, command):
@@ -126,9 +128,9 @@ def sides(count, inventory, key, known, command):
     addresses = "\n".join(address(n) for n in range(count))
     xargs = ["xargs", "-P", str(count), "-I", "{}"]
     found = {
-        "OpenSSH, default kex": lambda: measure(xargs + ssh + ["{}", command], input=addresses.encode()),
+        "OpenSSH, default kex": lambda: measure(xargs + ssh + ["{}", command], input=addresses),
         "OpenSSH, curve25519-sha256": lambda: measure(
-            xargs + ssh + ["-o", "KexAlgorithms=curve25519-sha256", "{}", command], input=addresses.encode()),
+            xargs + ssh + ["-o", "KexAlgorithms=curve25519-sha256", "{}", command], input=addresses),
         "fab audit (default parallel)": lambda: measure([FAB, "audit", "-i", str(inventory), "-f", "json"], cwd=ROOT),
         "fab audit --parallel N": lambda: measure([FAB, "audit", "-i", str(inventory), "-f", "json", "-p",
                                                    str(min(count, 1000))], cwd=ROOT),
