@@ -67,13 +67,10 @@ class SandboxHostRuntime:
             return
         for sub in ("docker", "run"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        if system.in_chroot():          # pivot_root cannot work there: runc then chroots, and
-            env["DOCKER_RAMDISK"] = "true"      # `docker exec` lands outside the container
         system.spawn(["dockerd", "--iptables=false", "--ip6tables=false", "--bridge=none",
                       "--data-root", str(self.dir / "docker"), "--exec-root", str(self.dir / "run"),
                       "--pidfile", str(self.dockerd_pid_file), "-H", "unix://%s" % self.socket,
-                      "--log-level", "warn"], self.dir / "dockerd.log", env=env)
+                      "--log-level", "warn"], self.dir / "dockerd.log")
         system.wait_until(self.docker_ready, 60, "dockerd of %s (log: %s)" % (self.spec.name, self.dir / "dockerd.log"))
 
     def write_sshd_config(self, authorized_keys):

@@ -81,15 +81,6 @@ def spawn(argv, log_path, env=None):
     return process.pid
 
 
-def in_chroot():
-    """Whether this process runs in a chroot (its / is not init's), e.g. a fresh-Debian check."""
-    try:
-        mine, init = os.stat("/"), os.stat("/proc/1/root/")
-    except OSError:
-        return False
-    return (mine.st_dev, mine.st_ino) != (init.st_dev, init.st_ino)
-
-
 def wait_until(predicate, timeout, what):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

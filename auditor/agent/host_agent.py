@@ -500,7 +500,7 @@ def probe(config, app, dotenv_values, dotenv_reason, containers, facts_before=No
     try:
         result = json.loads(out.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        lowered = err.lower()
+        lowered = (err + out).lower()       # docker exec says some of its own errors on stdout
         if code == 124:
             kind = "timeout"
         elif mode == "container" and (any(sign in lowered for sign in CONTAINER_GONE) or
@@ -508,7 +508,7 @@ def probe(config, app, dotenv_values, dotenv_reason, containers, facts_before=No
             kind = "container-lost"
         elif "oci runtime exec failed" in lowered and "executable file not found" not in lowered:
             kind = "probe-crashed"          # docker could not exec into the container at all: say its words
-        elif code in (126, 127) or "executable file not found" in err or "no python" in err:
+        elif code in (126, 127) or "executable file not found" in lowered or "no python" in lowered:
             kind = "python-missing"
         else:
             kind = "probe-crashed"
