@@ -13,6 +13,8 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
+from auditor.errors import SandboxError
+
 from . import system
 
 ADMIN_USER = "sandbox-admin"
@@ -51,8 +53,12 @@ class MotoServer:
             return False
 
     def start(self):
-        if self.pid() and self.ready():
-            return
+        if self.pid():              # one server per sandbox: a busy one is waited for, a hung one replaced
+            try:
+                system.wait_until(self.ready, 10, "the running moto server")
+                return
+            except SandboxError:
+                self.stop()
         self.directory.mkdir(parents=True, exist_ok=True)
         port = self.port or system.free_port()
         if system.port_open("127.0.0.1", port):
