@@ -20,7 +20,6 @@ import select
 
 import paramiko
 from fabric import Config, Connection
-from invoke.exceptions import CommandTimedOut
 
 # paramiko logs tracebacks of the failures classified here: thousands of lines on a large fleet
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
@@ -197,7 +196,7 @@ def classify_exception(error, spec, known_hosts):
         return "host-key-unknown", (
             "%s is not in %s; add its key (ssh-keyscan -p %d %s, checked out of band) or run once with "
             "--accept-new-host-keys" % (target, known_hosts, spec.port, spec.address))
-    if isinstance(error, (CommandTimedOut, CommandTimeout)):    # Invoke's text holds the whole command: never shown
+    if isinstance(error, CommandTimeout):      # its own text, never the remote command
         return "timeout", "the remote command ran past %ss and was stopped" % error.timeout
     if isinstance(error, (socket.timeout, TimeoutError)) or "timed out" in message.lower() \
             or "banner" in message.lower():

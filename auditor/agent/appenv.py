@@ -7,6 +7,11 @@ agent (on a .env, when the app is not running) read it alike.
 """
 import re
 
+try:
+    from .redact import strip_url_user
+except ImportError:  # shipped: redact.py's source comes first (see agent.program)
+    pass
+
 REGION_NAME = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")    # botocore's own check
 CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
@@ -82,6 +87,6 @@ def value_problems(config, env, known_regions=None, profiles=None):
             public = name not in secret_variables
             entry = {"variable": name, "public": public, "length": len(value), "problems": problems}
             if public:
-                entry["value"] = re.sub(r"//[^@/]*@", "//***@", value)      # URL user info is a secret
+                entry["value"] = strip_url_user(value)
             found.append(entry)
     return found

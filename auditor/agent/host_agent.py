@@ -24,7 +24,7 @@ import zlib
 
 try:
     from .appenv import app_region, first_set, preferred_keys, queue_name, value_problems
-    from .redact import fingerprint, mask_key_id
+    from .redact import describe_credentials, fingerprint, mask_key_id, mask_key_ids_in, strip_url_user
 except ImportError:  # shipped: redact.py's and appenv.py's sources are prepended (see agent.program)
     pass
 
@@ -50,7 +50,7 @@ def scrub_outgoing(text, salt):
     replaced by its fingerprint, full key ids are masked, URL user info is removed."""
     for value in sorted(SECRETS, key=len, reverse=True):
         text = text.replace(json.dumps(value)[1:-1], "fp:" + fingerprint(salt, value))
-    text = re.sub(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b", lambda m: mask_key_id(m.group(0)), text)
+    text = mask_key_ids_in(text)
     return re.sub(r"(\w+://)[^/@\s\"]+@", r"\1***@", text)
 
 
@@ -448,14 +448,9 @@ def static_reading(config, values):
         "boto3": {"value": values.get("AWS_DEFAULT_REGION"),
                   "source": "env:AWS_DEFAULT_REGION" if values.get("AWS_DEFAULT_REGION") else None},
         "cli": {"value": value, "source": "env:" + name if name else None}},
-        "credentials": {"source": source, "key_id": mask_key_id(key_id),
-                        "key_id_fp": fingerprint(salt, key_id) if key_id else None,
-                        "secret_fp": fingerprint(salt, secret) if secret else None,
-                        "looks_like_aws_key": bool(key_id and re.match(r"^(AKIA|ASIA)[A-Z0-9]{16}$", key_id)),
-                        "session_token": bool(values.get("AWS_SESSION_TOKEN"))},
+        "credentials": describe_credentials(salt, key_id, secret, values.get("AWS_SESSION_TOKEN"), source),
         "queues": queues, "settings_module": values.get(config.get("settings_module_env") or ""),
-        "endpoints": {k: re.sub(r"//[^@/]*@", "//***@", v) for k, v in sorted(values.items())
-                      if k.startswith("AWS_ENDPOINT_URL")},
+        "endpoints": {k: strip_url_user(v) for k, v in sorted(values.items()) if k.startswith("AWS_ENDPOINT_URL")},
         "env_problems": value_problems(config, values)}
 
 

@@ -6,6 +6,10 @@ key ids. One definition, so the host agent and the SQS probe always agree
 shipped; at home they import it as a module.
 """
 import hashlib
+import re
+
+AWS_KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
+KEY_ID_IN_TEXT = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")
 
 
 def fingerprint(salt, value):
@@ -18,3 +22,22 @@ def mask_key_id(value):
     if not value:
         return None
     return value[:4] + "*" * max(len(value) - 8, 4) + value[-4:] if len(value) >= 12 else "*" * len(value)
+
+
+def mask_key_ids_in(text):
+    """Every full AWS key id in a text, masked."""
+    return KEY_ID_IN_TEXT.sub(lambda m: mask_key_id(m.group(0)), text)
+
+
+def strip_url_user(value):
+    """A URL's user info (user:password@) is a secret: http://***@host."""
+    return re.sub(r"//[^@/]*@", "//***@", value)
+
+
+def describe_credentials(salt, key_id, secret, session_token, source):
+    """A credential pair as it may leave the host: masked key id, fingerprints, shape."""
+    return {"source": source, "key_id": mask_key_id(key_id),
+            "key_id_fp": fingerprint(salt, key_id) if key_id else None,
+            "secret_fp": fingerprint(salt, secret) if secret else None,
+            "looks_like_aws_key": bool(key_id and AWS_KEY_ID.match(key_id)),
+            "session_token": bool(session_token)}

@@ -8,17 +8,14 @@ a message. Secrets leave it only as salted, truncated fingerprints.
 import json
 import os
 import platform
-import re
 import sys
 
 try:
     from .appenv import app_region, first_set, preferred_keys, queue_name, value_problems
-    from .redact import fingerprint, mask_key_id
+    from .redact import describe_credentials, mask_key_ids_in, strip_url_user
 except ImportError:  # shipped: redact.py's and appenv.py's sources are prepended (see agent.program)
     pass
 
-AWS_KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
-KEY_ID_IN_TEXT = re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b")
 ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
               "ApproximateNumberOfMessagesDelayed", "RedrivePolicy", "QueueArn", "VisibilityTimeout"]
 
@@ -49,7 +46,7 @@ def resolve_credentials(config, session):
 
 
 def scrub(text, secrets):
-    text = KEY_ID_IN_TEXT.sub(lambda m: mask_key_id(m.group(0)), str(text))
+    text = mask_key_ids_in(str(text))
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
@@ -116,7 +113,7 @@ def main():
         profiles = None
     result["env_problems"] = value_problems(config, os.environ, known_regions(bare) if bare else None, profiles)
     result["region"] = resolve_regions(config, profile_region)
-    result["endpoints"] = {k: re.sub(r"//[^@/]*@", "//***@", v) for k, v in sorted(os.environ.items())
+    result["endpoints"] = {k: strip_url_user(v) for k, v in sorted(os.environ.items())
                            if k.startswith("AWS_ENDPOINT_URL")}
     result["settings_module"] = os.environ.get(config.get("settings_module_env") or "", None)
     try:
@@ -125,14 +122,7 @@ def main():
         key_id, secret, token, source = None, None, None, None
         problems["credentials"] = "%s: %s" % (type(error).__name__, error)
     secrets = [secret, token]
-    result["credentials"] = {
-        "source": source,
-        "key_id": mask_key_id(key_id),
-        "key_id_fp": fingerprint(salt, key_id) if key_id else None,
-        "secret_fp": fingerprint(salt, secret) if secret else None,
-        "looks_like_aws_key": bool(key_id and AWS_KEY_ID.match(key_id)),
-        "session_token": bool(token),
-    }
+    result["credentials"] = describe_credentials(salt, key_id, secret, token, source)
     if problems:
         result["field_errors"] = {k: scrub(v, secrets) for k, v in problems.items()}
     if not key_id:

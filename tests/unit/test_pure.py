@@ -2,7 +2,7 @@
 import pytest
 
 from auditor.agent.host_agent import describe_env, parse_dotenv
-from auditor.agent.sqs_probe import mask_key_id
+from auditor.agent.redact import mask_key_id
 from auditor.diagnosis import classify_aws_error
 from auditor.facts import normalise_error_code
 
