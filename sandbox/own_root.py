@@ -9,21 +9,36 @@ switch_root does at boot), so both are the same place. Only the namespace made f
 changes; the machine's mounts and the other processes in the chroot are untouched.
 
 Usage: unshare --mount --propagation private python3 own_root.py COMMAND [ARGS...]
+       python3 own_root.py --in-chroot        (exit status 0 in a chroot, 1 otherwise)
 """
 import ctypes
+import functools
 import os
+import subprocess
 import sys
 
 MS_MOVE = 8192
 
 
+def leave_chroot():
+    """Make the mount namespace's root our root; returns the path our old root has there.
+
+    As root, a chroot is left by moving the root below the working directory and climbing
+    `..`. (/proc/1/root would tell the same without leaving, but it is often not readable.)"""
+    chroot_root = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+    os.chroot("/tmp")
+    os.fchdir(chroot_root)
+    while not os.path.samefile(".", ".."):
+        os.chdir("..")
+    os.chroot(".")
+    os.fchdir(chroot_root)
+    return os.getcwd()
+
+
+@functools.lru_cache(maxsize=None)
 def in_chroot():
-    """True when our root is not the root of init's file system (a chroot, not a container)."""
-    try:
-        ours, init = os.stat("/"), os.stat("/proc/1/root")
-    except OSError:
-        return False
-    return (ours.st_dev, ours.st_ino) != (init.st_dev, init.st_ino)
+    """Asked of a child process, which alone leaves the chroot to look."""
+    return subprocess.run([sys.executable, os.path.abspath(__file__), "--in-chroot"]).returncode == 0
 
 
 def command_prefix():
@@ -34,27 +49,20 @@ def command_prefix():
 
 
 def move_chroot_onto_namespace_root():
-    chroot_root = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
-    # leave the chroot: a root below our working directory lets `..` climb to the namespace's root
-    os.chroot("/tmp")
-    os.fchdir(chroot_root)
-    while not os.path.samefile(".", ".."):
-        os.chdir("..")
-    os.chroot(".")
-    os.fchdir(chroot_root)
-    where = os.getcwd().encode()
+    where = leave_chroot()
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.mount(where, b"/", None, MS_MOVE, None) != 0:
-        raise OSError(ctypes.get_errno(), "cannot move %s onto / in the new mount namespace" % where.decode())
+    if libc.mount(where.encode(), b"/", None, MS_MOVE, None) != 0:
+        raise OSError(ctypes.get_errno(), "cannot move %s onto / in the new mount namespace" % where)
     os.chroot(".")
     os.chdir("/")
 
 
 def main(argv):
+    if argv == ["--in-chroot"]:
+        sys.exit(0 if leave_chroot() != "/" else 1)
     if not argv:
         sys.exit(__doc__)
-    if in_chroot():
-        move_chroot_onto_namespace_root()
+    move_chroot_onto_namespace_root()
     os.execvp(argv[0], argv)
 
 
