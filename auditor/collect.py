@@ -76,7 +76,8 @@ def run_agent(spec, salt, accept_new=False):
     timeouts = spec.settings["timeouts"]
     config = agent_config(spec, salt)
     command = agent.command_line(spec.python, config, timeouts["command"], transport.quote)
-    log.debug("%s: %s", spec.name, agent.command_display(spec.python, config, timeouts["command"]))
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("%s: %s", spec.name, agent.command_display(spec.python, config, timeouts["command"]))
     outcome = transport.run_on_host(spec, command, timeout=timeouts["command"] + 10,
                                     connect_timeout=timeouts["connect"], accept_new=accept_new)
     if not outcome.ok:

@@ -2,9 +2,10 @@
 
 `host_agent.py` runs on the host, once per audit; `sqs_probe.py` runs inside
 the app's environment (its container, or its .env) and needs only boto3 there.
-`payload()` packs both for a single SSH exec, with no stdin streaming.
+`command_line()` packs both for a single SSH exec, with no stdin streaming.
 """
 import base64
+import functools
 import json
 import zlib
 from pathlib import Path
@@ -27,17 +28,23 @@ def program(name):
     return "\n\n".join((HERE / part).read_text() for part in SHARED + (name,))
 
 
+@functools.lru_cache(maxsize=None)
+def packed_program(name):
+    """Packed once per process: compressing the agent cost more controller CPU per host than SSH."""
+    return _pack(program(name).encode())
+
+
 def command_display(python, config, timeout):
     """The remote command as --debug shows it: the packed agent and its settings only by size
     (they hold the audit's salt)."""
-    packed = command_line(python, config, timeout, lambda word: word).split(" ")
-    return "timeout -k 5 %d %s -c <bootstrap> <agent: %d bytes> <settings: %d bytes>" % (
-        int(timeout), python, len(packed[-2]), len(packed[-1]))
+    agent, settings, probe = command_line(python, config, timeout, lambda word: word).split(" ")[-3:]
+    return "timeout -k 5 %d %s -c <bootstrap> <agent: %d bytes> <settings: %d bytes> <probe: %d bytes>" % (
+        int(timeout), python, len(agent), len(settings), len(probe))
 
 
 def command_line(python, config, timeout, quote):
-    """`timeout N PYTHON -c BOOTSTRAP AGENT CONFIG`: one exec, every word quoted."""
-    config = dict(config, probe_source=program("sqs_probe.py"))
+    """`timeout N PYTHON -c BOOTSTRAP AGENT SETTINGS PROBE`: one exec, every word quoted; only
+    the settings differ between hosts."""
     words = ["timeout", "-k", "5", str(int(timeout)), python, "-c", BOOTSTRAP,
-             _pack(program("host_agent.py").encode()), _pack(json.dumps(config).encode())]
+             packed_program("host_agent.py"), _pack(json.dumps(config).encode()), packed_program("sqs_probe.py")]
     return " ".join(quote(word) for word in words)

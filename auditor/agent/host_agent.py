@@ -1,7 +1,7 @@
 """Host agent: the runbook's look at one host, in one run, as one JSON document.
 
-Started by the controller as `python3 -c BOOTSTRAP AGENT CONFIG` (both packed
-in argv). Standard library only, Python 3.7+. It only reads: `docker ps`,
+Started by the controller as `python3 -c BOOTSTRAP AGENT CONFIG PROBE` (all
+three packed in argv; the probe is the source run in the app's environment). Standard library only, Python 3.7+. It only reads: `docker ps`,
 `docker inspect`, `docker logs`, the .env file, and the SQS probe (read-only)
 in the app's environment. Every subprocess has a timeout; output is bounded.
 """
@@ -550,6 +550,7 @@ def process_state(workload):
 
 def main():
     config = json.loads(zlib.decompress(base64.b64decode(sys.argv[2])))
+    config["probe_source"] = zlib.decompress(base64.b64decode(sys.argv[3])).decode()
     started = time.time()
     DEADLINE[0] = started + config.get("budget", 55)
     if config.get("watch_stdin"):
