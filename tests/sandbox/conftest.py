@@ -41,7 +41,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.sandbox)
             if os.geteuid() != 0:
                 item.add_marker(pytest.mark.skip(reason="the sandbox tests need root: they start Docker daemons "
-                                                        "(run them as root, as `make test` and CI do)"))
+                                                        "(run them as root, as `./dev test` and CI do)"))
 
 
 @pytest.fixture(scope="session")

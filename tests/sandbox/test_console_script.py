@@ -30,3 +30,21 @@ def test_console_script_from_another_directory(fleet, tmp_path):
     assert run(tmp_path, "audit", "-i", inventory, "--no-matrix").returncode == 1
     missing = run(tmp_path, "audit", "-i", str(tmp_path / "absent.yaml"))
     assert missing.returncode == 2 and missing.stderr.startswith("error:")
+
+
+def test_debug_shows_the_remote_command_without_its_payload_and_raw_shows_redacted_facts(fleet, tmp_path):
+    inventory = str(fleet.use("healthy"))
+    debugged = run(tmp_path, "audit", "-i", inventory, "-f", "json", "--hosts", "api-1", "--debug")
+    assert json.loads(debugged.stdout)["hosts"][0]["name"] == "api-1"       # stdout: the report alone
+    command = [line for line in debugged.stderr.splitlines() if "timeout -k 5" in line]
+    assert command and "<agent:" in command[0] and "<settings:" in command[0] and "<probe:" in command[0]
+    assert max(len(word) for word in debugged.stderr.split()) < 200         # no packed payload, no salt
+    assert "agent steps" in debugged.stderr and "host keys" in debugged.stderr
+    raw = run(tmp_path, "check-host", "api-1", "-i", inventory, "--raw")
+    assert raw.returncode == 0, raw.stderr
+    facts = json.loads(raw.stdout)
+    assert facts["schema"] == "host-facts/2" and facts["probe"]
+    dotenv = dict(line.split("=", 1) for line in (fleet.host("api-1").app_dir / ".env").read_text().splitlines()
+                  if "=" in line and not line.startswith("#"))
+    secrets = [dotenv[name] for name in ("AWS_ROOT_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_ROOT_ACCESS_KEY_ID")]
+    assert all(secrets) and not [value for value in secrets if value in raw.stdout]   # key ids masked too
