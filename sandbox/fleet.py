@@ -128,7 +128,7 @@ class SandboxHostRuntime:
         restart = "always" if crashing else "unless-stopped"
         self.docker("run", "-d", "--name", name, "--network", "host", "--env-file", str(self.app_dir / ".env"),
                     "--restart", restart, "--log-driver", log_driver, "--label", "fleet-sandbox=1",
-                    image, *self.spec.command)
+                    image, *self.spec.command, timeout=180)     # a loaded 2-core machine needs more than 60 s
 
     def run_process(self, env):
         """The worker as a plain process on the host, its output appended to a log file; the file

@@ -10,9 +10,6 @@ import sys
 import urllib.request
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
-
 from auditor.errors import SandboxError
 
 from . import system
@@ -84,6 +81,8 @@ class MotoServer:
 
     def client(self, service, region="ap-northeast-2", account=None, **credentials):
         """A boto3 client on this server; `account` picks a non-default account while auth is off."""
+        import boto3                            # here: `fab --list` and every audit would pay its import
+        from botocore.config import Config
         config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=3, read_timeout=10)
         client = boto3.client(service, region_name=region, endpoint_url=self.endpoint, config=config,
                               **(credentials or BOOTSTRAP_CREDENTIALS))
