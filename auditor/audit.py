@@ -53,8 +53,9 @@ def run_audit(inventory_path, hosts=None, roles=None, parallel=None, accept_new=
 
 
 def collect_runs(inventory_path, hosts=None, roles=None, parallel=None, accept_new=False, progress=None,
-                 run_check_script=None):
-    """(host specs, their HostRuns): the inventory read and every host visited once."""
+                 run_check_script=None, keep_raw=False):
+    """(host specs, their HostRuns): the inventory read and every host visited once; each run keeps
+    its typed reading, or with keep_raw the agent's parsed JSON."""
     specs = inventory.select(inventory.load_inventory(inventory_path), hosts, roles)
     inventory.check_key_files(specs)
     if run_check_script is not None:
@@ -62,7 +63,7 @@ def collect_runs(inventory_path, hosts=None, roles=None, parallel=None, accept_n
                  for s in specs]
     parallel = parallel or specs[0].settings["parallel"]
     return specs, collect.collect(specs, collect.new_salt(), parallel=parallel, accept_new=accept_new,
-                                  progress=progress)
+                                  progress=progress, digest=None if keep_raw else facts.digest)
 
 
 def run_cross_check(specs, runs, progress=None):

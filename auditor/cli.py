@@ -214,7 +214,7 @@ def check_host(c, name, inventory="inventory.yaml", format="table", output=None,
               "is hidden from the workers for its visibility timeout", file=sys.stderr)
     if raw:
         _, runs = pipeline.collect_runs(inventory, hosts=name, accept_new=accept_new_host_keys,
-                                        run_check_script=app_check or None)
+                                        run_check_script=app_check or None, keep_raw=True)
         run = runs[0]
         _emit(json.dumps(run.facts if run.facts is not None else {
             "transport": {"kind": run.outcome.kind, "detail": run.outcome.detail}}, indent=2), output)

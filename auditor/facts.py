@@ -377,7 +377,14 @@ def _container(raw, docker):
         kind=kind, exited_in_window=bool(raw.get("exited_in_window")))
 
 
+def digest(run: HostRun) -> HostRun:
+    """The compact record of a host's visit: its typed reading instead of the parsed JSON."""
+    return HostRun(run.spec, run.outcome, report=host_report(run))
+
+
 def host_report(run: HostRun) -> HostReport:
+    if run.report is not None:
+        return run.report
     spec, facts = run.spec, run.facts
     base = dict(name=spec.name, roles=tuple(spec.roles), address=spec.address, transport_kind=run.outcome.kind,
                 transport_detail=run.outcome.detail, seconds=round(run.outcome.seconds, 2))

@@ -88,7 +88,7 @@ def record(sandbox, scenario, directory, timeout=90, settle=20, say=print):
     time.sleep(settle)
     deadline = time.monotonic() + timeout
     while True:
-        _, runs = audit.collect_runs(sandbox.inventory)
+        _, runs = audit.collect_runs(sandbox.inventory, keep_raw=True)
         result = audit.assess(runs)
         if matches(scenario, result):
             path = Path(directory) / ("%s.json" % scenario.name)
