@@ -24,11 +24,11 @@ from . import audit as pipeline
 from . import inventory as inventory_module
 from .errors import AuditorError, UsageError
 from .progress import Progress
-from .render import FORMATS, MATRIX_FORMATS, render, render_matrix, use_colour
+from .render import FORMATS, MATRIX_FORMATS, render, render_matrix, render_pieces, use_colour
 from .render.steps import render_steps
 from .render.table import inventory_table
 
-EXIT_UNEXPECTED, EXIT_INTERRUPTED = 3, 130
+EXIT_UNEXPECTED, EXIT_INTERRUPTED, EXIT_READER_GONE = 3, 130, 141
 SHORT_FLAGS = {"inventory": "i", "format": "f", "output": "o", "roles": "r", "parallel": "p"}
 CROSS_CHECK_PROGRESS = Progress("cross-check", unit="lookups")
 COMMON_HELP = {
@@ -108,7 +108,8 @@ def _refuse_core_flags(c):
 
 def guarded(body):
     """Every task ends in an exit code, never a traceback: usage and inventory errors exit 2,
-    Ctrl-C 130, and anything unexpected one line and 3 (the traceback with --debug)."""
+    Ctrl-C 130, a closed stdout 141, and anything unexpected one line and 3 (the traceback with
+    --debug)."""
     @functools.wraps(body)
     def run(c, *args, **kwargs):
         debug = kwargs.get("debug") or os.environ.get("FLEET_AUDIT_DEBUG")
@@ -124,6 +125,9 @@ def guarded(body):
             _fail(error)
         except KeyboardInterrupt:
             raise Exit("interrupted", code=EXIT_INTERRUPTED)
+        except BrokenPipeError:     # `| head` read enough: stop quietly, as a killed-by-SIGPIPE tool would
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise Exit(code=EXIT_READER_GONE)
         except Exception as error:  # the auditor's own bug: one line; the traceback with --debug
             if debug:
                 traceback.print_exc()
@@ -161,14 +165,19 @@ def _check_format(fmt, allowed=FORMATS):
 
 
 def _emit(text, output):
-    if output:      # reports describe the fleet's credentials (masked): readable by their owner only
+    """Write a report (a string, or pieces of one) to stdout or, readable by its owner only, to a
+    file: reports describe the fleet's credentials (masked)."""
+    pieces = [text] if isinstance(text, str) else text
+    if output:
         descriptor = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(descriptor, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+            handle.writelines(pieces)
+            handle.write("\n")
         print("report written to %s" % output, file=sys.stderr)
     else:
-        print(text)
+        sys.stdout.writelines(pieces)
+        sys.stdout.write("\n")
 
 
 def _exit_for(result):
@@ -192,7 +201,8 @@ def audit(c, inventory="inventory.yaml", hosts=None, roles=None, parallel=None, 
                                 accept_new=accept_new_host_keys, progress=Progress("audit"),
                                 cross_check=cross_check, cross_check_progress=CROSS_CHECK_PROGRESS)
     colour = use_colour() and not output
-    _emit(render_matrix(result, format, colour) if matrix_only else render(result, format, colour, matrix), output)
+    _emit(render_matrix(result, format, colour) if matrix_only else render_pieces(result, format, colour, matrix),
+          output)
     _exit_for(result)
 
 
@@ -244,7 +254,7 @@ def preflight(c, baseline, inventory="inventory.yaml", hosts=None, roles=None, p
     result = pipeline.run_audit(inventory, hosts=hosts, roles=roles, parallel=_parallel(parallel),
                                 accept_new=accept_new_host_keys, baseline=expected, progress=Progress("preflight"),
                                 cross_check=cross_check, cross_check_progress=CROSS_CHECK_PROGRESS)
-    _emit(render(result, format, colour=use_colour() and not output), output)
+    _emit(render_pieces(result, format, colour=use_colour() and not output), output)
     if result.interrupted:
         _exit_for(result)
     drifted = drift.drift(result, expected)
@@ -309,7 +319,8 @@ Examples:
   fleet-audit explain logs-unreadable
 
 Exit codes: 0 no error-level finding; 1 error-level findings (unreachable hosts included);
-2 usage or inventory error (nothing audited); 3 unexpected failure of the auditor; 130 interrupted.
+2 usage or inventory error (nothing audited); 3 unexpected failure of the auditor; 130 interrupted;
+141 stdout closed by its reader (| head).
 Shell completion: fleet-audit --print-completion-script bash > /etc/bash_completion.d/fleet-audit
 """
 

@@ -28,6 +28,14 @@ def render_matrix(result, fmt, colour=False):
     raise ValueError("the matrix alone comes as %s, not %r" % ("|".join(MATRIX_FORMATS), fmt))
 
 
+def render_pieces(result, fmt, colour=False, matrix=True):
+    """The report as pieces of text, to be written one after the other (JSON is streamed)."""
+    if fmt == "json":
+        from .json_report import json_chunks
+        return json_chunks(result)
+    return [render(result, fmt, colour, matrix)]
+
+
 def render(result, fmt, colour=False, matrix=True):
     if fmt == "json":
         from .json_report import render_json

@@ -78,4 +78,10 @@ def audit_dict(result):
 
 
 def render_json(result):
-    return json.dumps(audit_dict(result), indent=2, sort_keys=False)
+    return "".join(json_chunks(result))
+
+
+def json_chunks(result):
+    """The JSON report piece by piece: written as it is encoded, a 1,000-host report never
+    exists twice in memory (as one string and as the encoder's list of pieces)."""
+    return json.JSONEncoder(indent=2).iterencode(audit_dict(result))

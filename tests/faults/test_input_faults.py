@@ -1,8 +1,11 @@
 """Fault matrix, inputs: every hostile or mistaken input ends in a classified exit (2 for
 usage and inventory errors, one line), never a traceback and never an audit that lies."""
 import json
+import os
+import subprocess
 
 import pytest
+from faultkit import FAB, ROOT, free_port
 
 
 def one_error_line(done):
@@ -67,7 +70,6 @@ def test_a_missing_key_file_is_an_inventory_error_before_any_connection(fab, inv
 
 
 def test_unreachable_hosts_print_no_paramiko_tracebacks(fab, inventory):
-    from faultkit import free_port
     hosts = {"h%02d" % n: {"ansible_host": "127.0.0.1", "ansible_port": free_port()} for n in range(40)}
     done = fab("audit", "-i", str(inventory(hosts=hosts)), "--format", "json")
     assert done.returncode == 1
@@ -81,3 +83,13 @@ def test_report_files_are_created_private(fab, inventory, tmp_path):
     done = fab("audit", "-i", str(inventory()), "--format", "json", "--output", str(report))
     assert done.returncode == 1
     assert report.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_reader_that_closes_stdout_early_ends_the_audit_quietly(inventory, tmp_path):
+    hosts = {"h%02d" % n: {"ansible_host": "127.0.0.1", "ansible_port": free_port()} for n in range(40)}
+    # `| head -c 10`: the report is larger than a pipe's buffer, so writing it meets a closed pipe
+    done = subprocess.run("%s audit -i %s -f json | head -c 10 >/dev/null; echo ${PIPESTATUS[0]}" % (
+        FAB, inventory(hosts=hosts)), shell=True, executable="/bin/bash", capture_output=True, text=True,
+        timeout=120, cwd=ROOT, env=dict(os.environ, NO_COLOR="1"))
+    assert done.stdout.strip() == "141"
+    assert "error" not in done.stderr and "Traceback" not in done.stderr
