@@ -55,7 +55,7 @@ def quote(value):
 # Key exchange and authentication are the CPU-heavy part of a host's audit, spent in paramiko's
 # Python threads. Hundreds of them at once only make every thread wait for the interpreter and
 # doubled the CPU per host at --parallel 1000 (measured: 36 -> 18 ms); so at most this many
-# handshakes are in flight, while any number of connected hosts run their agents.
+# handshakes are in flight, while any number of hosts wait for TCP or run their agents.
 HANDSHAKES_IN_FLIGHT = 8 * (os.cpu_count() or 2)
 _handshakes = threading.BoundedSemaphore(HANDSHAKES_IN_FLIGHT)
 
@@ -267,8 +267,18 @@ def execute(connection, command, timeout):
     read here with select() instead of through Invoke's runner, which starts three IO
     threads per command: per host, that was most of the controller's cost. stdin stays open
     and unused: when the connection closes (Ctrl-C), the remote agent sees it end and stops."""
-    with _handshakes:           # the connect timeout counts from here, not from the wait for a slot
-        connection.open()
+    if connection.gateway is None and "sock" not in connection.connect_kwargs:
+        # TCP first, outside the handshake slots: a dead subnet must not hold them for its timeouts
+        connection.connect_kwargs["sock"] = socket.create_connection(
+            (connection.host, connection.port), timeout=connection.connect_timeout)
+    try:
+        with _handshakes:
+            connection.open()
+    except BaseException:
+        sock = connection.connect_kwargs.pop("sock", None)
+        if sock is not None and connection.client.get_transport() is None:   # paramiko never took it over
+            sock.close()
+        raise
     channel = connection.client.get_transport().open_session(timeout=connection.connect_timeout)
     try:
         channel.exec_command(command)
