@@ -59,7 +59,10 @@ def move_chroot_onto_namespace_root():
 
 def main(argv):
     if argv == ["--in-chroot"]:
-        sys.exit(0 if leave_chroot() != "/" else 1)
+        try:
+            sys.exit(0 if leave_chroot() != "/" else 1)
+        except OSError:     # not root: then not able to start Docker daemons either
+            sys.exit(1)
     if not argv:
         sys.exit(__doc__)
     move_chroot_onto_namespace_root()
