@@ -10,15 +10,16 @@ alternating, rounds' medians reported:
 
 - OpenSSH, `xargs -P N ssh ...`, default key exchange (post-quantum on Debian 12);
 - OpenSSH with `-o KexAlgorithms=curve25519-sha256`, what paramiko negotiates;
-- `fab audit` at the inventory's default parallelism, and at `--parallel N`;
+- `fab audit` at `-p 20`, at the default parallelism, and at `-p N` (one per host, up to 1,000);
 - `ansible all -m raw -f N` (when ansible is installed).
 
 Wall time, CPU per host (user + system of the side's processes: the ssh clients, the fab
 process, the Ansible forks) and the largest resident set among them.
 
-    python benchmarks/scale.py [--hosts 50,200,1000] [--rounds 2]        (as root)
+    python benchmarks/scale.py [--hosts 50,200,1000] [--rounds 2] [--host-work S] [--only fab]   (as root)
 """
 import argparse
+import functools
 import getpass
 import json
 import os
@@ -38,7 +39,9 @@ sys.path.insert(0, str(ROOT))
 
 from auditor import agent, collect, transport  # noqa: E402
 from auditor.inventory import load_inventory  # noqa: E402
+from auditor.profile import DEFAULT_SETTINGS  # noqa: E402
 
+DEFAULT_PARALLEL = DEFAULT_SETTINGS["parallel"]
 USER = "fleetbench"
 PORT = 2299
 PER_SSHD = 16
@@ -60,8 +63,9 @@ def ensure_user():
     return pwd.getpwnam(USER)
 
 
-def start_fleet(count, work):
-    """count addresses on count/16 sshds; returns (inventory path, ssh key, known_hosts, sshd pids)."""
+def start_fleet(count, work, host_work=0.0):
+    """count addresses on count/16 sshds; returns (inventory path, ssh key, known_hosts, sshd pids).
+    host_work: seconds each stub host spends before answering, as a real agent does."""
     user = ensure_user()
     key = work / "id_ed25519"
     host_key = work / "host_ed25519"
@@ -74,7 +78,8 @@ def start_fleet(count, work):
     facts = json.loads((ROOT / "tests" / "golden" / "healthy.json").read_text())["hosts"][0]["facts"]
     stub = work / "stub-python"
     (work / "facts.json").write_text(json.dumps(facts) + "\n")
-    stub.write_text("#!/bin/sh\nexec cat %s\n" % (work / "facts.json"))
+    stub.write_text("#!/bin/sh\n%sexec cat %s\n" % ("sleep %s\n" % host_work if host_work else "",
+                                                    work / "facts.json"))
     stub.chmod(0o755)
     pids = []
     for first in range(0, count, PER_SSHD):
@@ -131,10 +136,13 @@ def sides(count, inventory, key, known, command):
         "OpenSSH, default kex": lambda: measure(xargs + ssh + ["{}", command], input=addresses),
         "OpenSSH, curve25519-sha256": lambda: measure(
             xargs + ssh + ["-o", "KexAlgorithms=curve25519-sha256", "{}", command], input=addresses),
-        "fab audit (default parallel)": lambda: measure([FAB, "audit", "-i", str(inventory), "-f", "json"], cwd=ROOT),
-        "fab audit --parallel N": lambda: measure([FAB, "audit", "-i", str(inventory), "-f", "json", "-p",
-                                                   str(min(count, 1000))], cwd=ROOT),
     }
+    fab_sides = {"fab audit -p 20": ["-p", "20"]}
+    if DEFAULT_PARALLEL != 20:
+        fab_sides["fab audit (default -p %d)" % DEFAULT_PARALLEL] = []
+    fab_sides["fab audit -p N"] = ["-p", str(min(count, 1000))]
+    for label, flags in fab_sides.items():
+        found[label] = functools.partial(measure, [FAB, "audit", "-i", str(inventory), "-f", "json", *flags], cwd=ROOT)
     if Path(ANSIBLE).exists():
         found["ansible -m raw -f N"] = lambda: measure(
             [ANSIBLE, "all", "-i", str(inventory), "-m", "raw", "-a", command, "-f", str(count)],
@@ -147,20 +155,24 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hosts", default="50,200,1000")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--host-work", type=float, default=0.0,
+                        help="seconds each host spends on its own work (real agents: seconds)")
+    parser.add_argument("--only", default="", help="run only the sides whose name contains this")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: it starts sshd listeners and a benchmark user")
     work = Path(tempfile.mkdtemp(prefix="fleet-scale-"))
     rows = []
     for count in [int(n) for n in args.hosts.split(",")]:
-        inventory, key, known, pids, _ = start_fleet(count, work)
+        inventory, key, known, pids, _ = start_fleet(count, work, args.host_work)
         try:
             spec = load_inventory(inventory)[0]
             command = agent.command_line(spec.python, collect.agent_config(spec, "bench-salt"), 60, transport.quote)
             results = {}
             for _ in range(args.rounds):
                 for name, run in sides(count, inventory, key, known, command).items():
-                    results.setdefault(name, []).append(run())
+                    if args.only in name:
+                        results.setdefault(name, []).append(run())
             for name, runs in results.items():
                 wall = statistics.median(r[0] for r in runs)
                 cpu = statistics.median(r[1] for r in runs) / count * 1000
