@@ -1,7 +1,8 @@
 """Fan-out: one agent run per host over SSH, bounded in parallel, with progress.
 
 This is the only stage that touches the network. It turns host specs into
-HostRun records (the transport outcome plus the agent's parsed JSON).
+HostRun records (the transport outcome plus the host's typed reading, or the
+agent's parsed JSON when asked).
 """
 import dataclasses
 import json
@@ -117,7 +118,7 @@ class Interrupted(Exception):
         self.runs = runs
 
 
-def collect(specs, salt, parallel=20, accept_new=False, progress=None, digest=None):
+def collect(specs, salt, parallel, accept_new=False, progress=None, digest=None):
     """Run the agent on every host, at most `parallel` at once; results in inventory order.
     `digest(run)`, applied on the worker thread as each host finishes, makes its compact record.
 

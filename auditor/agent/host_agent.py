@@ -1,9 +1,10 @@
 """Host agent: the runbook's look at one host, in one run, as one JSON document.
 
 Started by the controller as `python3 -c BOOTSTRAP AGENT CONFIG PROBE` (all
-three packed in argv; the probe is the source run in the app's environment). Standard library only, Python 3.7+. It only reads: `docker ps`,
-`docker inspect`, `docker logs`, the .env file, and the SQS probe (read-only)
-in the app's environment. Every subprocess has a timeout; output is bounded.
+three packed in argv; PROBE is the source run in the app's environment).
+Standard library only, Python 3.7+. It only reads: `docker ps`, `docker
+inspect`, `docker logs`, the .env file, and the SQS probe (read-only) in the
+app's environment. Every subprocess has a timeout; output is bounded.
 """
 import base64
 import calendar
