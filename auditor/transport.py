@@ -267,7 +267,7 @@ def execute(connection, command, timeout):
     read here with select() instead of through Invoke's runner, which starts three IO
     threads per command: per host, that was most of the controller's cost. stdin stays open
     and unused: when the connection closes (Ctrl-C), the remote agent sees it end and stops."""
-    if connection.gateway is None and "sock" not in connection.connect_kwargs:
+    if connection.gateway is None:
         # TCP first, outside the handshake slots: a dead subnet must not hold them for its timeouts
         connection.connect_kwargs["sock"] = socket.create_connection(
             (connection.host, connection.port), timeout=connection.connect_timeout)

@@ -25,7 +25,8 @@ import zlib
 
 try:
     from .appenv import app_region, first_set, preferred_keys, queue_name, value_problems
-    from .redact import describe_credentials, fingerprint, mask_key_id, mask_key_ids_in, strip_url_user
+    from .redact import describe_credentials, fingerprint, mask_key_id, mask_key_ids_in, strip_url_user, \
+        strip_url_users_in
 except ImportError:  # shipped: redact.py's and appenv.py's sources are prepended (see agent.program)
     pass
 
@@ -51,8 +52,7 @@ def scrub_outgoing(text, salt):
     replaced by its fingerprint, full key ids are masked, URL user info is removed."""
     for value in sorted(SECRETS, key=len, reverse=True):
         text = text.replace(json.dumps(value)[1:-1], "fp:" + fingerprint(salt, value))
-    text = mask_key_ids_in(text)
-    return re.sub(r"(\w+://)[^/@\s\"]+@", r"\1***@", text)
+    return strip_url_users_in(mask_key_ids_in(text))
 
 
 def timed(step, function, *args):

@@ -34,6 +34,11 @@ def strip_url_user(value):
     return re.sub(r"//[^@/]*@", "//***@", value)
 
 
+def strip_url_users_in(text):
+    """strip_url_user for every URL in a text (JSON included: user info stops at a quote or space)."""
+    return re.sub(r"(\w+://)[^/@\s\"]+@", r"\1***@", text)
+
+
 def describe_credentials(salt, key_id, secret, session_token, source):
     """A credential pair as it may leave the host: masked key id, fingerprints, shape."""
     return {"source": source, "key_id": mask_key_id(key_id),
