@@ -33,6 +33,12 @@ class Fleet:
     def host(self, name):
         return self.sandbox.hosts[name]
 
+    def env_secrets(self, names):
+        """The secret keys and full key ids in these hosts' .env files: what no output may hold."""
+        lines = [line for name in names for line in (self.host(name).app_dir / ".env").read_text().splitlines()]
+        return {value for line in lines if "=" in line for key, value in [line.split("=", 1)]
+                if "SECRET" in key or key.endswith("ACCESS_KEY_ID")}
+
 
 def pytest_collection_modifyitems(config, items):
     here = os.path.dirname(__file__)
