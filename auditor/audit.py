@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
-from . import codes, collect, controller, crosshost, diagnosis, facts, inventory
+from . import codes, collect, controller, crosshost, diagnosis, facts, fingerprints, inventory
 from .codes import Finding, Severity, Verdict
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -62,7 +62,7 @@ def collect_runs(inventory_path, hosts=None, roles=None, parallel=None, accept_n
         specs = [dataclasses.replace(s, settings=dict(s.settings, run_check_script=run_check_script))
                  for s in specs]
     parallel = parallel or specs[0].settings["parallel"]
-    return specs, collect.collect(specs, collect.new_salt(), parallel=parallel, accept_new=accept_new,
+    return specs, collect.collect(specs, fingerprints.operator_key(), parallel=parallel, accept_new=accept_new,
                                   progress=progress, digest=None if keep_raw else facts.digest)
 
 

@@ -58,11 +58,19 @@ _TABLE = (
     Code("ssh-unreachable", E, 0, V.UNREACHABLE, "no TCP connection to the host's SSH port",
          "check the address and port in the inventory, that the host is up, and that sshd listens "
          "(security group, firewall)"),
+    Code("ssh-not-ssh", E, 0, V.UNREACHABLE, "the host's SSH port answered, but not as an SSH-2 server",
+         "point ansible_host/ansible_port at the host's sshd (another service answers there), or upgrade an "
+         "SSH-1-only server"),
     Code("ssh-auth-failed", E, 0, V.UNREACHABLE, "the SSH server refused the key or user",
          "check ansible_user and ansible_ssh_private_key_file for this host; each role may have its own key"),
+    Code("ssh-key-unusable", E, 0, V.UNREACHABLE, "the private key file for this host cannot be used",
+         "point ansible_ssh_private_key_file at the private key (not the .pub), readable by you; a key protected "
+         "by a passphrase needs an unprotected copy kept 0600, since the audit never prompts"),
     Code("ssh-host-key-unknown", E, 0, V.UNREACHABLE, "the host's SSH key is not in known_hosts",
          "{detail}"),
     Code("ssh-host-key-changed", E, 0, V.UNREACHABLE, "the host's SSH key differs from the one in known_hosts",
+         "{detail}"),
+    Code("ssh-host-key-revoked", E, 0, V.UNREACHABLE, "the host presented a key that known_hosts marks @revoked",
          "{detail}"),
     Code("ssh-timeout", E, 0, V.UNREACHABLE, "the host or the agent did not answer in time",
          "check the host's load and the network, or raise auditor.timeouts"),

@@ -9,13 +9,12 @@ import json
 import logging
 import posixpath
 import queue
-import secrets
 import threading
 import time
 from dataclasses import dataclass
 from typing import Optional
 
-from . import USER_AGENT, agent, transport
+from . import USER_AGENT, agent, fingerprints, transport
 from .inventory import HostSpec
 
 log = logging.getLogger("auditor.collect")
@@ -36,9 +35,7 @@ class HostRun:
     report: Optional[object] = None
 
 
-def new_salt():
-    """Per-audit salt: fingerprints compare within one audit and cannot be looked up."""
-    return secrets.token_hex(16)
+DIGEST_DOMAIN = "fleet-audit/fp/2"     # the hosts' digests are of this and the value; keyed on the controller
 
 
 def workload(role, definition):
@@ -49,7 +46,7 @@ def workload(role, definition):
     return {"name": name, "role": role, "source": source, "markers": definition.get("markers", [])}
 
 
-def agent_config(spec, salt):
+def agent_config(spec):
     """What the host agent needs to know, derived from the host's settings."""
     s = spec.settings
     role_defs = [(role, s["role_defs"][role]) for role in spec.roles]
@@ -64,7 +61,7 @@ def agent_config(spec, salt):
     used = {q for _, d in role_defs for q in d.get("produces", []) + d.get("consumes", [])}
     queues = {key: q for key, q in s["queues"].items() if not used or key in used}
     return {
-        "salt": salt, "user_agent": USER_AGENT, "aws_timeout": s["timeouts"]["aws"], "probe_timeout": PROBE_TIMEOUT,
+        "digest_domain": DIGEST_DOMAIN, "user_agent": USER_AGENT, "aws_timeout": s["timeouts"]["aws"], "probe_timeout": PROBE_TIMEOUT,
         "region": s["region"], "credentials": s["credentials"], "queues": queues,
         "public_env": sorted(public), "key_id_env": s["key_id_env"], "settings_module_env": s["settings_module_env"],
         "log_window": str(s["log_window"]), "log_max_bytes": int(s["log_max_bytes"]),
@@ -78,14 +75,17 @@ def agent_config(spec, salt):
     }
 
 
-def run_agent(spec, salt, accept_new=False, digest=None):
+def run_agent(spec, key, accept_new=False, digest=None):
+    """One host's visit; `key` is the operator's fingerprint key (fingerprints.operator_key)."""
     timeouts = spec.settings["timeouts"]
-    config = agent_config(spec, salt)
+    config = agent_config(spec)
     command = agent.command_line(spec.python, config, timeouts["command"], transport.quote)
     if log.isEnabledFor(logging.DEBUG):
         log.debug("%s: %s", spec.name, agent.command_display(spec.python, config, timeouts["command"]))
     outcome = transport.run_on_host(spec, command, timeout=timeouts["command"] + 10,
                                     connect_timeout=timeouts["connect"], accept_new=accept_new)
+    outcome = dataclasses.replace(outcome, stdout=fingerprints.rekey(outcome.stdout, key),
+                                  stderr=fingerprints.rekey(outcome.stderr, key))
     if not outcome.ok:
         return HostRun(spec, outcome)
     try:
@@ -110,6 +110,20 @@ def run_agent(spec, salt, accept_new=False, digest=None):
                                                       type(error).__name__, error, spec.name)))
 
 
+def visit(spec, key, accept_new=False, digest=None):
+    """run_agent that cannot raise: a worker thread that died would leave collect() waiting for
+    its host forever. Whatever fails, at any stage, becomes that host's error row."""
+    started = time.monotonic()
+    try:
+        return run_agent(spec, key, accept_new, digest)
+    except Exception as error:  # the auditor's own failure on this host: data, and the other hosts go on
+        log.debug("%s: the visit failed", spec.name, exc_info=True)
+        return HostRun(spec, transport.RunOutcome(
+            spec.name, "error", seconds=time.monotonic() - started,
+            detail="the auditor failed while visiting this host (%s: %s); run `check-host %s --debug` and report "
+                   "it" % (type(error).__name__, str(error)[:200], spec.name)))
+
+
 class Interrupted(Exception):
     """Ctrl-C during the fan-out; `runs` has every host, those not finished as not audited."""
 
@@ -118,7 +132,7 @@ class Interrupted(Exception):
         self.runs = runs
 
 
-def collect(specs, salt, parallel, accept_new=False, progress=None, digest=None):
+def collect(specs, key, parallel, accept_new=False, progress=None, digest=None):
     """Run the agent on every host, at most `parallel` at once; results in inventory order.
     `digest(run)`, applied on the worker thread as each host finishes, makes its compact record.
 
@@ -139,7 +153,7 @@ def collect(specs, salt, parallel, accept_new=False, progress=None, digest=None)
             except queue.Empty:
                 return
             running[spec.name] = time.monotonic()
-            finished.put((spec, run_agent(spec, salt, accept_new, digest)))
+            finished.put((spec, visit(spec, key, accept_new, digest)))
             running.pop(spec.name, None)
 
     for _ in range(max(1, min(parallel, len(specs) or 1))):

@@ -34,8 +34,9 @@ AWS_ERROR_CODES = {
     "NoRegionError": "sqs-region-missing",
 }
 
-TRANSPORT_CODES = {"unreachable": "ssh-unreachable", "auth-failed": "ssh-auth-failed",
-                   "host-key-unknown": "ssh-host-key-unknown", "host-key-changed": "ssh-host-key-changed",
+TRANSPORT_CODES = {"unreachable": "ssh-unreachable", "protocol": "ssh-not-ssh", "auth-failed": "ssh-auth-failed",
+                   "key-unusable": "ssh-key-unusable", "host-key-unknown": "ssh-host-key-unknown",
+                   "host-key-changed": "ssh-host-key-changed", "host-key-revoked": "ssh-host-key-revoked",
                    "timeout": "ssh-timeout", "python-missing": "agent-python-missing", "error": "agent-failed",
                    "not-audited": "host-not-audited"}
 

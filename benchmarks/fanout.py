@@ -67,10 +67,9 @@ def start_bench_hosts(sandbox, per_role, work):
 
 def openssh_floor(specs, sandbox, work):
     """`xargs -P N ssh HOST COMMAND`, the same agent command line as the auditor's."""
-    salt = collect.new_salt()
     lines = []
     for spec in specs:
-        command = agent.command_line(spec.python, collect.agent_config(spec, salt),
+        command = agent.command_line(spec.python, collect.agent_config(spec),
                                      spec.settings["timeouts"]["command"], transport.quote)
         command_file = work / ("cmd-%s" % spec.name)
         command_file.write_text(command)

@@ -167,7 +167,7 @@ def main():
         inventory, key, known, pids, _ = start_fleet(count, work, args.host_work)
         try:
             spec = load_inventory(inventory)[0]
-            command = agent.command_line(spec.python, collect.agent_config(spec, "bench-salt"), 60, transport.quote)
+            command = agent.command_line(spec.python, collect.agent_config(spec), 60, transport.quote)
             results = {}
             for _ in range(args.rounds):
                 for name, run in sides(count, inventory, key, known, command).items():

@@ -3,7 +3,7 @@ test the whole assessment without SSH, Docker or root (pyinfra-style).
 
 A recorded file is `{"scenario", "recorded", "hosts": [{"name", "address",
 "settings", "outcome", "facts"}]}`: what `collect` returned, already redacted
-by the agent (masked key ids, salted fingerprints). A hand-made case is
+by the agent (masked key ids, keyed fingerprints). A hand-made case is
 `{"description", "base", "patches", "expect", "verdicts"}`: a recorded fleet
 with some readings replaced, for what the sandbox cannot produce.
 """

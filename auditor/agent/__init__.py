@@ -36,7 +36,7 @@ def packed_program(name):
 
 def command_display(python, config, timeout):
     """The remote command as --debug shows it: the packed agent and its settings only by size
-    (they hold the audit's salt)."""
+    (large, and of no use to read)."""
     agent, settings, probe = command_line(python, config, timeout, lambda word: word).split(" ")[-3:]
     return "timeout -k 5 %d %s -c <bootstrap> <agent: %d bytes> <settings: %d bytes> <probe: %d bytes>" % (
         int(timeout), python, len(agent), len(settings), len(probe))

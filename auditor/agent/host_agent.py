@@ -34,7 +34,8 @@ SCHEMA = "host-facts/2"
 MAX_JOBS = 100
 MAX_ENV = 300
 STEP_TIMEOUT = 20
-MIN_SECRET = 8              # shorter values are not searched for in outgoing text (too many false hits)
+MIN_SECRET = 4              # shorter values are not secrets worth the name, and would match everywhere
+WHOLE_WORD_BELOW = 8        # a secret shorter than this is replaced only where it stands as a whole word
 DEADLINE = [None]           # the agent's time budget: every step ends before it
 SECRETS = set()             # every non-public value seen (.env, container env): never sent as is
 FACTS = {}                  # what was gathered so far, printed even when the budget runs out
@@ -47,11 +48,18 @@ def remaining(timeout):
     return min(timeout, DEADLINE[0] - time.time())
 
 
-def scrub_outgoing(text, salt):
+def scrub_outgoing(text, domain):
     """The last pass over everything that leaves the host: any secret value the agent knows is
-    replaced by its fingerprint, full key ids are masked, URL user info is removed."""
+    replaced by its fingerprint, full key ids are masked, URL user info is removed. A short
+    secret (4 to 7 characters) is replaced where it stands as a whole word, so that a
+    password such as `abc12` does not turn every `abc12x` into a fingerprint."""
     for value in sorted(SECRETS, key=len, reverse=True):
-        text = text.replace(json.dumps(value)[1:-1], "fp:" + fingerprint(salt, value))
+        encoded = json.dumps(value)[1:-1]
+        replacement = "fp:" + fingerprint(domain, value)
+        if len(value) >= WHOLE_WORD_BELOW:
+            text = text.replace(encoded, replacement)
+        else:
+            text = re.sub(r"(?<![0-9A-Za-z])%s(?![0-9A-Za-z])" % re.escape(encoded), lambda m: replacement, text)
     return strip_url_users_in(mask_key_ids_in(text))
 
 
@@ -65,7 +73,7 @@ def timed(step, function, *args):
 
 
 def emit_facts(config):
-    sys.stdout.write(scrub_outgoing(json.dumps(FACTS), config["salt"]) + "\n")
+    sys.stdout.write(scrub_outgoing(json.dumps(FACTS), config["digest_domain"]) + "\n")
     sys.stdout.flush()
 
 
@@ -167,12 +175,12 @@ def read_dotenv(path, loader):
 
 
 def describe_env(env, config):
-    """Every variable as a salted fingerprint; public ones also in clear, key ids masked."""
-    salt, public, key_ids = config["salt"], set(config["public_env"]), set(config["key_id_env"])
+    """Every variable as a fingerprint; public ones also in clear, key ids masked."""
+    domain, public, key_ids = config["digest_domain"], set(config["public_env"]), set(config["key_id_env"])
     described = {}
     for name in sorted(env)[:MAX_ENV]:
         value = env[name]
-        entry = {"fp": fingerprint(salt, value)}
+        entry = {"fp": fingerprint(domain, value)}
         if name not in public and len(value) >= MIN_SECRET:
             SECRETS.add(value)
         if name in public:
@@ -422,7 +430,7 @@ def scan_logs(source, name, markers, config):
 
 # -- the probe, in the app's environment ----------------------------------------------
 
-PROBE_KEYS = ("salt", "region", "credentials", "queues", "user_agent", "aws_timeout", "settings_module_env")
+PROBE_KEYS = ("digest_domain", "region", "credentials", "queues", "user_agent", "aws_timeout", "settings_module_env")
 # runs the configured python, else python3, else python, and says on stderr when it fell back
 PYTHON_FALLBACK = ('for p in "$0" python3 python; do if command -v "$p" >/dev/null 2>&1; then '
                    '[ "$p" = "$0" ] || echo "fleet-agent: $0 not found, ran $p" >&2; exec "$p" - "$1"; fi; done; '
@@ -433,7 +441,7 @@ CONTAINER_GONE = ("is not running", "is restarting", "no such container", "is pa
 def static_reading(config, values):
     """What the .env alone says (when the app's container is not running): regions, masked
     key id and fingerprints, queue names; no AWS call behind it."""
-    salt = config["salt"]
+    domain = config["digest_domain"]
     key_id, secret, source = preferred_keys(config["credentials"], values)
     if not key_id and values.get("AWS_ACCESS_KEY_ID"):
         key_id, secret, source = values["AWS_ACCESS_KEY_ID"], values.get("AWS_SECRET_ACCESS_KEY"), \
@@ -449,7 +457,7 @@ def static_reading(config, values):
         "boto3": {"value": values.get("AWS_DEFAULT_REGION"),
                   "source": "env:AWS_DEFAULT_REGION" if values.get("AWS_DEFAULT_REGION") else None},
         "cli": {"value": value, "source": "env:" + name if name else None}},
-        "credentials": describe_credentials(salt, key_id, secret, values.get("AWS_SESSION_TOKEN"), source),
+        "credentials": describe_credentials(domain, key_id, secret, values.get("AWS_SESSION_TOKEN"), source),
         "queues": queues, "settings_module": values.get(config.get("settings_module_env") or ""),
         "endpoints": {k: strip_url_user(v) for k, v in sorted(values.items()) if k.startswith("AWS_ENDPOINT_URL")},
         "env_problems": value_problems(config, values)}

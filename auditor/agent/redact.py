@@ -1,4 +1,4 @@
-"""The secret shapes both shipped programs use: salted fingerprints and masked
+"""The secret shapes both shipped programs use: digests of secrets and masked
 key ids. One definition, so the host agent and the SQS probe always agree
 (a secret in a `.env` and the one the probe used must fingerprint alike).
 
@@ -12,9 +12,10 @@ AWS_KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
 KEY_ID_IN_TEXT = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")
 
 
-def fingerprint(salt, value):
-    """Equal values give equal prints within one audit (one salt), nothing more."""
-    return hashlib.sha256((salt + "\0" + value).encode("utf-8")).hexdigest()[:16]
+def fingerprint(domain, value):
+    """The host's digest of a value, `h1:` and 64 hex. It never reaches a report: the controller
+    replaces it at once with a print keyed by the operator's own key (auditor/fingerprints.py)."""
+    return "h1:" + hashlib.sha256((domain + "\0" + value).encode("utf-8")).hexdigest()
 
 
 def mask_key_id(value):
@@ -39,10 +40,10 @@ def strip_url_users_in(text):
     return re.sub(r"(\w+://)[^/@\s\"]+@", r"\1***@", text)
 
 
-def describe_credentials(salt, key_id, secret, session_token, source):
+def describe_credentials(domain, key_id, secret, session_token, source):
     """A credential pair as it may leave the host: masked key id, fingerprints, shape."""
     return {"source": source, "key_id": mask_key_id(key_id),
-            "key_id_fp": fingerprint(salt, key_id) if key_id else None,
-            "secret_fp": fingerprint(salt, secret) if secret else None,
+            "key_id_fp": fingerprint(domain, key_id) if key_id else None,
+            "secret_fp": fingerprint(domain, secret) if secret else None,
             "looks_like_aws_key": bool(key_id and AWS_KEY_ID.match(key_id)),
             "session_token": bool(session_token)}

@@ -3,7 +3,7 @@
 Reads its settings as JSON from argv[1]; prints one JSON document. Read-only:
 it calls STS GetCallerIdentity, SQS GetQueueUrl and GetQueueAttributes, once
 each, with short timeouts and no retries. It never receives, sends or deletes
-a message. Secrets leave it only as salted, truncated fingerprints.
+a message. Secrets leave it only as digests, keyed by the controller.
 """
 import json
 import os
@@ -98,7 +98,7 @@ def main():
         print(json.dumps(result))
         return
     result.update(boto3=boto3.__version__, botocore=botocore.__version__)
-    salt = config["salt"]
+    domain = config["digest_domain"]
     problems = {}
     try:
         session = boto3.Session()
@@ -122,7 +122,7 @@ def main():
         key_id, secret, token, source = None, None, None, None
         problems["credentials"] = "%s: %s" % (type(error).__name__, error)
     secrets = [secret, token]
-    result["credentials"] = describe_credentials(salt, key_id, secret, token, source)
+    result["credentials"] = describe_credentials(domain, key_id, secret, token, source)
     if problems:
         result["field_errors"] = {k: scrub(v, secrets) for k, v in problems.items()}
     if not key_id:

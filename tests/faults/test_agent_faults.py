@@ -30,7 +30,7 @@ def run_agent_here(tmp_path, env_lines, log_text=None, log_bytes=0):
         "timeouts": {"command": 40, "aws": 1},
         "role_defs": {"ai-worker": {"log_source": {"kind": "file", "path": str(log)}}}})
     spec = HostSpec("here", "127.0.0.1", python=sys.executable, settings=settings)
-    config = dict(agent_config(spec, "salt"), watch_stdin=False)
+    config = dict(agent_config(spec), watch_stdin=False)
     command = agent.command_line(sys.executable, config, 40, transport.quote)
     measure = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1], shell=True, capture_output=True,"
                " stdin=subprocess.DEVNULL); sys.stdout.write(done.stdout.decode()); "

@@ -11,7 +11,7 @@ import sys
 from auditor import agent
 from auditor.profile import DEFAULT_SETTINGS as S
 
-CONFIG = {"salt": "s", "region": S["region"], "credentials": S["credentials"], "queues": S["queues"],
+CONFIG = {"digest_domain": "s", "region": S["region"], "credentials": S["credentials"], "queues": S["queues"],
           "user_agent": "fleet-auditor/test", "aws_timeout": 1, "settings_module_env": "DJANGO_SETTINGS_MODULE"}
 KEY_ID = "AKIA" + "".join(random.choice(string.ascii_uppercase + string.digits) for _ in range(16))  # made here
 BASE = {"AWS_ENDPOINT_URL": "http://127.0.0.1:1", "AWS_CONFIG_FILE": "/nonexistent",

@@ -1,6 +1,10 @@
 """Transport edge cases on real loopback sockets and a real paramiko client (no sandbox needed)."""
+import socket
+import struct
 import threading
 import time
+
+import pytest
 
 from auditor import transport
 from auditor.inventory import HostSpec
@@ -41,3 +45,107 @@ def test_tcp_is_connected_outside_the_handshake_slots(tmp_path):
         for _ in range(transport.HANDSHAKES_IN_FLIGHT):
             transport._handshakes.release()
     assert outcomes and outcomes[0].kind == "unreachable", outcomes
+
+
+def _serve(reply, then="hold"):
+    """A loopback port whose every connection gets `reply` (bytes, or None for nothing), then is
+    held open, closed, or reset ("hold", "close", "reset")."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    held = []
+
+    def serve():
+        while True:
+            try:
+                peer = listener.accept()[0]
+            except OSError:
+                return
+            if reply:
+                peer.sendall(reply)
+            if then == "reset":
+                peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                peer.close()
+            elif then == "close":
+                peer.close()
+            else:
+                held.append(peer)
+    threading.Thread(target=serve, daemon=True).start()
+    return listener
+
+
+def _outcome(tmp_path, port, known_hosts_text="", **spec_fields):
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(known_hosts_text)
+    spec = HostSpec("h", "127.0.0.1", port=port, user="nobody", settings={"known_hosts": str(known_hosts)},
+                    **spec_fields)
+    started = time.monotonic()
+    outcome = run_on_host(spec, "true", timeout=30, connect_timeout=2)
+    return outcome, time.monotonic() - started
+
+
+@pytest.mark.parametrize("reply, then, kind, words", [
+    (b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", "close", "protocol", "not as an SSH server"),
+    (b"SSH-1.5-OldServer\r\n", "hold", "protocol", "SSH-1"),
+    (None, "reset", "unreachable", "reset the connection"),
+    (b"SSH-2.0-OpenSSH_9.2\r\n", "hold", "timeout", "stalled after its banner"),
+    (None, "hold", "timeout", "no SSH banner"),
+])
+def test_each_handshake_failure_gets_the_code_of_what_happened(tmp_path, reply, then, kind, words):
+    listener = _serve(reply, then)
+    outcome, took = _outcome(tmp_path, listener.getsockname()[1])
+    listener.close()
+    assert outcome.kind == kind, outcome
+    assert words in outcome.detail, outcome.detail
+    assert took < 15
+
+
+@pytest.mark.parametrize("make_key, words", [
+    (lambda path: path.write_text("not a key\n"), "not a private key"),
+    (lambda path: path.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKp7 me@host\n"), "not a private key"),
+])
+def test_an_unusable_key_file_is_named_and_no_connection_is_made(tmp_path, make_key, words):
+    key = tmp_path / "id_test.pub"
+    make_key(key)
+    outcome, _ = _outcome(tmp_path, free_port(), key_file=str(key))
+    assert outcome.kind == "key-unusable", outcome
+    assert str(key) in outcome.detail and words in outcome.detail
+
+
+@pytest.mark.parametrize("line", [
+    "@cert-authority *.example.com,127.0.0.1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+    "@revoked * ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+    "127.0.0.1 ssh-ed25519 !!!not-base64!!!",
+    "@cert-authority",
+])
+def test_a_known_hosts_line_paramiko_cannot_parse_never_stops_the_audit(tmp_path, line):
+    """It used to kill the worker thread and hang the audit forever (InvalidHostKey)."""
+    listener = _serve(None, "hold")
+    outcome, took = _outcome(tmp_path, listener.getsockname()[1], known_hosts_text=line + "\n")
+    listener.close()
+    assert outcome.kind == "timeout" and took < 15, outcome
+
+
+def test_syn_drops_are_one_code_for_every_host(tmp_path):
+    """A listener whose accept queue is full drops SYNs (loopback only): 60 such hosts at once all
+    get the same code and cause, never a mix of timeout and unreachable."""
+    full = socket.socket()
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)
+    port = full.getsockname()[1]
+    fillers = []
+    for _ in range(3):          # fill the accept queue; later SYNs are dropped by the kernel
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    time.sleep(0.3)
+    outcomes = []
+    threads = [threading.Thread(target=lambda: outcomes.append(_outcome(tmp_path, port)[0])) for _ in range(60)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    full.close()
+    assert len(outcomes) == 60
+    assert {(o.kind, "no answer to the TCP connection" in o.detail) for o in outcomes} == {("unreachable", True)}

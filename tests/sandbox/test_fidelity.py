@@ -129,7 +129,7 @@ def test_transport_failures_are_classified_per_host(fleet, tmp_path):
     refused = replace(spec, key_file=str(wrong_key))
     assert run_on_host(refused, "true", timeout=20).kind == "auth-failed"
     no_python = replace(spec, python="/nonexistent/python3")
-    result = audit.assess([run_agent(no_python, "salt")])
+    result = audit.assess([run_agent(no_python, b"test-key")])
     assert [f.code for f in result.findings] == ["agent-python-missing"]
     hung = run_on_host(spec, "timeout -k 1 1 sleep 5", timeout=20)
     assert hung.kind == "timeout"
@@ -172,7 +172,7 @@ def test_missing_docker_and_boto3_are_classified(fleet, tmp_path):
     (blocker / "__init__.py").write_text("raise ImportError('No module named boto3')\n")
     no_boto3 = replace(spec, name="no-boto3", python=_python_wrapper(tmp_path / "py-no-boto3", {"PYTHONPATH": blocker.parent}),
                        settings=dict(spec.settings, env_from="dotenv"))
-    result = audit.assess([run_agent(s, "salt") for s in (no_docker, dead_daemon, no_boto3)])
+    result = audit.assess([run_agent(s, b"test-key") for s in (no_docker, dead_daemon, no_boto3)])
     codes = [[f.code for f in host.findings] for host in result.hosts]
     assert codes[0] == ["docker-missing"] and codes[1] == ["docker-unavailable"]
     assert "probe-boto3-missing" in codes[2]
@@ -193,7 +193,7 @@ def test_a_missing_app_python_falls_back_and_says_which_ran(fleet):
     fleet.use("healthy")
     spec = next(s for s in load_inventory(fleet.sandbox.inventory) if s.name == "api-1")
     spec = replace(spec, settings=dict(spec.settings, app_python="/usr/local/bin/python3.12"))
-    result = audit.assess([run_agent(spec, "salt")])
+    result = audit.assess([run_agent(spec, b"test-key")])
     (host,) = result.hosts
     assert host.report.probe.ran and host.report.probe.python_fallback == ("/usr/local/bin/python3.12", "python3")
     assert [f.code for f in result.findings] == ["app-python-fallback"]
@@ -207,7 +207,7 @@ def test_the_apps_check_script_output_leaves_no_secret(fleet):
                    "printf 'import os\\nfor k, v in sorted(os.environ.items()): print(k, v)\\n' > /tmp/print_env.py")
     spec = next(s for s in load_inventory(fleet.sandbox.inventory) if s.name == "video-1")
     spec = replace(spec, settings=dict(spec.settings, check_script="/tmp/print_env.py", run_check_script=True))
-    result = audit.assess([run_agent(spec, "salt")])
+    result = audit.assess([run_agent(spec, b"test-key")])
     output = result.hosts[0].report.check_script.output
     key_id, secret = fleet.sandbox.keys()["academy-video-worker"]
     assert "AWS_SECRET_ACCESS_KEY fp:" in output
