@@ -11,6 +11,7 @@ import copy
 import difflib
 import os
 import re
+import reprlib
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,14 @@ def _loader_for(path):
         mapping.lines = {None: node.start_mark.line + 1}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in mapping
+            except TypeError:       # a list or mapping as a key
+                raise InventoryError("%s:%d: a key must be a name, not %s\n  fix: write KEY: VALUE" % (
+                    path, key_node.start_mark.line + 1, shown(key)))
+            if duplicate:           # YAML forbids it; Ansible would keep the last one without a word
+                raise InventoryError("%s:%d: %s appears twice in the same mapping (first at line %d)\n  fix: keep one "
+                                     "of them" % (path, key_node.start_mark.line + 1, shown(key), mapping.lines[key]))
             mapping[key] = loader.construct_object(value_node, deep=True)
             mapping.lines[key] = key_node.start_mark.line + 1
         return mapping
@@ -66,7 +75,12 @@ def load_yaml(path):
         document = yaml.load(text, Loader=_loader_for(path))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        line = ":%d" % (mark.line + 1) if mark else ""
+        if mark:
+            line = ":%d" % (mark.line + 1)
+        elif isinstance(getattr(error, "position", None), int):     # a character YAML refuses (NUL, ...)
+            line = ":%d" % (text.count("\n", 0, error.position) + 1)
+        else:
+            line = ""
         raise InventoryError("%s%s: not valid YAML: %s\n  fix: correct the YAML syntax at that line"
                              % (path, line, getattr(error, "problem", None) or error))
     return document if document is not None else Located()
@@ -93,6 +107,7 @@ class HostSpec:
 
 # -- the settings schema --------------------------------------------------------
 
+LOG_WINDOW = re.compile(r"[0-9]+|(?:[0-9]+\s*[smhd]\s*)+")     # what the agent's window_seconds() reads
 # numeric settings and their ranges: (smallest, largest); a boolean is never a number here
 LIMITS = {"parallel": (1, 5000), "log_max_bytes": (1024, 1 << 32), "timeouts.connect": (0.1, 3600),
           "timeouts.command": (1, 86400), "timeouts.aws": (0.1, 600), "cross_check.parallel": (1, 256)}
@@ -123,6 +138,21 @@ def _type_name(expected):
     return names.get(expected, expected.__name__)
 
 
+class _BoundedRepr(reprlib.Repr):
+    def repr_Located(self, value, level):      # the loader's mappings are dicts
+        return self.repr_dict(value, level)
+
+
+_SHOWN = _BoundedRepr()
+_SHOWN.maxlevel, _SHOWN.maxdict, _SHOWN.maxlist, _SHOWN.maxstring, _SHOWN.maxother = 2, 4, 4, 80, 80
+
+
+def shown(value):
+    """A value as an error message quotes it: bounded, whatever its size (a YAML alias bomb is
+    small on disk and endless when printed)."""
+    return _SHOWN.repr(value)
+
+
 def _fail(mapping, key, problem, fix):
     where = mapping.where(key) if isinstance(mapping, Located) else "?"
     raise InventoryError("%s: %s\n  fix: %s" % (where, problem, fix))
@@ -140,11 +170,11 @@ def validate_settings(settings, path="auditor", schema=DEFAULT_SETTINGS):
                   "did you mean %r?" % close[0] if close else "valid keys: %s" % ", ".join(sorted(schema)))
         expected = _expected_type(schema[key])
         if _wrong_type(value, expected):
-            _fail(settings, key, "%s.%s must be %s, not %r" % (path, key, _type_name(expected), value),
+            _fail(settings, key, "%s.%s must be %s, not %s" % (path, key, _type_name(expected), shown(value)),
                   "write %s.%s as %s" % (path, key, _type_name(expected)))
         limits = LIMITS.get(("%s.%s" % (path, key)).split(".", 1)[1])
         if limits and not limits[0] <= value <= limits[1]:
-            _fail(settings, key, "%s.%s is %r, out of range" % (path, key, value),
+            _fail(settings, key, "%s.%s is %s, out of range" % (path, key, shown(value)),
                   "use a value from %s to %s" % limits)
         if key == "log_source":
             _check_log_source(settings, value, path)
@@ -159,13 +189,16 @@ def validate_settings(settings, path="auditor", schema=DEFAULT_SETTINGS):
             validate_settings(value, "%s.%s" % (path, key), schema[key])
     for key in ("roles", "public_env", "key_id_env", "allowed_endpoints", "produces", "consumes"):
         if isinstance(settings.get(key), list) and not all(isinstance(item, str) and item for item in settings[key]):
-            _fail(settings, key, "%s.%s must list names (strings), not %r" % (path, key, settings[key]),
+            _fail(settings, key, "%s.%s must list names (strings), not %s" % (path, key, shown(settings[key])),
                   "write %s.%s as a list of names" % (path, key))
+    if "log_window" in settings and not LOG_WINDOW.fullmatch(str(settings["log_window"]).strip()):
+        _fail(settings, "log_window", "%s.log_window is %s, not a duration" % (path, shown(settings["log_window"])),
+              "write seconds (3600) or a duration such as 90m, 1h or 2h30m")
     if settings.get("dotenv_format") not in (None, "docker", "compose", "python-dotenv"):
-        _fail(settings, "dotenv_format", "%s.dotenv_format is %r" % (path, settings["dotenv_format"]),
+        _fail(settings, "dotenv_format", "%s.dotenv_format is %s" % (path, shown(settings["dotenv_format"])),
               "use one of: docker, compose, python-dotenv")
     if "env_from" in settings and settings["env_from"] not in ENV_SOURCES:
-        _fail(settings, "env_from", "%s.env_from is %r" % (path, settings["env_from"]),
+        _fail(settings, "env_from", "%s.env_from is %s" % (path, shown(settings["env_from"])),
               "use one of: %s" % ", ".join(ENV_SOURCES))
     for marker in settings.get("markers") or []:
         _check_marker(settings, marker, path)
@@ -174,7 +207,7 @@ def validate_settings(settings, path="auditor", schema=DEFAULT_SETTINGS):
 def _check_log_source(settings, source, path):
     kind = source.get("kind", "docker")
     if kind not in LOG_SOURCES:
-        _fail(settings, "log_source", "%s.log_source.kind is %r" % (path, kind),
+        _fail(settings, "log_source", "%s.log_source.kind is %s" % (path, shown(kind)),
               "use one of: %s" % ", ".join(LOG_SOURCES))
     missing = [key for key in LOG_SOURCES[kind] if not isinstance(source.get(key), str) or not source.get(key)]
     unknown = sorted(set(source) - {"kind", "path", "unit", "process"})
@@ -190,12 +223,12 @@ def _check_marker(settings, marker, path):
         _fail(settings, "markers", "%s.markers entries need name, kind and pattern" % path,
               "e.g. {name: received, kind: received, pattern: 'SQS_MESSAGE_RECEIVED .*job_id=(?P<job>\\S+)'}")
     if marker["kind"] not in MARKER_KINDS:
-        _fail(settings, "markers", "%s marker %r has kind %r" % (path, marker["name"], marker["kind"]),
+        _fail(settings, "markers", "%s marker %s has kind %s" % (path, shown(marker["name"]), shown(marker["kind"])),
               "use one of: %s" % ", ".join(MARKER_KINDS))
     try:
         re.compile(marker["pattern"])
     except re.error as error:
-        _fail(settings, "markers", "%s marker %r: bad pattern: %s" % (path, marker["name"], error),
+        _fail(settings, "markers", "%s marker %s: bad pattern: %s" % (path, shown(marker["name"]), error),
               "write a Python regular expression; name the job id group (?P<job>...)")
 
 
@@ -279,6 +312,11 @@ def load_inventory(path):
         for key in body:
             if key not in ("hosts", "vars", "children"):
                 _fail(body, key, "unknown key %r in group %r" % (key, name), "use hosts:, vars: or children:")
+        for key, example in (("hosts", "web-1: {ansible_host: 10.0.0.5}"), ("children", "workers: {hosts: ...}"),
+                             ("vars", "ansible_user: ubuntu")):
+            if body.get(key) is not None and not isinstance(body[key], dict):
+                _fail(body, key, "%s of group %r must be a mapping (names with their variables), not %s" % (
+                    key, name, type(body[key]).__name__), "write `%s:` with indented lines such as `%s`" % (key, example))
         if body.get("vars"):
             group.vars.append(body["vars"])
         for host, hvars in (body.get("hosts") or {}).items():
@@ -334,8 +372,8 @@ def _host_spec(name, variables, groups, own_layers, path):
     for key in HOST_STRINGS:
         if variables.get(key) is not None and not isinstance(variables[key], (str, int)) or \
                 isinstance(variables.get(key), bool):
-            raise InventoryError("%s: host %r: %s must be a string, not %r\n  fix: write %s as text"
-                                 % (path, name, key, variables[key], key))
+            raise InventoryError("%s: host %r: %s must be a string, not %s\n  fix: write %s as text"
+                                 % (path, name, key, shown(variables[key]), key))
     settings = deep_merge(DEFAULT_SETTINGS, variables.get("auditor") or {})
     address = variables.get("ansible_host")
     if not address:
@@ -350,8 +388,8 @@ def _host_spec(name, variables, groups, own_layers, path):
     except (TypeError, ValueError):
         port = None
     if port is None or not 1 <= port <= 65535:
-        raise InventoryError("%s: host %r: ansible_port %r is not a port number\n  fix: write a number from 1 to "
-                             "65535" % (path, name, raw_port))
+        raise InventoryError("%s: host %r: ansible_port %s is not a port number\n  fix: write a number from 1 to "
+                             "65535" % (path, name, shown(raw_port)))
     unknown_roles = [r for r in settings["roles"] if r not in settings["role_defs"]]
     if unknown_roles:
         raise InventoryError("%s: host %r has role(s) %s not defined in auditor.role_defs\n  fix: use one of: %s"

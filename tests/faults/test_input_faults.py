@@ -93,3 +93,27 @@ def test_a_reader_that_closes_stdout_early_ends_the_audit_quietly(inventory, tmp
         timeout=120, cwd=ROOT, env=dict(os.environ, NO_COLOR="1"))
     assert done.stdout.strip() == "141"
     assert "error" not in done.stderr and "Traceback" not in done.stderr
+
+
+BOMB = b"".join([b"all:\n  vars:\n    a: &a [x, x, x, x, x, x, x, x, x, x]\n"] + [
+    b"    %s: &%s [%s]\n" % (name, name, b", ".join([b"*" + previous] * 10))
+    for previous, name in zip([bytes([c]) for c in b"abcdefgh"],
+                              [bytes([c]) for c in b"bcdefghi"])] + [
+    b"    auditor:\n      public_env: *i\n  hosts:\n    h1: {ansible_host: 127.0.0.1}\n"])
+
+
+@pytest.mark.parametrize("raw, words", [
+    (BOMB, ":13: auditor.public_env must list names"),
+    (b"all:\n  hosts:\n    - api-1\n    - api-2\n", ":2: hosts of group 'all' must be a mapping"),
+    (b"all:\n  children:\n    - web\n", ":2: children of group 'all' must be a mapping"),
+    (b"all:\n  hosts:\n    a: {ansible_host: 10.0.0.1}\n    a: {ansible_host: 10.0.0.2}\n",
+     ":4: 'a' appears twice in the same mapping (first at line 3)"),
+    (b"all:\n  vars:\n    auditor: {log_window: nonsense}\n  hosts:\n    a: {ansible_host: 10.0.0.1}\n",
+     ":3: auditor.log_window is 'nonsense', not a duration"),
+    (b"all:\n  hosts:\n    a: {ansible_host: 10.0.0.1}\n    b: {ansible_host: \"x\x00\"}\n", ":4: not valid YAML"),
+])
+def test_malformed_inventories_are_refused_with_their_line_in_bounded_time_and_memory(fab, inventory, raw, words):
+    done = fab("hosts", "-i", str(inventory(raw=raw)), timeout=30)
+    assert done.returncode == 2, done.stderr
+    assert words in one_error_line(done)
+    assert len(done.stderr) < 2000
