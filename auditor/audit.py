@@ -31,7 +31,8 @@ class AuditResult:
     seconds: float
     inventory: str
     cross_check: Optional[controller.CrossCheck] = None     # only when asked for
-    interrupted: Tuple[str, ...] = ()       # hosts not audited because of a Ctrl-C
+    interrupted: Tuple[str, ...] = ()       # hosts not audited because of a Ctrl-C or SIGTERM
+    interrupted_by: str = ""                # "SIGINT" or "SIGTERM" when interrupted
 
     @property
     def exit_code(self):
@@ -39,24 +40,27 @@ class AuditResult:
 
 
 def run_audit(inventory_path, hosts=None, roles=None, parallel=None, accept_new=False, progress=None,
-              run_check_script=None, baseline=None, cross_check=False, cross_check_progress=None):
+              run_check_script=None, baseline=None, cross_check=False, cross_check_progress=None, specs=None):
+    """The whole audit; `specs`, when the caller has read the inventory already, are its hosts."""
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     clock = time.monotonic()
     try:
-        specs, runs = collect_runs(inventory_path, hosts, roles, parallel, accept_new, progress, run_check_script)
+        specs, runs = collect_runs(inventory_path, hosts, roles, parallel, accept_new, progress, run_check_script,
+                                   specs=specs)
     except collect.Interrupted as stop:     # report the finished hosts; the rest are listed as not audited
         result = assess(stop.runs, started, time.monotonic() - clock, str(inventory_path), baseline)
-        return dataclasses.replace(result, interrupted=tuple(r.spec.name for r in stop.runs
-                                                             if r.outcome.kind == "not-audited"))
+        return dataclasses.replace(result, interrupted_by=stop.signal, interrupted=tuple(
+            r.spec.name for r in stop.runs if r.outcome.kind == "not-audited"))
     check = run_cross_check(specs, runs, cross_check_progress) if cross_check else None
     return assess(runs, started, time.monotonic() - clock, str(inventory_path), baseline, check)
 
 
 def collect_runs(inventory_path, hosts=None, roles=None, parallel=None, accept_new=False, progress=None,
-                 run_check_script=None, keep_raw=False):
+                 run_check_script=None, keep_raw=False, specs=None):
     """(host specs, their HostRuns): the inventory read and every host visited once; each run keeps
     its typed reading, or with keep_raw the agent's parsed JSON."""
-    specs = inventory.select(inventory.load_inventory(inventory_path), hosts, roles)
+    if specs is None:
+        specs = inventory.select(inventory.load_inventory(inventory_path), hosts, roles)
     inventory.check_key_files(specs)
     if run_check_script is not None:
         specs = [dataclasses.replace(s, settings=dict(s.settings, run_check_script=run_check_script))

@@ -4,13 +4,17 @@ Every task ends in a documented exit code, never a traceback. Long flags mean th
 task; only harmless ones have a short form (no short flag trusts a key or calls ReceiveMessage).
 Fabric's and Invoke's own core flags either work as they say or are refused: none is ignored.
 """
+import atexit
 import difflib
 import functools
 import inspect
 import json
 import logging
 import os
+import signal
+import stat
 import sys
+import threading
 import traceback
 from pathlib import Path
 
@@ -22,13 +26,15 @@ from invoke import Collection, Exit, Program
 from . import __version__, codes, drift
 from . import audit as pipeline
 from . import inventory as inventory_module
-from .errors import AuditorError, UsageError
+from .errors import AuditorError, Terminated, UsageError
 from .progress import Progress
 from .render import FORMATS, MATRIX_FORMATS, render, render_matrix, render_pieces, use_colour
+from .render.sanitize import one_line, terminal
 from .render.steps import render_steps
 from .render.table import inventory_table
 
-EXIT_UNEXPECTED, EXIT_INTERRUPTED, EXIT_READER_GONE = 3, 130, 141
+EXIT_UNEXPECTED, EXIT_REPORT_NOT_WRITTEN = 3, 4
+EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_READER_GONE = 130, 143, 141
 SHORT_FLAGS = {"inventory": "i", "format": "f", "output": "o", "roles": "r", "parallel": "p"}
 CROSS_CHECK_PROGRESS = Progress("cross-check", unit="lookups")
 COMMON_HELP = {
@@ -76,7 +82,20 @@ def task(*args, **kwargs):
 
 
 def _fail(error):
-    raise Exit("error: %s" % error, code=getattr(error, "exit_code", pipeline.EXIT_USAGE))
+    raise Exit("error: %s" % terminal(error), code=getattr(error, "exit_code", pipeline.EXIT_USAGE))
+
+
+def _terminated(signum, frame):
+    raise Terminated()
+
+
+def _reader_gone(kind, value, trace):
+    """sys.excepthook: a closed stdout (`--help | head -1`) ends quietly with 141, as a tool killed
+    by SIGPIPE does, wherever Invoke was writing; anything else is shown as Python would."""
+    if issubclass(kind, BrokenPipeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        os._exit(EXIT_READER_GONE)
+    sys.__excepthook__(kind, value, trace)
 
 
 REFUSED_CORE_FLAGS = (
@@ -116,6 +135,8 @@ def guarded(body):
         if debug:
             logging.basicConfig(stream=sys.stderr, format="debug: %(message)s")
             logging.getLogger("auditor").setLevel(logging.DEBUG)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _terminated)     # SIGTERM ends like Ctrl-C: report, then 143
         try:
             _refuse_core_flags(c)
             return body(c, *args, **kwargs)
@@ -123,6 +144,10 @@ def guarded(body):
             raise
         except AuditorError as error:
             _fail(error)
+        except ReportNotWritten as error:
+            raise Exit(str(error), code=EXIT_REPORT_NOT_WRITTEN)
+        except Terminated:
+            raise Exit("terminated (SIGTERM)", code=EXIT_TERMINATED)
         except KeyboardInterrupt:
             raise Exit("interrupted", code=EXIT_INTERRUPTED)
         except BrokenPipeError:     # `| head` read enough: stop quietly, as a killed-by-SIGPIPE tool would
@@ -132,7 +157,7 @@ def guarded(body):
             if debug:
                 traceback.print_exc()
             raise Exit("error: unexpected %s: %s (run again with --debug for the traceback)" % (
-                type(error).__name__, str(error)[:300]), code=EXIT_UNEXPECTED)
+                type(error).__name__, one_line(str(error)[:300])), code=EXIT_UNEXPECTED)
     return run
 
 
@@ -148,14 +173,25 @@ def _parallel(value):
 
 
 def _check_output(output):
-    """Before any host is visited: the report must have somewhere to go."""
+    """Before any host is visited: the report must have somewhere to go, and never through a
+    symbolic link (a planted link would make the report overwrite, and chmod, its target)."""
     if not output:
         return
     path = Path(output).expanduser()
-    parent = path.resolve().parent
-    if path.is_dir() or not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise UsageError("cannot write the report to %s: %s" % (
-            output, "it is a directory" if path.is_dir() else "no writable directory %s" % parent))
+    parent = path.absolute().parent
+    if path.is_symlink():
+        problem = "it is a symbolic link (to %s); name the file itself" % os.readlink(path)
+    elif path.is_dir():
+        problem = "it is a directory"
+    elif not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        problem = "no writable directory %s" % parent
+    elif path.exists() and not (path.is_file() or path.is_char_device()):
+        problem = "it is not a regular file"
+    elif path.exists() and not os.access(path, os.W_OK):
+        problem = "the file exists and you may not write it"
+    else:
+        return
+    raise UsageError("cannot write the report to %s: %s" % (output, problem))
 
 
 def _check_format(fmt, allowed=FORMATS):
@@ -164,25 +200,43 @@ def _check_format(fmt, allowed=FORMATS):
         raise UsageError("unknown format %r; choose one of: %s" % (fmt, ", ".join(allowed)))
 
 
+class ReportNotWritten(Exception):
+    """The audit ran, but --output could not take its report (full disk, /dev/full, a race)."""
+
+
 def _emit(text, output):
     """Write a report (a string, or pieces of one) to stdout or, readable by its owner only, to a
-    file: reports describe the fleet's credentials (masked)."""
+    file: reports describe the fleet's credentials (masked). A file that cannot take the report
+    after the audit does not lose it: it goes to stdout, and the task exits 4."""
     pieces = [text] if isinstance(text, str) else text
-    if output:
-        descriptor = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(descriptor, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.writelines(pieces)
-            handle.write("\n")
-        print("report written to %s" % output, file=sys.stderr)
-    else:
+    if not output:
         sys.stdout.writelines(pieces)
         sys.stdout.write("\n")
+        return
+    pieces = list(pieces)
+    try:
+        descriptor = os.open(os.path.expanduser(output), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            target = os.fstat(descriptor)
+            if stat.S_ISREG(target.st_mode) and target.st_uid == os.getuid():
+                os.fchmod(descriptor, 0o600)
+            handle.writelines(pieces)
+            handle.write("\n")
+    except OSError as error:
+        sys.stdout.writelines(pieces)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        raise ReportNotWritten("error: the report could not be written to %s (%s): it was printed on stdout instead" % (
+            terminal(output), error.strerror or error))
+    print("report written to %s" % terminal(output), file=sys.stderr)
 
 
 def _exit_for(result):
     if result.interrupted:
-        raise Exit("interrupted: %d host(s) not audited" % len(result.interrupted), code=EXIT_INTERRUPTED)
+        terminated = result.interrupted_by == "SIGTERM"
+        raise Exit("%s: %d host(s) not audited" % ("terminated (SIGTERM)" if terminated else "interrupted",
+                                                   len(result.interrupted)),
+                   code=EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
     if result.exit_code:
         raise Exit(code=result.exit_code)
 
@@ -229,13 +283,17 @@ def check_host(c, name, inventory="inventory.yaml", format="table", output=None,
         _emit(json.dumps(run.facts if run.facts is not None else {
             "transport": {"kind": run.outcome.kind, "detail": run.outcome.detail}}, indent=2), output)
         return
-    result = pipeline.run_audit(inventory, hosts=name, accept_new=accept_new_host_keys,
+    specs = inventory_module.select(inventory_module.load_inventory(inventory), name)
+    result = pipeline.run_audit(inventory, accept_new=accept_new_host_keys, specs=specs,
                                 run_check_script=app_check or None, cross_check=cross_check,
                                 cross_check_progress=CROSS_CHECK_PROGRESS)
     if format == "json":
         _emit(render(result, "json"), output)
     else:
-        _emit(render_steps(result.hosts[0], result.cross_check, [f for f in result.findings if f.step == 4]), output)
+        role_defs = specs[0].settings["role_defs"]
+        api_roles = {role for role, definition in role_defs.items() if definition.get("produces")}
+        _emit(render_steps(result.hosts[0], result.cross_check, [f for f in result.findings if f.step == 4],
+                           api_roles), output)
     _exit_for(result)
 
 
@@ -251,15 +309,18 @@ def preflight(c, baseline, inventory="inventory.yaml", hosts=None, roles=None, p
     _check_format(format)
     _check_output(output)
     expected = drift.load_baseline(baseline)
+    specs = inventory_module.select(inventory_module.load_inventory(inventory), hosts, roles)
+    drift.check_roles(expected, {role for spec in specs for role in spec.settings["role_defs"]}, baseline)
     result = pipeline.run_audit(inventory, hosts=hosts, roles=roles, parallel=_parallel(parallel),
                                 accept_new=accept_new_host_keys, baseline=expected, progress=Progress("preflight"),
+                                specs=specs,
                                 cross_check=cross_check, cross_check_progress=CROSS_CHECK_PROGRESS)
     _emit(render_pieces(result, format, colour=use_colour() and not output), output)
     if result.interrupted:
         _exit_for(result)
     drifted = drift.drift(result, expected)
-    for host, attribute, seen, wanted in drifted:
-        print("drift: %s %s is %s, baseline says %s" % (host, attribute, seen, wanted), file=sys.stderr)
+    for host, attribute, seen, wanted in drifted:       # host names and values are hosts' data
+        print(one_line("drift: %s %s is %s, baseline says %s" % (host, attribute, seen, wanted)), file=sys.stderr)
     warnings = [f for f in result.findings if f.severity == "warning"]
     if drifted or result.exit_code or (strict and warnings):
         raise Exit("preflight failed: %d drifted value(s), %d error finding(s)%s" % (
@@ -271,16 +332,19 @@ def preflight(c, baseline, inventory="inventory.yaml", hosts=None, roles=None, p
 @task(help={"old": "an earlier saved audit (audit --format json --output FILE)", "new": "a later one"})
 @guarded
 def diff(c, old, new):
-    """Show what changed between two saved audits: hosts, verdicts, values, findings."""
+    """Show what changed between two saved audits: hosts, verdicts, values, findings. Exits 1 when
+    something changed, 0 when nothing did (like `git diff --exit-code`)."""
     lines = drift.diff_snapshots(drift.load_snapshot(old), drift.load_snapshot(new))
-    print("\n".join(lines) if lines else "no change")
+    print("\n".join(one_line(line) for line in lines) if lines else "no change")
+    if lines:
+        raise Exit(code=1)
 
 
 @task
 @guarded
 def hosts(c, inventory="inventory.yaml", hosts=None, roles=None):
     """List the hosts an audit would visit: address, user, roles, groups, where the app's environment comes from."""
-    print(inventory_table(inventory_module.select(inventory_module.load_inventory(inventory), hosts, roles)))
+    print(terminal(inventory_table(inventory_module.select(inventory_module.load_inventory(inventory), hosts, roles))))
 
 
 @task(help={"code": "a finding code, e.g. logs-unreadable; `explain all` lists every code"})
@@ -298,8 +362,22 @@ def explain(c, code):
     print(codes.explain(code))
 
 
+def _flush_stdout():
+    """At exit, before Python's own flush: a reader gone by then is the same quiet 141."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        os._exit(EXIT_READER_GONE)
+    except (OSError, ValueError):       # stdout already closed: nothing left to say
+        pass
+
+
 def namespace():
-    """The operator's tasks, plus the sandbox's when its package is importable (a checkout)."""
+    """The operator's tasks, plus the sandbox's when its package is importable (a checkout).
+    Called by both entry points (`fab` reads it from fabfile.py) before Invoke prints anything."""
+    sys.excepthook = _reader_gone
+    atexit.register(_flush_stdout)
     collection = Collection(audit, check_host, preflight, diff, hosts, explain)
     try:
         from sandbox.tasks import collection as sandbox_collection
@@ -318,9 +396,11 @@ Examples:
   fleet-audit diff before.json after.json
   fleet-audit explain logs-unreadable
 
-Exit codes: 0 no error-level finding; 1 error-level findings (unreachable hosts included);
-2 usage or inventory error (nothing audited); 3 unexpected failure of the auditor; 130 interrupted;
-141 stdout closed by its reader (| head).
+Exit codes: 0 no error-level finding (diff: no change); 1 error-level findings, unreachable hosts
+included (diff: something changed); 2 usage or inventory error (nothing audited); 3 unexpected failure
+of the auditor; 4 the report could not be written to --output (it went to stdout); 130 interrupted
+(Ctrl-C); 141 stdout closed by its reader (| head); 143 terminated (SIGTERM). Interrupted or
+terminated audits still print the report of the finished hosts.
 Shell completion: fleet-audit --print-completion-script bash > /etc/bash_completion.d/fleet-audit
 """
 

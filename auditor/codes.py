@@ -78,7 +78,7 @@ _TABLE = (
          "install python3 on the host or set ansible_python_interpreter"),
     Code("agent-failed", E, 0, V.UNREACHABLE, "the agent ran but printed no facts",
          "run the audit again with the host alone (fab check-host {host}) and read the agent's error"),
-    Code("host-not-audited", E, 0, V.UNKNOWN, "the audit was interrupted (Ctrl-C) before this host finished",
+    Code("host-not-audited", E, 0, V.UNKNOWN, "the audit was interrupted (Ctrl-C or SIGTERM) before this host finished",
          "audit again (fab check-host {host} for this one)"),
     # -- step 1: SQS from the app's own environment ---------------------------------------------
     Code("probe-boto3-missing", E, 1, V.UNKNOWN, "the app's environment has no boto3 for the probe",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from . import USER_AGENT, agent, fingerprints, transport
+from .errors import Terminated
 from .inventory import HostSpec
 
 log = logging.getLogger("auditor.collect")
@@ -125,11 +126,12 @@ def visit(spec, key, accept_new=False, digest=None):
 
 
 class Interrupted(Exception):
-    """Ctrl-C during the fan-out; `runs` has every host, those not finished as not audited."""
+    """Ctrl-C or SIGTERM during the fan-out; `runs` has every host, those not finished as not
+    audited; `signal` says which ("SIGINT" or "SIGTERM")."""
 
-    def __init__(self, runs):
+    def __init__(self, runs, signal="SIGINT"):
         super().__init__("interrupted")
-        self.runs = runs
+        self.runs, self.signal = runs, signal
 
 
 def collect(specs, key, parallel, accept_new=False, progress=None, digest=None):
@@ -168,7 +170,8 @@ def collect(specs, key, parallel, accept_new=False, progress=None, digest=None):
                 oldest = min(running.copy().items(), key=lambda item: item[1], default=None)
                 progress(len(results), len(specs), spec.name, failed,
                          (oldest[0], time.monotonic() - oldest[1]) if oldest else None)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
+        signal = "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
         stopping.set()
         transport.close_all()
         deadline = time.monotonic() + INTERRUPT_GRACE
@@ -179,6 +182,8 @@ def collect(specs, key, parallel, accept_new=False, progress=None, digest=None):
                 break
             if run.outcome.kind == "ok":        # finished before the Ctrl-C landed: keep it
                 results[spec.name] = run
+        because = "Ctrl-C" if signal == "SIGINT" else signal
         raise Interrupted([results.get(spec.name) or HostRun(spec, transport.RunOutcome(
-            spec.name, "not-audited", detail="interrupted (Ctrl-C) before this host finished")) for spec in specs])
+            spec.name, "not-audited", detail="interrupted (%s) before this host finished" % because))
+            for spec in specs], signal)
     return [results[spec.name] for spec in specs]

@@ -28,7 +28,28 @@ def load_baseline(path):
                  for k in unknown for close in [difflib.get_close_matches(k, ATTRIBUTES, n=1)]]
         raise UsageError("%s: unknown attribute(s) %s\n  fix: use the matrix's names: %s, queue KEY name, "
                          "queue KEY url" % (path, ", ".join(hints), ", ".join(ATTRIBUTES)))
-    return {str(k): (v if isinstance(v, dict) else str(v)) for k, v in data.items()}
+    for attribute, value in data.items():
+        for role, expected in (value.items() if isinstance(value, dict) else [(None, value)]):
+            if not isinstance(expected, (str, int, float)):
+                raise UsageError("%s: %s%s must be one value, not %s\n  fix: write `%s: VALUE` or `%s: {ROLE: "
+                                 "VALUE}`" % (path, attribute, " for role %s" % role if role else "",
+                                              "a list" if isinstance(expected, list) else
+                                              "a mapping" if isinstance(expected, dict) else "empty",
+                                              attribute, attribute))
+    return {str(k): ({str(role): str(v) for role, v in v.items()} if isinstance(v, dict) else str(v))
+            for k, v in data.items()}
+
+
+def check_roles(baseline, roles, path):
+    """Every role a baseline names exists in the inventory: a typo would make its values never
+    compared, and the gate pass."""
+    unknown = sorted({str(role) for value in baseline.values() if isinstance(value, dict) for role in value
+                      if role not in roles})
+    if unknown:
+        hints = ["%r (did you mean %r?)" % (r, close[0]) if close else repr(r)
+                 for r in unknown for close in [difflib.get_close_matches(r, sorted(roles), n=1)]]
+        raise UsageError("%s: unknown role(s) %s\n  fix: use the inventory's roles: %s" % (
+            path, ", ".join(hints), ", ".join(sorted(roles)) or "(none)"))
 
 
 def drift(result, baseline):

@@ -20,6 +20,10 @@ class SandboxError(AuditorError):
     """The local sandbox fleet cannot be started or is not running."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI timeout, `timeout`, systemd): the audit stops as for Ctrl-C, and says which."""
+
+
 def aws_error_code(error):
     """The AWS error code of a boto3/botocore exception raised on the controller, else its type name."""
     response = getattr(error, "response", None) or {}

@@ -1,6 +1,5 @@
 """`fab check-host`: one host, the runbook's three steps in order, each with what
 was seen, its verdict and the remedies; the app's own check script beside it."""
-from ..facts import MarkerKind
 from .sanitize import terminal
 
 STEPS = {
@@ -11,7 +10,31 @@ STEPS = {
 }
 
 
-def _seen(step, host):
+def _step_workloads(step, host, api_roles):
+    """Step 3 is the producers' (the API's) workloads, step 2 everyone else's: by the role's
+    definition, never by what its logs happened to show."""
+    return [c for c in host.report.containers if (step == 3) == (c.role in api_roles)]
+
+
+def _unjudged(step, host, api_roles):
+    """Why a step's evidence is missing (empty when it is all there): such a step is not judged."""
+    report, probe = host.report, host.report.probe
+    if step == 1:
+        if probe is None:
+            return ["the SQS probe did not run"]
+        if not probe.has_values:
+            return ["the SQS probe did not run to the end (%s)" % probe.failure]
+        return []
+    reasons = []
+    for c in _step_workloads(step, host, api_roles):
+        if c.present is None and not (c.is_process and c.missing is None):
+            reasons.append("%s could not be inspected (%s)" % (c.name, c.missing))
+        elif c.present is not False and not c.logs.read:
+            reasons.append("the logs of %s were not read (%s)" % (c.name, c.logs.missing))
+    return reasons
+
+
+def _seen(step, host, api_roles):
     report, probe = host.report, host.report.probe
     if step == 0:
         return ["%s (%s) in %.1fs" % (report.transport_kind, report.address, report.seconds)]
@@ -42,10 +65,7 @@ def _seen(step, host):
             lines += ["  | " + line for line in report.check_script.output.splitlines()]
         return lines
     lines = []
-    for c in report.containers:
-        is_api = any(m.kind in (MarkerKind.ENQUEUED, MarkerKind.ENQUEUE_FAILED) for m in c.logs.markers)
-        if (step == 3) != is_api:
-            continue
+    for c in _step_workloads(step, host, api_roles):
         if c.present is None:
             state = "unknown (%s)" % c.missing
         elif not c.present:
@@ -73,8 +93,15 @@ def _where(host, check):
     return lines
 
 
-def _section(out, title, seen, found):
-    verdict = "FAIL" if any(f.severity == "error" for f in found) else "WARN" if found else "OK"
+def _section(out, title, seen, found, unjudged=()):
+    """A step's verdict: FAIL on an error; NOT JUDGED, with why, when its evidence is missing
+    (never OK then); WARN on other findings; OK."""
+    if any(f.severity == "error" for f in found):
+        verdict = "FAIL"
+    elif unjudged:
+        verdict = "NOT JUDGED (%s)" % "; ".join(unjudged)
+    else:
+        verdict = "WARN" if found else "OK"
     out.append("%s: %s" % (title, verdict))
     out += ["    " + line for line in seen]
     for f in found:
@@ -83,14 +110,16 @@ def _section(out, title, seen, found):
     out.append("")
 
 
-def render_steps(host, check=None, fleet_findings=()):
-    """The runbook's steps for one host; with a cross-check, where its queues really are."""
+def render_steps(host, check=None, fleet_findings=(), api_roles=()):
+    """The runbook's steps for one host; with a cross-check, where its queues really are.
+    `api_roles`: the roles that produce jobs (their workloads are step 3's)."""
     because = " (because %s)" % ", ".join(host.verdict_because) if host.verdict_because else ""
     out = ["%s (%s): verdict %s%s" % (host.report.name, ",".join(host.report.roles) or "no role", host.verdict, because),
            ""]
     steps = [0] if not host.report.reachable else [1, 2, 3]
     for step in steps:
-        _section(out, STEPS[step], _seen(step, host), [f for f in host.findings if f.step == step])
+        _section(out, STEPS[step], _seen(step, host, api_roles), [f for f in host.findings if f.step == step],
+                 _unjudged(step, host, api_roles) if step else ())
     if check is not None:
         _section(out, "Where the queues are (the controller's own AWS view)", _where(host, check),
                  [f for f in fleet_findings if f.code in ("queue-elsewhere", "cross-check-failed")])
