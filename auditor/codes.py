@@ -161,7 +161,7 @@ _TABLE = (
          "read `docker logs {container}`: it dies at start (settings, imports, env)"),
     Code("process-not-running", E, 2, V.WORKER_DOWN, "the role's plain process (systemd unit or pgrep pattern) "
          "is not running",
-         "start it (systemctl start {name}, or the supervisor that runs it) and read its last logs"),
+         "start it ({start}) and read its last logs"),
     Code("container-not-running", E, 2, V.WORKER_DOWN, "the container exists but is not running",
          "start it (docker start {container}) and read its last logs"),
     Code("logs-unreadable", E, 2, V.UNKNOWN, "a container's logs could not be read, so its activity is unknown",

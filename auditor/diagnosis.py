@@ -229,7 +229,8 @@ def _step2_containers(report, settings):
                      {"reason": str(docker.missing.reason)}, cause=docker.missing.reason)]
     findings = []
     for container in report.containers:
-        findings += _process_state(host, container) if container.is_process else _container_state(host, container)
+        findings += _process_state(host, container, settings) if container.is_process \
+            else _container_state(host, container)
         if container.present or container.is_process:
             findings += _log_evidence(host, container)
         if container.logs.read and consumes(settings, container.role):
@@ -239,10 +240,18 @@ def _step2_containers(report, settings):
     return findings
 
 
-def _process_state(host, process):
+def _process_state(host, process, settings):
+    """A plain process is named by what was checked: its systemd unit, or the `process` pattern
+    pgrep looked for (a file-logging workload's name is its log file)."""
     if process.present and not process.running:
-        return [emit("process-not-running", [host], "%s: %s is %s" % (host, process.name, process.status),
-                     name=process.name)]
+        source = settings["role_defs"][process.role].get("log_source") or {}
+        if source.get("kind") == "journald":
+            seen, start = "unit %s is %s" % (source["unit"], process.status), "systemctl start %s" % source["unit"]
+        else:
+            seen = "no process matches %r (pgrep -f; its log: %s)" % (source.get("process"), process.name)
+            start = "the service or supervisor that runs %r" % source.get("process")
+        return [emit("process-not-running", [host], "%s: role %s: %s" % (host, process.role, seen),
+                     name=process.name, start=start)]
     return []       # running, or no way to tell was configured
 
 

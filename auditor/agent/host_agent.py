@@ -39,6 +39,7 @@ WHOLE_WORD_BELOW = 8        # a secret shorter than this is replaced only where 
 DEADLINE = [None]           # the agent's time budget: every step ends before it
 SECRETS = set()             # every non-public value seen (.env, container env): never sent as is
 FACTS = {}                  # what was gathered so far, printed even when the budget runs out
+FINISHED = threading.Event()    # the facts are out: from then on the agent exits with its own status
 
 
 def remaining(timeout):
@@ -81,12 +82,13 @@ def stop_when_disconnected():
     """The controller closed the connection (Ctrl-C): the channel's stdin ends. Stop at once,
     with every child (docker logs, the probe), so nothing keeps running on the host."""
     def watch():
-        try:
-            while sys.stdin.buffer.read(4096):
+        try:        # the raw descriptor: a buffered read would hold stdin's lock at exit (a fatal error)
+            while os.read(0, 4096):
                 pass
-        except (OSError, ValueError):
+        except OSError:
             pass
-        os.killpg(0, signal.SIGKILL)
+        if not FINISHED.is_set():       # at exit, killing the group would lose the real exit status
+            os.killpg(0, signal.SIGKILL)
 
     threading.Thread(target=watch, daemon=True).start()
 
@@ -614,6 +616,7 @@ def main():
         facts["check_script"] = timed("check script", check_script, app)
     facts["seconds"] = round(time.time() - started, 3)
     emit_facts(config)
+    FINISHED.set()
 
 
 if __name__ == "__main__":

@@ -72,3 +72,21 @@ def test_no_secret_value_leaves_the_host(tmp_path):
     text = json.dumps(facts)
     assert "canary-secret-value-123" not in text and "canary-url-pass" not in text
     assert KEY_ID not in text and "AKIA************" + KEY_ID[-4:] in text
+
+
+def test_the_agent_exits_0_with_its_stdin_open_as_over_ssh(tmp_path):
+    """Over SSH the agent watches stdin to stop when the connection closes; at its normal end it
+    must not kill its own process group (that lost the real status: --debug said exit -1)."""
+    (tmp_path / "app").mkdir()
+    settings = deep_merge(DEFAULT_SETTINGS, {
+        "roles": ["ai-worker"], "env_from": "dotenv", "app_dir": str(tmp_path / "app"), "timeouts": {"aws": 1},
+        "role_defs": {"ai-worker": {"log_source": {"kind": "file", "path": str(tmp_path / "none.log")}}}})
+    spec = HostSpec("here", "127.0.0.1", python=sys.executable, settings=settings)
+    command = agent.command_line(sys.executable, agent_config(spec), 40, transport.quote)
+    process = subprocess.Popen(command, shell=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               start_new_session=True)
+    out = process.stdout.read()             # stdin stays open, as the SSH channel keeps it
+    status = process.wait(timeout=60)
+    process.stdin.close()
+    assert json.loads(out.decode().splitlines()[-1])["schema"] == agent.SCHEMA
+    assert status == 0, status

@@ -64,3 +64,11 @@ def test_the_readme_scenario_table_is_the_scenarios():
     from sandbox.scenarios import markdown_table
     readme = Path(__file__).resolve().parents[2] / "README.md"
     assert markdown_table() in readme.read_text(), "regenerate it: python -m sandbox.scenarios"
+
+
+def test_a_stopped_file_logging_process_is_named_by_the_pattern_that_was_checked():
+    case = load(GOLDEN / "handmade" / "process-and-ids.json")
+    document = golden.apply_patches(load(GOLDEN / ("%s.json" % case["base"])), case["patches"])
+    (finding,) = [f for f in audit.assess(golden.runs_of(document)).findings if f.code == "process-not-running"]
+    assert "'academy/worker.py'" in finding.message and "'academy/worker.py'" in finding.remedy
+    assert "systemctl start /" not in finding.remedy
