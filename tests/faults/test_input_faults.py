@@ -117,3 +117,36 @@ def test_malformed_inventories_are_refused_with_their_line_in_bounded_time_and_m
     assert done.returncode == 2, done.stderr
     assert words in one_error_line(done)
     assert len(done.stderr) < 2000
+
+
+@pytest.mark.parametrize("baseline, words", [
+    ("settings module: {ai-wroker: academy.settings.worker}\n", "unknown role(s) 'ai-wroker' (did you mean 'ai-worker'?)"),
+    ("app region: [ap-northeast-2, us-east-1]\n", "app region must be one value, not a list"),
+    ("app region: {api: [ap-northeast-2]}\n", "app region for role api must be one value, not a list"),
+])
+def test_a_baseline_that_would_compare_nothing_is_refused_before_the_audit(fab, inventory, tmp_path, baseline, words):
+    path = tmp_path / "baseline.yaml"
+    path.write_text(baseline)
+    done = fab("preflight", "--baseline", str(path), "-i", str(inventory()))
+    assert done.returncode == 2, done.stderr
+    assert words in one_error_line(done)
+    assert "hosts done" not in done.stderr
+
+
+def test_a_symlinked_report_path_is_refused_before_the_audit(fab, inventory, tmp_path):
+    target = tmp_path / "precious"
+    target.write_text("keep me\n")
+    target.chmod(0o644)
+    link = tmp_path / "report.json"
+    link.symlink_to(target)
+    done = fab("audit", "-i", str(inventory()), "--output", str(link))
+    assert done.returncode == 2 and "symbolic link" in one_error_line(done)
+    assert target.read_text() == "keep me\n" and (target.stat().st_mode & 0o777) == 0o644
+    assert "hosts done" not in done.stderr
+
+
+def test_a_report_that_cannot_be_written_after_the_audit_reaches_stdout_and_exits_4(fab, inventory):
+    done = fab("audit", "-i", str(inventory()), "--format", "json", "--output", "/dev/full")
+    assert done.returncode == 4, done.stderr
+    assert "could not be written to /dev/full" in one_error_line(done)
+    assert json.loads(done.stdout)["hosts"][0]["name"] == "api-1"

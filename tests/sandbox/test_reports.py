@@ -49,6 +49,11 @@ def test_baseline_drift_and_snapshot_diff(fleet, tmp_path):
     assert drift.drift(healthy, baseline) == []
     old = tmp_path / "healthy.json"
     old.write_text(render(healthy, "json"))
+    # an unchanged fleet audited again: fingerprints compare across audits, so nothing changed
+    again = tmp_path / "healthy-again.json"
+    again.write_text(render(audit.run_audit(fleet.sandbox.inventory), "json"))
+    unchanged = subprocess.run([FAB, "diff", str(old), str(again)], capture_output=True, text=True, timeout=60)
+    assert (unchanged.returncode, unchanged.stdout.strip()) == (0, "no change"), unchanged.stdout
     fleet.use("worker-wrong-region")
     wrong = audit.run_audit(fleet.sandbox.inventory, baseline=baseline)
     assert ("video-1", "app region", "us-east-1", "ap-northeast-2") in drift.drift(wrong, baseline)
@@ -58,6 +63,8 @@ def test_baseline_drift_and_snapshot_diff(fleet, tmp_path):
     assert "video-1: verdict ok -> config" in lines
     assert "video-1: app region ap-northeast-2 -> us-east-1" in lines
     assert any(line.startswith("new finding: error region-mismatch") for line in lines)
+    changed = subprocess.run([FAB, "diff", str(old), str(new)], capture_output=True, text=True, timeout=60)
+    assert changed.returncode == 1 and "video-1: verdict ok -> config" in changed.stdout
 
 
 def test_cross_check_says_where_each_queue_really_is(fleet):
