@@ -5,6 +5,8 @@ logs, step 3 the API's logs. Rules read facts only (never verdicts); a rule
 whose reading is missing stays silent, and the missing reading is a finding
 of its own. Codes, severities and remedies come from `codes.CODES`.
 """
+import dataclasses
+
 from .codes import emit
 from .facts import MarkerKind, ProbeFailure, Unread
 
@@ -229,14 +231,16 @@ def _step2_containers(report, settings):
                      {"reason": str(docker.missing.reason)}, cause=docker.missing.reason)]
     findings = []
     for container in report.containers:
-        findings += _process_state(host, container, settings) if container.is_process \
+        found = _process_state(host, container, settings) if container.is_process \
             else _container_state(host, container)
         if container.present or container.is_process:
-            findings += _log_evidence(host, container)
+            found += _log_evidence(host, container)
         if container.logs.read and consumes(settings, container.role):
             queues = [report.probe.queue(key) for key in settings["role_defs"][container.role]["consumes"]
                       if report.probe is not None and report.probe.ran and report.probe.queue(key)]
-            findings += _worker_activity(host, container, queues)
+            found += _worker_activity(host, container, queues)
+        # which workload each finding is about: check-host shows it under that workload's step
+        findings += [dataclasses.replace(f, evidence=dict(f.evidence, workload=container.name)) for f in found]
     return findings
 
 

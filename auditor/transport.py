@@ -414,6 +414,8 @@ def classify(failure, spec, known_hosts, timeouts):
         return "timeout", str(error)
     if isinstance(error, OutputTooLarge):
         return "error", str(error)
+    if not isinstance(error, (OSError, EOFError, paramiko.SSHException)):     # the auditor's own failure
+        return "error", "%s, %s: %s: %s" % (where, hop.phase, type(error).__name__, error)
     if hop.phase == "tcp":
         return _tcp_failure(error, where, timeouts)
     if hop.phase == "handshake":

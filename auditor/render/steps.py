@@ -1,5 +1,6 @@
 """`fab check-host`: one host, the runbook's three steps in order, each with what
 was seen, its verdict and the remedies; the app's own check script beside it."""
+from ..codes import CODES, Verdict
 from .sanitize import terminal
 
 STEPS = {
@@ -14,6 +15,18 @@ def _step_workloads(step, host, api_roles):
     """Step 3 is the producers' (the API's) workloads, step 2 everyone else's: by the role's
     definition, never by what its logs happened to show."""
     return [c for c in host.report.containers if (step == 3) == (c.role in api_roles)]
+
+
+def _findings_of(step, host, api_roles):
+    """A step's findings; one about a workload (a container's state, its logs) goes to the step
+    that workload belongs to, so the API's unreadable logs are step 3's, not a worker's."""
+    api_workloads = {c.name for c in _step_workloads(3, host, api_roles)}
+
+    def step_of(finding):
+        if finding.step in (2, 3) and finding.evidence.get("workload"):
+            return 3 if finding.evidence["workload"] in api_workloads else 2
+        return finding.step
+    return [f for f in host.findings if step_of(f) == step]
 
 
 def _unjudged(step, host, api_roles):
@@ -94,9 +107,10 @@ def _where(host, check):
 
 
 def _section(out, title, seen, found, unjudged=()):
-    """A step's verdict: FAIL on an error; NOT JUDGED, with why, when its evidence is missing
-    (never OK then); WARN on other findings; OK."""
-    if any(f.severity == "error" for f in found):
+    """A step's verdict: FAIL on an error that judges (not one that only says evidence is
+    missing); NOT JUDGED, with why, when its evidence is missing (never OK then); WARN on other
+    findings; OK."""
+    if any(f.severity == "error" and CODES[f.code].verdict != Verdict.UNKNOWN for f in found):
         verdict = "FAIL"
     elif unjudged:
         verdict = "NOT JUDGED (%s)" % "; ".join(unjudged)
@@ -118,7 +132,7 @@ def render_steps(host, check=None, fleet_findings=(), api_roles=()):
            ""]
     steps = [0] if not host.report.reachable else [1, 2, 3]
     for step in steps:
-        _section(out, STEPS[step], _seen(step, host, api_roles), [f for f in host.findings if f.step == step],
+        _section(out, STEPS[step], _seen(step, host, api_roles), _findings_of(step, host, api_roles),
                  _unjudged(step, host, api_roles) if step else ())
     if check is not None:
         _section(out, "Where the queues are (the controller's own AWS view)", _where(host, check),

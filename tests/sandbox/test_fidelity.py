@@ -1,5 +1,6 @@
 """The sandbox behaves like the real fleet: isolation, strict host keys, job
 flow, the runbook's FAIL lines, and a clean `down`."""
+import json
 import re
 import subprocess
 import sys
@@ -222,3 +223,97 @@ def test_a_local_command_timeout_never_shows_the_remote_command(fleet):
     spec = load_inventory(fleet.sandbox.inventory)[0]
     outcome = run_on_host(spec, "sleep 5; echo secret-salt-in-payload", timeout=1)
     assert outcome.kind == "timeout" and "secret-salt" not in outcome.detail and "sleep" not in outcome.detail
+
+
+class Injected(RuntimeError):
+    pass
+
+
+def _fail_for(victim, matches):
+    """A replacement that raises Injected when `matches(*args)` says the call is the victim's."""
+    def wrap(original):
+        def replacement(*args, **kwargs):
+            if matches(victim, *args):
+                raise Injected("injected at this stage")
+            return original(*args, **kwargs)
+        return replacement
+    return wrap
+
+
+class _JsonOf:
+    """collect's json module, failing on one host's facts."""
+    def __init__(self, victim):
+        self.victim = victim
+
+    def loads(self, text, *args, **kwargs):
+        if "/hosts/%s/" % self.victim in text:
+            raise Injected("injected while parsing")
+        return json.loads(text, *args, **kwargs)
+
+
+@pytest.mark.parametrize("stage", ["key loading", "connect", "exec", "parse", "digest"])
+def test_an_exception_at_any_stage_is_that_hosts_error_row_and_the_others_are_audited(fleet, monkeypatch, stage,
+                                                                                      tmp_path):
+    """A worker thread must never die silently: collect() would wait for its host forever."""
+    from auditor import collect, facts, transport
+    fleet.use("healthy")
+    specs = load_inventory(fleet.sandbox.inventory)
+    victim = specs[1]
+    own_key = tmp_path / "victim_key"                   # the victim's own copy, to fail its loading alone
+    own_key.write_bytes(open(victim.key_file, "rb").read())
+    own_key.chmod(0o600)
+    specs[1] = victim = replace(victim, key_file=str(own_key))
+    if stage == "key loading":
+        monkeypatch.setattr(transport, "private_key", _fail_for(str(own_key), lambda v, path: path == v)(
+            transport.private_key))
+    elif stage == "connect":
+        monkeypatch.setattr(transport.socket, "create_connection", _fail_for(victim.address, lambda v, address, *a:
+                                                                             address[0] == v)(
+            transport.socket.create_connection))
+    elif stage == "exec":
+        monkeypatch.setattr(transport, "_exec", _fail_for(victim.address, lambda v, connection, *a:
+                                                          connection.host == v)(transport._exec))
+    elif stage == "parse":
+        monkeypatch.setattr(collect, "json", _JsonOf(victim.name))
+    else:
+        monkeypatch.setattr(facts, "digest", _fail_for(victim.name, lambda v, run: run.spec.name == v)(facts.digest))
+    result = audit.run_audit(fleet.sandbox.inventory, specs=specs)
+    rows = {host.report.name: host for host in result.hosts}
+    assert len(rows) == len(specs)
+    assert rows[victim.name].report.transport_kind == "error", rows[victim.name].report
+    assert "Injected" in rows[victim.name].report.transport_detail
+    assert [f.code for f in rows[victim.name].findings] == ["agent-failed"]
+    assert all(rows[s.name].report.reachable for s in specs if s.name != victim.name)
+
+
+def test_a_jump_hosts_failures_are_blamed_on_the_jump_host(fleet, tmp_path):
+    fleet.use("healthy")
+    jump, target = load_inventory(fleet.sandbox.inventory)[:2]
+
+    def key_line(spec):
+        key = (fleet.host(spec.name).dir / "ssh_host_ed25519_key.pub").read_text().split()[:2]
+        return "[%s]:%d %s %s\n" % (spec.address, spec.port, *key)
+
+    known = tmp_path / "known_hosts"
+    known.write_text(key_line(target))
+    via = replace(target, proxy_jump="root@%s:%d" % (jump.address, jump.port),
+                  settings=dict(target.settings, known_hosts=str(known)))
+    outcome = run_on_host(via, "true", timeout=20)
+    assert outcome.kind == "host-key-unknown", outcome
+    assert "jump host [%s]:%d is not in" % (jump.address, jump.port) in outcome.detail
+    assert "ssh-keyscan -p %d %s" % (jump.port, jump.address) in outcome.detail
+    known.write_text(key_line(target) + key_line(jump))
+    assert run_on_host(via, "true", timeout=20).ok            # through the jump host, both keys verified
+    gone = replace(via, proxy_jump="root@127.0.0.1:%d" % _free_port())
+    outcome = run_on_host(gone, "true", timeout=20)
+    assert outcome.kind == "unreachable" and outcome.detail.startswith("jump host [127.0.0.1]:"), outcome
+    beyond = replace(via, address="127.0.0.1", port=_free_port())
+    outcome = run_on_host(beyond, "true", timeout=20)
+    assert outcome.kind == "unreachable" and "could not open a connection to 127.0.0.1" in outcome.detail, outcome
+
+
+def _free_port():
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -72,3 +72,22 @@ def test_a_stopped_file_logging_process_is_named_by_the_pattern_that_was_checked
     (finding,) = [f for f in audit.assess(golden.runs_of(document)).findings if f.code == "process-not-running"]
     assert "'academy/worker.py'" in finding.message and "'academy/worker.py'" in finding.remedy
     assert "systemctl start /" not in finding.remedy
+
+
+def _steps(document, name):
+    from auditor.render.steps import render_steps
+    result = audit.assess(golden.runs_of(document))
+    host = next(h for h in result.hosts if h.report.name == name)
+    return render_steps(host, api_roles={"api"})
+
+
+def test_check_host_never_says_ok_for_a_step_whose_evidence_is_missing():
+    steps = _steps(load(GOLDEN / "docker-down.json"), "video-1")          # the probe could not run
+    assert "Step 1 - SQS from the app's own environment: NOT JUDGED (the SQS probe did not run" in steps
+    unreadable = {"read": False, "reason": "permission-denied", "error": "permission denied"}
+    api_logs = golden.apply_patches(load(GOLDEN / "healthy.json"),
+                                    [{"host": "api-1", "path": "facts.inspected.0.logs", "value": unreadable}])
+    steps = _steps(api_logs, "api-1")
+    step3 = steps.split("Step 3 - API logs: ")[1]
+    assert step3.startswith("NOT JUDGED (the logs of academy-api were not read (permission-denied"), step3
+    assert "academy-api" not in steps.split("Step 3")[0].split("Step 2")[1]    # the API is not shown as a worker
