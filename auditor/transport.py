@@ -543,13 +543,16 @@ def execute(hops, command, timeout):
                 # TCP first, outside the handshake slots: a dead subnet must not hold them for its timeouts
                 sock = socket.create_connection((conn.host, conn.port), timeout=conn.connect_timeout)
             else:
-                hop.phase = "tunnel"
-                sock = previous.connection.client.get_transport().open_channel(
-                    "direct-tcpip", (conn.host, int(conn.port)), ("", 0), timeout=conn.connect_timeout)
+                previous.phase = "tunnel"       # the jump host opens the way to the target
+                try:
+                    sock = previous.connection.client.get_transport().open_channel(
+                        "direct-tcpip", (conn.host, int(conn.port)), ("", 0), timeout=conn.connect_timeout)
+                except Exception as error:
+                    raise HopFailed(previous, error) from error
             _open(hop, sock)
+        except HopFailed:
+            raise
         except Exception as error:
-            if previous is not None and hop.phase == "tunnel":
-                raise HopFailed(previous, error) from error
             raise HopFailed(hop, error) from error
         previous = hop
     target = hops[-1]
