@@ -40,13 +40,15 @@ class AuditResult:
 
 
 def run_audit(inventory_path, hosts=None, roles=None, parallel=None, accept_new=False, progress=None,
-              run_check_script=None, baseline=None, cross_check=False, cross_check_progress=None, specs=None):
-    """The whole audit; `specs`, when the caller has read the inventory already, are its hosts."""
+              run_check_script=None, baseline=None, cross_check=False, cross_check_progress=None, specs=None,
+              announce=None):
+    """The whole audit; `specs`, when the caller has read the inventory already, are its hosts;
+    `announce(text)` says what the operator must know (host keys trusted on first use)."""
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     clock = time.monotonic()
     try:
         specs, runs = collect_runs(inventory_path, hosts, roles, parallel, accept_new, progress, run_check_script,
-                                   specs=specs)
+                                   specs=specs, announce=announce)
     except collect.Interrupted as stop:     # report the finished hosts; the rest are listed as not audited
         result = assess(stop.runs, started, time.monotonic() - clock, str(inventory_path), baseline)
         return dataclasses.replace(result, interrupted_by=stop.signal, interrupted=tuple(
@@ -56,7 +58,7 @@ def run_audit(inventory_path, hosts=None, roles=None, parallel=None, accept_new=
 
 
 def collect_runs(inventory_path, hosts=None, roles=None, parallel=None, accept_new=False, progress=None,
-                 run_check_script=None, keep_raw=False, specs=None):
+                 run_check_script=None, keep_raw=False, specs=None, announce=None):
     """(host specs, their HostRuns): the inventory read and every host visited once; each run keeps
     its typed reading, or with keep_raw the agent's parsed JSON."""
     if specs is None:
@@ -67,7 +69,7 @@ def collect_runs(inventory_path, hosts=None, roles=None, parallel=None, accept_n
                  for s in specs]
     parallel = parallel or specs[0].settings["parallel"]
     return specs, collect.collect(specs, fingerprints.operator_key(), parallel=parallel, accept_new=accept_new,
-                                  progress=progress, digest=None if keep_raw else facts.digest)
+                                  progress=progress, digest=None if keep_raw else facts.digest, announce=announce)
 
 
 def run_cross_check(specs, runs, progress=None):

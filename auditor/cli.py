@@ -32,6 +32,7 @@ from .render import FORMATS, MATRIX_FORMATS, render, render_matrix, render_piece
 from .render.sanitize import one_line, terminal
 from .render.steps import render_steps
 from .render.table import inventory_table
+from .transports import Session
 
 EXIT_UNEXPECTED, EXIT_REPORT_NOT_WRITTEN = 3, 4
 EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_READER_GONE = 130, 143, 141
@@ -161,6 +162,11 @@ def guarded(body):
     return run
 
 
+def _announce(message):
+    """What the operator must know at once (a host key trusted on first use), on stderr."""
+    print(one_line(message), file=sys.stderr)
+
+
 def _parallel(value):
     """--parallel N: a whole number from 1 up, or None for the inventory's setting."""
     if value in (None, ""):
@@ -252,7 +258,7 @@ def audit(c, inventory="inventory.yaml", hosts=None, roles=None, parallel=None, 
     _check_format(format, MATRIX_FORMATS if matrix_only else FORMATS)
     _check_output(output)
     result = pipeline.run_audit(inventory, hosts=hosts, roles=roles, parallel=_parallel(parallel),
-                                accept_new=accept_new_host_keys, progress=Progress("audit"),
+                                accept_new=accept_new_host_keys, progress=Progress("audit"), announce=_announce,
                                 cross_check=cross_check, cross_check_progress=CROSS_CHECK_PROGRESS)
     colour = use_colour() and not output
     _emit(render_matrix(result, format, colour) if matrix_only else render_pieces(result, format, colour, matrix),
@@ -278,13 +284,13 @@ def check_host(c, name, inventory="inventory.yaml", format="table", output=None,
               "is hidden from the workers for its visibility timeout", file=sys.stderr)
     if raw:
         _, runs = pipeline.collect_runs(inventory, hosts=name, accept_new=accept_new_host_keys,
-                                        run_check_script=app_check or None, keep_raw=True)
+                                        run_check_script=app_check or None, keep_raw=True, announce=_announce)
         run = runs[0]
         _emit(json.dumps(run.facts if run.facts is not None else {
             "transport": {"kind": run.outcome.kind, "detail": run.outcome.detail}}, indent=2), output)
         return
     specs = inventory_module.select(inventory_module.load_inventory(inventory), name)
-    result = pipeline.run_audit(inventory, accept_new=accept_new_host_keys, specs=specs,
+    result = pipeline.run_audit(inventory, accept_new=accept_new_host_keys, specs=specs, announce=_announce,
                                 run_check_script=app_check or None, cross_check=cross_check,
                                 cross_check_progress=CROSS_CHECK_PROGRESS)
     if format == "json":
@@ -313,7 +319,7 @@ def preflight(c, baseline, inventory="inventory.yaml", hosts=None, roles=None, p
     drift.check_roles(expected, {role for spec in specs for role in spec.settings["role_defs"]}, baseline)
     result = pipeline.run_audit(inventory, hosts=hosts, roles=roles, parallel=_parallel(parallel),
                                 accept_new=accept_new_host_keys, baseline=expected, progress=Progress("preflight"),
-                                specs=specs,
+                                specs=specs, announce=_announce,
                                 cross_check=cross_check, cross_check_progress=CROSS_CHECK_PROGRESS)
     _emit(render_pieces(result, format, colour=use_colour() and not output), output)
     if result.interrupted:
@@ -344,7 +350,9 @@ def diff(c, old, new):
 @guarded
 def hosts(c, inventory="inventory.yaml", hosts=None, roles=None):
     """List the hosts an audit would visit: address, user, roles, groups, where the app's environment comes from."""
-    print(terminal(inventory_table(inventory_module.select(inventory_module.load_inventory(inventory), hosts, roles))))
+    specs = inventory_module.select(inventory_module.load_inventory(inventory), hosts, roles)
+    session = Session()
+    print(terminal(inventory_table(specs, lambda spec: session.transport(spec.connection).describe(spec))))
 
 
 @task(help={"code": "a finding code, e.g. logs-unreadable; `explain all` lists every code"})

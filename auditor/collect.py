@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from . import USER_AGENT, agent, fingerprints, transport
+from . import USER_AGENT, agent, fingerprints
+from .transports import RunOutcome, Session, quote
 from .errors import Terminated
 from .inventory import HostSpec
 
@@ -31,7 +32,7 @@ class HostRun:
     golden recorder); an audit keeps `report`, its typed reading (facts.HostReport), a quarter
     of the size: at 1,000 hosts the parsed JSON was most of the controller's memory."""
     spec: HostSpec
-    outcome: transport.RunOutcome
+    outcome: RunOutcome
     facts: Optional[dict] = None
     report: Optional[object] = None
 
@@ -76,15 +77,15 @@ def agent_config(spec):
     }
 
 
-def run_agent(spec, key, accept_new=False, digest=None):
-    """One host's visit; `key` is the operator's fingerprint key (fingerprints.operator_key)."""
+def run_agent(spec, key, session, digest=None):
+    """One host's visit over its transport (`session` holds the audit's connections); `key` is
+    the operator's fingerprint key (fingerprints.operator_key)."""
     timeouts = spec.settings["timeouts"]
     config = agent_config(spec)
-    command = agent.command_line(spec.python, config, timeouts["command"], transport.quote)
+    command = agent.command_line(spec.python, config, timeouts["command"], quote)
     if log.isEnabledFor(logging.DEBUG):
         log.debug("%s: %s", spec.name, agent.command_display(spec.python, config, timeouts["command"]))
-    outcome = transport.run_on_host(spec, command, timeout=timeouts["command"] + 10,
-                                    connect_timeout=timeouts["connect"], accept_new=accept_new)
+    outcome = session.run(spec, command, timeout=timeouts["command"] + 10, connect_timeout=timeouts["connect"])
     outcome = dataclasses.replace(outcome, stdout=fingerprints.rekey(outcome.stdout, key),
                                   stderr=fingerprints.rekey(outcome.stderr, key))
     if not outcome.ok:
@@ -96,7 +97,7 @@ def run_agent(spec, key, accept_new=False, digest=None):
     except (ValueError, IndexError) as error:
         detail = "agent printed no facts (%s); exit %s; stderr: %s" % (
             error, outcome.exit_status, outcome.stderr.strip()[-300:])
-        return HostRun(spec, transport.RunOutcome(spec.name, "error", outcome.exit_status, detail=detail,
+        return HostRun(spec, RunOutcome(spec.name, "error", outcome.exit_status, detail=detail,
                                                   seconds=outcome.seconds))
     log.debug("%s: agent steps %s", spec.name, ", ".join("%s %.2fs" % item for item in
                                                         sorted((facts.get("timings") or {}).items())))
@@ -105,21 +106,21 @@ def run_agent(spec, key, accept_new=False, digest=None):
         return digest(run) if digest else run
     except Exception as error:  # facts this controller cannot read: that host's error, not a stuck fan-out
         log.debug("%s: facts not readable", spec.name, exc_info=True)
-        return HostRun(spec, transport.RunOutcome(spec.name, "error", outcome.exit_status, seconds=outcome.seconds,
+        return HostRun(spec, RunOutcome(spec.name, "error", outcome.exit_status, seconds=outcome.seconds,
                                                   detail="the agent's facts could not be read (%s: %s); run "
                                                   "check-host %s --raw and report it" % (
                                                       type(error).__name__, error, spec.name)))
 
 
-def visit(spec, key, accept_new=False, digest=None):
+def visit(spec, key, session, digest=None):
     """run_agent that cannot raise: a worker thread that died would leave collect() waiting for
     its host forever. Whatever fails, at any stage, becomes that host's error row."""
     started = time.monotonic()
     try:
-        return run_agent(spec, key, accept_new, digest)
+        return run_agent(spec, key, session, digest)
     except Exception as error:  # the auditor's own failure on this host: data, and the other hosts go on
         log.debug("%s: the visit failed", spec.name, exc_info=True)
-        return HostRun(spec, transport.RunOutcome(
+        return HostRun(spec, RunOutcome(
             spec.name, "error", seconds=time.monotonic() - started,
             detail="the auditor failed while visiting this host (%s: %s); run `check-host %s --debug` and report "
                    "it" % (type(error).__name__, str(error)[:200], spec.name)))
@@ -134,13 +135,14 @@ class Interrupted(Exception):
         self.runs, self.signal = runs, signal
 
 
-def collect(specs, key, parallel, accept_new=False, progress=None, digest=None):
+def collect(specs, key, parallel, accept_new=False, progress=None, digest=None, announce=None):
     """Run the agent on every host, at most `parallel` at once; results in inventory order.
     `digest(run)`, applied on the worker thread as each host finishes, makes its compact record.
 
     Workers are daemon threads fed from a queue, so a Ctrl-C returns at once: no host is
     launched after it, open connections are closed (their remote agents stop when their
     stdin closes), and the finished hosts' results are kept."""
+    session = Session(accept_new, announce)
     pending = queue.Queue()
     for spec in specs:
         pending.put(spec)
@@ -155,7 +157,7 @@ def collect(specs, key, parallel, accept_new=False, progress=None, digest=None):
             except queue.Empty:
                 return
             running[spec.name] = time.monotonic()
-            finished.put((spec, visit(spec, key, accept_new, digest)))
+            finished.put((spec, visit(spec, key, session, digest)))
             running.pop(spec.name, None)
 
     for _ in range(max(1, min(parallel, len(specs) or 1))):
@@ -173,7 +175,7 @@ def collect(specs, key, parallel, accept_new=False, progress=None, digest=None):
     except KeyboardInterrupt as stop:
         signal = "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
         stopping.set()
-        transport.close_all()
+        session.close_all()
         deadline = time.monotonic() + INTERRUPT_GRACE
         while time.monotonic() < deadline and len(results) < len(specs):
             try:
@@ -183,7 +185,7 @@ def collect(specs, key, parallel, accept_new=False, progress=None, digest=None):
             if run.outcome.kind == "ok":        # finished before the Ctrl-C landed: keep it
                 results[spec.name] = run
         because = "Ctrl-C" if signal == "SIGINT" else signal
-        raise Interrupted([results.get(spec.name) or HostRun(spec, transport.RunOutcome(
+        raise Interrupted([results.get(spec.name) or HostRun(spec, RunOutcome(
             spec.name, "not-audited", detail="interrupted (%s) before this host finished" % because))
             for spec in specs], signal)
     return [results[spec.name] for spec in specs]

@@ -5,25 +5,10 @@ unread looks like "nothing happened". "Unknown" (None) is kept apart from
 "empty": a host we could not reach has `probe=None`, not an empty probe.
 """
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Mapping, Optional, Tuple
 
 from .collect import HostRun
-
-
-class Word(str, Enum):
-    """A str enum that prints as its value (JSON, %s and f-strings alike)."""
-
-    def __str__(self):
-        return self.value
-
-    @classmethod
-    def parse(cls, value, fallback):
-        """The member for a word a host sent, or `fallback` for a word this version does not know."""
-        try:
-            return cls(value)
-        except ValueError:
-            return fallback
+from .words import Word  # noqa: F401 (read from here by the rules)
 
 
 class Unread(Word):

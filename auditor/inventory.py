@@ -19,7 +19,7 @@ from typing import Optional, Tuple
 
 import yaml
 
-from . import ec2_inventory
+from . import ec2_inventory, transports
 from .errors import InventoryError
 from .profile import DEFAULT_SETTINGS, ENV_SOURCES, LOG_SOURCES, MARKER_KINDS
 
@@ -95,7 +95,10 @@ class HostSpec:
     port: int = 22
     user: Optional[str] = None
     key_file: Optional[str] = None
-    proxy_jump: Optional[str] = None
+    proxy_jump: Optional[str] = None        # jump hosts, `user@host:port[,...]`
+    proxy_command: Optional[str] = None     # a ProxyCommand from ansible_ssh_common_args
+    ssh_args: Tuple[str, ...] = ()          # the other words of ansible_ssh_common_args/extra_args
+    connection: str = transports.DEFAULT    # the transport, by Ansible's `ansible_connection` name
     python: str = "python3"
     groups: Tuple[str, ...] = ()
     settings: dict = field(default_factory=dict, compare=False, hash=False)
@@ -365,10 +368,22 @@ def load_inventory(path):
 
 
 HOST_STRINGS = ("ansible_host", "ansible_user", "ansible_ssh_private_key_file", "ansible_python_interpreter",
-                "ansible_ssh_common_args")
+                "ansible_ssh_common_args", "ansible_ssh_extra_args", "ansible_connection", "ansible_ssh_host",
+                "ansible_ssh_user")
+OLDER_NAMES = {"ansible_ssh_host": "ansible_host", "ansible_ssh_user": "ansible_user",
+               "ansible_ssh_port": "ansible_port"}      # Ansible still reads them; the newer name wins
+PASSWORDS = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
 
 
 def _host_spec(name, variables, groups, own_layers, path):
+    for older, newer in OLDER_NAMES.items():
+        if older in variables and newer not in variables:
+            variables = dict(variables, **{newer: variables[older]})
+    for key in PASSWORDS:
+        if variables.get(key):
+            raise InventoryError("%s: host %r sets %s: the audit never logs in with a password (it would have to "
+                                 "send it, and it never prompts)\n  fix: use a key (ansible_ssh_private_key_file) "
+                                 "or an ssh-agent, and remove %s" % (path, name, key, key))
     for key in HOST_STRINGS:
         if variables.get(key) is not None and not isinstance(variables[key], (str, int)) or \
                 isinstance(variables.get(key), bool):
@@ -394,25 +409,54 @@ def _host_spec(name, variables, groups, own_layers, path):
     if unknown_roles:
         raise InventoryError("%s: host %r has role(s) %s not defined in auditor.role_defs\n  fix: use one of: %s"
                              % (path, name, ", ".join(unknown_roles), ", ".join(settings["role_defs"])))
+    try:
+        connection = transports.canonical(str(variables.get("ansible_connection") or transports.DEFAULT))
+    except ValueError as error:
+        close = difflib.get_close_matches(str(variables["ansible_connection"]), list(transports.BACKENDS), n=1)
+        raise InventoryError("%s: host %r: %s\n  fix: %s" % (path, name, error, "did you mean %r?" % close[0] if close
+                                                            else "set ansible_connection to ssh or paramiko"))
+    try:
+        jump, proxy, others = ssh_arguments(" ".join(str(variables.get(key) or "") for key in (
+            "ansible_ssh_common_args", "ansible_ssh_extra_args")))
+    except ValueError as error:
+        raise InventoryError("%s: host %r: ansible_ssh_common_args cannot be read (%s)\n  fix: balance its quotes"
+                             % (path, name, error))
     return HostSpec(name=name, address=str(address), port=port, user=variables.get("ansible_user"),
-                    key_file=variables.get("ansible_ssh_private_key_file"),
-                    proxy_jump=proxy_jump(variables.get("ansible_ssh_common_args", "")),
+                    key_file=variables.get("ansible_ssh_private_key_file"), proxy_jump=jump, proxy_command=proxy,
+                    ssh_args=others, connection=connection,
                     python=variables.get("ansible_python_interpreter") or "python3",
                     groups=groups, settings=settings)
 
 
-def proxy_jump(common_args):
-    """The jump host from `-J host` or `-o ProxyJump=host` in ansible_ssh_common_args."""
-    words = shlex.split(common_args or "")
-    for index, word in enumerate(words):
-        if word == "-J" and index + 1 < len(words):
-            return words[index + 1]
-        if word.startswith("-J") and len(word) > 2:
-            return word[2:]
-        option = words[index + 1] if word == "-o" and index + 1 < len(words) else word[2:] if word.startswith("-o") else ""
-        if option.lower().startswith("proxyjump="):
-            return option.split("=", 1)[1]
-    return None
+def ssh_arguments(text):
+    """(jump hosts, ProxyCommand, the other words) of ansible_ssh_common_args/extra_args: `-J x`,
+    `-o ProxyJump=x`, `-o ProxyCommand=...` (also `-oKey=value` and `-o "Key value"`)."""
+    words = shlex.split(text or "")
+    jump = proxy = None
+    others = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        value = None
+        if word in ("-J", "-o") and index + 1 < len(words):
+            value, index = words[index + 1], index + 2
+        elif word.startswith(("-J", "-o")) and len(word) > 2:
+            value, index = word[2:], index + 1
+        else:
+            others.append(word)
+            index += 1
+            continue
+        if word.startswith("-J"):
+            jump = value
+            continue
+        key, _, setting = value.replace("=", " ", 1).partition(" ")
+        if key.lower() == "proxyjump":
+            jump = setting.strip()
+        elif key.lower() == "proxycommand":
+            proxy = setting.strip()
+        else:
+            others += ["-o", value]
+    return jump, proxy, tuple(others)
 
 
 def select(specs, hosts=None, roles=None):

@@ -29,7 +29,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from auditor import agent, audit, collect, inventory, transport  # noqa: E402
+from auditor import agent, audit, collect, inventory  # noqa: E402
+from auditor.transports import quote  # noqa: E402
 from sandbox import scenarios, system  # noqa: E402
 from sandbox.fleet import Sandbox  # noqa: E402
 
@@ -70,7 +71,7 @@ def openssh_floor(specs, sandbox, work):
     lines = []
     for spec in specs:
         command = agent.command_line(spec.python, collect.agent_config(spec),
-                                     spec.settings["timeouts"]["command"], transport.quote)
+                                     spec.settings["timeouts"]["command"], quote)
         command_file = work / ("cmd-%s" % spec.name)
         command_file.write_text(command)
         lines.append("%s %s" % (spec.address, command_file))

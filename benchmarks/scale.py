@@ -37,7 +37,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from auditor import agent, collect, transport  # noqa: E402
+from auditor import agent, collect  # noqa: E402
+from auditor.transports import quote  # noqa: E402
 from auditor.inventory import load_inventory  # noqa: E402
 from auditor.profile import DEFAULT_SETTINGS  # noqa: E402
 
@@ -167,7 +168,7 @@ def main():
         inventory, key, known, pids, _ = start_fleet(count, work, args.host_work)
         try:
             spec = load_inventory(inventory)[0]
-            command = agent.command_line(spec.python, collect.agent_config(spec), 60, transport.quote)
+            command = agent.command_line(spec.python, collect.agent_config(spec), 60, quote)
             results = {}
             for _ in range(args.rounds):
                 for name, run in sides(count, inventory, key, known, command).items():

@@ -18,7 +18,7 @@ from auditor.collect import HostRun
 from auditor.errors import SandboxError
 from auditor.controller import CrossCheck, Sighting
 from auditor.inventory import HostSpec
-from auditor.transport import RunOutcome
+from auditor.transports import RunOutcome
 
 
 def dump(scenario, runs, path):

@@ -81,8 +81,9 @@ def matrix_table(result, colour=False):
     return tabulate(rows, headers=["attribute"] + [terminal(n) for n in names], tablefmt="simple", maxcolwidths=[None] + [40] * len(names))
 
 
-def inventory_table(specs):
-    """`fab hosts`: what an audit would visit, before it does."""
+def inventory_table(specs, route):
+    """`fab hosts`: what an audit would visit, before it does; `route(spec)` says how a host is
+    reached (its transport and hops, as the transport itself resolves them)."""
     rows = []
     for spec in specs:
         settings = spec.settings
@@ -91,9 +92,9 @@ def inventory_table(specs):
             containers = [settings["role_defs"][r].get("container") for r in spec.roles]
             source = "container %s" % (settings["app_container"] or next(filter(None, containers), "?"))
         row = [spec.name, "%s:%d" % (spec.address, spec.port), spec.user or "-", ",".join(spec.roles) or "-",
-               ",".join(g for g in spec.groups if g != "all") or "-", source, spec.proxy_jump or "-"]
+               ",".join(g for g in spec.groups if g != "all") or "-", source, route(spec)]
         rows.append([terminal(cell) for cell in row])
-    return tabulate(rows, headers=["host", "address", "user", "roles", "groups", "app environment", "via"],
+    return tabulate(rows, headers=["host", "address", "user", "roles", "groups", "app environment", "reached by"],
                     tablefmt="simple") + "\n\n%d host(s)" % len(specs)
 
 

@@ -8,7 +8,8 @@ import subprocess
 import sys
 import time
 
-from auditor import agent, transport
+from auditor import agent
+from auditor.transports import quote
 from auditor.collect import agent_config
 from auditor.inventory import HostSpec, deep_merge
 from auditor.profile import DEFAULT_SETTINGS
@@ -31,7 +32,7 @@ def run_agent_here(tmp_path, env_lines, log_text=None, log_bytes=0):
         "role_defs": {"ai-worker": {"log_source": {"kind": "file", "path": str(log)}}}})
     spec = HostSpec("here", "127.0.0.1", python=sys.executable, settings=settings)
     config = dict(agent_config(spec), watch_stdin=False)
-    command = agent.command_line(sys.executable, config, 40, transport.quote)
+    command = agent.command_line(sys.executable, config, 40, quote)
     measure = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1], shell=True, capture_output=True,"
                " stdin=subprocess.DEVNULL); sys.stdout.write(done.stdout.decode()); "
                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
@@ -82,7 +83,7 @@ def test_the_agent_exits_0_with_its_stdin_open_as_over_ssh(tmp_path):
         "roles": ["ai-worker"], "env_from": "dotenv", "app_dir": str(tmp_path / "app"), "timeouts": {"aws": 1},
         "role_defs": {"ai-worker": {"log_source": {"kind": "file", "path": str(tmp_path / "none.log")}}}})
     spec = HostSpec("here", "127.0.0.1", python=sys.executable, settings=settings)
-    command = agent.command_line(sys.executable, agent_config(spec), 40, transport.quote)
+    command = agent.command_line(sys.executable, agent_config(spec), 40, quote)
     process = subprocess.Popen(command, shell=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                start_new_session=True)
     out = process.stdout.read()             # stdin stays open, as the SSH channel keeps it

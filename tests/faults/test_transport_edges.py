@@ -6,9 +6,8 @@ import time
 
 import pytest
 
-from auditor import transport
 from auditor.inventory import HostSpec
-from auditor.transport import run_on_host
+from auditor.transports import Session
 from faultkit import free_port, silent_listener
 
 
@@ -19,7 +18,7 @@ def test_a_host_that_accepts_tcp_and_never_sends_a_banner_is_a_timeout(tmp_path)
     spec = HostSpec("silent", "127.0.0.1", port=listener.getsockname()[1], user="nobody",
                     settings={"known_hosts": str(known_hosts)})
     started = time.monotonic()
-    outcome = run_on_host(spec, "true", timeout=30, connect_timeout=2)
+    outcome = Session().run(spec, "true", timeout=30, connect_timeout=2)
     elapsed = time.monotonic() - started
     listener.close()
     assert outcome.kind == "timeout", outcome
@@ -33,17 +32,15 @@ def test_tcp_is_connected_outside_the_handshake_slots(tmp_path):
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text("")
     spec = HostSpec("refused", "127.0.0.1", port=free_port(), user="nobody", settings={"known_hosts": str(known_hosts)})
-    for _ in range(transport.HANDSHAKES_IN_FLIGHT):
-        transport._handshakes.acquire()
-    try:
-        outcomes = []
-        worker = threading.Thread(target=lambda: outcomes.append(run_on_host(spec, "true", 30, connect_timeout=2)),
-                                  daemon=True)
-        worker.start()
-        worker.join(10)
-    finally:
-        for _ in range(transport.HANDSHAKES_IN_FLIGHT):
-            transport._handshakes.release()
+    session = Session()
+    slots = session.transport("paramiko").handshakes
+    while slots.acquire(blocking=False):
+        pass
+    outcomes = []
+    worker = threading.Thread(target=lambda: outcomes.append(session.run(spec, "true", 30, connect_timeout=2)),
+                              daemon=True)
+    worker.start()
+    worker.join(10)
     assert outcomes and outcomes[0].kind == "unreachable", outcomes
 
 
@@ -80,7 +77,7 @@ def _outcome(tmp_path, port, known_hosts_text="", **spec_fields):
     spec = HostSpec("h", "127.0.0.1", port=port, user="nobody", settings={"known_hosts": str(known_hosts)},
                     **spec_fields)
     started = time.monotonic()
-    outcome = run_on_host(spec, "true", timeout=30, connect_timeout=2)
+    outcome = Session().run(spec, "true", timeout=30, connect_timeout=2)
     return outcome, time.monotonic() - started
 
 

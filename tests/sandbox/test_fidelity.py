@@ -15,7 +15,12 @@ from auditor.inventory import load_inventory
 from sandbox import fleet as fleet_module
 from sandbox import system
 from sandbox.scenarios import REGION, SSH_PORT, VIDEO_QUEUE
-from auditor.transport import run_on_host
+from auditor.transports import Session
+
+
+def run_on_host(spec, command, timeout, accept_new=False):
+    """One command on one host, over its transport, in a session of its own."""
+    return Session(accept_new).run(spec, command, timeout, connect_timeout=10)
 
 
 def ssh(fleet, host, command):
@@ -130,7 +135,7 @@ def test_transport_failures_are_classified_per_host(fleet, tmp_path):
     refused = replace(spec, key_file=str(wrong_key))
     assert run_on_host(refused, "true", timeout=20).kind == "auth-failed"
     no_python = replace(spec, python="/nonexistent/python3")
-    result = audit.assess([run_agent(no_python, b"test-key")])
+    result = audit.assess([run_agent(no_python, b"test-key", Session())])
     assert [f.code for f in result.findings] == ["agent-python-missing"]
     hung = run_on_host(spec, "timeout -k 1 1 sleep 5", timeout=20)
     assert hung.kind == "timeout"
@@ -173,7 +178,7 @@ def test_missing_docker_and_boto3_are_classified(fleet, tmp_path):
     (blocker / "__init__.py").write_text("raise ImportError('No module named boto3')\n")
     no_boto3 = replace(spec, name="no-boto3", python=_python_wrapper(tmp_path / "py-no-boto3", {"PYTHONPATH": blocker.parent}),
                        settings=dict(spec.settings, env_from="dotenv"))
-    result = audit.assess([run_agent(s, b"test-key") for s in (no_docker, dead_daemon, no_boto3)])
+    result = audit.assess([run_agent(s, b"test-key", Session()) for s in (no_docker, dead_daemon, no_boto3)])
     codes = [[f.code for f in host.findings] for host in result.hosts]
     assert codes[0] == ["docker-missing"] and codes[1] == ["docker-unavailable"]
     assert "probe-boto3-missing" in codes[2]
@@ -194,7 +199,7 @@ def test_a_missing_app_python_falls_back_and_says_which_ran(fleet):
     fleet.use("healthy")
     spec = next(s for s in load_inventory(fleet.sandbox.inventory) if s.name == "api-1")
     spec = replace(spec, settings=dict(spec.settings, app_python="/usr/local/bin/python3.12"))
-    result = audit.assess([run_agent(spec, b"test-key")])
+    result = audit.assess([run_agent(spec, b"test-key", Session())])
     (host,) = result.hosts
     assert host.report.probe.ran and host.report.probe.python_fallback == ("/usr/local/bin/python3.12", "python3")
     assert [f.code for f in result.findings] == ["app-python-fallback"]
@@ -208,7 +213,7 @@ def test_the_apps_check_script_output_leaves_no_secret(fleet):
                    "printf 'import os\\nfor k, v in sorted(os.environ.items()): print(k, v)\\n' > /tmp/print_env.py")
     spec = next(s for s in load_inventory(fleet.sandbox.inventory) if s.name == "video-1")
     spec = replace(spec, settings=dict(spec.settings, check_script="/tmp/print_env.py", run_check_script=True))
-    result = audit.assess([run_agent(spec, b"test-key")])
+    result = audit.assess([run_agent(spec, b"test-key", Session())])
     output = result.hosts[0].report.check_script.output
     key_id, secret = fleet.sandbox.keys()["academy-video-worker"]
     assert "AWS_SECRET_ACCESS_KEY fp:" in output
@@ -255,7 +260,8 @@ class _JsonOf:
 def test_an_exception_at_any_stage_is_that_hosts_error_row_and_the_others_are_audited(fleet, monkeypatch, stage,
                                                                                       tmp_path):
     """A worker thread must never die silently: collect() would wait for its host forever."""
-    from auditor import collect, facts, transport
+    from auditor import collect, facts
+    from auditor.transports import paramiko_ssh
     fleet.use("healthy")
     specs = load_inventory(fleet.sandbox.inventory)
     victim = specs[1]
@@ -264,15 +270,14 @@ def test_an_exception_at_any_stage_is_that_hosts_error_row_and_the_others_are_au
     own_key.chmod(0o600)
     specs[1] = victim = replace(victim, key_file=str(own_key))
     if stage == "key loading":
-        monkeypatch.setattr(transport, "private_key", _fail_for(str(own_key), lambda v, path: path == v)(
-            transport.private_key))
+        monkeypatch.setattr(paramiko_ssh.ParamikoSSH, "private_key", _fail_for(
+            str(own_key), lambda v, transport, path: path == v)(paramiko_ssh.ParamikoSSH.private_key))
     elif stage == "connect":
-        monkeypatch.setattr(transport.socket, "create_connection", _fail_for(victim.address, lambda v, address, *a:
-                                                                             address[0] == v)(
-            transport.socket.create_connection))
+        monkeypatch.setattr(paramiko_ssh.socket, "create_connection", _fail_for(
+            victim.address, lambda v, address, *a: address[0] == v)(paramiko_ssh.socket.create_connection))
     elif stage == "exec":
-        monkeypatch.setattr(transport, "_exec", _fail_for(victim.address, lambda v, connection, *a:
-                                                          connection.host == v)(transport._exec))
+        monkeypatch.setattr(paramiko_ssh, "_exec", _fail_for(
+            victim.address, lambda v, connection, *a: connection.host == v)(paramiko_ssh._exec))
     elif stage == "parse":
         monkeypatch.setattr(collect, "json", _JsonOf(victim.name))
     else:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from auditor.errors import InventoryError
-from auditor.inventory import load_inventory, proxy_jump, select
+from auditor.inventory import load_inventory, select, ssh_arguments
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,11 +106,13 @@ def test_missing_file_and_selection_errors(tmp_path):
 
 
 @pytest.mark.parametrize("args, expected", [
-    ("-o ProxyJump=bastion", "bastion"),
-    ("-J user@jump:2222", "user@jump:2222"),
-    ("-oProxyJump=j2 -o StrictHostKeyChecking=yes", "j2"),
-    ("-o Compression=yes", None),
-    ("", None),
+    ("-o ProxyJump=bastion", ("bastion", None, ())),
+    ("-J user@jump:2222", ("user@jump:2222", None, ())),
+    ("-oProxyJump=j2 -o StrictHostKeyChecking=yes", ("j2", None, ("-o", "StrictHostKeyChecking=yes"))),
+    ("-o Compression=yes", (None, None, ("-o", "Compression=yes"))),
+    ("-o 'ProxyCommand=ssh -W %h:%p bastion' -v", (None, "ssh -W %h:%p bastion", ("-v",))),
+    ("-o \"ProxyCommand nc %h %p\"", (None, "nc %h %p", ())),
+    ("", (None, None, ())),
 ])
-def test_proxy_jump_from_common_args(args, expected):
-    assert proxy_jump(args) == expected
+def test_jump_hosts_and_proxy_commands_from_common_args(args, expected):
+    assert ssh_arguments(args) == expected

@@ -5,7 +5,8 @@ import os
 
 import paramiko
 
-from auditor import transport
+from auditor.transports import Session
+from auditor.transports.paramiko_ssh import IndexedHostKeys
 
 
 def write_known_hosts(path, plain, hashed):
@@ -21,16 +22,17 @@ def test_a_2000_line_known_hosts_is_parsed_once_for_many_connections(tmp_path, m
     path = tmp_path / "known_hosts"
     write_known_hosts(path, 1800, 200)
     parses = []
-    original = transport.IndexedHostKeys.load
-    monkeypatch.setattr(transport.IndexedHostKeys, "load", lambda self, f: (parses.append(f), original(self, f)))
-    tables = {id(transport.host_key_table(str(path))) for _ in range(500)}
+    original = IndexedHostKeys.load
+    monkeypatch.setattr(IndexedHostKeys, "load", lambda self, f: (parses.append(f), original(self, f)))
+    paramiko_ssh = Session().transport("paramiko")      # one audit's
+    tables = {id(paramiko_ssh.host_key_table(str(path))) for _ in range(500)}
     assert len(tables) == 1 and parses == [str(path)]
 
 
 def test_plain_lookups_do_not_scan_and_hashed_entries_still_match(tmp_path, monkeypatch):
     path = tmp_path / "known_hosts"
     write_known_hosts(path, 1800, 200)
-    table = transport.host_key_table(str(path))
+    table = Session().transport("paramiko").host_key_table(str(path))
     scanned = []
     original = table._hostname_matches
     monkeypatch.setattr(table, "_hostname_matches", lambda h, e: (scanned.append(e), original(h, e))[1])
@@ -43,7 +45,8 @@ def test_plain_lookups_do_not_scan_and_hashed_entries_still_match(tmp_path, monk
 def test_a_changed_file_is_parsed_again(tmp_path):
     path = tmp_path / "known_hosts"
     write_known_hosts(path, 10, 0)
-    first = transport.host_key_table(str(path))
+    paramiko_ssh = Session().transport("paramiko")
+    first = paramiko_ssh.host_key_table(str(path))
     write_known_hosts(path, 20, 0)
     os.utime(path, ns=(1, 1))
-    assert transport.host_key_table(str(path)) is not first
+    assert paramiko_ssh.host_key_table(str(path)) is not first

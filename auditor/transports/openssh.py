@@ -1,0 +1,321 @@
+"""The OpenSSH backend (`ansible_connection: ssh`, Ansible's default): the system `ssh` client.
+
+It honours what the operator's ssh_config says (Include, Match, ProxyJump, ProxyCommand,
+CertificateFile, IdentityAgent) and known_hosts as OpenSSH reads it (`@cert-authority`,
+`@revoked`, hashed entries). It never prompts (BatchMode) and verifies host keys strictly
+unless trust on first use was asked for (then `accept-new`, and each added key is said with its
+SHA256 fingerprint). A jump host named in the inventory is reached with a ProxyCommand that
+carries the same options, so its host key is checked against the same known_hosts (`-J` would
+not pass them on). ssh's own failures (exit 255) are classified from its words into the same
+step-0 kinds as the paramiko backend's, naming the hop that failed.
+
+Nothing secret is on ssh's command line (argv is visible in `ps`): the agent and its settings
+are, and hold no secret (fingerprints are keyed on the controller).
+"""
+import logging
+import os
+import re
+import select
+import shlex
+import signal
+import subprocess
+import threading
+import time
+
+from .base import MAX_STDERR, MAX_STDOUT, OutcomeKind, RunOutcome, Transport, command_outcome
+
+log = logging.getLogger("auditor.transports.openssh")
+K = OutcomeKind
+SSH_FAILED = 255
+# lines ssh itself writes at LogLevel VERBOSE: progress for the classification, not the agent's stderr
+OWN_LINES = re.compile(r"^(Authenticated to |Transferred: |Bytes per second: |Warning: Permanently added )")
+
+
+def hop_label(host, port):
+    return "[%s]:%d" % (host, int(port)) if int(port or 22) != 22 else host
+
+
+def parse_destination(text):
+    """'user@host:port' (a ProxyJump element) -> (user or None, host, port)."""
+    user, _, rest = text.rpartition("@")
+    host, port = rest, 22
+    if rest.startswith("["):
+        host, _, tail = rest[1:].partition("]")
+        port = int(tail[1:]) if tail.startswith(":") else 22
+    elif rest.count(":") == 1:
+        host, port = rest.split(":")
+        port = int(port)
+    return user or None, host, int(port)
+
+
+class OpenSSH(Transport):
+    """One `ssh` process per host; the processes of one audit belong to its session."""
+
+    name = "ssh"
+
+    def __init__(self, session):
+        super().__init__(session)
+        self._lock = threading.Lock()
+        self._running = set()
+        self._keys = {}         # key file -> None (usable), "protected", or why it cannot be used
+
+    def options(self, spec, connect_timeout):
+        """The options every ssh of this host's visit gets (the target's and its jump hosts')."""
+        words = ["-o", "BatchMode=yes",
+                 "-o", "StrictHostKeyChecking=%s" % ("accept-new" if self.session.accept_new else "yes"),
+                 "-o", "ConnectTimeout=%d" % max(1, round(connect_timeout)), "-o", "LogLevel=VERBOSE"]
+        if spec.settings.get("known_hosts"):
+            words += ["-o", "UserKnownHostsFile=%s" % os.path.expanduser(spec.settings["known_hosts"])]
+        if spec.key_file:
+            words += ["-i", os.path.expanduser(spec.key_file)]
+        return words
+
+    def jump_proxy(self, spec, connect_timeout):
+        """A ProxyCommand for the inventory's jump hosts (`a,b` is a chain), with the same options."""
+        proxy = None
+        for element in spec.proxy_jump.split(","):
+            user, host, port = parse_destination(element)
+            argv = ["ssh", "-T", *self.options(spec, connect_timeout), "-W", "%h:%p", "-p", str(port)]
+            if user:
+                argv += ["-l", user]
+            if proxy:
+                argv += ["-o", "ProxyCommand=%s" % proxy]
+            proxy = " ".join(shlex.quote(word) for word in argv + [host])
+        return proxy
+
+    def argv(self, spec, command, connect_timeout):
+        argv = ["ssh", "-T", *self.options(spec, connect_timeout), "-p", str(spec.port)]
+        if spec.user:
+            argv += ["-l", spec.user]
+        if spec.proxy_jump:
+            argv += ["-o", "ProxyCommand=%s" % self.jump_proxy(spec, connect_timeout)]
+        elif spec.proxy_command:
+            argv += ["-o", "ProxyCommand=%s" % spec.proxy_command]
+        argv += list(spec.ssh_args)
+        return argv + [spec.address, command]
+
+    def describe(self, spec):
+        route = [hop_label(*parse_destination(j)[1:]) for j in (spec.proxy_jump or "").split(",") if j]
+        route.append(hop_label(spec.address, spec.port))
+        via = " (ProxyCommand %s)" % spec.proxy_command if spec.proxy_command and not spec.proxy_jump else ""
+        return "ssh %s%s" % (" -> ".join(route), via)
+
+    def close_all(self):
+        with self._lock:
+            processes = list(self._running)
+        for process in processes:
+            _kill(process)
+
+    def key_problem(self, path):
+        """None when the key file is usable, "protected" when only an ssh-agent can use it, else why
+        not; asked once per audit (`ssh-keygen -y`, which reads what OpenSSH reads)."""
+        path = os.path.expanduser(path)
+        with self._lock:
+            if path in self._keys:
+                return self._keys[path]
+        done = subprocess.run(["ssh-keygen", "-y", "-P", "", "-f", path], capture_output=True, text=True,
+                              timeout=10, stdin=subprocess.DEVNULL)
+        said = done.stderr.strip().splitlines()
+        if done.returncode == 0:
+            problem = None
+        elif "passphrase" in done.stderr:
+            problem = "protected"
+        else:
+            problem = said[-1] if said else "ssh-keygen cannot read it"
+        with self._lock:
+            self._keys[path] = problem
+        return problem
+
+    def run(self, spec, command, timeout, connect_timeout):
+        started = time.monotonic()
+        if spec.key_file:
+            problem = self.key_problem(spec.key_file)
+            if problem not in (None, "protected"):
+                return RunOutcome(spec.name, str(K.KEY_UNUSABLE), seconds=time.monotonic() - started,
+                                  detail="%s: private key %s cannot be used: %s" % (spec.name, spec.key_file, problem))
+        argv = self.argv(spec, command, connect_timeout)
+        log.debug("%s: %s", spec.name, " ".join(shlex.quote(word) for word in argv[:-1]) + " <agent command>")
+        try:
+            process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       start_new_session=True)
+        except OSError as error:
+            return RunOutcome(spec.name, str(K.ERROR), seconds=time.monotonic() - started,
+                              detail="the OpenSSH client could not start (%s): install openssh-client, or set "
+                                     "ansible_connection: paramiko" % error.strerror)
+        with self._lock:
+            self._running.add(process)
+        hops = 1 + len([j for j in (spec.proxy_jump or "").split(",") if j])
+        try:
+            exited, stdout, stderr, failure = _communicate(process, spec, timeout,
+                                                           handshake=connect_timeout * hops + 5)
+        finally:
+            with self._lock:
+                self._running.discard(process)
+            _kill(process)
+        seconds = time.monotonic() - started
+        own = [line for line in stderr.splitlines() if OWN_LINES.match(line)]
+        stderr = "\n".join(line for line in stderr.splitlines() if not OWN_LINES.match(line))
+        self._announce_added(spec, own)
+        if failure:
+            return RunOutcome(spec.name, str(failure[0]), detail=failure[1], seconds=seconds)
+        if exited == SSH_FAILED and not any(line.startswith("Authenticated to ") for line in own):
+            kind, detail = classify(stderr, spec, connect_timeout, self.resolved(spec))
+            return RunOutcome(spec.name, str(kind), exit_status=exited, detail=detail, seconds=seconds)
+        if exited is None or exited < 0:
+            return RunOutcome(spec.name, str(K.ERROR), detail="ssh ended by signal %s" % -(exited or 0),
+                              seconds=seconds)
+        return command_outcome(spec.name, exited, stdout, stderr, timeout, seconds)
+
+    def resolved(self, spec):
+        """{hostname, port, proxyjump} as the operator's ssh_config resolves the target (`ssh -G`,
+        no connection): asked only to name the hop of a failure."""
+        done = subprocess.run(["ssh", "-G", "-p", str(spec.port), spec.address], capture_output=True, text=True,
+                              timeout=10, stdin=subprocess.DEVNULL)
+        pairs = dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
+        return {"hostname": pairs.get("hostname", spec.address), "port": int(pairs.get("port", spec.port)),
+                "proxyjump": pairs.get("proxyjump", "none")}
+
+    def _announce_added(self, spec, own):
+        for line in own:
+            added = re.match(r"Warning: Permanently added '([^']+)' \((\S+)\)", line)
+            if not added:
+                continue
+            known = spec.settings.get("known_hosts") or "~/.ssh/known_hosts"
+            listed = subprocess.run(["ssh-keygen", "-F", added.group(1), "-l", "-f", os.path.expanduser(known)],
+                                    capture_output=True, text=True, timeout=10).stdout
+            prints = re.findall(r"SHA256:\S+", listed)
+            self.session.announce("added %s (%s %s) to %s" % (added.group(1), added.group(2),
+                                                             prints[-1] if prints else "?", known))
+
+
+def _kill(process):
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        process.wait()
+    for stream in (process.stdin, process.stdout, process.stderr):
+        if stream and not stream.closed:
+            stream.close()
+
+
+def _communicate(process, spec, timeout, handshake):
+    """(exit status, stdout, stderr, failure) with every wait bounded: until authentication the
+    handshake deadline (ssh's ConnectTimeout covers only TCP and the banner), then the command's;
+    `failure` is (kind, detail) when a bound was hit. stdin stays open: when it closes (Ctrl-C),
+    the remote agent stops."""
+    started = time.monotonic()
+    stdout, stderr = bytearray(), bytearray()
+    authenticated = False
+    streams = {process.stdout.fileno(): stdout, process.stderr.fileno(): stderr}
+    open_streams = set(streams)
+    while open_streams:
+        now = time.monotonic()
+        if not authenticated and now - started > handshake:
+            return None, "", stderr.decode("utf-8", "replace"), (K.TIMEOUT, _stalled(stderr, spec, handshake))
+        if now - started > timeout:
+            return None, "", "", (K.TIMEOUT, "the remote command ran past %ss and was stopped" % timeout)
+        ready, _, _ = select.select(list(open_streams), [], [], 0.5)
+        for descriptor in ready:
+            chunk = os.read(descriptor, 1 << 16)
+            if not chunk:
+                open_streams.discard(descriptor)
+                continue
+            streams[descriptor] += chunk
+            if len(stdout) > MAX_STDOUT:
+                return None, "", "", (K.ERROR, "the remote command printed more than %d MiB on stdout: reading "
+                                               "stopped and the command was ended" % (MAX_STDOUT >> 20))
+            if descriptor == process.stderr.fileno():
+                authenticated = authenticated or b"Authenticated to " in stderr
+                del stderr[:-MAX_STDERR]
+        authenticated = authenticated or bool(stdout)
+    exited = process.wait(timeout=max(1, timeout - (time.monotonic() - started)))
+    return exited, stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"), None
+
+
+def _stalled(stderr, spec, handshake):
+    said = stderr.decode("utf-8", "replace").strip().splitlines()
+    return "no SSH session with %s after %ss: the handshake or authentication stalled%s" % (
+        hop_label(spec.address, spec.port), round(handshake), " (ssh said: %s)" % said[-1][:200] if said else "")
+
+
+# -- classification of ssh's own failures (exit 255) ---------------------------------------------
+
+def classify(stderr, spec, connect_timeout, resolved):
+    """(kind, detail) from what ssh said when it failed itself; `resolved` is the target as the
+    operator's ssh_config resolves it (its real host name, port and jump hosts)."""
+    text = stderr
+    target = {spec.address, hop_label(spec.address, spec.port), resolved["hostname"],
+              hop_label(resolved["hostname"], resolved["port"])}
+
+    def hop_of(name, port=None):
+        """The hop ssh named ('host', '[host]:port', or a host and a port): the target, or a jump host."""
+        label = hop_label(name, port) if port is not None else name
+        return label if label in target else "jump host %s" % label
+
+    last = (text.strip().splitlines() or ["ssh failed and said nothing"])[-1][:200]
+    found = re.search(r"The (\S+) host key for (\S+) is marked as revoked", text)
+    if found or "REVOKED HOST KEY" in text:
+        where = hop_of(found.group(2)) if found else hop_label(spec.address, spec.port)
+        return K.HOST_KEY_REVOKED, "the key presented by %s is marked @revoked in known_hosts: do not connect " \
+            "until the host is rebuilt with a new key" % where
+    found = re.search(r"Host key for (\S+) has changed", text)
+    if found:
+        offending = re.search(r"ssh-keygen -f \"([^\"]+)\" -R \"([^\"]+)\"", text)
+        fix = "`ssh-keygen -f %s -R '%s'`" % offending.groups() if offending else "`ssh-keygen -R`"
+        fp = re.search(r"SHA256:\S+", text)
+        return K.HOST_KEY_CHANGED, "host key of %s changed (now %s); if the host was rebuilt, verify the new key " \
+            "out of band, then %s" % (hop_of(found.group(1)), fp.group(0).rstrip(".") if fp else "?", fix)
+    found = re.search(r"No (\S+) host key is known for (\S+)", text)
+    if found or "Host key verification failed" in text:
+        name = found.group(2) if found else None
+        where = hop_of(name) if name else "%s or one of its jump hosts" % hop_label(spec.address, spec.port)
+        host, port = (name.strip("[]").rsplit("]:", 1)[0], name.rsplit(":", 1)[1]) if name and name.startswith("[") \
+            else (name or spec.address, 22 if name else spec.port)
+        return K.HOST_KEY_UNKNOWN, "%s is not in known_hosts (nor covered by a @cert-authority line); add its key " \
+            "(`ssh-keyscan -p %s %s`, verified out of band) or run once with --accept-new-host-keys" % (
+                where, port, host)
+    found = re.search(r"(?:(\S+)@(\S+): )?Permission denied \(([^)]*)\)", text)
+    if found:
+        where = hop_of(found.group(2)) if found.group(2) else hop_label(spec.address, spec.port)
+        bad_key = re.search(r"Load key \"([^\"]+)\": (.+)", text)
+        if bad_key and "passphrase" in bad_key.group(2):
+            return K.AUTH_FAILED, "%s refused user %r (%s): the key %s is protected by a passphrase and no " \
+                "ssh-agent offered it (ssh-add %s)" % (where, found.group(1) or spec.user, found.group(3),
+                                                        bad_key.group(1), bad_key.group(1))
+        return K.AUTH_FAILED, "%s refused user %r (%s)" % (where, found.group(1) or spec.user, found.group(3))
+    found = re.search(r"Could not resolve hostname (\S+?):", text)
+    if found:
+        return K.UNREACHABLE, "%s: the name does not resolve" % hop_of(found.group(1))
+    found = re.search(r"connect to host (\S+) port (\d+): (.+)", text)
+    if found:
+        where, cause = hop_of(found.group(1), found.group(2)), found.group(3).strip()
+        if "timed out" in cause.lower():
+            return K.UNREACHABLE, "%s: no answer to the TCP connection within %ss (packets dropped: the host is " \
+                "down, or a firewall or security group drops them)" % (where, connect_timeout)
+        if "refused" in cause.lower():
+            return K.UNREACHABLE, "%s: connection refused (nothing listens on that port)" % where
+        if "reset" in cause.lower():
+            return K.UNREACHABLE, "%s reset the connection as soon as it was made (a firewall, or sshd's " \
+                "MaxStartups or tcp wrappers refusing it)" % where
+        return K.UNREACHABLE, "%s: %s" % (where, cause)
+    found = re.search(r"channel \d+: open failed: connect failed: (.+)", text)
+    if found:
+        return K.UNREACHABLE, "the jump host could not open a connection to %s (%s): check the target's address " \
+            "as the jump host sees it" % (hop_label(spec.address, spec.port), found.group(1).strip())
+    if "Protocol major versions differ" in text:
+        return K.PROTOCOL, "%s speaks only SSH-1: the audit needs SSH-2" % hop_label(spec.address, spec.port)
+    if "invalid format" in text and "banner" in text or "banner line contains invalid characters" in text:
+        return K.PROTOCOL, "%s answered, but not as an SSH server (%s)" % (hop_label(spec.address, spec.port), last)
+    if "timed out during banner exchange" in text:
+        return K.TIMEOUT, "no SSH banner from %s within %ss: something accepts TCP there but is not answering as " \
+            "sshd" % (hop_label(spec.address, spec.port), connect_timeout)
+    if "Connection reset by peer" in text:
+        return K.UNREACHABLE, "%s reset the connection during the SSH handshake (a firewall, or sshd's MaxStartups " \
+            "or tcp wrappers refusing it)" % hop_label(spec.address, spec.port)
+    if "Connection closed by" in text:
+        via = " (its ProxyCommand ended: %s)" % last if "UNKNOWN port 65535" in text else ""
+        return K.UNREACHABLE, "%s closed the connection during the SSH handshake%s: not an SSH server there, or " \
+            "sshd refusing it (MaxStartups, tcp wrappers, AllowUsers)" % (hop_label(spec.address, spec.port), via)
+    return K.ERROR, "ssh failed (exit 255): %s" % last
