@@ -250,6 +250,9 @@ def merge_vars(layers):
     """Ansible precedence: later layers win; `auditor` is deep merged."""
     merged = {}
     for layer in layers:
+        for older, newer in OLDER_NAMES.items():    # an older name counts at its own layer
+            if older in layer and newer not in layer:
+                layer = dict(layer, **{newer: layer[older]})
         for key, value in layer.items():
             if key == "auditor":
                 validate_settings(value if value is not None else {})
@@ -376,9 +379,6 @@ PASSWORDS = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
 
 
 def _host_spec(name, variables, groups, own_layers, path):
-    for older, newer in OLDER_NAMES.items():
-        if older in variables and newer not in variables:
-            variables = dict(variables, **{newer: variables[older]})
     for key in PASSWORDS:
         if variables.get(key):
             raise InventoryError("%s: host %r sets %s: the audit never logs in with a password (it would have to "

@@ -73,13 +73,20 @@ class SandboxHostRuntime:
                       "--log-level", "warn"], self.dir / "dockerd.log")
         system.wait_until(self.docker_ready, 60, "dockerd of %s (log: %s)" % (self.spec.name, self.dir / "dockerd.log"))
 
-    def write_sshd_config(self, authorized_keys):
+    def write_sshd_config(self, authorized_keys, host_ca):
+        """sshd's config, with a host key certified by the sandbox's host CA (for clients that
+        trust `@cert-authority` lines: OpenSSH verifies it, paramiko cannot)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         if not self.host_key.exists():
             system.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", self.spec.name, "-f", str(self.host_key)])
+        certificate = Path(str(self.host_key) + "-cert.pub")
+        if not certificate.exists():
+            system.run(["ssh-keygen", "-q", "-s", str(host_ca), "-I", self.spec.name, "-h", "-n", self.spec.address,
+                        "-V", "-5m:+3650d", str(self.host_key) + ".pub"])
         config = "\n".join([
             "ListenAddress %s:%d" % (self.spec.address, scenarios.SSH_PORT),
             "HostKey %s" % self.host_key,
+            "HostCertificate %s" % certificate,
             "PidFile %s" % self.sshd_pid_file,
             "AuthorizedKeysFile %s" % authorized_keys,
             "PermitRootLogin prohibit-password",
@@ -164,6 +171,7 @@ class Sandbox:
         self.root = Path(root or os.environ.get("FLEET_SANDBOX_DIR") or DEFAULT_ROOT)
         self.client_dir = self.root / "client"
         self.client_key = self.client_dir / "id_ed25519"
+        self.host_ca = self.client_dir / "host_ca"       # signs every host key: for @cert-authority tests
         self.known_hosts = self.client_dir / "known_hosts"
         self.inventory = self.client_dir / "inventory.yaml"
         self.state_file = self.root / "state.json"
@@ -217,9 +225,12 @@ class Sandbox:
             system.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "fleet-auditor-sandbox",
                         "-f", str(self.client_key)])
         (self.client_dir / "authorized_keys").write_text(Path(str(self.client_key) + ".pub").read_text())
+        if not self.host_ca.exists():
+            system.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "fleet-auditor-sandbox host CA",
+                        "-f", str(self.host_ca)])
 
     def _prepare_host(self, host):
-        host.write_sshd_config(self.client_dir / "authorized_keys")
+        host.write_sshd_config(self.client_dir / "authorized_keys", self.host_ca)
         if host.spec.plain_process:
             return None                     # no Docker on this host
         host.start_dockerd()

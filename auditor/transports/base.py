@@ -6,6 +6,7 @@ it never raises for the host's failure. Models: pytest-testinfra's backends (one
 non-zero exits as data) and Ansible's ConnectionBase.exec_command.
 """
 import shlex
+import subprocess
 import threading
 from dataclasses import dataclass
 from typing import Optional
@@ -65,6 +66,22 @@ def command_outcome(host, exited, stdout, stderr, timeout, seconds):
         kind, detail = OutcomeKind.PYTHON_MISSING, stderr.strip()[-300:]
     return RunOutcome(host, str(kind), exit_status=exited, stdout=stdout, stderr=stderr, detail=detail,
                       seconds=seconds)
+
+
+def key_problem(path):
+    """None when the private key file is usable, "protected" when it needs a passphrase (only an
+    ssh-agent holding it can use it), else why not: as OpenSSH reads it (`ssh-keygen -y`)."""
+    try:
+        done = subprocess.run(["ssh-keygen", "-y", "-P", "", "-f", path], capture_output=True, text=True,
+                              timeout=10, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return "ssh-keygen could not check it (%s)" % error
+    said = done.stderr.strip().splitlines()
+    if done.returncode == 0:
+        return None
+    if "passphrase" in done.stderr:
+        return "protected"
+    return said[-1] if said else "ssh-keygen cannot read it"
 
 
 class Transport:

@@ -22,7 +22,7 @@ import subprocess
 import threading
 import time
 
-from .base import MAX_STDERR, MAX_STDOUT, OutcomeKind, RunOutcome, Transport, command_outcome
+from .base import MAX_STDERR, MAX_STDOUT, OutcomeKind, RunOutcome, Transport, command_outcome, key_problem
 
 log = logging.getLogger("auditor.transports.openssh")
 K = OutcomeKind
@@ -107,24 +107,12 @@ class OpenSSH(Transport):
             _kill(process)
 
     def key_problem(self, path):
-        """None when the key file is usable, "protected" when only an ssh-agent can use it, else why
-        not; asked once per audit (`ssh-keygen -y`, which reads what OpenSSH reads)."""
+        """key_problem(path), asked once per audit."""
         path = os.path.expanduser(path)
         with self._lock:
-            if path in self._keys:
-                return self._keys[path]
-        done = subprocess.run(["ssh-keygen", "-y", "-P", "", "-f", path], capture_output=True, text=True,
-                              timeout=10, stdin=subprocess.DEVNULL)
-        said = done.stderr.strip().splitlines()
-        if done.returncode == 0:
-            problem = None
-        elif "passphrase" in done.stderr:
-            problem = "protected"
-        else:
-            problem = said[-1] if said else "ssh-keygen cannot read it"
-        with self._lock:
-            self._keys[path] = problem
-        return problem
+            if path not in self._keys:
+                self._keys[path] = key_problem(path)
+            return self._keys[path]
 
     def run(self, spec, command, timeout, connect_timeout):
         started = time.monotonic()
@@ -160,6 +148,9 @@ class OpenSSH(Transport):
             return RunOutcome(spec.name, str(failure[0]), detail=failure[1], seconds=seconds)
         if exited == SSH_FAILED and not any(line.startswith("Authenticated to ") for line in own):
             kind, detail = classify(stderr, spec, connect_timeout, self.resolved(spec))
+            if kind == K.AUTH_FAILED and spec.key_file and self.key_problem(spec.key_file) == "protected":
+                detail += ": the key %s is protected by a passphrase and no ssh-agent offered it (ssh-add %s)" % (
+                    spec.key_file, spec.key_file)
             return RunOutcome(spec.name, str(kind), exit_status=exited, detail=detail, seconds=seconds)
         if exited is None or exited < 0:
             return RunOutcome(spec.name, str(K.ERROR), detail="ssh ended by signal %s" % -(exited or 0),
@@ -252,7 +243,7 @@ def classify(stderr, spec, connect_timeout, resolved):
     def hop_of(name, port=None):
         """The hop ssh named ('host', '[host]:port', or a host and a port): the target, or a jump host."""
         label = hop_label(name, port) if port is not None else name
-        return label if label in target else "jump host %s" % label
+        return hop_label(spec.address, spec.port) if label in target else "jump host %s" % label
 
     last = (text.strip().splitlines() or ["ssh failed and said nothing"])[-1][:200]
     found = re.search(r"The (\S+) host key for (\S+) is marked as revoked", text)
@@ -311,7 +302,7 @@ def classify(stderr, spec, connect_timeout, resolved):
     if "timed out during banner exchange" in text:
         return K.TIMEOUT, "no SSH banner from %s within %ss: something accepts TCP there but is not answering as " \
             "sshd" % (hop_label(spec.address, spec.port), connect_timeout)
-    if "Connection reset by peer" in text:
+    if "Connection reset by" in text:
         return K.UNREACHABLE, "%s reset the connection during the SSH handshake (a firewall, or sshd's MaxStartups " \
             "or tcp wrappers refusing it)" % hop_label(spec.address, spec.port)
     if "Connection closed by" in text:

@@ -21,7 +21,7 @@ from pathlib import Path
 import paramiko
 from fabric import Config, Connection
 
-from .base import MAX_STDERR, MAX_STDOUT, OutcomeKind, RunOutcome, Transport, command_outcome
+from .base import MAX_STDERR, MAX_STDOUT, OutcomeKind, RunOutcome, Transport, command_outcome, key_problem
 
 # paramiko logs tracebacks of the failures classified here: thousands of lines on a large fleet
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
@@ -321,8 +321,10 @@ class ParamikoSSH(Transport):
                 except paramiko.PasswordRequiredException:
                     self._keys[cache_key] = PassphraseProtected
                 except Exception as error:  # a .pub file, a damaged or unknown key: paramiko's types vary
-                    self._keys[cache_key] = "not a private key paramiko can read (%s)" % (
-                        "a public key file" if path.endswith(".pub") else type(error).__name__)
+                    # paramiko raises TypeError for an encrypted key in OpenSSH's format: ask OpenSSH
+                    self._keys[cache_key] = PassphraseProtected if key_problem(path) == "protected" else \
+                        "not a private key paramiko can read (%s)" % (
+                            "a public key file" if path.endswith(".pub") else type(error).__name__)
             loaded = self._keys[cache_key]
         if loaded is PassphraseProtected:
             raise PassphraseProtected(path)
@@ -474,7 +476,7 @@ class ParamikoSSH(Transport):
             hop.phase = "auth"
             try:
                 return original_auth(*args, **kwargs)
-            except paramiko.AuthenticationException as error:
+            except paramiko.SSHException as error:      # also "No authentication methods available"
                 if protected:
                     raise paramiko.AuthenticationException(
                         "%s; the key %s is protected by a passphrase and no ssh-agent offered it (ssh-add %s)" % (

@@ -150,3 +150,25 @@ def test_a_report_that_cannot_be_written_after_the_audit_reaches_stdout_and_exit
     assert done.returncode == 4, done.stderr
     assert "could not be written to /dev/full" in one_error_line(done)
     assert json.loads(done.stdout)["hosts"][0]["name"] == "api-1"
+
+
+@pytest.mark.parametrize("variables, words", [
+    ({"ansible_connection": "winrm"}, "ansible_connection winrm is not supported: Windows hosts"),
+    ({"ansible_connection": "local"}, "ansible_connection local is not supported"),
+    ({"ansible_connection": "shh"}, "did you mean 'ssh'?"),
+    ({"ansible_password": "hunter2-secret"}, "never logs in with a password"),
+    ({"ansible_ssh_common_args": "-o 'ProxyCommand=unbalanced"}, "balance its quotes"),
+])
+def test_transports_the_auditor_cannot_use_are_refused_with_what_to_do(fab, inventory, variables, words):
+    host = dict({"ansible_host": "127.0.0.1", "ansible_port": free_port()}, **variables)
+    done = fab("audit", "-i", str(inventory(hosts={"api-1": host})))
+    assert done.returncode == 2, done.stderr
+    assert words in done.stderr and "hunter2-secret" not in done.stderr
+
+
+def test_the_older_ansible_ssh_names_are_read(fab, inventory):
+    host = {"ansible_ssh_host": "127.0.0.9", "ansible_ssh_port": 2200, "ansible_ssh_user": "deploy",
+            "ansible_connection": "ssh"}
+    done = fab("hosts", "-i", str(inventory(hosts={"api-1": host})))
+    assert done.returncode == 0, done.stderr
+    assert "127.0.0.9:2200" in done.stdout and "deploy" in done.stdout and "ssh [127.0.0.9]:2200" in done.stdout

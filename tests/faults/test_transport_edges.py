@@ -71,42 +71,50 @@ def _serve(reply, then="hold"):
     return listener
 
 
-def _outcome(tmp_path, port, known_hosts_text="", **spec_fields):
+def _outcome(tmp_path, port, known_hosts_text="", connection="paramiko", **spec_fields):
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text(known_hosts_text)
     spec = HostSpec("h", "127.0.0.1", port=port, user="nobody", settings={"known_hosts": str(known_hosts)},
-                    **spec_fields)
+                    connection=connection, **spec_fields)
     started = time.monotonic()
     outcome = Session().run(spec, "true", timeout=30, connect_timeout=2)
     return outcome, time.monotonic() - started
 
 
-@pytest.mark.parametrize("reply, then, kind, words", [
-    (b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", "close", "protocol", "not as an SSH server"),
-    (b"SSH-1.5-OldServer\r\n", "hold", "protocol", "SSH-1"),
-    (None, "reset", "unreachable", "reset the connection"),
-    (b"SSH-2.0-OpenSSH_9.2\r\n", "hold", "timeout", "stalled after its banner"),
-    (None, "hold", "timeout", "no SSH banner"),
+HTTP = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+
+
+@pytest.mark.parametrize("connection, reply, then, kind, words", [
+    ("paramiko", HTTP, "close", "protocol", "not as an SSH server: 'HTTP/1.1 400 Bad Request'"),
+    # OpenSSH does not say what a non-SSH peer sent before it closed: the cause says what it can
+    ("ssh", HTTP, "close", "unreachable", "closed the connection during the SSH handshake: not an SSH server"),
+    ("paramiko", b"SSH-1.5-OldServer\r\n", "hold", "protocol", "SSH-1"),
+    ("ssh", b"SSH-1.5-OldServer\r\n", "hold", "protocol", "SSH-1"),
+    ("paramiko", None, "reset", "unreachable", "reset the connection"),
+    ("ssh", None, "reset", "unreachable", "reset the connection"),
+    ("paramiko", b"SSH-2.0-OpenSSH_9.2\r\n", "hold", "timeout", "stalled"),
+    ("ssh", b"SSH-2.0-OpenSSH_9.2\r\n", "hold", "timeout", "stalled"),
+    ("paramiko", None, "hold", "timeout", "no SSH banner"),
+    ("ssh", None, "hold", "timeout", "no SSH banner"),
 ])
-def test_each_handshake_failure_gets_the_code_of_what_happened(tmp_path, reply, then, kind, words):
+def test_each_handshake_failure_gets_the_code_of_what_happened(tmp_path, connection, reply, then, kind, words):
     listener = _serve(reply, then)
-    outcome, took = _outcome(tmp_path, listener.getsockname()[1])
+    outcome, took = _outcome(tmp_path, listener.getsockname()[1], connection=connection)
     listener.close()
     assert outcome.kind == kind, outcome
     assert words in outcome.detail, outcome.detail
     assert took < 15
 
 
-@pytest.mark.parametrize("make_key, words", [
-    (lambda path: path.write_text("not a key\n"), "not a private key"),
-    (lambda path: path.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKp7 me@host\n"), "not a private key"),
-])
-def test_an_unusable_key_file_is_named_and_no_connection_is_made(tmp_path, make_key, words):
+@pytest.mark.parametrize("connection", ["paramiko", "ssh"])
+@pytest.mark.parametrize("content", ["not a key\n", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKp7 me@host\n"])
+def test_an_unusable_key_file_is_named_and_no_connection_is_made(tmp_path, connection, content):
     key = tmp_path / "id_test.pub"
-    make_key(key)
-    outcome, _ = _outcome(tmp_path, free_port(), key_file=str(key))
+    key.write_text(content)
+    key.chmod(0o600)
+    outcome, _ = _outcome(tmp_path, free_port(), key_file=str(key), connection=connection)
     assert outcome.kind == "key-unusable", outcome
-    assert str(key) in outcome.detail and words in outcome.detail
+    assert str(key) in outcome.detail and "cannot be used" in outcome.detail
 
 
 @pytest.mark.parametrize("line", [
@@ -123,7 +131,8 @@ def test_a_known_hosts_line_paramiko_cannot_parse_never_stops_the_audit(tmp_path
     assert outcome.kind == "timeout" and took < 15, outcome
 
 
-def test_syn_drops_are_one_code_for_every_host(tmp_path):
+@pytest.mark.parametrize("connection", ["paramiko", "ssh"])
+def test_syn_drops_are_one_code_for_every_host(tmp_path, connection):
     """A listener whose accept queue is full drops SYNs (loopback only): 60 such hosts at once all
     get the same code and cause, never a mix of timeout and unreachable."""
     full = socket.socket()
@@ -138,11 +147,13 @@ def test_syn_drops_are_one_code_for_every_host(tmp_path):
         fillers.append(filler)
     time.sleep(0.3)
     outcomes = []
-    threads = [threading.Thread(target=lambda: outcomes.append(_outcome(tmp_path, port)[0])) for _ in range(60)]
+    threads = [threading.Thread(target=lambda: outcomes.append(_outcome(tmp_path, port, connection=connection)[0]))
+               for _ in range(60)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(60)
     full.close()
     assert len(outcomes) == 60
-    assert {(o.kind, "no answer to the TCP connection" in o.detail) for o in outcomes} == {("unreachable", True)}
+    assert {(o.kind, "no answer to the TCP connection" in o.detail) for o in outcomes} == {("unreachable", True)}, \
+        {o.detail for o in outcomes}

@@ -1,0 +1,144 @@
+"""Both SSH transports against the sandbox's real sshds: host certificates, revoked keys, jump
+hosts, ProxyCommand and ssh-agent, as operators' set-ups have them."""
+import os
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+
+from auditor.inventory import load_inventory
+from auditor.transports import Session
+
+BOTH = ["ssh", "paramiko"]
+
+RELAY = '''import os, socket, sys, threading
+with open(sys.argv[3], "a") as record:
+    record.write("used %s:%s\\n" % (sys.argv[1], sys.argv[2]))
+peer = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+def up():
+    while True:
+        data = os.read(0, 65536)
+        if not data:
+            peer.shutdown(socket.SHUT_WR)
+            return
+        peer.sendall(data)
+threading.Thread(target=up, daemon=True).start()
+while True:
+    data = peer.recv(65536)
+    if not data:
+        break
+    os.write(1, data)
+'''
+
+
+def run(spec, connection, accept_new=False):
+    return Session(accept_new).run(replace(spec, connection=connection), "echo reached", 20, connect_timeout=5)
+
+
+def with_known_hosts(spec, path):
+    return replace(spec, settings=dict(spec.settings, known_hosts=str(path)))
+
+
+def key_line(fleet, spec):
+    key = (fleet.host(spec.name).dir / "ssh_host_ed25519_key.pub").read_text().split()[:2]
+    return "[%s]:%d %s %s\n" % (spec.address, spec.port, *key)
+
+
+@pytest.fixture
+def specs(fleet):
+    fleet.use("healthy")
+    return load_inventory(fleet.sandbox.inventory)
+
+
+def test_a_host_certified_by_a_ca_is_reached_over_openssh_and_named_on_paramiko(fleet, specs, tmp_path):
+    ca = fleet.sandbox.host_ca.with_suffix(".pub").read_text().split()[:2]
+    known = tmp_path / "known_hosts"
+    known.write_text("@cert-authority 127.0.0.* %s %s\n" % tuple(ca))
+    spec = with_known_hosts(specs[0], known)
+    reached = run(spec, "ssh")
+    assert reached.ok and reached.stdout.strip() == "reached", reached
+    refused = run(spec, "paramiko")
+    assert refused.kind == "host-key-unknown" and refused.seconds < 5, refused
+    assert "%s:1: @cert-authority" % known in refused.detail and "ansible_connection: ssh" in refused.detail
+
+
+@pytest.mark.parametrize("connection", BOTH)
+def test_a_revoked_key_is_refused(fleet, specs, tmp_path, connection):
+    spec = specs[0]
+    key = key_line(fleet, spec)
+    known = tmp_path / "known_hosts"
+    known.write_text(key + "@revoked * %s\n" % " ".join(key.split()[1:3]))
+    outcome = run(with_known_hosts(spec, known), connection)
+    assert outcome.kind == "host-key-revoked", outcome
+    assert "[%s]:%d" % (spec.address, spec.port) in outcome.detail
+
+
+@pytest.mark.parametrize("connection", BOTH)
+def test_a_jump_host_with_an_unknown_key_is_named_as_the_jump_host(fleet, specs, tmp_path, connection):
+    jump, target = specs[:2]
+    known = tmp_path / "known_hosts"
+    known.write_text(key_line(fleet, target))
+    via = replace(with_known_hosts(target, known), proxy_jump="root@%s:%d" % (jump.address, jump.port))
+    outcome = run(via, connection)
+    assert outcome.kind == "host-key-unknown", outcome
+    assert "jump host [%s]:%d" % (jump.address, jump.port) in outcome.detail
+    assert "ssh-keyscan -p %d %s" % (jump.port, jump.address) in outcome.detail
+    known.write_text(key_line(fleet, target) + key_line(fleet, jump))
+    assert run(via, connection).ok
+
+
+@pytest.mark.parametrize("connection", BOTH)
+def test_a_proxy_command_is_used(specs, tmp_path, connection):
+    relay, record = tmp_path / "relay.py", tmp_path / "used"
+    relay.write_text(RELAY)
+    spec = replace(specs[1], proxy_command="%s %s %%h %%p %s" % (sys.executable, relay, record))
+    outcome = run(spec, connection)
+    assert outcome.ok and outcome.stdout.strip() == "reached", outcome
+    assert record.read_text() == "used %s:%d\n" % (spec.address, spec.port)
+
+
+@pytest.fixture
+def agent_with_encrypted_key(fleet, tmp_path, monkeypatch):
+    """A running ssh-agent holding a passphrase-protected key that the sandbox hosts accept."""
+    key = tmp_path / "id_encrypted"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "correct horse", "-f", str(key)], check=True)
+    askpass = tmp_path / "askpass"
+    askpass.write_text("#!/bin/sh\necho 'correct horse'\n")
+    askpass.chmod(0o700)
+    socket_path = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(socket_path)], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(50):
+            if socket_path.exists():
+                break
+            subprocess.run(["sleep", "0.1"])
+        env = dict(os.environ, SSH_AUTH_SOCK=str(socket_path), SSH_ASKPASS=str(askpass),
+                   SSH_ASKPASS_REQUIRE="force", DISPLAY="none")
+        subprocess.run(["ssh-add", str(key)], env=env, check=True, stdin=subprocess.DEVNULL, capture_output=True)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(socket_path))
+        authorized = fleet.sandbox.client_dir / "authorized_keys"
+        before = authorized.read_text()
+        authorized.write_text(before + key.with_suffix(".pub").read_text())
+        yield key
+        authorized.write_text(before)
+    finally:
+        agent.kill()
+        agent.wait()
+
+
+@pytest.mark.parametrize("connection", BOTH)
+def test_an_encrypted_key_held_by_ssh_agent_works(specs, agent_with_encrypted_key, connection):
+    spec = replace(specs[2], key_file=str(agent_with_encrypted_key))
+    outcome = run(spec, connection)
+    assert outcome.ok and outcome.stdout.strip() == "reached", outcome
+
+
+@pytest.mark.parametrize("connection", BOTH)
+def test_an_encrypted_key_without_an_agent_says_so(specs, tmp_path, monkeypatch, connection):
+    key = tmp_path / "id_encrypted"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "secret words", "-f", str(key)], check=True)
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    outcome = run(replace(specs[2], key_file=str(key)), connection)
+    assert outcome.kind == "auth-failed", outcome
+    assert "passphrase" in outcome.detail and "ssh-add %s" % key in outcome.detail
