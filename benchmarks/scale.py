@@ -10,7 +10,10 @@ alternating, rounds' medians reported:
 
 - OpenSSH, `xargs -P N ssh ...`, default key exchange (post-quantum on Debian 12);
 - OpenSSH with `-o KexAlgorithms=curve25519-sha256`, what paramiko negotiates;
-- `fab audit` at `-p 20`, at the default parallelism, and at `-p N` (one per host, up to 1,000);
+- `fab audit` at `-p 20`, at the default parallelism, and at `-p N` (one per host, up to 1,000),
+  over the paramiko transport;
+- `fab audit` over the OpenSSH transport (`ansible_connection: ssh`), with the default key exchange
+  and with curve25519-sha256, each next to the plain OpenSSH client with the same key exchange;
 - `ansible all -m raw -f N` (when ansible is installed).
 
 Wall time, CPU per host (user + system of the side's processes: the ssh clients, the fab
@@ -95,15 +98,24 @@ def start_fleet(count, work, host_work=0.0):
     host_pub = Path(str(host_key) + ".pub").read_text().split()[:2]
     known = work / "known_hosts"
     known.write_text("".join("[%s]:%d %s %s\n" % (address(n), PORT, *host_pub) for n in range(count)))
+    common = "-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes" % known
+    for variant, extra in INVENTORY_VARIANTS.items():
+        (work / ("inventory-%d%s.yaml" % (count, variant))).write_text(yaml.safe_dump({"all": {
+            "vars": dict({"ansible_user": USER, "ansible_port": PORT, "ansible_ssh_private_key_file": str(key),
+                          "ansible_python_interpreter": str(stub), "ansible_ssh_common_args": common,
+                          "auditor": {"known_hosts": str(known), "roles": ["video-worker"]}},
+                         **{k: v if k != "ansible_ssh_common_args" else common + " " + v for k, v in extra.items()}),
+            "hosts": {"h%04d" % n: {"ansible_host": address(n)} for n in range(count)}}}))
     inventory = work / ("inventory-%d.yaml" % count)
-    inventory.write_text(yaml.safe_dump({"all": {
-        "vars": {"ansible_user": USER, "ansible_port": PORT, "ansible_ssh_private_key_file": str(key),
-                 "ansible_python_interpreter": str(stub),
-                 "ansible_ssh_common_args": "-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes" % known,
-                 "auditor": {"known_hosts": str(known), "roles": ["video-worker"]}},
-        "hosts": {"h%04d" % n: {"ansible_host": address(n)} for n in range(count)}}}))
     time.sleep(1)
     return inventory, key, known, pids, user
+
+
+# the same fleet reached by each transport: paramiko (the default), the OpenSSH client as the
+# operator's ssh_config leaves it, and the OpenSSH client with paramiko's key exchange
+INVENTORY_VARIANTS = {"": {"ansible_connection": "paramiko"}, "-ssh": {"ansible_connection": "ssh"},
+                      "-ssh-curve25519": {"ansible_connection": "ssh",
+                                          "ansible_ssh_common_args": "-o KexAlgorithms=curve25519-sha256"}}
 
 
 def stop_fleet(pids):
@@ -144,6 +156,11 @@ def sides(count, inventory, key, known, command):
     fab_sides["fab audit -p N"] = ["-p", str(min(count, 1000))]
     for label, flags in fab_sides.items():
         found[label] = functools.partial(measure, [FAB, "audit", "-i", str(inventory), "-f", "json", *flags], cwd=ROOT)
+    for variant, label in (("-ssh", "fab audit, OpenSSH transport, default kex"),
+                           ("-ssh-curve25519", "fab audit, OpenSSH transport, curve25519-sha256")):
+        variant_inventory = inventory.with_name(inventory.stem + variant + ".yaml")
+        found[label] = functools.partial(measure, [FAB, "audit", "-i", str(variant_inventory), "-f", "json"],
+                                         cwd=ROOT)
     if Path(ANSIBLE).exists():
         found["ansible -m raw -f N"] = lambda: measure(
             [ANSIBLE, "all", "-i", str(inventory), "-m", "raw", "-a", command, "-f", str(count)],

@@ -95,8 +95,11 @@ class OpenSSH(Transport):
         return argv + [spec.address, command]
 
     def describe(self, spec):
-        route = [hop_label(*parse_destination(j)[1:]) for j in (spec.proxy_jump or "").split(",") if j]
-        route.append(hop_label(spec.address, spec.port))
+        """The route as ssh will take it: the inventory's jump hosts, else ssh_config's (`ssh -G`)."""
+        resolved = self.resolved(spec)
+        jumps = spec.proxy_jump or (resolved["proxyjump"] if resolved["proxyjump"] != "none" else "")
+        route = [hop_label(*parse_destination(j)[1:]) for j in jumps.split(",") if j]
+        route.append(hop_label(resolved["hostname"], resolved["port"]))
         via = " (ProxyCommand %s)" % spec.proxy_command if spec.proxy_command and not spec.proxy_jump else ""
         return "ssh %s%s" % (" -> ".join(route), via)
 

@@ -3,17 +3,20 @@ other hosts stay `ok`, against real SSH, Docker and the SQS API."""
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from auditor import audit
+from auditor import audit, transports
+from auditor.inventory import load_inventory
 from auditor.render import render
 from sandbox import golden
 from sandbox.scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[2]
 FAB = str(Path(sys.executable).parent / "fab")
+OTHER_TRANSPORT = "ssh" if transports.DEFAULT == "paramiko" else "paramiko"
 READ_ONLY_ACTIONS = {"GetQueueUrl", "GetQueueAttributes", "GetCallerIdentity"}
 
 
@@ -27,6 +30,10 @@ def test_scenario_yields_exactly_its_findings_and_verdicts(fleet, name):
         h.report.name: scenario.verdict(h.report.name) for h in result.hosts}
     has_error = any(severity == "error" for _, _, severity in golden.expected_set(scenario))
     assert result.exit_code == (1 if has_error else 0)
+    # the other SSH transport sees exactly the same
+    other = [replace(spec, connection=OTHER_TRANSPORT) for spec in load_inventory(fleet.sandbox.inventory)]
+    again = fleet.audit_until(lambda r: golden.matches(scenario, r), specs=other)
+    assert audit.finding_set(again) == golden.expected_set(scenario), OTHER_TRANSPORT
 
 
 def test_healthy_fleet_has_no_error_and_exits_zero(fleet):

@@ -142,3 +142,20 @@ def test_an_encrypted_key_without_an_agent_says_so(specs, tmp_path, monkeypatch,
     outcome = run(replace(specs[2], key_file=str(key)), connection)
     assert outcome.kind == "auth-failed", outcome
     assert "passphrase" in outcome.detail and "ssh-add %s" % key in outcome.detail
+
+
+@pytest.mark.parametrize("connection", BOTH)
+def test_a_key_trusted_on_first_use_is_said_with_its_sha256_fingerprint(fleet, specs, tmp_path, connection):
+    spec = specs[1]
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    said = []
+    session = Session(accept_new=True, announce=said.append)
+    outcome = session.run(replace(with_known_hosts(spec, known), connection=connection), "true", 20, 5)
+    assert outcome.ok, outcome
+    fingerprint = subprocess.run(["ssh-keygen", "-l", "-f", str(fleet.host(spec.name).dir / "ssh_host_ed25519_key.pub")],
+                                 capture_output=True, text=True, check=True).stdout.split()[1]
+    assert len(said) == 1 and "[%s]:%d" % (spec.address, spec.port) in said[0] and fingerprint in said[0], said
+    found = subprocess.run(["ssh-keygen", "-F", "[%s]:%d" % (spec.address, spec.port), "-f", str(known)],
+                           capture_output=True, text=True)          # hashed, where ssh_config says so
+    assert found.returncode == 0, known.read_text()
