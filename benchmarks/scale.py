@@ -175,7 +175,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--host-work", type=float, default=0.0,
                         help="seconds each host spends on its own work (real agents: seconds)")
-    parser.add_argument("--only", default="", help="run only the sides whose name contains this")
+    parser.add_argument("--only", default="", help="run only the sides whose name contains one of these "
+                                                   "(comma-separated)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: it starts sshd listeners and a benchmark user")
@@ -189,7 +190,7 @@ def main():
             results = {}
             for _ in range(args.rounds):
                 for name, run in sides(count, inventory, key, known, command).items():
-                    if args.only in name:
+                    if any(part in name for part in args.only.split(",")):
                         results.setdefault(name, []).append(run())
             for name, runs in results.items():
                 wall = statistics.median(r[0] for r in runs)

@@ -2,6 +2,7 @@
 hosts are loopback ports (nothing outside this machine is ever contacted)."""
 import os
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -20,21 +21,39 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def silent_listener():
-    """A loopback port that accepts TCP and never says a word, as a hung sshd would."""
+def peer(reply=None, then="hold"):
+    """(listener, accepted): a loopback port whose every connection gets `reply` (bytes, or None
+    for nothing) and is then held open, closed or reset ("hold", "close", "reset"), as a hung
+    sshd, another service or a firewall would; `accepted()` counts the connections so far."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
-    listener.listen(512)
+    listener.listen(1024)
     held = []
+    count = [0]
 
-    def accept():
+    def serve():
         while True:
             try:
-                held.append(listener.accept()[0])
+                connection = listener.accept()[0]
             except OSError:
                 return
-    threading.Thread(target=accept, daemon=True).start()
-    return listener
+            count[0] += 1
+            if reply:
+                connection.sendall(reply)
+            if then == "reset":
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                connection.close()
+            elif then == "close":
+                connection.close()
+            else:
+                held.append(connection)
+    threading.Thread(target=serve, daemon=True).start()
+    return listener, lambda: count[0]
+
+
+def silent_listener():
+    """A loopback port that accepts TCP and never says a word, as a hung sshd would."""
+    return peer()[0]
 
 
 @pytest.fixture

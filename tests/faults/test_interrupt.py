@@ -7,31 +7,12 @@ really is belongs in a benchmark, not in a test."""
 import json
 import os
 import signal
-import socket
 import subprocess
-import threading
 import time
 
 import pytest
 
-from faultkit import FAB, ROOT
-
-
-def counting_silent_listener():
-    """A loopback port that accepts TCP and never says a word; `accepted()` counts connections."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1024)
-    held = []
-
-    def accept():
-        while True:
-            try:
-                held.append(listener.accept()[0])
-            except OSError:
-                return
-    threading.Thread(target=accept, daemon=True).start()
-    return listener, lambda: len(held)
+from faultkit import FAB, ROOT, peer
 
 
 @pytest.mark.parametrize("signum, code, words", [
@@ -39,7 +20,7 @@ def counting_silent_listener():
     (signal.SIGTERM, 143, "terminated (SIGTERM): 1000 host(s) not audited"),
 ])
 def test_a_signal_returns_promptly_with_the_report_and_its_exit_code(inventory, tmp_path, signum, code, words):
-    listener, accepted = counting_silent_listener()
+    listener, accepted = peer()
     port = listener.getsockname()[1]
     hosts = {"h%04d" % n: {"ansible_host": "127.0.0.1", "ansible_port": port} for n in range(1000)}
     path = inventory(hosts=hosts, auditor={"parallel": 100, "timeouts": {"connect": 60}})

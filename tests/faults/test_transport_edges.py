@@ -1,6 +1,5 @@
 """Transport edge cases on real loopback sockets and a real paramiko client (no sandbox needed)."""
 import socket
-import struct
 import threading
 import time
 
@@ -8,7 +7,7 @@ import pytest
 
 from auditor.inventory import HostSpec
 from auditor.transports import Session
-from faultkit import free_port, silent_listener
+from faultkit import free_port, peer, silent_listener
 
 
 def test_a_host_that_accepts_tcp_and_never_sends_a_banner_is_a_timeout(tmp_path):
@@ -44,33 +43,6 @@ def test_tcp_is_connected_outside_the_handshake_slots(tmp_path):
     assert outcomes and outcomes[0].kind == "unreachable", outcomes
 
 
-def _serve(reply, then="hold"):
-    """A loopback port whose every connection gets `reply` (bytes, or None for nothing), then is
-    held open, closed, or reset ("hold", "close", "reset")."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    held = []
-
-    def serve():
-        while True:
-            try:
-                peer = listener.accept()[0]
-            except OSError:
-                return
-            if reply:
-                peer.sendall(reply)
-            if then == "reset":
-                peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                peer.close()
-            elif then == "close":
-                peer.close()
-            else:
-                held.append(peer)
-    threading.Thread(target=serve, daemon=True).start()
-    return listener
-
-
 def _outcome(tmp_path, port, known_hosts_text="", connection="paramiko", **spec_fields):
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text(known_hosts_text)
@@ -98,7 +70,7 @@ HTTP = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
     ("ssh", None, "hold", "timeout", "no SSH banner"),
 ])
 def test_each_handshake_failure_gets_the_code_of_what_happened(tmp_path, connection, reply, then, kind, words):
-    listener = _serve(reply, then)
+    listener, _ = peer(reply, then)
     outcome, took = _outcome(tmp_path, listener.getsockname()[1], connection=connection)
     listener.close()
     assert outcome.kind == kind, outcome
@@ -125,7 +97,7 @@ def test_an_unusable_key_file_is_named_and_no_connection_is_made(tmp_path, conne
 ])
 def test_a_known_hosts_line_paramiko_cannot_parse_never_stops_the_audit(tmp_path, line):
     """It used to kill the worker thread and hang the audit forever (InvalidHostKey)."""
-    listener = _serve(None, "hold")
+    listener = silent_listener()
     outcome, took = _outcome(tmp_path, listener.getsockname()[1], known_hosts_text=line + "\n")
     listener.close()
     assert outcome.kind == "timeout" and took < 15, outcome
