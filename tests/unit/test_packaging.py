@@ -1,0 +1,12 @@
+"""An operator's `pip install .` ships every package of the auditor (the list in pyproject.toml is
+explicit, so that the checkout-only sandbox stays out): a new subpackage must be listed."""
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_auditor_package_is_listed_for_installation():
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "auditor").rglob("__init__.py")}
+    assert found == listed
