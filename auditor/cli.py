@@ -254,7 +254,9 @@ def _exit_for(result):
 @guarded
 def audit(c, inventory="inventory.yaml", hosts=None, roles=None, parallel=None, format="table", output=None,
           accept_new_host_keys=False, matrix=True, matrix_only=False, cross_check=False, debug=False):
-    """Audit every host in parallel: SQS from each app's environment, containers, logs, verdicts."""
+    """Audit every host in parallel: SQS from each app's environment, containers, logs, verdicts.
+    Read-only toward SQS and the hosts; hosts the inventory reaches by SSM Run Command
+    (ansible_connection: community.aws.aws_ssm) leave a command record in the AWS account."""
     _check_format(format, MATRIX_FORMATS if matrix_only else FORMATS)
     _check_output(output)
     result = pipeline.run_audit(inventory, hosts=hosts, roles=roles, parallel=_parallel(parallel),
@@ -409,6 +411,9 @@ included (diff: something changed); 2 usage or inventory error (nothing audited)
 of the auditor; 4 the report could not be written to --output (it went to stdout); 130 interrupted
 (Ctrl-C); 141 stdout closed by its reader (| head); 143 terminated (SIGTERM). Interrupted or
 terminated audits still print the report of the finished hosts.
+Read-only: the audit never sends, receives or deletes a queue message and changes nothing on a host.
+Hosts reached by SSM Run Command (only those whose inventory says ansible_connection:
+community.aws.aws_ssm) leave a command record in the AWS account (SendCommand), as any Run Command does.
 Shell completion: fleet-audit --print-completion-script bash > /etc/bash_completion.d/fleet-audit
 """
 

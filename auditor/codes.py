@@ -78,6 +78,23 @@ _TABLE = (
          "install python3 on the host or set ansible_python_interpreter"),
     Code("agent-failed", E, 0, V.UNREACHABLE, "the agent ran but printed no facts",
          "run the audit again with the host alone (fab check-host {host}) and read the agent's error"),
+    Code("ssm-not-managed", E, 0, V.UNREACHABLE, "Run Command cannot reach the instance: not managed by SSM, "
+         "or its SSM agent is not connected",
+         "check the instance is running and registered (aws ssm describe-instance-information), its SSM agent, "
+         "its instance profile (AmazonSSMManagedInstanceCore) and its route to the SSM endpoints"),
+    Code("ssm-access-denied", E, 0, V.UNREACHABLE, "the controller may not send Run Command or read its result",
+         "grant the controller's principal ssm:SendCommand (document AWS-RunShellScript and the instances), "
+         "ssm:ListCommandInvocations, ssm:GetCommandInvocation and ssm:CancelCommand"),
+    Code("ssm-delivery-timeout", E, 0, V.UNREACHABLE, "Run Command was not delivered to the instance in time",
+         "check the instance's SSM agent is online, or raise auditor.ssm.delivery_timeout"),
+    Code("ssm-command-timeout", E, 0, V.UNREACHABLE, "the agent did not finish under Run Command in time",
+         "check the host's load, or raise auditor.timeouts.command"),
+    Code("ssm-cancelled", E, 0, V.UNKNOWN, "the Run Command invocation was cancelled before it finished",
+         "audit again (check-host {host}); if someone else cancels it, ask who"),
+    Code("agent-output-too-large", E, 0, V.UNREACHABLE, "the agent's facts exceed what the transport returns "
+         "inline",
+         "name an S3 bucket for Run Command's output (ansible_aws_ssm_bucket_name or auditor.ssm.bucket) and grant "
+         "the controller s3:GetObject on it"),
     Code("host-not-audited", E, 0, V.UNKNOWN, "the audit was interrupted (Ctrl-C or SIGTERM) before this host finished",
          "audit again (fab check-host {host} for this one)"),
     # -- step 1: SQS from the app's own environment ---------------------------------------------

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from . import USER_AGENT, agent, fingerprints
-from .transports import RunOutcome, Session, quote
+from .transports import RunOutcome, Session, capabilities, quote
 from .errors import Terminated
 from .inventory import HostSpec
 
@@ -51,6 +51,7 @@ def workload(role, definition):
 def agent_config(spec):
     """What the host agent needs to know, derived from the host's settings."""
     s = spec.settings
+    keeps_stdin_open, compact_output = capabilities(spec.connection)
     role_defs = [(role, s["role_defs"][role]) for role in spec.roles]
     workloads = [workload(role, d) for role, d in role_defs]
     workloads = [w for w in workloads if w["name"]]
@@ -70,7 +71,8 @@ def agent_config(spec):
         "workloads": workloads, "run_check_script": bool(s["run_check_script"]), "step_timeout": STEP_TIMEOUT,
         # the agent ends its own steps before the remote `timeout` does, and stops when the
         # connection closes (Ctrl-C)
-        "budget": max(1, s["timeouts"]["command"] - 5), "watch_stdin": True,
+        "budget": max(1, s["timeouts"]["command"] - 5), "watch_stdin": keeps_stdin_open,
+        "compress_output": compact_output,
         "app": {"env_from": env_from, "container": app_container, "app_python": s["app_python"],
                 "host_python": spec.python, "app_dir": s["app_dir"], "check_script": s["check_script"],
                 "dotenv_path": posixpath.join(s["app_dir"], s["dotenv"]), "dotenv_format": s["dotenv_format"]},
@@ -142,7 +144,7 @@ def collect(specs, key, parallel, accept_new=False, progress=None, digest=None, 
     Workers are daemon threads fed from a queue, so a Ctrl-C returns at once: no host is
     launched after it, open connections are closed (their remote agents stop when their
     stdin closes), and the finished hosts' results are kept."""
-    session = Session(accept_new, announce)
+    session = Session(accept_new, announce, parallel)
     pending = queue.Queue()
     for spec in specs:
         pending.put(spec)

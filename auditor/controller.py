@@ -6,18 +6,15 @@ region where SQS is offered (or the configured ones). Read-only: STS
 GetCallerIdentity once per profile, then SQS GetQueueUrl and, for queues that
 exist, GetQueueAttributes; one attempt each, short timeouts, a bounded pool.
 """
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
-from . import USER_AGENT
+from .aws import CLIENTS_LOCK, client_config, session_for
 from .diagnosis import classify_aws_error
 from .errors import aws_error_code
 
 QUEUE_MISSING = "sqs-queue-missing"
-# boto3 sessions are not thread-safe (clients are): clients are made under this lock
-_CLIENTS_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -47,31 +44,9 @@ def profile_label(profile):
     return profile or "default"
 
 
-def _session(profile, settings):
-    """A boto3 session on the controller's credentials, honouring the configured files."""
-    import boto3
-    import botocore.session
-
-    core = botocore.session.Session()
-    for variable in ("config_file", "credentials_file"):
-        if settings.get(variable):
-            core.set_config_variable(variable, settings[variable])
-    if profile:
-        core.set_config_variable("profile", profile)
-    return boto3.Session(botocore_session=core)
-
-
-def _config(settings):
-    from botocore.config import Config
-
-    timeout = float(settings.get("timeout") or 5)
-    return Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=timeout,
-                  read_timeout=timeout, user_agent_extra=USER_AGENT)
-
-
 def _look(session, config, profile, account, region, name):
     """-> ("found", Sighting) | ("missing", None) | ("failed", code)."""
-    with _CLIENTS_LOCK:
+    with CLIENTS_LOCK:
         sqs = session.client("sqs", region_name=region, config=config)
     try:
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
@@ -91,13 +66,13 @@ def cross_check(names, settings, seen_regions=(), progress=None):
     """Search every (profile, region, queue name); never raises for AWS errors.
     `progress(done, total, label)` is called as lookups finish."""
     names = tuple(sorted(set(names)))
-    config = _config(settings)
+    config = client_config(settings.get("timeout") or 5)
     profiles = settings.get("profiles") or [None]
     identities, tasks, all_regions = {}, [], set()
     for profile in profiles:
         label = profile_label(profile)
         try:
-            session = _session(profile, settings)
+            session = session_for(profile, settings.get("config_file"), settings.get("credentials_file"))
             searched = set(settings.get("regions") or session.get_available_regions("sqs"))
             searched |= {region for region in seen_regions if region}
             sts_region = session.region_name or min(searched, default="us-east-1")

@@ -40,7 +40,10 @@ TRANSPORT_CODES = {"unreachable": "ssh-unreachable", "protocol": "ssh-not-ssh", 
                    "key-unusable": "ssh-key-unusable", "host-key-unknown": "ssh-host-key-unknown",
                    "host-key-changed": "ssh-host-key-changed", "host-key-revoked": "ssh-host-key-revoked",
                    "timeout": "ssh-timeout", "python-missing": "agent-python-missing", "error": "agent-failed",
-                   "not-audited": "host-not-audited"}
+                   "not-audited": "host-not-audited", "not-managed": "ssm-not-managed",
+                   "denied": "ssm-access-denied", "delivery-timeout": "ssm-delivery-timeout",
+                   "command-timeout": "ssm-command-timeout", "cancelled": "ssm-cancelled",
+                   "output-too-large": "agent-output-too-large"}
 
 PROBE_FAILURE_CODES = {ProbeFailure.BOTO3_MISSING: "probe-boto3-missing",
                        ProbeFailure.PYTHON_MISSING: "probe-python-missing",

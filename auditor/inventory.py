@@ -87,6 +87,30 @@ def load_yaml(path):
 
 
 @dataclass(frozen=True)
+class SsmTarget:
+    """Where Run Command reaches a host: its instance id and the controller's AWS side."""
+    instance_id: str
+    region: Optional[str] = None
+    profile: Optional[str] = None
+    bucket: Optional[str] = None
+    key_prefix: str = "fleet-audit"
+    delivery_timeout: float = 60
+    endpoint_url: Optional[str] = None
+    s3_endpoint_url: Optional[str] = None
+    config_file: Optional[str] = None
+    credentials_file: Optional[str] = None
+
+    @property
+    def aws_side(self):
+        """What hosts must share to be sent one command together."""
+        return (self.region, self.profile, self.bucket, self.key_prefix, self.endpoint_url, self.config_file,
+                self.credentials_file)
+
+
+INSTANCE_ID = re.compile(r"(i|mi)-[0-9a-f]{8,17}")
+
+
+@dataclass(frozen=True)
 class HostSpec:
     """Everything needed to reach one host and audit it."""
 
@@ -99,6 +123,7 @@ class HostSpec:
     proxy_command: Optional[str] = None     # a ProxyCommand from ansible_ssh_common_args
     ssh_args: Tuple[str, ...] = ()          # the other words of ansible_ssh_common_args/extra_args
     connection: str = transports.DEFAULT    # the transport, by Ansible's `ansible_connection` name
+    ssm: Optional[SsmTarget] = None         # for hosts reached by Run Command
     python: str = "python3"
     groups: Tuple[str, ...] = ()
     settings: dict = field(default_factory=dict, compare=False, hash=False)
@@ -112,7 +137,7 @@ class HostSpec:
 
 LOG_WINDOW = re.compile(r"[0-9]+|(?:[0-9]+\s*[smhd]\s*)+")     # what the agent's window_seconds() reads
 # numeric settings and their ranges: (smallest, largest); a boolean is never a number here
-LIMITS = {"parallel": (1, 5000), "log_max_bytes": (1024, 1 << 32), "timeouts.connect": (0.1, 3600),
+LIMITS = {"ssm.delivery_timeout": (30, 2592000), "parallel": (1, 5000), "log_max_bytes": (1024, 1 << 32), "timeouts.connect": (0.1, 3600),
           "timeouts.command": (1, 86400), "timeouts.aws": (0.1, 600), "cross_check.parallel": (1, 256)}
 
 
@@ -390,7 +415,14 @@ def _host_spec(name, variables, groups, own_layers, path):
             raise InventoryError("%s: host %r: %s must be a string, not %s\n  fix: write %s as text"
                                  % (path, name, key, shown(variables[key]), key))
     settings = deep_merge(DEFAULT_SETTINGS, variables.get("auditor") or {})
-    address = variables.get("ansible_host")
+    try:
+        connection = transports.canonical(str(variables.get("ansible_connection") or transports.DEFAULT))
+    except ValueError as error:
+        close = difflib.get_close_matches(str(variables["ansible_connection"]), list(transports.BACKENDS), n=1)
+        raise InventoryError("%s: host %r: %s\n  fix: %s" % (path, name, error, "did you mean %r?" % close[0] if close
+                                                            else "set ansible_connection to ssh or paramiko"))
+    ssm = _ssm_target(name, variables, settings, path) if connection == transports.SSM else None
+    address = variables.get("ansible_host") or (ssm.instance_id if ssm else None)
     if not address:
         if "." not in name:
             where = own_layers[0].where() if own_layers and isinstance(own_layers[0], Located) else str(path)
@@ -410,12 +442,6 @@ def _host_spec(name, variables, groups, own_layers, path):
         raise InventoryError("%s: host %r has role(s) %s not defined in auditor.role_defs\n  fix: use one of: %s"
                              % (path, name, ", ".join(unknown_roles), ", ".join(settings["role_defs"])))
     try:
-        connection = transports.canonical(str(variables.get("ansible_connection") or transports.DEFAULT))
-    except ValueError as error:
-        close = difflib.get_close_matches(str(variables["ansible_connection"]), list(transports.BACKENDS), n=1)
-        raise InventoryError("%s: host %r: %s\n  fix: %s" % (path, name, error, "did you mean %r?" % close[0] if close
-                                                            else "set ansible_connection to ssh or paramiko"))
-    try:
         jump, proxy, others = ssh_arguments(" ".join(str(variables.get(key) or "") for key in (
             "ansible_ssh_common_args", "ansible_ssh_extra_args")))
     except ValueError as error:
@@ -423,9 +449,28 @@ def _host_spec(name, variables, groups, own_layers, path):
                              % (path, name, error))
     return HostSpec(name=name, address=str(address), port=port, user=variables.get("ansible_user"),
                     key_file=variables.get("ansible_ssh_private_key_file"), proxy_jump=jump, proxy_command=proxy,
-                    ssh_args=others, connection=connection,
+                    ssh_args=others, connection=connection, ssm=ssm,
                     python=variables.get("ansible_python_interpreter") or "python3",
                     groups=groups, settings=settings)
+
+
+def _ssm_target(name, variables, settings, path):
+    """A Run Command host's target, as Ansible's aws_ssm plugin reads it: the instance id from
+    `instance_id` (the aws_ec2 inventory's) or an `i-...` ansible_host; region, profile and bucket
+    from ansible_aws_ssm_*, else auditor.ssm."""
+    instance_id = str(variables.get("instance_id") or variables.get("ansible_host") or "")
+    if not INSTANCE_ID.fullmatch(instance_id):
+        raise InventoryError("%s: host %r is reached by SSM but has no instance id (got %s)\n  fix: set "
+                             "`instance_id: i-0123456789abcdef0` (or ansible_host to the id)" % (
+                                 path, name, shown(instance_id or None)))
+    ssm = settings["ssm"]
+    return SsmTarget(instance_id=instance_id,
+                     region=variables.get("ansible_aws_ssm_region") or ssm["region"],
+                     profile=variables.get("ansible_aws_ssm_profile") or ssm["profile"],
+                     bucket=variables.get("ansible_aws_ssm_bucket_name") or ssm["bucket"],
+                     key_prefix=ssm["key_prefix"], delivery_timeout=ssm["delivery_timeout"],
+                     endpoint_url=ssm["endpoint_url"], s3_endpoint_url=ssm["s3_endpoint_url"],
+                     config_file=ssm["config_file"], credentials_file=ssm["credentials_file"])
 
 
 def ssh_arguments(text):

@@ -51,6 +51,12 @@ DEFAULT_SETTINGS = {
     # where SQS is offered; the files default to ~/.aws/config and credentials.
     "cross_check": {"profiles": [None], "regions": [], "config_file": None, "credentials_file": None,
                     "parallel": 16},
+    # hosts reached by AWS Systems Manager Run Command (ansible_connection: community.aws.aws_ssm);
+    # Ansible's ansible_aws_ssm_region/_profile/_bucket_name win over these. bucket: where output
+    # larger than Run Command's inline 24,000 characters goes (read back with the controller's
+    # credentials); endpoint_url/s3_endpoint_url: for a stand-in (the sandbox), never needed on AWS.
+    "ssm": {"region": None, "profile": None, "bucket": None, "key_prefix": "fleet-audit", "delivery_timeout": 60,
+            "endpoint_url": None, "s3_endpoint_url": None, "config_file": None, "credentials_file": None},
     "queues": {
         "video": {"name": "academy-video-jobs", "env": "VIDEO_SQS_QUEUE_NAME"},
         "ai-basic": {"name": "academy-ai-jobs-basic", "env": "AI_SQS_QUEUE_NAME_BASIC"},

@@ -25,6 +25,7 @@ import yaml
 from auditor.errors import SandboxError
 from . import images, own_root, scenarios, system
 from .moto_server import ADMIN_USER, MotoServer
+from .ssm_standin import SsmStandIn
 
 DEFAULT_ROOT = "/var/lib/fleet-auditor-sandbox"
 
@@ -176,6 +177,7 @@ class Sandbox:
         self.inventory = self.client_dir / "inventory.yaml"
         self.state_file = self.root / "state.json"
         self.moto = MotoServer(self.root / "moto")
+        self.ssm = SsmStandIn(self.root / "ssm")
         self.hosts = {spec.name: SandboxHostRuntime(self.root, spec) for spec in scenarios.HOSTS}
 
     # -- state ---------------------------------------------------------------
@@ -201,6 +203,7 @@ class Sandbox:
         os.chmod(self.root, 0o700)
         say("moto server")
         self.moto.start()
+        self.ssm.start()
         self._client_key()
         active = [self.hosts[name] for name in scenario.hosts]
         for host in self.hosts.values():
@@ -214,7 +217,7 @@ class Sandbox:
         say("scenario %s" % scenario.name)
         self._apply(scenario, active, image_tags)
         self._write_known_hosts(active)
-        self._write_inventory(active)
+        self._write_inventory(active, scenario)
         self.state_file.write_text(json.dumps({"scenario": scenario.name, "moto_port": self.moto.port,
                                                "hosts": list(scenario.hosts)}))
         return self.inventory
@@ -243,6 +246,7 @@ class Sandbox:
         key_file.write_text(json.dumps(keys))
         key_file.chmod(0o600)
         self._write_controller_profiles(keys)
+        self._configure_ssm(active, keys)
         r2_keys = (secrets.token_hex(16), secrets.token_hex(32))   # Cloudflare R2's shapes
 
         def resolve(placeholder):
@@ -285,6 +289,17 @@ class Sandbox:
         with ThreadPoolExecutor(max_workers=len(active)) as pool:
             list(pool.map(apply_host, active))
 
+    def _configure_ssm(self, active, keys):
+        """The SSM stand-in: an instance id per host (run with the host's Docker), the sandbox
+        admins' keys allowed, output to the moto S3 bucket."""
+        instances = {scenarios.instance_id(host.spec): {"host": host.spec.name, "mode": "ok", "env": {} if
+                     host.spec.plain_process else {"DOCKER_HOST": "unix://%s" % host.socket}} for host in active}
+        admins = [keys[principal][0] for principal in self.controller_profiles().values()]
+        key_id, secret = keys[ADMIN_USER]
+        self.moto.admin_client("s3", keys).create_bucket(
+            Bucket=scenarios.SSM_BUCKET, CreateBucketConfiguration={"LocationConstraint": scenarios.REGION})
+        self.ssm.configure(instances, admins, {"endpoint": self.moto.endpoint, "key_id": key_id, "secret": secret})
+
     def _write_controller_profiles(self, keys):
         """AWS profiles for `fab audit --cross-check`: the admin of each sandbox account."""
         config, credentials = [], []
@@ -309,7 +324,7 @@ class Sandbox:
             lines.append("[%s]:%d %s %s" % (host.spec.address, scenarios.SSH_PORT, key_type, key))
         self.known_hosts.write_text("\n".join(lines) + "\n")
 
-    def _write_inventory(self, active):
+    def _write_inventory(self, active, scenario):
         """An inventory in the product's own format, so `fab audit -i` works on the sandbox."""
         groups = {"api": "api", "video-worker": "video_workers", "ai-worker": "ai_workers"}
         children = {}
@@ -320,6 +335,9 @@ class Sandbox:
                 settings.update(env_from="dotenv", role_defs={host.spec.role: {"log_source": {
                     "kind": "file", "path": str(host.log_file), "process": str(host.code_dir / "worker.py")}}})
             group["hosts"][host.spec.name] = {"ansible_host": host.spec.address, "auditor": settings}
+            if host.spec.name in scenario.over_ssm:
+                group["hosts"][host.spec.name].update(ansible_connection="community.aws.aws_ssm",
+                                                      instance_id=scenarios.instance_id(host.spec))
             group["vars"] = {"auditor": {"roles": [host.spec.role]}}
         document = {"all": {
             "vars": {
@@ -334,7 +352,12 @@ class Sandbox:
                             "allowed_endpoints": [self.moto.endpoint],
                             "cross_check": {"profiles": list(self.controller_profiles()),
                                             "config_file": str(self.client_dir / "aws-config"),
-                                            "credentials_file": str(self.client_dir / "aws-credentials")}},
+                                            "credentials_file": str(self.client_dir / "aws-credentials")},
+                            # Run Command through the sandbox's stand-in, with the production admin
+                            "ssm": {"region": scenarios.REGION, "profile": "sandbox-production",
+                                    "endpoint_url": self.ssm.endpoint, "s3_endpoint_url": self.moto.endpoint,
+                                    "config_file": str(self.client_dir / "aws-config"),
+                                    "credentials_file": str(self.client_dir / "aws-credentials")}},
             },
             "children": children,
         }}
@@ -347,7 +370,9 @@ class Sandbox:
         state = self.state()
         lines = ["sandbox root: %s" % self.root,
                  "scenario: %s" % state.get("scenario", "(none: run `fab sandbox.up`)"),
-                 "moto: %s" % ("pid %s, %s" % (self.moto.pid(), self.moto.endpoint) if self.moto.pid() else "stopped")]
+                 "moto: %s" % ("pid %s, %s" % (self.moto.pid(), self.moto.endpoint) if self.moto.pid() else "stopped"),
+                 "SSM stand-in: %s" % ("pid %s, %s" % (self.ssm.pid(), self.ssm.endpoint) if self.ssm.pid() else
+                                       "stopped")]
         for host in self.hosts.values():
             lines.append("%-8s %s:%d  sshd %s  dockerd %s  containers: %s" % (
                 host.spec.name, host.spec.address, scenarios.SSH_PORT,
@@ -359,7 +384,7 @@ class Sandbox:
         return lines
 
     def running(self):
-        return bool(self.moto.pid() or any(h.sshd_pid() or h.dockerd_pid() or h.process_pid() for h in self.hosts.values()))
+        return bool(self.moto.pid() or self.ssm.pid() or any(h.sshd_pid() or h.dockerd_pid() or h.process_pid() for h in self.hosts.values()))
 
     def down(self):
         """Stop everything `up` started, by pid, and unmount what Docker left."""
@@ -369,6 +394,7 @@ class Sandbox:
         with ThreadPoolExecutor(max_workers=len(self.hosts)) as pool:
             list(pool.map(SandboxHostRuntime.stop_dockerd, self.hosts.values()))
         self.moto.stop()
+        self.ssm.stop()
         for mount in reversed(leftover_mounts(self.root)):
             system.run(["umount", "-l", mount], timeout=30)
         if self.state_file.exists():

@@ -55,6 +55,12 @@ HOSTS = (
     replace(API_1, name="api-2", address="127.0.0.16"),
 )
 BASE_HOSTS = ("api-1", "video-1", "ai-1")
+SSM_BUCKET = "fleet-audit-ssm-output"         # where the stand-in puts output, when a command names it
+
+
+def instance_id(host):
+    """The EC2-shaped id the SSM stand-in knows a sandbox host by."""
+    return "i-%017x" % int(host.address.rsplit(".", 1)[1])
 SSH_PORT = 2222
 
 
@@ -77,6 +83,7 @@ class Scenario:
     second_keys: Tuple[str, ...] = ()                 # IAM users given a second access key
     unreadable_logs: Tuple[str, ...] = ()             # hosts whose container logs to a driver docker cannot read
     stopped_dockerd: Tuple[str, ...] = ()             # hosts whose Docker daemon is stopped after start
+    over_ssm: Tuple[str, ...] = ()                    # hosts the inventory reaches by SSM Run Command
 
     def verdict(self, host):
         return self.verdicts.get(host, "ok")
@@ -173,6 +180,9 @@ SCENARIOS = {s.name: s for s in (
              "logs are unknown",
              expect=(("video-1", "docker-unavailable"), ("video-1", "job-flow-unjudged")),
              verdicts={"video-1": "unknown"}, stopped_dockerd=("video-1",)),
+    Scenario("ssm-mixed", "the healthy fleet, with video-1 and ai-1 reached by SSM Run Command (the sandbox's "
+             "stand-in runs the agent on them) and api-1 over SSH: the same findings as over SSH alone",
+             over_ssm=("video-1", "ai-1")),
     Scenario("plain-process-worker", "the AI worker is a plain process on ai-2 (no Docker), logging to a "
              "rotated file; jobs flow as in healthy",
              hosts=("api-1", "video-1", "ai-2")),

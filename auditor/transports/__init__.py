@@ -10,12 +10,13 @@ from .base import OUTCOME_KINDS, OutcomeKind, RunOutcome, Session, Transport, qu
 BACKENDS = {            # ansible_connection -> (module, class)
     "ssh": ("auditor.transports.openssh", "OpenSSH"),
     "paramiko": ("auditor.transports.paramiko_ssh", "ParamikoSSH"),
+    "community.aws.aws_ssm": ("auditor.transports.ssm", "SSM"),
 }
-ALIASES = {"paramiko_ssh": "paramiko", "ansible.builtin.ssh": "ssh", "ansible.builtin.paramiko_ssh": "paramiko"}
+ALIASES = {"paramiko_ssh": "paramiko", "ansible.builtin.ssh": "ssh", "ansible.builtin.paramiko_ssh": "paramiko",
+           "aws_ssm": "community.aws.aws_ssm"}
+SSM = "community.aws.aws_ssm"
 REFUSED = {             # what Ansible could use, and what to do instead
     "local": "the audit reads remote hosts: list this machine with its SSH address",
-    "community.aws.aws_ssm": "AWS Systems Manager is not supported yet: reach these hosts over SSH (ssh or paramiko)",
-    "aws_ssm": "AWS Systems Manager is not supported yet: reach these hosts over SSH (ssh or paramiko)",
     "docker": "the audit reads a host's containers from the host itself: reach the host over SSH",
     "community.docker.docker": "the audit reads a host's containers from the host itself: reach the host over SSH",
     "winrm": "Windows hosts are not audited (the agent needs a POSIX shell and Python)",
@@ -33,6 +34,12 @@ def canonical(name):
         raise ValueError("ansible_connection %s is not supported: %s" % (name, REFUSED[name]))
     raise ValueError("ansible_connection %s is not a transport the auditor knows; use one of: %s" % (
         name, ", ".join(sorted(BACKENDS))))
+
+
+def capabilities(name):
+    """(keeps stdin open, compact output) of a transport, without making one."""
+    cls = backend_class(name)
+    return cls.keeps_stdin_open, cls.compact_output
 
 
 def backend_class(name):

@@ -28,6 +28,13 @@ class OutcomeKind(Word):
     PYTHON_MISSING = "python-missing"
     ERROR = "error"                         # the agent ran but printed no facts, or the auditor failed
     NOT_AUDITED = "not-audited"             # interrupted before this host finished
+    # Run Command's own (SSM)
+    NOT_MANAGED = "not-managed"             # not an SSM managed instance, or its agent is not connected
+    DENIED = "denied"                       # the controller may not send the command or read its result
+    DELIVERY_TIMEOUT = "delivery-timeout"
+    COMMAND_TIMEOUT = "command-timeout"
+    CANCELLED = "cancelled"
+    OUTPUT_TOO_LARGE = "output-too-large"   # the facts exceed the inline output, and no S3 bucket is named
 
 
 OUTCOME_KINDS = tuple(str(kind) for kind in OutcomeKind)
@@ -89,6 +96,8 @@ class Transport:
     reached (the `hosts` task shows it); `close_all` ends what is in flight (Ctrl-C)."""
 
     name = "?"
+    keeps_stdin_open = True     # the agent stops when its stdin ends (the connection closed)
+    compact_output = False      # the agent's facts travel compressed
 
     def __init__(self, session):
         self.session = session
@@ -108,8 +117,9 @@ class Session:
     transports in use (one instance per kind), their caches and their open connections. Nothing
     of this is module-global, so two audits in one process never see each other's state."""
 
-    def __init__(self, accept_new=False, announce=None):
+    def __init__(self, accept_new=False, announce=None, parallel=1):
         self.accept_new = accept_new
+        self.parallel = parallel                                # hosts at once (SSM's MaxConcurrency)
         self.announce = announce or (lambda message: None)      # trusted-on-first-use keys, said on stderr
         self._transports = {}
         self._lock = threading.Lock()

@@ -1,0 +1,279 @@
+"""The AWS Systems Manager backend (`ansible_connection: community.aws.aws_ssm`): Run Command.
+
+For fleets without SSH (instances managed by the SSM agent), AWS does the fan-out: one
+SendCommand (AWS-RunShellScript) reaches up to 50 instances that get the same command, AWS runs
+it with its own rate control (MaxConcurrency from --parallel), and the controller only polls
+ListCommandInvocations (with backoff) and reads each result with GetCommandInvocation.
+
+Hosts arrive one per worker thread, as for SSH; `run` hands its host to a batch of hosts with the
+same command and the same AWS target (region, profile, bucket), sent after a short window or at 50
+ids, and waits for its own result. The agent's facts come compressed (so they fit Run Command's
+24,000 inline characters); larger ones are read from S3 when the inventory names an output bucket,
+and are a clear finding otherwise. Ctrl-C cancels what is still running (CancelCommand).
+
+Honesty about writes: SendCommand creates a command record in the account (visible in the SSM
+console and CloudTrail). The audit stays read-only toward SQS and the hosts.
+"""
+import base64
+import logging
+import threading
+import time
+import zlib
+
+from .base import OutcomeKind, RunOutcome, Transport, command_outcome
+
+log = logging.getLogger("auditor.transports.ssm")
+K = OutcomeKind
+INLINE_LIMIT = 24000        # characters of stdout GetCommandInvocation returns
+BATCH_LIMIT = 50            # instance ids per SendCommand
+BATCH_WINDOW = 0.2          # seconds a batch waits for more hosts with the same command
+API_TIMEOUT = 10            # seconds for each SSM or S3 call (one attempt each)
+COMPRESSED = "fleet-facts-z1:"
+FAILED_STATUSES = {"Undeliverable", "TimedOut", "Cancelled", "Failed", "Success", "DeliveryTimedOut",
+                   "ExecutionTimedOut", "Terminated", "InvalidPlatform", "AccessDenied"}
+
+
+def decode_output(text):
+    """The agent's stdout as the controller reads it: a compressed facts line is expanded; None
+    when it is cut (more than the inline limit)."""
+    stripped = text.strip()
+    if not stripped.startswith(COMPRESSED):
+        return text
+    try:
+        return zlib.decompress(base64.b64decode(stripped[len(COMPRESSED):], validate=True)).decode() + "\n"
+    except (ValueError, zlib.error):
+        return None
+
+
+class Ticket:
+    """One host's place in a batch: filled in by the batch's thread, waited for by the host's."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.instance_id = spec.ssm.instance_id
+        self.done = threading.Event()
+        self.outcome = None
+        self.started = time.monotonic()
+
+    def resolve(self, kind, detail="", **fields):
+        if not self.done.is_set():
+            self.outcome = RunOutcome(self.spec.name, str(kind), detail=detail,
+                                      seconds=time.monotonic() - self.started, **fields)
+            self.done.set()
+
+
+class Batch:
+    def __init__(self, target, command, timeout):
+        self.target, self.command, self.timeout = target, command, timeout
+        self.tickets = []
+        self.full = threading.Event()
+        self.command_id = None
+
+
+class SSM(Transport):
+    name = "community.aws.aws_ssm"
+    keeps_stdin_open = False    # Run Command gives no stdin: the agent must not stop when it is empty
+    compact_output = True       # the facts travel compressed, to fit the inline output
+
+    def __init__(self, session):
+        super().__init__(session)
+        self._lock = threading.Lock()
+        self._clients = {}
+        self._open_batches = {}         # (target's AWS side, command, timeout) -> Batch still taking hosts
+        self._running = {}              # command id -> (client, Batch)
+
+    def describe(self, spec):
+        target = spec.ssm
+        return "ssm %s (%s%s)" % (target.instance_id, target.region or "default region",
+                                  ", profile %s" % target.profile if target.profile else "")
+
+    # -- AWS clients, made once per target ---------------------------------------------------
+
+    def client(self, target, service):
+        from ..aws import client_config, session_for
+        key = (service, target.region, target.profile, target.endpoint_url, target.s3_endpoint_url,
+               target.config_file, target.credentials_file)
+        with self._lock:
+            if key not in self._clients:
+                session = session_for(target.profile, target.config_file, target.credentials_file)
+                endpoint = target.endpoint_url if service == "ssm" else target.s3_endpoint_url
+                self._clients[key] = session.client(service, region_name=target.region, endpoint_url=endpoint,
+                                                    config=client_config(API_TIMEOUT))
+            return self._clients[key]
+
+    # -- one host -------------------------------------------------------------------------------
+
+    def run(self, spec, command, timeout, connect_timeout):
+        ticket = Ticket(spec)
+        self._join(ticket, command, timeout)
+        limit = spec.ssm.delivery_timeout + timeout + 30
+        if not ticket.done.wait(limit):
+            ticket.resolve(K.COMMAND_TIMEOUT, "no result from Run Command within %ss (delivery and execution)" % limit)
+        return ticket.outcome
+
+    def _join(self, ticket, command, timeout):
+        target = ticket.spec.ssm
+        key = (target.aws_side, command, timeout)
+        with self._lock:
+            batch = self._open_batches.get(key)
+            if batch is None:
+                batch = self._open_batches[key] = Batch(target, command, timeout)
+                threading.Thread(target=self._dispatch, args=(key, batch), daemon=True,
+                                 name="fleet-audit-ssm").start()
+            batch.tickets.append(ticket)
+            if len(batch.tickets) >= BATCH_LIMIT:
+                del self._open_batches[key]
+                batch.full.set()
+
+    def _dispatch(self, key, batch):
+        batch.full.wait(BATCH_WINDOW)
+        with self._lock:
+            if self._open_batches.get(key) is batch:
+                del self._open_batches[key]
+        try:
+            self._send(batch, batch.tickets)
+        except Exception as error:  # the auditor's own failure: every host of the batch says so
+            log.debug("ssm batch failed", exc_info=True)
+            for ticket in batch.tickets:
+                ticket.resolve(K.ERROR, "the SSM batch failed in the auditor (%s: %s)" % (type(error).__name__, error))
+
+    def _send(self, batch, tickets):
+        from ..errors import aws_error_code
+        target = batch.target
+        ssm = self.client(target, "ssm")
+        request = {"DocumentName": "AWS-RunShellScript", "InstanceIds": [t.instance_id for t in tickets],
+                   "Parameters": {"commands": [batch.command], "executionTimeout": [str(int(batch.timeout))]},
+                   "TimeoutSeconds": max(30, int(target.delivery_timeout)),
+                   "MaxConcurrency": str(max(1, self.session.parallel)), "MaxErrors": "100%",
+                   "Comment": "fleet-audit (read-only audit)"}
+        if target.bucket:
+            request.update(OutputS3BucketName=target.bucket, OutputS3KeyPrefix=target.key_prefix)
+        try:
+            command_id = ssm.send_command(**request)["Command"]["CommandId"]
+        except Exception as error:  # classified below, for every host of the batch
+            code = aws_error_code(error)
+            if code == "InvalidInstanceId" and len(tickets) > 1:
+                for ticket in tickets:          # AWS refuses the whole call: find which, one by one
+                    self._send(batch, [ticket])
+                return
+            for ticket in tickets:
+                ticket.resolve(*send_failure(code, error, target, ticket.instance_id))
+            return
+        log.debug("ssm: command %s to %d instance(s)", command_id, len(tickets))
+        with self._lock:
+            self._running[command_id] = (ssm, tickets)
+        try:
+            self._poll(ssm, command_id, batch, tickets)
+        finally:
+            with self._lock:
+                self._running.pop(command_id, None)
+
+    def _poll(self, ssm, command_id, batch, tickets):
+        from ..errors import aws_error_code
+        waiting = {t.instance_id: t for t in tickets}
+        deadline = time.monotonic() + batch.target.delivery_timeout + batch.timeout + 30
+        pause = 0.5
+        while waiting and time.monotonic() < deadline and not self.session.closing.is_set():
+            time.sleep(pause)
+            pause = min(pause * 1.5, 5)
+            try:
+                pages = ssm.get_paginator("list_command_invocations").paginate(CommandId=command_id)
+                statuses = {i["InstanceId"]: i for page in pages for i in page["CommandInvocations"]}
+            except Exception as error:  # a denied or failed poll is every waiting host's answer
+                code = aws_error_code(error)
+                for ticket in waiting.values():
+                    ticket.resolve(*poll_failure(code, error, "ListCommandInvocations"))
+                return
+            for instance_id, invocation in statuses.items():
+                ticket = waiting.get(instance_id)
+                if ticket is None or invocation["Status"] not in FAILED_STATUSES:
+                    continue
+                del waiting[instance_id]
+                self._finish(ssm, command_id, batch, ticket, invocation)
+        for ticket in waiting.values():
+            ticket.resolve(K.COMMAND_TIMEOUT, "Run Command did not finish on %s within %ss" % (
+                ticket.instance_id, round(deadline - ticket.started)))
+
+    def _finish(self, ssm, command_id, batch, ticket, invocation):
+        from ..errors import aws_error_code
+        status, details = invocation["Status"], invocation.get("StatusDetails", "")
+        if status == "Undeliverable" or details == "Undeliverable":
+            return ticket.resolve(K.NOT_MANAGED, "Run Command could not deliver to %s: its SSM agent is not "
+                                                 "connected (stopped, no network route to SSM, or no instance "
+                                                 "profile)" % ticket.instance_id)
+        if details == "DeliveryTimedOut":
+            return ticket.resolve(K.DELIVERY_TIMEOUT, "Run Command was not delivered to %s within %ss" % (
+                ticket.instance_id, batch.target.delivery_timeout))
+        if details == "ExecutionTimedOut":
+            return ticket.resolve(K.COMMAND_TIMEOUT, "the agent ran past %ss on %s and Run Command stopped it" % (
+                batch.timeout, ticket.instance_id))
+        if status == "Cancelled":
+            return ticket.resolve(K.CANCELLED, "the command was cancelled on %s (%s)" % (ticket.instance_id, details))
+        try:
+            result = ssm.get_command_invocation(CommandId=command_id, InstanceId=ticket.instance_id)
+        except Exception as error:  # denied, throttled: this host's answer
+            return ticket.resolve(*poll_failure(aws_error_code(error), error, "GetCommandInvocation"))
+        stdout = self._full_output(batch.target, command_id, ticket, result)
+        if isinstance(stdout, tuple):
+            return ticket.resolve(*stdout)
+        code = result.get("ResponseCode")
+        ticket.outcome = command_outcome(ticket.spec.name, code, stdout, result.get("StandardErrorContent", ""),
+                                         batch.timeout, time.monotonic() - ticket.started)
+        ticket.done.set()
+
+    def _full_output(self, target, command_id, ticket, result):
+        """The agent's stdout, expanded; from S3 when the inline copy is cut; else (kind, detail)."""
+        inline = result.get("StandardOutputContent", "")
+        decoded = decode_output(inline)
+        if decoded is not None and len(inline) < INLINE_LIMIT:
+            return decoded
+        if not target.bucket:
+            return (K.OUTPUT_TOO_LARGE, "the agent's facts on %s are larger than Run Command's inline output "
+                                        "(%d characters, cut): name an S3 bucket for the output "
+                                        "(ansible_aws_ssm_bucket_name, or auditor.ssm.bucket)" % (
+                                            ticket.instance_id, INLINE_LIMIT))
+        key = "/".join(filter(None, (target.key_prefix.strip("/"), command_id, ticket.instance_id,
+                                     "awsrunShellScript", "0.awsrunShellScript", "stdout")))
+        try:
+            body = self.client(target, "s3").get_object(Bucket=target.bucket, Key=key)["Body"].read()
+        except Exception as error:  # denied or missing: this host's answer, with the object named
+            from ..errors import aws_error_code
+            return (K.ERROR, "the facts of %s could not be read from s3://%s/%s (%s): the controller needs "
+                             "s3:GetObject on it" % (ticket.instance_id, target.bucket, key, aws_error_code(error)))
+        decoded = decode_output(body.decode("utf-8", "replace"))
+        if decoded is None:
+            return (K.OUTPUT_TOO_LARGE, "the agent's facts in s3://%s/%s are not complete" % (target.bucket, key))
+        return decoded
+
+    def close_all(self):
+        """Ctrl-C: cancel every command still running, for the instances that have not finished."""
+        with self._lock:
+            running = list(self._running.items())
+        for command_id, (ssm, tickets) in running:
+            unfinished = [t.instance_id for t in tickets if not t.done.is_set()]
+            if not unfinished:
+                continue
+            try:
+                ssm.cancel_command(CommandId=command_id, InstanceIds=unfinished)
+            except Exception:  # nothing more can be done on the way out; the report says not audited
+                log.debug("ssm: CancelCommand %s failed", command_id, exc_info=True)
+            for ticket in tickets:
+                ticket.resolve(K.CANCELLED, "interrupted: the command was cancelled (CancelCommand)")
+
+
+def send_failure(code, error, target, instance_id):
+    """(kind, detail) when SendCommand itself was refused."""
+    if code == "InvalidInstanceId":
+        return K.NOT_MANAGED, "%s is not a managed instance in %s (not registered with SSM, stopped, or another " \
+            "region or account)" % (instance_id, target.region or "the default region")
+    if code in ("AccessDeniedException", "AccessDenied", "UnauthorizedOperation"):
+        return K.DENIED, "ssm:SendCommand was denied (%s): the controller's principal needs ssm:SendCommand on " \
+            "document AWS-RunShellScript and on the instance" % str(error)[:200]
+    return K.ERROR, "SendCommand failed (%s): %s" % (code, str(error)[:200])
+
+
+def poll_failure(code, error, action):
+    if code in ("AccessDeniedException", "AccessDenied"):
+        return K.DENIED, "ssm:%s was denied (%s): the controller's principal needs it to read results" % (
+            action, str(error)[:200])
+    return K.ERROR, "%s failed (%s): %s" % (action, code, str(error)[:200])

@@ -1,0 +1,306 @@
+"""A stand-in for AWS Systems Manager Run Command that really runs the commands.
+
+moto records SSM commands but never runs them, so it cannot test an SSM transport. This small
+server speaks the subset of the SSM API the auditor uses (JSON 1.1, `X-Amz-Target:
+AmazonSSM.<Action>`: SendCommand, ListCommandInvocations, GetCommandInvocation, CancelCommand)
+and runs each command on the sandbox host its instance id stands for, with that host's
+environment, as the SSM agent would (root, `sh -c`, no stdin), returning the real output, status
+and exit code. Output beyond Run Command's inline limit is cut as AWS cuts it, and uploaded in
+full to the S3 bucket the command names (moto's S3, with the sandbox admin's key).
+
+Configuration, re-read on every request (tests change it while the server runs):
+  instances.json  {instance id: {"host": name, "env": {...}, "mode": "ok" | "undeliverable" |
+                  "slow", "delay": seconds}}
+  policy.json     {"allowed_keys": [access key ids], "denied": {key id: [actions]},
+                  "inline_limit": 24000, "s3": {"endpoint": url, "key_id": ..., "secret": ...}}
+Every request is appended to requests.jsonl (action, caller's key id, parameters without the
+command text). The caller is recognised by the access key id in its SigV4 Authorization header;
+signatures are not verified (the stand-in tests the auditor, not AWS's crypto).
+
+    python -m sandbox.ssm_standin DIRECTORY PORT
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+TERMINAL = {"Success", "Failed", "Cancelled", "TimedOut", "Undeliverable"}
+STDERR_LIMIT = 8000
+
+
+class Invocation:
+    def __init__(self, command_id, instance_id):
+        self.command_id, self.instance_id = command_id, instance_id
+        self.status, self.details = "Pending", "Pending"
+        self.code, self.stdout, self.stderr = -1, "", ""
+        self.process = None
+        self.cancelled = threading.Event()
+
+
+class StandIn:
+    def __init__(self, directory):
+        self.directory = Path(directory)
+        self.lock = threading.Lock()
+        self.invocations = {}           # (command id, instance id) -> Invocation
+        self.commands = {}              # command id -> its parameters
+
+    def config(self, name):
+        try:
+            return json.loads((self.directory / name).read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def record(self, entry):
+        with self.lock, open(self.directory / "requests.jsonl", "a") as log:
+            log.write(json.dumps(entry) + "\n")
+
+    # -- the API -------------------------------------------------------------------------
+
+    def send_command(self, body):
+        instances = self.config("instances.json")
+        ids = body.get("InstanceIds") or []
+        if not ids or len(ids) > 50:
+            raise ApiError("ValidationException", "InstanceIds: between 1 and 50 ids, got %d" % len(ids))
+        if body.get("DocumentName") != "AWS-RunShellScript":
+            raise ApiError("InvalidDocument", "only AWS-RunShellScript is served here")
+        unknown = [i for i in ids if i not in instances]
+        if unknown:
+            raise ApiError("InvalidInstanceId", "Instances %s not in a valid state for account" % unknown)
+        parameters = body.get("Parameters") or {}
+        command = "\n".join(parameters.get("commands") or [])
+        timeout = int((parameters.get("executionTimeout") or ["3600"])[0])
+        command_id = str(uuid.uuid4())
+        self.commands[command_id] = {"bucket": body.get("OutputS3BucketName"),
+                                     "prefix": body.get("OutputS3KeyPrefix") or "",
+                                     "delivery": int(body.get("TimeoutSeconds") or 600)}
+        slots = threading.BoundedSemaphore(max(1, int(str(body.get("MaxConcurrency") or "50").rstrip("%"))))
+        for instance_id in ids:
+            invocation = Invocation(command_id, instance_id)
+            with self.lock:
+                self.invocations[(command_id, instance_id)] = invocation
+            threading.Thread(target=self.run, args=(invocation, instances[instance_id], command, timeout, slots),
+                             daemon=True).start()
+        return {"Command": {"CommandId": command_id, "DocumentName": "AWS-RunShellScript", "InstanceIds": ids,
+                            "Status": "Pending", "TargetCount": len(ids)}}
+
+    def run(self, invocation, instance, command, timeout, slots):
+        mode = instance.get("mode", "ok")
+        delivery = self.commands[invocation.command_id]["delivery"]
+        if mode == "undeliverable":
+            time.sleep(0.5)
+            invocation.status, invocation.details = "Undeliverable", "Undeliverable"
+            return
+        if mode == "slow":
+            delay = float(instance.get("delay", 30))
+            if invocation.cancelled.wait(min(delay, delivery)):
+                return
+            if delay >= delivery:
+                invocation.status, invocation.details = "TimedOut", "DeliveryTimedOut"
+                return
+        with slots:
+            if invocation.cancelled.is_set():
+                return
+            invocation.status, invocation.details = "InProgress", "InProgress"
+            env = dict(PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", HOME="/root",
+                       **instance.get("env", {}))
+            process = subprocess.Popen(["sh", "-c", command], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, env=env, start_new_session=True)
+            invocation.process = process
+            try:
+                out, err = process.communicate(timeout=timeout)
+                timed_out = False
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                out, err = process.communicate()
+                timed_out = True
+        if invocation.cancelled.is_set():
+            return
+        invocation.stdout, invocation.stderr = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+        invocation.code = process.returncode
+        self.upload(invocation)
+        if timed_out:
+            invocation.status, invocation.details, invocation.code = "TimedOut", "ExecutionTimedOut", -1
+        elif process.returncode == 0:
+            invocation.status, invocation.details = "Success", "Success"
+        else:
+            invocation.status, invocation.details = "Failed", "Failed"
+
+    def upload(self, invocation):
+        """The full output to S3, where the command asked for it (as the SSM agent does)."""
+        target = self.commands[invocation.command_id]
+        if not target["bucket"]:
+            return
+        import boto3
+        s3_config = self.config("policy.json").get("s3") or {}
+        s3 = boto3.client("s3", region_name="ap-northeast-2", endpoint_url=s3_config.get("endpoint"),
+                          aws_access_key_id=s3_config.get("key_id"), aws_secret_access_key=s3_config.get("secret"))
+        for stream, text in (("stdout", invocation.stdout), ("stderr", invocation.stderr)):
+            key = "/".join(filter(None, (target["prefix"].strip("/"), invocation.command_id, invocation.instance_id,
+                                         "awsrunShellScript", "0.awsrunShellScript", stream)))
+            s3.put_object(Bucket=target["bucket"], Key=key, Body=text.encode())
+
+    def invocation(self, body):
+        with self.lock:
+            found = self.invocations.get((body.get("CommandId"), body.get("InstanceId")))
+        if found is None:
+            raise ApiError("InvocationDoesNotExist", "no invocation %s on %s" % (body.get("CommandId"),
+                                                                                 body.get("InstanceId")))
+        return found
+
+    def list_command_invocations(self, body):
+        with self.lock:
+            found = [i for (command_id, _), i in self.invocations.items() if command_id == body.get("CommandId")]
+        return {"CommandInvocations": [{"CommandId": i.command_id, "InstanceId": i.instance_id, "Status": i.status,
+                                        "StatusDetails": i.details} for i in found]}
+
+    def get_command_invocation(self, body):
+        invocation = self.invocation(body)
+        limit = int(self.config("policy.json").get("inline_limit", 24000))
+        target = self.commands[invocation.command_id]
+        return {"CommandId": invocation.command_id, "InstanceId": invocation.instance_id,
+                "Status": invocation.status, "StatusDetails": invocation.details,
+                "ResponseCode": invocation.code, "StandardOutputContent": invocation.stdout[:limit],
+                "StandardErrorContent": invocation.stderr[:STDERR_LIMIT],
+                "StandardOutputUrl": "https://s3.ap-northeast-2.amazonaws.com/%s/%s" % (
+                    target["bucket"], invocation.command_id) if target["bucket"] else ""}
+
+    def cancel_command(self, body):
+        with self.lock:
+            found = [i for (command_id, instance_id), i in self.invocations.items()
+                     if command_id == body.get("CommandId") and
+                     (not body.get("InstanceIds") or instance_id in body["InstanceIds"])]
+        for invocation in found:
+            if invocation.status in TERMINAL:
+                continue
+            invocation.cancelled.set()
+            if invocation.process and invocation.process.poll() is None:
+                os.killpg(invocation.process.pid, signal.SIGKILL)
+            invocation.status, invocation.details = "Cancelled", "Cancelled"
+        return {}
+
+
+class ApiError(Exception):
+    def __init__(self, code, message, status=400):
+        super().__init__(message)
+        self.code, self.status = code, status
+
+
+ACTIONS = {"SendCommand": "send_command", "ListCommandInvocations": "list_command_invocations",
+           "GetCommandInvocation": "get_command_invocation", "CancelCommand": "cancel_command"}
+
+
+def handler_for(stand_in):
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):      # requests.jsonl is the log
+            pass
+
+        def do_POST(self):
+            action = (self.headers.get("X-Amz-Target") or "").replace("AmazonSSM.", "")
+            key_id = (re.search(r"Credential=([^/]+)/", self.headers.get("Authorization") or "") or [None, None])[1]
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+            shown = {k: v for k, v in body.items() if k != "Parameters"}
+            stand_in.record({"action": action, "key_id": key_id, "at": time.time(), **shown})
+            try:
+                policy = stand_in.config("policy.json")
+                if action not in ACTIONS:
+                    raise ApiError("InvalidAction", "%s is not served by the stand-in" % action)
+                if key_id not in policy.get("allowed_keys", []) or action in policy.get("denied", {}).get(key_id, []):
+                    raise ApiError("AccessDeniedException", "User: %s is not authorized to perform: ssm:%s" % (
+                        key_id, action))
+                answer, status = getattr(stand_in, ACTIONS[action])(body), 200
+            except ApiError as error:
+                answer, status = {"__type": error.code, "message": str(error)}, error.status
+            payload = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/x-amz-json-1.1")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+    return Handler
+
+
+class SsmStandIn:
+    """The stand-in as the sandbox runs it: one process per sandbox, its files in `directory`."""
+
+    def __init__(self, directory):
+        self.directory = Path(directory)
+        self.pid_file = self.directory / "standin.pid"
+        self.port_file = self.directory / "standin.port"
+        self.requests = self.directory / "requests.jsonl"
+
+    @property
+    def port(self):
+        try:
+            return int(self.port_file.read_text())
+        except (OSError, ValueError):
+            return None
+
+    @property
+    def endpoint(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def pid(self):
+        from . import system
+        return system.read_pid(self.pid_file)
+
+    def start(self):
+        from . import system
+        if self.pid() and self.port and system.port_open("127.0.0.1", self.port):
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        port = system.free_port()
+        pid = system.spawn([sys.executable, "-m", "sandbox.ssm_standin", str(self.directory), str(port)],
+                           self.directory / "standin.log", env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        self.pid_file.write_text(str(pid))
+        self.port_file.write_text(str(port))
+        system.wait_until(lambda: system.port_open("127.0.0.1", port), 20, "the SSM stand-in on port %d" % port)
+
+    def stop(self):
+        from . import system
+        system.stop_pid(self.pid())
+        self.pid_file.unlink(missing_ok=True)
+
+    def configure(self, instances, allowed_keys, s3):
+        """Instances (id -> host, env), the access keys allowed, where output goes in S3; the
+        request log starts empty."""
+        (self.directory / "instances.json").write_text(json.dumps(instances, indent=1))
+        self.set_policy(allowed_keys=allowed_keys, denied={}, inline_limit=24000, s3=s3)
+        self.requests.write_text("")
+
+    def set_policy(self, **changes):
+        path = self.directory / "policy.json"
+        policy = json.loads(path.read_text()) if path.exists() else {}
+        policy.update(changes)
+        path.write_text(json.dumps(policy, indent=1))
+        path.chmod(0o600)               # it holds the sandbox admin's S3 key
+
+    def set_mode(self, instance_id, mode, delay=0):
+        path = self.directory / "instances.json"
+        instances = json.loads(path.read_text())
+        instances[instance_id].update(mode=mode, delay=delay)
+        path.write_text(json.dumps(instances, indent=1))
+
+    def recorded(self, action=None):
+        lines = self.requests.read_text().splitlines() if self.requests.exists() else []
+        return [r for r in map(json.loads, lines) if action in (None, r["action"])]
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main():
+    directory, port = Path(sys.argv[1]), int(sys.argv[2])
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler_for(StandIn(directory)))
+    server.daemon_threads = True
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""SSM Run Command against the sandbox's stand-in, which really runs the agent on the host each
+instance id stands for: a mixed fleet, an undeliverable or unknown instance, a denied call, facts
+over the inline limit without and with S3, and Ctrl-C cancelling what still runs."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from auditor import audit
+from auditor.inventory import load_inventory
+from sandbox import scenarios
+from sandbox.moto_server import ADMIN_USER
+
+FAB = str(Path(sys.executable).parent / "fab")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def mixed(fleet):
+    """The ssm-mixed fleet, its stand-in's policy and modes restored after each test."""
+    inventory = fleet.use("ssm-mixed")
+    stand_in = fleet.sandbox.ssm
+    policy = json.loads((stand_in.directory / "policy.json").read_text())
+    instances = json.loads((stand_in.directory / "instances.json").read_text())
+    yield inventory, stand_in
+    (stand_in.directory / "policy.json").write_text(json.dumps(policy))
+    (stand_in.directory / "instances.json").write_text(json.dumps(instances))
+
+
+def codes_by_host(result):
+    return {h.report.name: sorted(f.code for f in h.findings) for h in result.hosts}
+
+
+def test_a_mixed_fleet_is_audited_over_ssh_and_ssm_with_real_execution(fleet, mixed):
+    inventory, stand_in = mixed
+    specs = load_inventory(inventory)
+    assert {s.name: s.connection for s in specs} == {"api-1": "paramiko", "video-1": "community.aws.aws_ssm",
+                                                   "ai-1": "community.aws.aws_ssm"}
+    result = fleet.audit_until(lambda r: not r.findings)
+    assert codes_by_host(result) == {"api-1": [], "video-1": [], "ai-1": []}
+    sent = stand_in.recorded("SendCommand")
+    assert sorted(i for r in sent for i in r["InstanceIds"]) == sorted(
+        [scenarios.instance_id(fleet.host("video-1").spec), scenarios.instance_id(fleet.host("ai-1").spec)] *
+        (len(sent) // 2))
+    video = next(h for h in result.hosts if h.report.name == "video-1")
+    assert video.report.probe.env_source == "container:academy-video-worker"    # really read on the host
+    listed = subprocess.run([FAB, "hosts", "-i", str(inventory)], capture_output=True, text=True, cwd=ROOT)
+    assert "ssm %s" % scenarios.instance_id(fleet.host("video-1").spec) in listed.stdout
+
+
+def test_an_undeliverable_or_unknown_instance_is_named_and_the_others_are_audited(fleet, mixed):
+    inventory, stand_in = mixed
+    stand_in.set_mode(scenarios.instance_id(fleet.host("video-1").spec), "undeliverable")
+    specs = [replace(s, ssm=replace(s.ssm, instance_id="i-0123456789abcdef0")) if s.name == "ai-1" else s
+             for s in load_inventory(inventory)]
+    result = audit.run_audit(inventory, specs=specs)
+    found = codes_by_host(result)
+    assert found["video-1"] == ["ssm-not-managed"] and found["ai-1"] == ["ssm-not-managed"]
+    assert "agent is not connected" in result.hosts[1].report.transport_detail
+    assert "i-0123456789abcdef0 is not a managed instance" in result.hosts[2].report.transport_detail
+    assert not [f for f in result.findings if "api-1" in f.hosts and f.severity == "error"]
+
+
+def test_a_denied_send_command_is_ssm_access_denied(fleet, mixed):
+    inventory, stand_in = mixed
+    admin_key = fleet.sandbox.keys()[ADMIN_USER][0]
+    stand_in.set_policy(denied={admin_key: ["SendCommand"]})
+    result = audit.run_audit(inventory, hosts="video-1")
+    assert codes_by_host(result) == {"video-1": ["ssm-access-denied"]}
+    assert "ssm:SendCommand" in result.findings[0].remedy
+
+
+def test_facts_over_the_inline_limit_need_s3_and_are_read_from_it(fleet, mixed):
+    inventory, stand_in = mixed
+    stand_in.set_policy(inline_limit=2000)      # the agent's compressed facts are larger than this
+    alone = audit.run_audit(inventory, hosts="ai-1")
+    assert codes_by_host(alone) == {"ai-1": ["agent-output-too-large"]}
+    assert "S3 bucket" in alone.hosts[0].report.transport_detail
+    specs = [replace(s, ssm=replace(s.ssm, bucket=scenarios.SSM_BUCKET)) for s in load_inventory(inventory)
+             if s.name == "ai-1"]
+    with_s3 = audit.run_audit(inventory, specs=specs)
+    assert codes_by_host(with_s3) == {"ai-1": []}, with_s3.findings
+    assert with_s3.hosts[0].report.probe.queues             # the whole document, read back from S3
+
+
+def test_ctrl_c_cancels_the_commands_still_running(fleet, mixed):
+    inventory, stand_in = mixed
+    video = scenarios.instance_id(fleet.host("video-1").spec)
+    stand_in.set_mode(video, "slow", delay=60)
+    process = subprocess.Popen([FAB, "audit", "-i", str(inventory), "-f", "json"], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ, NO_COLOR="1"))
+    deadline = time.monotonic() + 60
+    while not [r for r in stand_in.recorded("SendCommand") if video in r["InstanceIds"]]:
+        assert time.monotonic() < deadline and process.poll() is None, "the command was never sent"
+        time.sleep(0.2)
+    time.sleep(1)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err[-2000:]
+    cancelled = {i for r in stand_in.recorded("CancelCommand") for i in r["InstanceIds"]}
+    assert video in cancelled           # ai-1 too, if its agent had not finished yet
+    assert cancelled <= {video, scenarios.instance_id(fleet.host("ai-1").spec)}
+    hosts = {h["name"]: h for h in json.loads(out)["hosts"]}
+    assert hosts["video-1"]["verdict"] == "unknown"
+
+
+def test_hosts_with_the_same_command_share_send_commands_of_at_most_50(fleet, mixed):
+    """120 instances (all standing for api-1) running the same command: a few SendCommands of at
+    most 50 ids (hosts arrive over time, so a batch may close before it is full), every host its
+    own answer."""
+    from concurrent.futures import ThreadPoolExecutor
+    from auditor.transports import Session
+    inventory, stand_in = mixed
+    instances = json.loads((stand_in.directory / "instances.json").read_text())
+    api = instances[scenarios.instance_id(fleet.host("api-1").spec)]
+    ids = ["i-%017x" % (0x100 + n) for n in range(120)]
+    (stand_in.directory / "instances.json").write_text(json.dumps(dict(instances, **{i: api for i in ids})))
+    template = next(s for s in load_inventory(inventory) if s.name == "video-1")
+    specs = [replace(template, name="h%03d" % n, ssm=replace(template.ssm, instance_id=i)) for n, i in enumerate(ids)]
+    before = len(stand_in.recorded("SendCommand"))
+    session = Session(parallel=120)
+    with ThreadPoolExecutor(120) as pool:
+        outcomes = list(pool.map(lambda spec: session.run(spec, "echo $((6 * 7))", 30, 5), specs))
+    assert [(o.kind, o.stdout.strip()) for o in outcomes] == [("ok", "42")] * 120
+    sent = stand_in.recorded("SendCommand")[before:]
+    sizes = [len(r["InstanceIds"]) for r in sent]
+    assert sum(sizes) == 120 and max(sizes) <= 50 and len(sizes) <= 4, sizes      # batched, never one per host
+    assert {r["MaxConcurrency"] for r in sent} == {"120"}
