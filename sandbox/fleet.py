@@ -237,6 +237,9 @@ class Sandbox:
         if host.spec.plain_process:
             return None                     # no Docker on this host
         host.start_dockerd()
+        # a daemon that starts again restarts the last scenario's app (--restart unless-stopped): it
+        # would enqueue into the fresh queues of this one. Gone before moto is reset.
+        host.docker("rm", "-f", host.spec.container)
         return images.ensure_app_image(host.docker, host.spec.container, self.root / "cache")
 
     def _apply(self, scenario, active, image_tags):
