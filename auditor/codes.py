@@ -234,6 +234,10 @@ _TABLE = (
          "markers, (?P<job>...)); for the reference video worker that is video_id, not job_id"),
     Code("jobs-not-consumed", E, 4, V.WORKER_DOWN, "jobs the API enqueued were received by no worker in the window",
          "follow steps 1 and 2 on {hosts}: the workers are not reading the queue the API writes to"),
+    Code("jobs-enqueued-unpolled", E, 4, V.CONFIG, "a producer enqueues to a queue URL (region, account) that "
+         "no worker polls: its jobs are lost to the workers",
+         "point {hosts} at the queue the workers poll ({consumer_urls}): its region and account settings, then "
+         "restart it; the jobs already sent wait at {url}"),
     Code("backlog-no-consumer", E, 4, V.WORKER_DOWN, "messages wait in a queue that no running, working "
          "consumer polls",
          "fix the consumers of {queue} (see their findings); the backlog drains once one polls the queue"),

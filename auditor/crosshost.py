@@ -199,7 +199,9 @@ def _queue_findings(key, producers, consumers, settings_of):
             "queue-url-mismatch", odd, "queue %s resolves to different URLs: %s" % (
                 key, "; ".join("%s -> %s" % i for i in sorted(urls.items()))),
             {"queue": key, "urls": urls}, hosts=", ".join(odd)))
-    findings += _job_flow(key, producers, consumers, settings_of)
+    places = {host.report.name: place for host in users for place in [_queue_at(host, key)] if place}
+    right_place = _decide(places, key, users, producers) if len(set(places.values())) > 1 else None
+    findings += _job_flow(key, producers, consumers, settings_of, right_place)
     return findings
 
 
@@ -239,26 +241,54 @@ def _role_containers(host, settings_of, kind):
     return [c for c in host.report.containers if test(settings_of(host), c.role)]
 
 
-def _job_flow(key, producers, consumers, settings_of):
-    """Lost jobs and unattended backlogs, judged only from hosts whose evidence was read."""
+def _queue_at(host, key):
+    """Where a host's probe found queue `key`: (region, URL), or None. The region belongs to the
+    identity: a URL need not name it (moto's, a VPC endpoint's)."""
+    probe = _probe_ok(host)
+    queue = probe.queue(key) if probe else None
+    return (queue.region, queue.url) if queue is not None and queue.url else None
+
+
+def _shown_at(place):
+    return "%s in %s" % (place[1], place[0] or "?")
+
+
+def _job_flow(key, producers, consumers, settings_of, right_place=None):
+    """Lost jobs and unattended backlogs, judged only from hosts whose evidence was read. When the
+    queue's users disagree on where it is (region and URL) and one place is decided right
+    (`right_place`, polled by the consumers), a producer that sends elsewhere is the one to blame:
+    its jobs reach no consumer, and the consumers are not named for them."""
     unjudged = set()
     sent = []
+    polled = {_queue_at(h, key) for h in consumers}
+    astray = {}                 # a wrong place -> (the producers sending there, the jobs they sent)
     for host in producers:
+        place = _queue_at(host, key)
+        stray = bool(right_place and place and place != right_place and right_place in polled and
+                     place not in polled)
         for container in _role_containers(host, settings_of, "produces"):
             if container.logs.read:
                 failed = {s.job for s in container.logs.jobs(MarkerKind.ENQUEUE_FAILED, key)}
-                sent += [s for s in container.logs.jobs(MarkerKind.ENQUEUED, key) if s.job not in failed]
+                jobs = [s for s in container.logs.jobs(MarkerKind.ENQUEUED, key) if s.job not in failed]
+                if stray:
+                    astray.setdefault(place, ([], []))[1].extend(jobs)
+                else:
+                    sent += jobs
             else:
                 unjudged.add(host.report.name)
+        if stray:
+            astray.setdefault(place, ([], []))[0].append(host)
     consuming = [(host, container) for host in consumers for container in _role_containers(host, settings_of, "consumes")]
     consumers_unread = {h.report.name for h in consumers if not h.report.reachable} | {
         h.report.name for h, c in consuming if not c.logs.read and c.present is not False}
-    findings = []
+    findings = [_enqueued_unpolled(key, place, senders, jobs, consumers) for place, (senders, jobs) in sorted(
+        astray.items(), key=lambda item: item[0])]
     if sent and consumers and not consumers_unread:
-        findings += _lost_jobs(key, sent, producers, consuming)
+        findings += _lost_jobs(key, sent, [h for h in producers if all(h not in a[0] for a in astray.values())],
+                               consuming)
     elif sent:
         unjudged |= consumers_unread
-    backlog, undecided = _backlog(key, producers, consumers, settings_of)
+    backlog, undecided = _backlog(key, producers, consumers, settings_of, skip=set(astray))
     findings += backlog
     unjudged |= undecided
     if unjudged:
@@ -289,11 +319,31 @@ def _lost_jobs(key, sent, producers, consuming):
                  {"queue": key, "jobs": lost[-50:]}, hosts=", ".join(running))]
 
 
-def _backlog(key, producers, consumers, settings_of):
-    """(findings, hosts that could not be judged) for messages waiting in the queue."""
+def _enqueued_unpolled(key, place, senders, jobs, consumers):
+    """Producers that enqueue where no consumer polls: theirs is the finding, with both sides'
+    places and accounts, the jobs sent there in the window and what waits there."""
+    def where(host):
+        return "%s, account %s" % (_shown_at(_queue_at(host, key)), _probe_ok(host).account or "?")
+
+    waiting = max((q.waiting or 0 for _, q in _readings(senders, key) if (q.region, q.url) == place), default=0)
+    names = sorted(h.report.name for h in senders)
+    theirs = sorted({where(h) for h in consumers if _queue_at(h, key)})
+    ids = [s.job for s in sorted(jobs, key=lambda s: s.at or "")]
+    return emit("jobs-enqueued-unpolled", names, "queue %s: %s enqueue(s) to %s, which no worker polls; the "
+                "workers poll %s. %d job(s) sent there in the window%s, %d message(s) waiting there" % (
+                    key, ", ".join(names), where(senders[0]), "; ".join(theirs), len(ids),
+                    " (%s)" % ", ".join(ids[-10:]) if ids else "", waiting),
+                {"queue": key, "region": place[0], "url": place[1], "jobs": ids[-50:], "waiting": waiting,
+                 "consumers_poll": theirs},
+                hosts=", ".join(names), url=_shown_at(place), consumer_urls="; ".join(theirs))
+
+
+def _backlog(key, producers, consumers, settings_of, skip=()):
+    """(findings, hosts that could not be judged) for messages waiting in the queue; places in
+    `skip` are already a producer's finding."""
     waiting = {}
     for _, queue in _readings(producers + consumers, key):
-        if queue.waiting:
+        if queue.waiting and (queue.region, queue.url) not in skip:
             waiting[queue.url] = max(waiting.get(queue.url, 0), queue.waiting)
     findings, undecided = [], set()
     for url, count in sorted(waiting.items()):

@@ -84,6 +84,7 @@ class Scenario:
     unreadable_logs: Tuple[str, ...] = ()             # hosts whose container logs to a driver docker cannot read
     stopped_dockerd: Tuple[str, ...] = ()             # hosts whose Docker daemon is stopped after start
     over_ssm: Tuple[str, ...] = ()                    # hosts the inventory reaches by SSM Run Command
+    extra_queues: Tuple[Tuple[str, str], ...] = ()    # (region, name): the same queues elsewhere too
 
     def verdict(self, host):
         return self.verdicts.get(host, "ok")
@@ -191,6 +192,12 @@ SCENARIOS = {s.name: s for s in (
              expect=(("api-2", "region-mismatch"), ("api-2", "sqs-queue-missing"), ("api-2", "api-enqueue-failures")),
              verdicts={"api-2": "config"}, hosts=BASE_HOSTS + ("api-2",),
              env={"api-2": {"AWS_REGION": "us-east-1"}}),
+    Scenario("api-wrong-region-lost", "api-2, a second API host, sets AWS_REGION=us-east-1, where queues of the "
+             "same names exist: its jobs are accepted there and lost to the workers, who poll ap-northeast-2",
+             expect=(("api-2", "region-mismatch"), ("api-2", "jobs-enqueued-unpolled")),
+             verdicts={"api-2": "config"}, hosts=BASE_HOSTS + ("api-2",),
+             env={"api-2": {"AWS_REGION": "us-east-1"}},
+             extra_queues=(("us-east-1", VIDEO_QUEUE), ("us-east-1", AI_QUEUE))),
     Scenario("quoted-region", "ai-1's .env says AWS_DEFAULT_REGION=\"ap-northeast-2\" and docker --env-file "
              "keeps the quotes: boto3 would refuse that region",
              expect=(("ai-1", "env-value-invalid"), ("ai-1", "region-env-conflict")),
@@ -225,7 +232,8 @@ def iam_users(scenario):
 def queues(scenario):
     """(region, name, account or None for the default account) of every queue to create."""
     found = [(REGION, name, None) for name in (VIDEO_QUEUE, AI_QUEUE) if name not in scenario.missing_queues]
-    return tuple(found + [(REGION, name, STAGING_ACCOUNT) for name in scenario.staging_queues])
+    return tuple(found + [(REGION, name, STAGING_ACCOUNT) for name in scenario.staging_queues] +
+                 [(region, name, None) for region, name in scenario.extra_queues])
 
 
 def healthy_env(host, keys, r2_keys, endpoint):
