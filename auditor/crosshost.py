@@ -227,6 +227,8 @@ def _region_findings(key, users, producers, consumers, settings_of):
     producer_regions = {regions[h.report.name] for h in producers if h.report.name in regions}
     for consumer in consumers:
         region = regions.get(consumer.report.name)
+        if _probe_ok(consumer) and _probe_ok(consumer).app_region_refused:
+            continue            # its region value is refused (env-value-invalid): it polls nothing at all
         if region and producer_regions and region not in producer_regions:
             findings.append(emit(
                 "no-producer-region", [consumer.report.name],

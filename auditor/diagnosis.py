@@ -145,6 +145,8 @@ def _restarting(container):
 def _queue_errors(report, probe, names):
     failing = {}
     for queue in probe.queues:
+        if probe.app_region_refused and queue.error_code == "InvalidRegionError":
+            continue            # no request was sent: env-value-invalid is the cause and the finding
         if not queue.ok and not probe.static:
             failing.setdefault(classify_aws_error(queue.error_code), []).append(queue)
     return [emit(code, [report.name], "%s: GetQueueUrl failed in region %s from %s: %s" % (

@@ -149,6 +149,14 @@ class ProbeReading:
         """Regions, keys and queue names are known: the probe ran, or the .env was read statically."""
         return self.ran or self.static
 
+    @property
+    def app_region_refused(self):
+        """The app's region comes from a variable whose value its libraries refuse (quotes, spaces,
+        not a region name): what follows from that value is not a cause of its own."""
+        source = (self.regions.get("app").source or "") if self.regions.get("app") else ""
+        return any(source == "env:" + p.variable and list(p.problems) != ["unknown-region"]
+                   for p in self.env_problems)
+
     def region(self, who="app"):
         reading = self.regions.get(who)
         return reading.value if reading else None
