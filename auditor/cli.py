@@ -11,6 +11,7 @@ import inspect
 import json
 import logging
 import os
+import re
 import signal
 import stat
 import sys
@@ -21,7 +22,7 @@ from pathlib import Path
 from fabric import Connection
 from fabric import task as fabric_task
 from fabric.tasks import Task as FabricTask
-from invoke import Collection, Exit, Program
+from invoke import Collection, Exit, ParseError, Program
 
 from . import __version__, codes, drift
 from . import audit as pipeline
@@ -418,10 +419,85 @@ Shell completion: fleet-audit --print-completion-script bash > /etc/bash_complet
 """
 
 
+# Invoke's core flags whose short forms mean something else in the tasks (-f format, -p parallel),
+# or that would prompt: refused before the task name, with what was meant
+MISPLACED_CORE_FLAGS = {
+    "-f": "-f before the task is Invoke's config file; the report format goes after the task: "
+          "fleet-audit audit -f json",
+    "--config": "the auditor reads no Invoke config file; its settings live in the inventory (auditor:)",
+    "-p": "-p before the task is Invoke's pty; hosts at once go after the task: fleet-audit audit -p 20",
+    "--pty": "the audit runs no local command that needs a pty",
+    "-d": "-d before the task is Invoke's debug; the auditor's is --debug after the task",
+    "--prompt-for-sudo-password": "the audit never uses sudo and never prompts",
+    "-c": "the tasks are built in: there is no collection to choose",
+    "--collection": "the tasks are built in: there is no collection to choose",
+    "-r": "the tasks are built in: there is no search root",
+    "--search-root": "the tasks are built in: there is no search root",
+}
+
+
 class FleetAuditProgram(Program):
+    """`fleet-audit`: Invoke's program with usage errors that say what was meant and exit 2, and
+    `TASK --help` as the task's help (Invoke would take --help as the task's first argument)."""
+
     def print_help(self):
         super().print_help()
         print(EPILOG.strip())
+
+    def run(self, argv=None, exit=True):
+        words = list(sys.argv[1:] if argv is None else argv[1:] if isinstance(argv, list) else argv.split()[1:])
+        tasks = set(self.namespace.task_names) if self.namespace else set()
+        first = next((i for i, word in enumerate(words) if not word.startswith("-")), len(words))
+        try:
+            for word in words[:first]:
+                flag = word.split("=", 1)[0]
+                if flag in MISPLACED_CORE_FLAGS:
+                    raise UsageError("%s: %s" % (flag, MISPLACED_CORE_FLAGS[flag]))
+            if first < len(words) and words[first] in tasks and {"--help", "-h"} & set(words[first + 1:]):
+                words = words[:first] + ["--help", words[first]]
+        except UsageError as error:
+            print("error: %s" % terminal(error), file=sys.stderr)
+            if exit:
+                sys.exit(pipeline.EXIT_USAGE)
+            return
+        return super().run([self.binary or "fleet-audit"] + words, exit)
+
+    def parse_core(self, argv):
+        try:
+            super().parse_core(argv)
+        except ParseError as error:
+            raise self._usage(error)
+
+    def parse_tasks(self):
+        try:
+            super().parse_tasks()
+        except ParseError as error:
+            raise self._usage(error)
+
+    def parse_collection(self):
+        try:
+            super().parse_collection()
+        except ParseError as error:
+            raise self._usage(error)
+
+    def _usage(self, error):
+        """A parse error as a usage error: exit 2, with the closest task or flag."""
+        message = str(error)
+        unknown = re.search(r"No idea what '([^']*)' is", message)
+        hint = ""
+        if unknown:
+            word = unknown.group(1)
+            if word.startswith("sandbox."):
+                hint = " (the sandbox's tasks live in a checkout of the project: run `./dev demo` or " \
+                       "`fab sandbox.up` there)"
+            else:
+                names = list(self.namespace.task_names) + ["--" + arg.name.replace("_", "-") for name in
+                                                           self.namespace.task_names for arg in
+                                                           self.namespace[name].get_arguments()]
+                close = difflib.get_close_matches(word, names, n=1)
+                hint = " (did you mean %r?)" % close[0] if close else ""
+        return Exit("error: %s%s\n  fix: `fleet-audit --list` lists the tasks, `fleet-audit TASK --help` a "
+                    "task's flags" % (terminal(message), hint), code=pipeline.EXIT_USAGE)
 
 
 def main():

@@ -137,7 +137,7 @@ class HostSpec:
 
 LOG_WINDOW = re.compile(r"[0-9]+|(?:[0-9]+\s*[smhd]\s*)+")     # what the agent's window_seconds() reads
 # numeric settings and their ranges: (smallest, largest); a boolean is never a number here
-LIMITS = {"ssm.delivery_timeout": (30, 2592000), "parallel": (1, 5000), "log_max_bytes": (1024, 1 << 32), "timeouts.connect": (0.1, 3600),
+LIMITS = {"ssm.delivery_timeout": (30, 2592000), "ssh_control_persist": (0, 86400), "parallel": (1, 5000), "log_max_bytes": (1024, 1 << 32), "timeouts.connect": (0.1, 3600),
           "timeouts.command": (1, 86400), "timeouts.aws": (0.1, 600), "cross_check.parallel": (1, 256)}
 
 

@@ -30,6 +30,10 @@ DEFAULT_SETTINGS = {
     # so the audit runs it only when asked to
     "run_check_script": False,
     "known_hosts": None,
+    # the OpenSSH transport keeps each host's connection open this many seconds after an audit
+    # (ControlMaster/ControlPersist, sockets in a private directory), so that repeated audits skip the
+    # handshake; 0: off
+    "ssh_control_persist": 0,
     "allowed_endpoints": [],
     "log_window": "1h",
     "log_max_bytes": 2000000,

@@ -18,6 +18,7 @@ import re
 import select
 import shlex
 import signal
+import stat
 import subprocess
 import threading
 import time
@@ -68,7 +69,20 @@ class OpenSSH(Transport):
             words += ["-o", "UserKnownHostsFile=%s" % os.path.expanduser(spec.settings["known_hosts"])]
         if spec.key_file:
             words += ["-i", os.path.expanduser(spec.key_file)]
+        if spec.settings.get("ssh_control_persist"):
+            words += ["-o", "ControlMaster=auto", "-o", "ControlPersist=%ds" % spec.settings["ssh_control_persist"],
+                      "-o", "ControlPath=%s" % os.path.join(control_directory(), "%C")]
         return words
+
+    def reuses_connection(self, spec, connect_timeout):
+        """Whether a persisted connection to the host is open (`ssh -O check`): then no handshake
+        happens, and none is waited for."""
+        if not spec.settings.get("ssh_control_persist"):
+            return False
+        argv = self.argv(spec, "true", connect_timeout)[:-2]
+        done = subprocess.run(argv[:1] + ["-O", "check"] + argv[1:] + [spec.address], capture_output=True,
+                              timeout=10, stdin=subprocess.DEVNULL)
+        return done.returncode == 0
 
     def jump_proxy(self, spec, connect_timeout):
         """A ProxyCommand for the inventory's jump hosts (`a,b` is a chain), with the same options."""
@@ -124,6 +138,7 @@ class OpenSSH(Transport):
             if problem not in (None, "protected"):
                 return RunOutcome(spec.name, str(K.KEY_UNUSABLE), seconds=time.monotonic() - started,
                                   detail="%s: private key %s cannot be used: %s" % (spec.name, spec.key_file, problem))
+        reused = self.reuses_connection(spec, connect_timeout)
         argv = self.argv(spec, command, connect_timeout)
         log.debug("%s: %s", spec.name, " ".join(shlex.quote(word) for word in argv[:-1]) + " <agent command>")
         try:
@@ -137,8 +152,8 @@ class OpenSSH(Transport):
             self._running.add(process)
         hops = 1 + len([j for j in (spec.proxy_jump or "").split(",") if j])
         try:
-            exited, stdout, stderr, failure = _communicate(process, spec, timeout,
-                                                           handshake=connect_timeout * hops + 5)
+            exited, stdout, stderr, failure = _communicate(process, spec, timeout, hops,
+                                                           handshake=connect_timeout * hops + 5, reused=reused)
         finally:
             with self._lock:
                 self._running.discard(process)
@@ -149,7 +164,10 @@ class OpenSSH(Transport):
         self._announce_added(spec, own)
         if failure:
             return RunOutcome(spec.name, str(failure[0]), detail=failure[1], seconds=seconds)
-        if exited == SSH_FAILED and not any(line.startswith("Authenticated to ") for line in own):
+        # the target's own "Authenticated to" comes after one per jump host of ours (their ssh runs
+        # at LogLevel VERBOSE too): fewer means ssh failed before or while reaching the target
+        reached = sum(line.startswith("Authenticated to ") for line in own) >= hops
+        if exited == SSH_FAILED and not reused and not reached:
             kind, detail = classify(stderr, spec, connect_timeout, self.resolved(spec))
             if kind == K.AUTH_FAILED and spec.key_file and self.key_problem(spec.key_file) == "protected":
                 detail += ": the key %s is protected by a passphrase and no ssh-agent offered it (ssh-add %s)" % (
@@ -182,6 +200,18 @@ class OpenSSH(Transport):
                                                              prints[-1] if prints else "?", known))
 
 
+def control_directory():
+    """Where persisted connections' sockets live: private to the user (0700, checked), with a
+    short path (a unix socket path must stay under about 100 bytes)."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = os.path.join(base, "fleet-auditor-ssh")
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise OSError("%s is not a private directory of yours (mode 0700): remove it" % path)
+    return path
+
+
 def _kill(process):
     if process.poll() is None:
         try:
@@ -194,14 +224,15 @@ def _kill(process):
             stream.close()
 
 
-def _communicate(process, spec, timeout, handshake):
-    """(exit status, stdout, stderr, failure) with every wait bounded: until authentication the
-    handshake deadline (ssh's ConnectTimeout covers only TCP and the banner), then the command's;
+def _communicate(process, spec, timeout, hops, handshake, reused=False):
+    """(exit status, stdout, stderr, failure) with every wait bounded: until the target (the last of
+    `hops`) is authenticated the handshake deadline (ssh's ConnectTimeout covers only TCP and the
+    banner), then the command's;
     `failure` is (kind, detail) when a bound was hit. stdin stays open: when it closes (Ctrl-C),
     the remote agent stops."""
     started = time.monotonic()
     stdout, stderr = bytearray(), bytearray()
-    authenticated = False
+    authenticated = reused          # a persisted connection has no handshake to wait for
     streams = {process.stdout.fileno(): stdout, process.stderr.fileno(): stderr}
     open_streams = set(streams)
     while open_streams:
@@ -221,7 +252,7 @@ def _communicate(process, spec, timeout, handshake):
                 return None, "", "", (K.ERROR, "the remote command printed more than %d MiB on stdout: reading "
                                                "stopped and the command was ended" % (MAX_STDOUT >> 20))
             if descriptor == process.stderr.fileno():
-                authenticated = authenticated or b"Authenticated to " in stderr
+                authenticated = authenticated or stderr.count(b"Authenticated to ") >= hops
                 del stderr[:-MAX_STDERR]
         authenticated = authenticated or bool(stdout)
     exited = process.wait(timeout=max(1, timeout - (time.monotonic() - started)))

@@ -1,5 +1,10 @@
 """The command line behaves like the tools operators know: Fabric's core flags work or are
 refused, flags mean the same in every task, dangerous ones have no short form."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 
@@ -25,3 +30,36 @@ def test_flags_are_consistent_and_dangerous_ones_have_no_short_form(fab, name):
                 assert line.strip().startswith(flag), line      # no short form in front of it
     if name != "hosts":
         assert "-f STRING, --format=STRING" in helped and "-o STRING, --output=STRING" in helped
+
+
+FLEET_AUDIT = str(Path(sys.executable).parent / "fleet-audit")
+
+
+def fleet_audit(*args):
+    done = subprocess.run([FLEET_AUDIT, *args], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, NO_COLOR="1"))
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+@pytest.mark.parametrize("args, words", [
+    (["audti"], "did you mean 'audit'?"),
+    (["audit", "--parralel", "5"], "did you mean '--parallel'?"),
+    (["check-host"], "did not receive required positional arguments: 'name'"),
+    (["explain", "a", "b"], "No idea what 'b' is"),
+    (["-f", "json", "audit"], "the report format goes after the task"),
+    (["-p", "audit"], "hosts at once go after the task"),
+    (["--prompt-for-sudo-password", "audit"], "never prompts"),
+    (["sandbox.up"], "the sandbox's tasks live in a checkout"),
+])
+def test_usage_errors_of_the_installed_command_exit_2_and_say_what_was_meant(args, words):
+    done = fleet_audit(*args)
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert words in done.stderr
+
+
+@pytest.mark.parametrize("task", ["audit", "check-host", "preflight", "diff", "hosts", "explain"])
+def test_task_help_after_the_task_name_is_the_tasks_help(task):
+    done = fleet_audit(task, "--help")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Usage: fleet-audit [--core-opts] %s" % task)

@@ -84,6 +84,10 @@ def test_a_jump_host_with_an_unknown_key_is_named_as_the_jump_host(fleet, specs,
     assert outcome.kind == "host-key-unknown", outcome
     assert "jump host [%s]:%d" % (jump.address, jump.port) in outcome.detail
     assert "ssh-keyscan -p %d %s" % (jump.port, jump.address) in outcome.detail
+    known.write_text(key_line(fleet, jump))               # now the jump host is known, the target not
+    outcome = run(via, connection)
+    assert outcome.kind == "host-key-unknown", outcome
+    assert outcome.detail.startswith("[%s]:%d is not in" % (target.address, target.port)), outcome.detail
     known.write_text(key_line(fleet, target) + key_line(fleet, jump))
     assert run(via, connection).ok
 
@@ -159,3 +163,27 @@ def test_a_key_trusted_on_first_use_is_said_with_its_sha256_fingerprint(fleet, s
     found = subprocess.run(["ssh-keygen", "-F", "[%s]:%d" % (spec.address, spec.port), "-f", str(known)],
                            capture_output=True, text=True)          # hashed, where ssh_config says so
     assert found.returncode == 0, known.read_text()
+
+
+def test_a_persisted_openssh_connection_is_reused_from_a_private_directory(specs, monkeypatch):
+    import shutil
+    import stat
+    import tempfile
+    runtime = tempfile.mkdtemp(prefix="cm", dir="/tmp")        # a socket path must stay short
+    monkeypatch.setenv("XDG_RUNTIME_DIR", runtime)
+    spec = replace(specs[0], connection="ssh", settings=dict(specs[0].settings, ssh_control_persist=30))
+    try:
+        first = Session().run(spec, "echo one", 20, 5)
+        assert first.ok and first.stdout.strip() == "one", first
+        directory = os.path.join(runtime, "fleet-auditor-ssh")
+        assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700 and len(os.listdir(directory)) == 1
+        session = Session()
+        assert session.transport("ssh").reuses_connection(spec, 5)
+        second = session.run(spec, "echo two", 20, 5)
+        assert second.ok and second.stdout.strip() == "two", second
+    finally:
+        socket_path = os.path.join(runtime, "fleet-auditor-ssh")
+        for name in os.listdir(socket_path) if os.path.isdir(socket_path) else ():
+            subprocess.run(["ssh", "-O", "exit", "-o", "ControlPath=%s" % os.path.join(socket_path, name), "x"],
+                           capture_output=True, timeout=10)
+        shutil.rmtree(runtime, ignore_errors=True)
