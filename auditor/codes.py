@@ -9,6 +9,7 @@ Verdicts: each host's verdict is computed once, at the end of an audit, from
 every finding that names it (its own and the fleet-wide ones), as the first of
 VERDICT_PRECEDENCE implied by one of them; `ok` only when none implies another.
 """
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
@@ -50,6 +51,8 @@ class Code:
     causes: Tuple[Tuple[str, str], ...] = ()    # (cause, remedy) pairs that replace the default by cause
 
 
+# the command the operator runs, named in remedies: `fab` in a checkout, else the installed command
+PROGRAM = "fab" if os.path.basename(sys.argv[0] if sys.argv else "") == "fab" else "fleet-audit"
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
 V = Verdict
 
@@ -77,7 +80,7 @@ _TABLE = (
     Code("agent-python-missing", E, 0, V.UNREACHABLE, "the host has no Python to run the agent",
          "install python3 on the host or set ansible_python_interpreter"),
     Code("agent-failed", E, 0, V.UNREACHABLE, "the agent ran but printed no facts",
-         "run the audit again with the host alone (fab check-host {host}) and read the agent's error"),
+         "run the audit again with the host alone ({program} check-host {host}) and read the agent's error"),
     Code("ssm-not-managed", E, 0, V.UNREACHABLE, "Run Command cannot reach the instance: not managed by SSM, "
          "or its SSM agent is not connected",
          "check the instance is running and registered (aws ssm describe-instance-information), its SSM agent, "
@@ -90,13 +93,13 @@ _TABLE = (
     Code("ssm-command-timeout", E, 0, V.UNREACHABLE, "the agent did not finish under Run Command in time",
          "check the host's load, or raise auditor.timeouts.command"),
     Code("ssm-cancelled", E, 0, V.UNKNOWN, "the Run Command invocation was cancelled before it finished",
-         "audit again (check-host {host}); if someone else cancels it, ask who"),
+         "audit again ({program} check-host {host}); if someone else cancels it, ask who"),
     Code("agent-output-too-large", E, 0, V.UNREACHABLE, "the agent's facts exceed what the transport returns "
          "inline",
          "name an S3 bucket for Run Command's output (ansible_aws_ssm_bucket_name or auditor.ssm.bucket) and grant "
          "the controller s3:GetObject on it"),
     Code("host-not-audited", E, 0, V.UNKNOWN, "the audit was interrupted (Ctrl-C or SIGTERM) before this host finished",
-         "audit again (fab check-host {host} for this one)"),
+         "audit again ({program} check-host {host} for this one)"),
     # -- step 1: SQS from the app's own environment ---------------------------------------------
     Code("probe-boto3-missing", E, 1, V.UNKNOWN, "the app's environment has no boto3 for the probe",
          "install boto3 in the app's environment (it is what the app uses), or point auditor.app_python at "
@@ -104,7 +107,7 @@ _TABLE = (
     Code("probe-python-missing", E, 1, V.UNKNOWN, "the app's environment has no Python at auditor.app_python",
          "set auditor.app_python to the app's Python (e.g. python3 or /app/.venv/bin/python)"),
     Code("probe-failed", E, 1, V.UNKNOWN, "the SQS probe did not finish in the app's environment",
-         "run `fab check-host {host}` and read the probe's error"),
+         "run `{program} check-host {host}` and read the probe's error"),
     Code("probe-container-lost", W, 1, V.UNKNOWN, "the app's container stopped or restarted while the probe ran in it",
          "see the container's state in step 2: a container that dies under the probe is crash-looping"),
     Code("probe-not-run", I, 1, None, "the app's container is not running and the host's Python has no boto3: "
@@ -163,7 +166,7 @@ _TABLE = (
     Code("stale-env", W, 1, None, "a running container's environment differs from the .env its next start reads",
          "recreate {container} so it reads the corrected .env (docker restart is not enough for --env-file)"),
     Code("check-script-failed", E, 1, V.CONFIG, "the app's own check script failed",
-         "read its output in `fab check-host {host} --app-check`"),
+         "read its output in `{program} check-host {host} --app-check`"),
     # -- step 2: containers and their logs -------------------------------------------------------
     Code("docker-missing", E, 2, V.WORKER_DOWN, "the host has no docker command",
          "install Docker on the host, or put the docker CLI on the SSH user's PATH"),
@@ -277,7 +280,8 @@ def emit(code, hosts, message, evidence=None, /, cause=None, **fields):
     the one registered for `cause` when there is one."""
     entry = CODES[code]         # a KeyError here is a programming error: an unregistered code
     remedy = dict(entry.causes).get(str(cause), entry.remedy)
-    return Finding(code, entry.severity, tuple(hosts), message, remedy.format(**fields), entry.step, evidence or {})
+    return Finding(code, entry.severity, tuple(hosts), message, remedy.format(program=PROGRAM, **fields), entry.step,
+                   evidence or {})
 
 
 def verdict(reachable, findings):
@@ -300,7 +304,7 @@ def explain(code):
     entry = CODES[code]
 
     def placeholders(text):
-        return text.replace("{", "<").replace("}", ">")
+        return text.replace("{program}", PROGRAM).replace("{", "<").replace("}", ">")
 
     lines = ["%s (%s, step %d: %s)" % (entry.code, entry.severity, entry.step, STEPS[entry.step]), "",
              "  %s%s." % (entry.description[0].upper(), entry.description[1:]),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from .codes import PROGRAM
 from .crosshost import ATTRIBUTES, is_attribute
 from .errors import UsageError
 from .render.json_report import SCHEMA
@@ -62,12 +63,12 @@ def load_snapshot(path):
     try:
         document = json.loads(Path(path).read_text())
     except (OSError, ValueError) as error:
-        raise UsageError("%s: not a saved audit: %s\n  fix: save one with `fab audit --format json --output FILE`"
-                         % (path, error))
+        raise UsageError("%s: not a saved audit: %s\n  fix: save one with `%s audit --format json --output FILE`"
+                         % (path, error, PROGRAM))
     schema = document.get("schema") if isinstance(document, dict) else None
     if schema not in ("fleet-audit/1", SCHEMA):     # /1 snapshots: same hosts, matrix, findings
-        raise UsageError("%s: not a saved audit (schema %r, expected %s)\n  fix: save one with `fab audit --format "
-                         "json --output FILE`" % (path, schema, SCHEMA))
+        raise UsageError("%s: not a saved audit (schema %r, expected %s)\n  fix: save one with `%s audit --format "
+                         "json --output FILE`" % (path, schema, SCHEMA, PROGRAM))
     if not all(isinstance(document.get(key), list) for key in ("hosts", "findings", "matrix")):
         raise UsageError("%s: a saved audit without hosts, findings and matrix lists" % path)
     return document

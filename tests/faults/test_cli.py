@@ -63,3 +63,8 @@ def test_task_help_after_the_task_name_is_the_tasks_help(task):
     done = fleet_audit(task, "--help")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Usage: fleet-audit [--core-opts] %s" % task)
+
+
+def test_remedies_name_the_command_the_operator_ran(fab):
+    assert "(fleet-audit check-host <host>)" in fleet_audit("explain", "agent-failed").stdout
+    assert "(fab check-host <host>)" in fab("explain", "agent-failed").stdout
