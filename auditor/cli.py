@@ -5,6 +5,7 @@ task; only harmless ones have a short form (no short flag trusts a key or calls 
 Fabric's and Invoke's own core flags either work as they say or are refused: none is ignored.
 """
 import atexit
+import dataclasses
 import difflib
 import functools
 import inspect
@@ -49,6 +50,9 @@ COMMON_HELP = {
     "accept-new-host-keys": "trust unknown host keys on first use and record them in known_hosts",
     "cross-check": "also look for every queue name with the controller's own AWS credentials, to say where "
                    "each queue really is (auditor.cross_check)",
+    "connect-timeout": "seconds for each host's connection (TCP, banner, handshake); wins over the inventory's "
+                       "auditor.timeouts.connect",
+    "known-hosts": "the known_hosts file host keys are verified with; wins over the inventory's auditor.known_hosts",
     "debug": "log each host's remote command (without its payload), timings and transport decisions to "
              "stderr; tracebacks of unexpected errors",
 }
@@ -110,8 +114,8 @@ REFUSED_CORE_FLAGS = (
     (lambda c: c.config.get("connect_kwargs", {}).get("password") or
      c.config.get("connect_kwargs", {}).get("passphrase"), "--prompt-for-login-password/--prompt-for-passphrase",
      "use keys (ansible_ssh_private_key_file) or an SSH agent"),
-    (lambda c: (c.config.get("timeouts") or {}).get("connect"), "-t/--connect-timeout",
-     "set auditor.timeouts.connect in the inventory"),
+    (lambda c: (c.config.get("timeouts") or {}).get("connect"), "-t/--connect-timeout before the task",
+     "give --connect-timeout after the task name"),
     (lambda c: (c.config.get("timeouts") or {}).get("command"), "-T/--command-timeout",
      "set auditor.timeouts.command in the inventory"),
     (lambda c: c.config.get("ssh_config_path"), "-S/--ssh-config", "the auditor reads ~/.ssh/config"),
@@ -201,6 +205,31 @@ def _check_output(output):
     raise UsageError("cannot write the report to %s: %s" % (output, problem))
 
 
+def _hosts(inventory, hosts=None, roles=None, connect_timeout=None, known_hosts=None):
+    """The hosts to visit, with the command line's overrides: a flag wins over the inventory,
+    which wins over the defaults (as `ssh -o` over ssh_config, `ansible --timeout` over ansible.cfg)."""
+    specs = inventory_module.select(inventory_module.load_inventory(inventory), hosts, roles)
+    overrides = {}
+    if connect_timeout not in (None, ""):
+        low, high = inventory_module.LIMITS["timeouts.connect"]
+        try:
+            seconds = float(connect_timeout)
+        except ValueError:
+            seconds = None
+        if seconds is None or not low <= seconds <= high:
+            raise UsageError("--connect-timeout %r is not a number of seconds from %s to %s" % (
+                connect_timeout, low, high))
+        overrides["connect"] = seconds
+    if known_hosts:
+        path = Path(known_hosts).expanduser()
+        if not path.is_file():
+            raise UsageError("--known-hosts %s: no such file (an empty file trusts no host)" % known_hosts)
+    return [dataclasses.replace(spec, settings=dict(
+        spec.settings, timeouts=dict(spec.settings["timeouts"], **overrides),
+        known_hosts=str(Path(known_hosts).expanduser()) if known_hosts else spec.settings["known_hosts"]))
+        for spec in specs]
+
+
 def _check_format(fmt, allowed=FORMATS):
     """Before any host is visited: a wrong --format must not cost an audit."""
     if fmt not in allowed:
@@ -254,13 +283,15 @@ def _exit_for(result):
 }))
 @guarded
 def audit(c, inventory="inventory.yaml", hosts=None, roles=None, parallel=None, format="table", output=None,
-          accept_new_host_keys=False, matrix=True, matrix_only=False, cross_check=False, debug=False):
+          accept_new_host_keys=False, matrix=True, matrix_only=False, cross_check=False, connect_timeout=None,
+          known_hosts=None, debug=False):
     """Audit every host in parallel: SQS from each app's environment, containers, logs, verdicts.
     Read-only toward SQS and the hosts; hosts the inventory reaches by SSM Run Command
     (ansible_connection: community.aws.aws_ssm) leave a command record in the AWS account."""
     _check_format(format, MATRIX_FORMATS if matrix_only else FORMATS)
     _check_output(output)
-    result = pipeline.run_audit(inventory, hosts=hosts, roles=roles, parallel=_parallel(parallel),
+    specs = _hosts(inventory, hosts, roles, connect_timeout, known_hosts)
+    result = pipeline.run_audit(inventory, parallel=_parallel(parallel), specs=specs,
                                 accept_new=accept_new_host_keys, progress=Progress("audit"), announce=_announce,
                                 cross_check=cross_check, cross_check_progress=CROSS_CHECK_PROGRESS)
     colour = use_colour() and not output
@@ -278,21 +309,22 @@ def audit(c, inventory="inventory.yaml", hosts=None, roles=None, parallel=None, 
 }))
 @guarded
 def check_host(c, name, inventory="inventory.yaml", format="table", output=None, app_check=False,
-               accept_new_host_keys=False, cross_check=False, raw=False, debug=False):
+               accept_new_host_keys=False, cross_check=False, raw=False, connect_timeout=None, known_hosts=None,
+               debug=False):
     """One host, the runbook's three steps in order, with what was seen, verdicts and remedies."""
     _check_format(format, ("table", "json"))
     _check_output(output)
     if app_check:
         print("warning: --app-check runs the app's own check script, which calls ReceiveMessage: a real job "
               "is hidden from the workers for its visibility timeout", file=sys.stderr)
+    specs = _hosts(inventory, name, None, connect_timeout, known_hosts)
     if raw:
-        _, runs = pipeline.collect_runs(inventory, hosts=name, accept_new=accept_new_host_keys,
+        _, runs = pipeline.collect_runs(inventory, accept_new=accept_new_host_keys, specs=specs,
                                         run_check_script=app_check or None, keep_raw=True, announce=_announce)
         run = runs[0]
         _emit(json.dumps(run.facts if run.facts is not None else {
             "transport": {"kind": run.outcome.kind, "detail": run.outcome.detail}}, indent=2), output)
         return
-    specs = inventory_module.select(inventory_module.load_inventory(inventory), name)
     result = pipeline.run_audit(inventory, accept_new=accept_new_host_keys, specs=specs, announce=_announce,
                                 run_check_script=app_check or None, cross_check=cross_check,
                                 cross_check_progress=CROSS_CHECK_PROGRESS)
@@ -313,14 +345,15 @@ def check_host(c, name, inventory="inventory.yaml", format="table", output=None,
 }))
 @guarded
 def preflight(c, baseline, inventory="inventory.yaml", hosts=None, roles=None, parallel=None, format="table",
-              output=None, accept_new_host_keys=False, strict=False, cross_check=False, debug=False):
+              output=None, accept_new_host_keys=False, strict=False, cross_check=False, connect_timeout=None,
+              known_hosts=None, debug=False):
     """Pre-release audit: fail (exit 1) when the fleet drifts from the baseline or has errors."""
     _check_format(format)
     _check_output(output)
     expected = drift.load_baseline(baseline)
-    specs = inventory_module.select(inventory_module.load_inventory(inventory), hosts, roles)
+    specs = _hosts(inventory, hosts, roles, connect_timeout, known_hosts)
     drift.check_roles(expected, {role for spec in specs for role in spec.settings["role_defs"]}, baseline)
-    result = pipeline.run_audit(inventory, hosts=hosts, roles=roles, parallel=_parallel(parallel),
+    result = pipeline.run_audit(inventory, parallel=_parallel(parallel),
                                 accept_new=accept_new_host_keys, baseline=expected, progress=Progress("preflight"),
                                 specs=specs, announce=_announce,
                                 cross_check=cross_check, cross_check_progress=CROSS_CHECK_PROGRESS)

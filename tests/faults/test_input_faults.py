@@ -172,3 +172,21 @@ def test_the_older_ansible_ssh_names_are_read(fab, inventory):
     done = fab("hosts", "-i", str(inventory(hosts={"api-1": host})))
     assert done.returncode == 0, done.stderr
     assert "127.0.0.9:2200" in done.stdout and "deploy" in done.stdout and "ssh [127.0.0.9]:2200" in done.stdout
+
+
+def test_connect_timeout_and_known_hosts_flags_win_over_the_inventory(fab, inventory, tmp_path):
+    from faultkit import silent_listener
+    listener = silent_listener()
+    hosts = {"api-1": {"ansible_host": "127.0.0.1", "ansible_port": listener.getsockname()[1]}}
+    path = inventory(hosts=hosts, auditor={"timeouts": {"connect": 30}})
+    other = tmp_path / "other_known_hosts"
+    other.write_text("")
+    done = fab("audit", "-i", str(path), "-f", "json", "--connect-timeout", "1", "--known-hosts", str(other),
+               "--debug")
+    listener.close()
+    assert done.returncode == 1, done.stderr
+    finding = json.loads(done.stdout)["findings"][0]
+    assert finding["code"] == "ssh-timeout" and "within 1.0s" in finding["message"], finding
+    assert "host keys %s" % other in done.stderr
+    missing = fab("audit", "-i", str(path), "--known-hosts", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
