@@ -70,11 +70,13 @@ _TABLE = (
          "point ansible_ssh_private_key_file at the private key (not the .pub), readable by you; a key protected "
          "by a passphrase needs an unprotected copy kept 0600, since the audit never prompts"),
     Code("ssh-host-key-unknown", E, 0, V.UNREACHABLE, "the host's SSH key is not in known_hosts",
-         "{detail}"),
+         "verify the key out of band (the finding names the hop and its ssh-keyscan), add it to known_hosts, or "
+         "trust it once with --accept-new-host-keys; a host vouched for by an SSH CA needs ansible_connection: ssh"),
     Code("ssh-host-key-changed", E, 0, V.UNREACHABLE, "the host's SSH key differs from the one in known_hosts",
-         "{detail}"),
+         "if the host was rebuilt, verify its new key out of band and remove the old one (the finding names the "
+         "ssh-keygen -R to run); if not, do not connect: someone may be in the middle"),
     Code("ssh-host-key-revoked", E, 0, V.UNREACHABLE, "the host presented a key that known_hosts marks @revoked",
-         "{detail}"),
+         "do not connect: the key was revoked on purpose; rebuild the host with a new key and add that one"),
     Code("ssh-timeout", E, 0, V.UNREACHABLE, "the host or the agent did not answer in time",
          "check the host's load and the network, or raise auditor.timeouts"),
     Code("agent-python-missing", E, 0, V.UNREACHABLE, "the host has no Python to run the agent",
