@@ -1,6 +1,9 @@
 """Terminal report: one row per host, then the findings, with tabulate."""
+from collections import Counter
+
 from tabulate import tabulate
 
+from ..codes import VERDICT_PRECEDENCE
 from ..facts import MarkerKind
 from .sanitize import terminal
 
@@ -59,10 +62,53 @@ def host_rows(result, colour):
     return rows
 
 
+SHOWN_HOSTS = 3         # a grouped finding lists this many hosts, then counts the rest
+
+
+def grouped_findings(findings):
+    """[(finding, hosts)]: findings that say the same thing of different hosts (their own name
+    aside) as one, in order of first appearance; 700 unreachable hosts are one row."""
+    groups = {}
+    for finding in findings:
+        names = finding.hosts
+        key = (finding.severity, finding.code, _without(finding.message, names), _without(finding.remedy, names))
+        groups.setdefault(key, (finding, []))[1].extend(names)
+    return list(groups.values())
+
+
+def _without(text, names):
+    for name in sorted(names, key=len, reverse=True):
+        text = text.replace(name, "<host>")
+    return text
+
+
 def finding_rows(result, colour):
-    return [[paint(f.severity, f.severity, colour), f.code, terminal(",".join(f.hosts)), terminal(f.message),
-             terminal(f.remedy)]
-            for f in result.findings]
+    rows = []
+    for finding, hosts in grouped_findings(result.findings):
+        if len(hosts) == len(finding.hosts):
+            shown, message, remedy = ",".join(hosts), finding.message, finding.remedy
+        else:
+            shown = ",".join(hosts[:SHOWN_HOSTS]) + (" and %d more" % (len(hosts) - SHOWN_HOSTS)
+                                                    if len(hosts) > SHOWN_HOSTS else "")
+            message = "(%d hosts) %s" % (len(hosts), _without(finding.message, finding.hosts))
+            remedy = _without(finding.remedy, finding.hosts)
+        rows.append([paint(finding.severity, finding.severity, colour), finding.code, terminal(shown),
+                     terminal(message), terminal(remedy)])
+    return rows
+
+
+def recap(result, colour):
+    """One line per host, the worst verdicts first (like Ansible's PLAY RECAP), then the totals."""
+    rank = {verdict: index for index, verdict in enumerate(VERDICT_PRECEDENCE)}
+    hosts = sorted(result.hosts, key=lambda h: (rank.get(h.verdict, len(rank)), h.report.name))
+    width = max((len(terminal(h.report.name)) for h in hosts), default=0)
+    lines = ["recap:"]
+    lines += ["  %s  %s%s" % (terminal(h.report.name).ljust(width), paint(h.verdict, h.verdict, colour),
+                              " (%s)" % ", ".join(h.verdict_because) if h.verdict_because else "") for h in hosts]
+    counts = Counter(str(h.verdict) for h in result.hosts)
+    lines.append("  %d host(s): %s" % (len(hosts), ", ".join("%d %s" % (counts[str(v)], v)
+                                                            for v in VERDICT_PRECEDENCE if counts[str(v)])))
+    return "\n".join(lines)
 
 
 def matrix_table(result, colour=False):
@@ -132,6 +178,7 @@ def render_table(result, colour=False, matrix=True):
                               tablefmt="simple", maxcolwidths=[None, None, None, 60, 60]))
     else:
         parts.append("\nno findings")
+    parts += ["", recap(result, colour)]
     errors = sum(f.severity == "error" for f in result.findings)
     parts.append("\n%d host(s), %d finding(s), %d error(s), %.1fs" % (
         len(result.hosts), len(result.findings), errors, result.seconds))

@@ -32,3 +32,19 @@ def test_junit_has_a_case_per_host_and_check_and_fails_the_named_host():
     cases = [(c.get("classname"), c.get("name"), c.find("failure") is not None) for c in suites.iter("testcase")]
     assert len(cases) == 8
     assert [c[:2] for c in cases if c[2]] == [("fleet-audit.video-1", "Step 4 - fleet comparison")]
+
+
+def test_identical_findings_on_many_hosts_are_one_row_and_every_host_is_in_the_recap():
+    from auditor.audit import assess
+    from auditor.collect import HostRun
+    from auditor.inventory import HostSpec
+    from auditor.profile import DEFAULT_SETTINGS as SETTINGS
+    from auditor.render.table import render_table
+    from auditor.transports import RunOutcome
+    runs = [HostRun(HostSpec("h%03d" % n, "10.0.0.%d" % n, settings=dict(SETTINGS, roles=["api"])),
+                    RunOutcome("h%03d" % n, "unreachable", detail="h%03d: connection refused" % n)) for n in range(40)]
+    text = render_table(assess(runs), matrix=False)
+    rows = [line for line in text.splitlines() if line.startswith("error")]
+    assert len(rows) == 1 and "h000,h001,h002 and 37 more" in rows[0] and "(40 hosts) <host>: connection" in rows[0]
+    recap = text.split("recap:")[1]
+    assert all("h%03d  unreachable" % n in recap for n in range(40)) and "40 host(s): 40 unreachable" in recap
