@@ -82,7 +82,8 @@ def test_wrong_region_jobs_pile_up_and_the_worker_receives_nothing(fleet):
         return int(attributes["Attributes"]["ApproximateNumberOfMessages"]) >= 3
 
     assert wait_for(piled_up)
-    video = logs(fleet, "video-1")
+    # the worker's own lines, once it has logged them (a loaded machine starts containers slowly)
+    video = wait_for(lambda: (lambda text: text if "SQS unavailable, waiting" in text else "")(logs(fleet, "video-1")))
     assert "SQS_MESSAGE_RECEIVED" not in video
     assert "Queue URL unavailable" in video and "SQS unavailable, waiting" in video
 
