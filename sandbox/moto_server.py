@@ -19,26 +19,10 @@ ADMIN_USER = "sandbox-admin"
 BOOTSTRAP_CREDENTIALS = {"aws_access_key_id": "bootstrap", "aws_secret_access_key": "bootstrap"}
 
 
-class MotoServer:
+class MotoServer(system.LoopbackServer):
     def __init__(self, directory):
-        self.directory = Path(directory)
-        self.pid_file = self.directory / "moto.pid"
-        self.port_file = self.directory / "moto.port"
+        super().__init__(directory, "moto")
         self.recording = self.directory / "recording.jsonl"
-
-    @property
-    def port(self):
-        try:
-            return int(self.port_file.read_text())
-        except (OSError, ValueError):
-            return None
-
-    @property
-    def endpoint(self):
-        return "http://127.0.0.1:%d" % self.port
-
-    def pid(self):
-        return system.read_pid(self.pid_file)
 
     def ready(self):
         if self.port is None:
@@ -67,10 +51,6 @@ class MotoServer:
         self.pid_file.write_text(str(pid))
         self.port_file.write_text(str(port))
         system.wait_until(self.ready, 30, "moto server on port %d" % port)
-
-    def stop(self):
-        system.stop_pid(self.pid())
-        self.pid_file.unlink(missing_ok=True)
 
     def _post(self, path, body=b""):
         # text/plain: with urllib's default form type, Flask hides the body from moto

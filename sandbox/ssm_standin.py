@@ -31,6 +31,8 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from sandbox import system
+
 TERMINAL = {"Success", "Failed", "Cancelled", "TimedOut", "Undeliverable"}
 STDERR_LIMIT = 8000
 
@@ -226,32 +228,14 @@ def handler_for(stand_in):
     return Handler
 
 
-class SsmStandIn:
+class SsmStandIn(system.LoopbackServer):
     """The stand-in as the sandbox runs it: one process per sandbox, its files in `directory`."""
 
     def __init__(self, directory):
-        self.directory = Path(directory)
-        self.pid_file = self.directory / "standin.pid"
-        self.port_file = self.directory / "standin.port"
+        super().__init__(directory, "standin")
         self.requests = self.directory / "requests.jsonl"
 
-    @property
-    def port(self):
-        try:
-            return int(self.port_file.read_text())
-        except (OSError, ValueError):
-            return None
-
-    @property
-    def endpoint(self):
-        return "http://127.0.0.1:%d" % self.port
-
-    def pid(self):
-        from . import system
-        return system.read_pid(self.pid_file)
-
     def start(self):
-        from . import system
         if self.pid() and self.port and system.port_open("127.0.0.1", self.port):
             return
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -261,11 +245,6 @@ class SsmStandIn:
         self.pid_file.write_text(str(pid))
         self.port_file.write_text(str(port))
         system.wait_until(lambda: system.port_open("127.0.0.1", port), 20, "the SSM stand-in on port %d" % port)
-
-    def stop(self):
-        from . import system
-        system.stop_pid(self.pid())
-        self.pid_file.unlink(missing_ok=True)
 
     def configure(self, instances, allowed_keys, s3):
         """Instances (id -> host, env), the access keys allowed, where output goes in S3; the

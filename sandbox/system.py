@@ -114,3 +114,31 @@ def run(argv, timeout=120, env=None, input=None):
         raise SandboxError("command failed (%d): %s\n%s" % (
             result.returncode, " ".join(map(str, argv)), (result.stderr or result.stdout).decode(errors="replace")[-2000:]))
     return result.stdout.decode(errors="replace")
+
+
+class LoopbackServer:
+    """A server process the sandbox starts on a loopback port: its pid and port in files under
+    `directory` (named after `name`), so that a later command finds and stops it."""
+
+    def __init__(self, directory, name):
+        self.directory = Path(directory)
+        self.pid_file = self.directory / ("%s.pid" % name)
+        self.port_file = self.directory / ("%s.port" % name)
+
+    @property
+    def port(self):
+        try:
+            return int(self.port_file.read_text())
+        except (OSError, ValueError):
+            return None
+
+    @property
+    def endpoint(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def pid(self):
+        return read_pid(self.pid_file)
+
+    def stop(self):
+        stop_pid(self.pid())
+        self.pid_file.unlink(missing_ok=True)
