@@ -187,3 +187,12 @@ def test_a_persisted_openssh_connection_is_reused_from_a_private_directory(specs
             subprocess.run(["ssh", "-O", "exit", "-o", "ControlPath=%s" % os.path.join(socket_path, name), "x"],
                            capture_output=True, timeout=10)
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+@pytest.mark.parametrize("connection", BOTH)
+def test_a_host_that_pours_out_output_is_cut_at_the_cap_not_held(specs, connection):
+    """A host printing 40 MB (an interpreter or login script gone wrong): reading stops at 16 MiB
+    and the host is an error saying so; the controller never holds the rest."""
+    outcome = Session().run(replace(specs[1], connection=connection), "head -c 40000000 /dev/zero", 60, 5)
+    assert outcome.kind == "error" and "more than 16 MiB" in outcome.detail, outcome.kind
+    assert len(outcome.stdout) == 0
