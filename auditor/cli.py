@@ -209,7 +209,7 @@ def _hosts(inventory, hosts=None, roles=None, connect_timeout=None, known_hosts=
     """The hosts to visit, with the command line's overrides: a flag wins over the inventory,
     which wins over the defaults (as `ssh -o` over ssh_config, `ansible --timeout` over ansible.cfg)."""
     specs = inventory_module.select(inventory_module.load_inventory(inventory), hosts, roles)
-    overrides = {}
+    timeouts, settings = {}, {}
     if connect_timeout not in (None, ""):
         low, high = inventory_module.LIMITS["timeouts.connect"]
         try:
@@ -219,15 +219,14 @@ def _hosts(inventory, hosts=None, roles=None, connect_timeout=None, known_hosts=
         if seconds is None or not low <= seconds <= high:
             raise UsageError("--connect-timeout %r is not a number of seconds from %s to %s" % (
                 connect_timeout, low, high))
-        overrides["connect"] = seconds
+        timeouts["connect"] = seconds
     if known_hosts:
         path = Path(known_hosts).expanduser()
         if not path.is_file():
             raise UsageError("--known-hosts %s: no such file (an empty file trusts no host)" % known_hosts)
-    return [dataclasses.replace(spec, settings=dict(
-        spec.settings, timeouts=dict(spec.settings["timeouts"], **overrides),
-        known_hosts=str(Path(known_hosts).expanduser()) if known_hosts else spec.settings["known_hosts"]))
-        for spec in specs]
+        settings["known_hosts"] = str(path)
+    return [dataclasses.replace(spec, settings=dict(spec.settings, timeouts=dict(spec.settings["timeouts"], **timeouts),
+                                                    **settings)) for spec in specs]
 
 
 def _check_format(fmt, allowed=FORMATS):

@@ -8,6 +8,7 @@ follows Ansible's replace rule. Bad input raises one InventoryError naming the
 file, line, key and a fix.
 """
 import copy
+import dataclasses
 import difflib
 import os
 import re
@@ -102,9 +103,8 @@ class SsmTarget:
 
     @property
     def aws_side(self):
-        """What hosts must share to be sent one command together."""
-        return (self.region, self.profile, self.bucket, self.key_prefix, self.endpoint_url, self.config_file,
-                self.credentials_file)
+        """What hosts must share to be sent one command together: everything but the instance."""
+        return dataclasses.replace(self, instance_id="")
 
 
 INSTANCE_ID = re.compile(r"(i|mi)-[0-9a-f]{8,17}")
@@ -137,7 +137,8 @@ class HostSpec:
 
 LOG_WINDOW = re.compile(r"[0-9]+|(?:[0-9]+\s*[smhd]\s*)+")     # what the agent's window_seconds() reads
 # numeric settings and their ranges: (smallest, largest); a boolean is never a number here
-LIMITS = {"ssm.delivery_timeout": (30, 2592000), "ssh_control_persist": (0, 86400), "parallel": (1, 5000), "log_max_bytes": (1024, 1 << 32), "timeouts.connect": (0.1, 3600),
+LIMITS = {"ssm.delivery_timeout": (30, 2592000), "ssh_control_persist": (0, 86400), "parallel": (1, 5000),
+          "log_max_bytes": (1024, 1 << 32), "timeouts.connect": (0.1, 3600),
           "timeouts.command": (1, 86400), "timeouts.aws": (0.1, 600), "cross_check.parallel": (1, 256)}
 
 

@@ -8,7 +8,6 @@ import json
 import os
 import sys
 import urllib.request
-from pathlib import Path
 
 from auditor.errors import SandboxError
 

@@ -31,7 +31,7 @@ def _findings_of(step, host, api_roles):
 
 def _unjudged(step, host, api_roles):
     """Why a step's evidence is missing (empty when it is all there): such a step is not judged."""
-    report, probe = host.report, host.report.probe
+    probe = host.report.probe
     if step == 1:
         if probe is None:
             return ["the SQS probe did not run"]

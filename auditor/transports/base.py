@@ -64,17 +64,6 @@ def quote(value):
     return shlex.quote(str(value))
 
 
-def command_outcome(host, exited, stdout, stderr, timeout, seconds):
-    """The outcome of a remote command that ran (the connection worked), from its exit status."""
-    kind, detail = OutcomeKind.OK, ""
-    if exited == TIMEOUT_EXIT:
-        kind, detail = OutcomeKind.TIMEOUT, "the remote command ran past %ss and was stopped" % timeout
-    elif exited == NOT_FOUND_EXIT and ("not found" in stderr or "No such file" in stderr):
-        kind, detail = OutcomeKind.PYTHON_MISSING, stderr.strip()[-300:]
-    return RunOutcome(host, str(kind), exit_status=exited, stdout=stdout, stderr=stderr, detail=detail,
-                      seconds=seconds)
-
-
 def key_problem(path):
     """None when the private key file is usable, "protected" when it needs a passphrase (only an
     ssh-agent holding it can use it), else why not: as OpenSSH reads it (`ssh-keygen -y`)."""

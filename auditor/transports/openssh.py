@@ -23,17 +23,15 @@ import subprocess
 import threading
 import time
 
-from .base import MAX_STDERR, MAX_STDOUT, OutcomeKind, RunOutcome, Transport, command_outcome, key_problem
+from . import causes
+from .base import MAX_STDERR, MAX_STDOUT, OutcomeKind, RunOutcome, Transport, key_problem
+from .causes import command_outcome, hop_label
 
 log = logging.getLogger("auditor.transports.openssh")
 K = OutcomeKind
 SSH_FAILED = 255
 # lines ssh itself writes at LogLevel VERBOSE: progress for the classification, not the agent's stderr
 OWN_LINES = re.compile(r"^(Authenticated to |Transferred: |Bytes per second: |Warning: Permanently added )")
-
-
-def hop_label(host, port):
-    return "[%s]:%d" % (host, int(port)) if int(port or 22) != 22 else host
 
 
 def parse_destination(text):
@@ -170,8 +168,7 @@ class OpenSSH(Transport):
         if exited == SSH_FAILED and not reused and not reached:
             kind, detail = classify(stderr, spec, connect_timeout, self.resolved(spec))
             if kind == K.AUTH_FAILED and spec.key_file and self.key_problem(spec.key_file) == "protected":
-                detail += ": the key %s is protected by a passphrase and no ssh-agent offered it (ssh-add %s)" % (
-                    spec.key_file, spec.key_file)
+                detail += ": " + causes.without_agent(spec.key_file)
             return RunOutcome(spec.name, str(kind), exit_status=exited, detail=detail, seconds=seconds)
         if exited is None or exited < 0:
             return RunOutcome(spec.name, str(K.ERROR), detail="ssh ended by signal %s" % -(exited or 0),
@@ -240,7 +237,7 @@ def _communicate(process, spec, timeout, hops, handshake, reused=False):
         if not authenticated and now - started > handshake:
             return None, "", stderr.decode("utf-8", "replace"), (K.TIMEOUT, _stalled(stderr, spec, handshake))
         if now - started > timeout:
-            return None, "", "", (K.TIMEOUT, "the remote command ran past %ss and was stopped" % timeout)
+            return None, "", "", (K.TIMEOUT, causes.ran_past(timeout))
         ready, _, _ = select.select(list(open_streams), [], [], 0.5)
         for descriptor in ready:
             chunk = os.read(descriptor, 1 << 16)
@@ -249,8 +246,7 @@ def _communicate(process, spec, timeout, hops, handshake, reused=False):
                 continue
             streams[descriptor] += chunk
             if len(stdout) > MAX_STDOUT:
-                return None, "", "", (K.ERROR, "the remote command printed more than %d MiB on stdout: reading "
-                                               "stopped and the command was ended" % (MAX_STDOUT >> 20))
+                return None, "", "", (K.ERROR, causes.too_much_output(MAX_STDOUT))
             if descriptor == process.stderr.fileno():
                 authenticated = authenticated or stderr.count(b"Authenticated to ") >= hops
                 del stderr[:-MAX_STDERR]
@@ -282,63 +278,52 @@ def classify(stderr, spec, connect_timeout, resolved):
     last = (text.strip().splitlines() or ["ssh failed and said nothing"])[-1][:200]
     found = re.search(r"The (\S+) host key for (\S+) is marked as revoked", text)
     if found or "REVOKED HOST KEY" in text:
-        where = hop_of(found.group(2)) if found else hop_label(spec.address, spec.port)
-        return K.HOST_KEY_REVOKED, "the key presented by %s is marked @revoked in known_hosts: do not connect " \
-            "until the host is rebuilt with a new key" % where
+        return causes.revoked_key(hop_of(found.group(2)) if found else hop_label(spec.address, spec.port))
     found = re.search(r"Host key for (\S+) has changed", text)
     if found:
         offending = re.search(r"ssh-keygen -f \"([^\"]+)\" -R \"([^\"]+)\"", text)
         fix = "`ssh-keygen -f %s -R '%s'`" % offending.groups() if offending else "`ssh-keygen -R`"
         fp = re.search(r"SHA256:\S+", text)
-        return K.HOST_KEY_CHANGED, "host key of %s changed (now %s); if the host was rebuilt, verify the new key " \
-            "out of band, then %s" % (hop_of(found.group(1)), fp.group(0).rstrip(".") if fp else "?", fix)
+        return causes.changed_key(hop_of(found.group(1)), fp.group(0).rstrip(".") if fp else "?", fix)
     found = re.search(r"No (\S+) host key is known for (\S+)", text)
     if found or "Host key verification failed" in text:
         name = found.group(2) if found else None
         where = hop_of(name) if name else "%s or one of its jump hosts" % hop_label(spec.address, spec.port)
         host, port = (name.strip("[]").rsplit("]:", 1)[0], name.rsplit(":", 1)[1]) if name and name.startswith("[") \
             else (name or spec.address, 22 if name else spec.port)
-        return K.HOST_KEY_UNKNOWN, "%s is not in known_hosts (nor covered by a @cert-authority line); add its key " \
-            "(`ssh-keyscan -p %s %s`, verified out of band) or run once with --accept-new-host-keys" % (
-                where, port, host)
+        return causes.unknown_key(where, "known_hosts (nor covered by a @cert-authority line)", host, port)
     found = re.search(r"(?:(\S+)@(\S+): )?Permission denied \(([^)]*)\)", text)
     if found:
         where = hop_of(found.group(2)) if found.group(2) else hop_label(spec.address, spec.port)
         bad_key = re.search(r"Load key \"([^\"]+)\": (.+)", text)
         if bad_key and "passphrase" in bad_key.group(2):
-            return K.AUTH_FAILED, "%s refused user %r (%s): the key %s is protected by a passphrase and no " \
-                "ssh-agent offered it (ssh-add %s)" % (where, found.group(1) or spec.user, found.group(3),
-                                                        bad_key.group(1), bad_key.group(1))
+            return K.AUTH_FAILED, "%s refused user %r (%s): %s" % (where, found.group(1) or spec.user, found.group(3),
+                                                                    causes.without_agent(bad_key.group(1)))
         return K.AUTH_FAILED, "%s refused user %r (%s)" % (where, found.group(1) or spec.user, found.group(3))
     found = re.search(r"Could not resolve hostname (\S+?):", text)
     if found:
-        return K.UNREACHABLE, "%s: the name does not resolve" % hop_of(found.group(1))
+        return causes.unresolved(hop_of(found.group(1)))
     found = re.search(r"connect to host (\S+) port (\d+): (.+)", text)
     if found:
         where, cause = hop_of(found.group(1), found.group(2)), found.group(3).strip()
         if "timed out" in cause.lower():
-            return K.UNREACHABLE, "%s: no answer to the TCP connection within %ss (packets dropped: the host is " \
-                "down, or a firewall or security group drops them)" % (where, connect_timeout)
+            return causes.no_answer(where, connect_timeout)
         if "refused" in cause.lower():
-            return K.UNREACHABLE, "%s: connection refused (nothing listens on that port)" % where
+            return causes.refused(where)
         if "reset" in cause.lower():
-            return K.UNREACHABLE, "%s reset the connection as soon as it was made (a firewall, or sshd's " \
-                "MaxStartups or tcp wrappers refusing it)" % where
+            return causes.reset_at_connect(where)
         return K.UNREACHABLE, "%s: %s" % (where, cause)
     found = re.search(r"channel \d+: open failed: connect failed: (.+)", text)
     if found:
-        return K.UNREACHABLE, "the jump host could not open a connection to %s (%s): check the target's address " \
-            "as the jump host sees it" % (hop_label(spec.address, spec.port), found.group(1).strip())
+        return causes.tunnel_failed("the jump host", spec.address, spec.port, found.group(1).strip())
     if "Protocol major versions differ" in text:
-        return K.PROTOCOL, "%s speaks only SSH-1: the audit needs SSH-2" % hop_label(spec.address, spec.port)
+        return causes.ssh1_only(hop_label(spec.address, spec.port))
     if "invalid format" in text and "banner" in text or "banner line contains invalid characters" in text:
         return K.PROTOCOL, "%s answered, but not as an SSH server (%s)" % (hop_label(spec.address, spec.port), last)
     if "timed out during banner exchange" in text:
-        return K.TIMEOUT, "no SSH banner from %s within %ss: something accepts TCP there but is not answering as " \
-            "sshd" % (hop_label(spec.address, spec.port), connect_timeout)
+        return causes.no_banner(hop_label(spec.address, spec.port), connect_timeout)
     if "Connection reset by" in text:
-        return K.UNREACHABLE, "%s reset the connection during the SSH handshake (a firewall, or sshd's MaxStartups " \
-            "or tcp wrappers refusing it)" % hop_label(spec.address, spec.port)
+        return causes.reset_in_handshake(hop_label(spec.address, spec.port))
     if "Connection closed by" in text:
         via = " (its ProxyCommand ended: %s)" % last if "UNKNOWN port 65535" in text else ""
         return K.UNREACHABLE, "%s closed the connection during the SSH handshake%s: not an SSH server there, or " \

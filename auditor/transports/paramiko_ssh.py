@@ -21,7 +21,9 @@ from pathlib import Path
 import paramiko
 from fabric import Config, Connection
 
-from .base import MAX_STDERR, MAX_STDOUT, OutcomeKind, RunOutcome, Transport, command_outcome, key_problem
+from . import causes
+from .base import MAX_STDERR, MAX_STDOUT, OutcomeKind, RunOutcome, Transport, key_problem
+from .causes import command_outcome, hop_label
 
 # paramiko logs tracebacks of the failures classified here: thousands of lines on a large fleet
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
@@ -184,8 +186,7 @@ class Hop:
 
     @property
     def label(self):
-        return "[%s]:%d" % (self.connection.host, self.connection.port) if self.connection.port != 22 \
-            else self.connection.host
+        return hop_label(self.connection.host, self.connection.port)
 
     @property
     def where(self):
@@ -203,14 +204,13 @@ class CommandTimeout(Exception):
     """The remote command did not finish in time (its text never holds the command)."""
 
     def __init__(self, timeout):
-        super().__init__("the remote command ran past %ss and was stopped" % timeout)
+        super().__init__(causes.ran_past(timeout))
         self.timeout = timeout
 
 
 class OutputTooLarge(Exception):
     def __init__(self, limit):
-        super().__init__("the remote command printed more than %d MiB on stdout: reading stopped and the command "
-                         "was ended (an interpreter or login script that prints on start-up?)" % (limit >> 20))
+        super().__init__(causes.too_much_output(limit))
 
 
 class Wire:
@@ -479,8 +479,7 @@ class ParamikoSSH(Transport):
             except paramiko.SSHException as error:      # also "No authentication methods available"
                 if protected:
                     raise paramiko.AuthenticationException(
-                        "%s; the key %s is protected by a passphrase and no ssh-agent offered it (ssh-add %s)" % (
-                            error, protected, protected))
+                        "%s; %s" % (error, causes.without_agent(protected)))
                 raise
 
         client._auth = authenticate
@@ -531,22 +530,16 @@ def classify(failure, spec, known_hosts, connect_timeout):
         return K.KEY_UNUSABLE, "%s: %s" % (spec.name, error)
     if isinstance(error, HostKeyRefused):
         if error.revoked:
-            return K.HOST_KEY_REVOKED, (
-                "the key %s presented by %s is marked @revoked in known_hosts: do not connect until the host is "
-                "rebuilt with a new key" % (fingerprint(error.key), where))
+            return causes.revoked_key(where, fingerprint(error.key))
         if error.authority:
             return K.HOST_KEY_UNKNOWN, (
                 "%s is vouched for only by a certificate authority (%s: @cert-authority), and the paramiko "
                 "transport cannot verify SSH certificates: set `ansible_connection: ssh` for this host (the "
                 "OpenSSH client verifies them), or add its plain key to %s" % (where, error.authority, known_hosts))
-        return K.HOST_KEY_UNKNOWN, (
-            "%s is not in %s; add its key (`ssh-keyscan -p %d %s`, checked out of band) or run once with "
-            "--accept-new-host-keys" % (where, known_hosts, hop.connection.port, hop.connection.host))
+        return causes.unknown_key(where, known_hosts, hop.connection.host, hop.connection.port)
     if isinstance(error, paramiko.BadHostKeyException):
-        return K.HOST_KEY_CHANGED, (
-            "host key of %s changed (now %s %s); if the host was rebuilt, verify the new key out of band, then "
-            "`ssh-keygen -R '%s' -f %s`" % (where, error.key.get_name(), fingerprint(error.key), hop.label,
-                                             known_hosts))
+        return causes.changed_key(where, "%s %s" % (error.key.get_name(), fingerprint(error.key)),
+                                  "`ssh-keygen -R '%s' -f %s`" % (hop.label, known_hosts))
     if isinstance(error, CommandTimeout):
         return K.TIMEOUT, str(error)
     if isinstance(error, OutputTooLarge):
@@ -562,23 +555,19 @@ def classify(failure, spec, known_hosts, connect_timeout):
     if hop.phase == "auth" or isinstance(error, paramiko.AuthenticationException):
         return K.AUTH_FAILED, "%s refused user %r: %s" % (where, hop.connection.user, error)
     if hop.phase == "tunnel":
-        return K.UNREACHABLE, "%s could not open a connection to %s:%d (%s): check the target's address as the " \
-            "jump host sees it" % (where, spec.address, spec.port, error)
+        return causes.tunnel_failed(where, spec.address, spec.port, error)
     return K.ERROR, "%s, %s: %s: %s" % (where, hop.phase, type(error).__name__, error)
 
 
 def _tcp_failure(error, where, connect_timeout):
     if isinstance(error, socket.gaierror):
-        return K.UNREACHABLE, "%s: the name does not resolve (%s)" % (where, error.strerror)
+        return causes.unresolved(where, error.strerror)
     if isinstance(error, (socket.timeout, TimeoutError)) or getattr(error, "errno", None) == errno.ETIMEDOUT:
-        # one condition, one code: nothing answered the TCP connection
-        return K.UNREACHABLE, "%s: no answer to the TCP connection within %ss (packets dropped: the host is down, " \
-            "or a firewall or security group drops them)" % (where, connect_timeout)
+        return causes.no_answer(where, connect_timeout)     # one condition, one code, every transport
     if isinstance(error, ConnectionResetError):
-        return K.UNREACHABLE, "%s reset the connection as soon as it was made (a firewall, or sshd's MaxStartups " \
-            "or tcp wrappers refusing it)" % where
+        return causes.reset_at_connect(where)
     if isinstance(error, ConnectionRefusedError):
-        return K.UNREACHABLE, "%s: connection refused (nothing listens on that port)" % where
+        return causes.refused(where)
     return K.UNREACHABLE, "%s: %s" % (where, getattr(error, "strerror", None) or error)
 
 
@@ -591,19 +580,17 @@ def _handshake_failure(error, hop, where, connect_timeout):
     wire, transport = hop.wire, hop.connection.client.get_transport()
     answered = _what_answered(wire) if wire else ""
     if answered.startswith("SSH-1.") and not answered.startswith("SSH-1.99"):
-        return K.PROTOCOL, "%s speaks only SSH-1 (%r): the audit needs SSH-2" % (where, answered)
+        return causes.ssh1_only(where, answered)
     if answered and not answered.startswith("SSH-"):
         return K.PROTOCOL, "%s answered, but not as an SSH server: %r (another service on that port?)" % (
             where, answered)
     if wire and isinstance(wire.error, ConnectionResetError):
-        return K.UNREACHABLE, "%s reset the connection during the SSH handshake (a firewall, or sshd's " \
-            "MaxStartups or tcp wrappers refusing it)" % where
+        return causes.reset_in_handshake(where)
     if wire and wire.closed_by_peer:
         return K.UNREACHABLE, "%s closed the connection during the SSH handshake%s (sshd's MaxStartups, tcp " \
             "wrappers or AllowUsers, or a proxy refusing it)" % (where, " after its banner" if answered else "")
     if not answered:
-        return K.TIMEOUT, "no SSH banner from %s within %ss: something accepts TCP there but is not answering " \
-            "as sshd" % (where, connect_timeout)
+        return causes.no_banner(where, connect_timeout)
     remote = getattr(transport, "remote_version", None) or answered
     return K.TIMEOUT, "the SSH handshake with %s stalled after its banner (%s) for %ss" % (
         where, remote[:60], connect_timeout)

@@ -20,7 +20,10 @@ import threading
 import time
 import zlib
 
-from .base import OutcomeKind, RunOutcome, Transport, command_outcome
+from ..aws import client_config, session_for
+from ..errors import aws_error_code
+from .base import OutcomeKind, RunOutcome, Transport
+from .causes import command_outcome
 
 log = logging.getLogger("auditor.transports.ssm")
 K = OutcomeKind
@@ -29,7 +32,7 @@ BATCH_LIMIT = 50            # instance ids per SendCommand
 BATCH_WINDOW = 0.2          # seconds a batch waits for more hosts with the same command
 API_TIMEOUT = 10            # seconds for each SSM or S3 call (one attempt each)
 COMPRESSED = "fleet-facts-z1:"
-FAILED_STATUSES = {"Undeliverable", "TimedOut", "Cancelled", "Failed", "Success", "DeliveryTimedOut",
+TERMINAL_STATUSES = {"Undeliverable", "TimedOut", "Cancelled", "Failed", "Success", "DeliveryTimedOut",
                    "ExecutionTimedOut", "Terminated", "InvalidPlatform", "AccessDenied"}
 
 
@@ -55,10 +58,13 @@ class Ticket:
         self.outcome = None
         self.started = time.monotonic()
 
-    def resolve(self, kind, detail="", **fields):
+    def resolve(self, kind, detail=""):
+        self.settle(RunOutcome(self.spec.name, str(kind), detail=detail, seconds=time.monotonic() - self.started))
+
+    def settle(self, outcome):
+        """The host's answer, once: a result racing a Ctrl-C cancel does not overwrite it."""
         if not self.done.is_set():
-            self.outcome = RunOutcome(self.spec.name, str(kind), detail=detail,
-                                      seconds=time.monotonic() - self.started, **fields)
+            self.outcome = outcome
             self.done.set()
 
 
@@ -67,7 +73,6 @@ class Batch:
         self.target, self.command, self.timeout = target, command, timeout
         self.tickets = []
         self.full = threading.Event()
-        self.command_id = None
 
 
 class SSM(Transport):
@@ -90,7 +95,6 @@ class SSM(Transport):
     # -- AWS clients, made once per target ---------------------------------------------------
 
     def client(self, target, service):
-        from ..aws import client_config, session_for
         key = (service, target.region, target.profile, target.endpoint_url, target.s3_endpoint_url,
                target.config_file, target.credentials_file)
         with self._lock:
@@ -138,7 +142,6 @@ class SSM(Transport):
                 ticket.resolve(K.ERROR, "the SSM batch failed in the auditor (%s: %s)" % (type(error).__name__, error))
 
     def _send(self, batch, tickets):
-        from ..errors import aws_error_code
         target = batch.target
         ssm = self.client(target, "ssm")
         request = {"DocumentName": "AWS-RunShellScript", "InstanceIds": [t.instance_id for t in tickets],
@@ -169,7 +172,6 @@ class SSM(Transport):
                 self._running.pop(command_id, None)
 
     def _poll(self, ssm, command_id, batch, tickets):
-        from ..errors import aws_error_code
         waiting = {t.instance_id: t for t in tickets}
         deadline = time.monotonic() + batch.target.delivery_timeout + batch.timeout + 30
         pause = 0.5
@@ -186,7 +188,7 @@ class SSM(Transport):
                 return
             for instance_id, invocation in statuses.items():
                 ticket = waiting.get(instance_id)
-                if ticket is None or invocation["Status"] not in FAILED_STATUSES:
+                if ticket is None or invocation["Status"] not in TERMINAL_STATUSES:
                     continue
                 del waiting[instance_id]
                 self._finish(ssm, command_id, batch, ticket, invocation)
@@ -195,7 +197,6 @@ class SSM(Transport):
                 ticket.instance_id, round(deadline - ticket.started)))
 
     def _finish(self, ssm, command_id, batch, ticket, invocation):
-        from ..errors import aws_error_code
         status, details = invocation["Status"], invocation.get("StatusDetails", "")
         if status == "Undeliverable" or details == "Undeliverable":
             return ticket.resolve(K.NOT_MANAGED, "Run Command could not deliver to %s: its SSM agent is not "
@@ -217,9 +218,8 @@ class SSM(Transport):
         if isinstance(stdout, tuple):
             return ticket.resolve(*stdout)
         code = result.get("ResponseCode")
-        ticket.outcome = command_outcome(ticket.spec.name, code, stdout, result.get("StandardErrorContent", ""),
-                                         batch.timeout, time.monotonic() - ticket.started)
-        ticket.done.set()
+        ticket.settle(command_outcome(ticket.spec.name, code, stdout, result.get("StandardErrorContent", ""),
+                                      batch.timeout, time.monotonic() - ticket.started))
 
     def _full_output(self, target, command_id, ticket, result):
         """The agent's stdout, expanded; from S3 when the inline copy is cut; else (kind, detail)."""
@@ -237,8 +237,7 @@ class SSM(Transport):
         try:
             body = self.client(target, "s3").get_object(Bucket=target.bucket, Key=key)["Body"].read()
         except Exception as error:  # denied or missing: this host's answer, with the object named
-            from ..errors import aws_error_code
-            return (K.ERROR, "the facts of %s could not be read from s3://%s/%s (%s): the controller needs "
+                return (K.ERROR, "the facts of %s could not be read from s3://%s/%s (%s): the controller needs "
                              "s3:GetObject on it" % (ticket.instance_id, target.bucket, key, aws_error_code(error)))
         decoded = decode_output(body.decode("utf-8", "replace"))
         if decoded is None:
