@@ -167,6 +167,22 @@ _TABLE = (
          "auditor.allowed_endpoints"),
     Code("stale-env", W, 1, None, "a running container's environment differs from the .env its next start reads",
          "recreate {container} so it reads the corrected .env (docker restart is not enough for --env-file)"),
+    Code("sqs-via-proxy", E, 1, V.CONFIG, "the app's requests to SQS go through an HTTP(S) proxy, and fail there",
+         "let SQS bypass the proxy: add {endpoint_host} (on AWS: .amazonaws.com, or the VPC endpoint) to NO_PROXY in "
+         "the app's environment, or fix the proxy {proxy}; " + RESTART),
+    Code("host-clock-skew", E, 1, V.CONFIG, "the host's clock is off by more than AWS's 5 minutes: every signed "
+         "request is refused (Signature expired, SignatureDoesNotMatch)",
+         "enable time synchronisation on the host (chrony or systemd-timesyncd; on EC2 the Amazon Time Sync "
+         "Service at 169.254.169.123), then check `timedatectl`; no restart needed"),
+    Code("container-no-instance-role", E, 1, V.CONFIG, "the app's container finds no credentials, while the host "
+         "has an instance role: the container cannot reach the instance metadata service",
+         "let containers reach IMDSv2 through Docker's bridge: `aws ec2 modify-instance-metadata-options "
+         "--instance-id <id> --http-put-response-hop-limit 2` (or run the container with --network host, or give "
+         "the app credentials of its own)"),
+    Code("kms-access-denied", E, 2, V.CONFIG, "the app logged KMS access denied: the queue is encrypted with a key "
+         "its IAM principal may not use",
+         "grant the app's IAM principal {actions} on the KMS key {key} (key policy or IAM): producers need "
+         "kms:GenerateDataKey, consumers kms:Decrypt; no restart needed"),
     Code("check-script-failed", E, 1, V.CONFIG, "the app's own check script failed",
          "read its output in `{program} check-host {host} --app-check`"),
     # -- step 2: containers and their logs -------------------------------------------------------
@@ -215,6 +231,23 @@ _TABLE = (
          "completing it",
          "SQS works and the worker is up: suspect the code or the job's input; read the worker's traceback "
          "for these job ids"),
+    Code("job-crash-loop", E, 2, V.CODE_SUSPECT, "a worker's process exits each time the same job fails, and "
+         "Docker restarts it: one job crash-loops the worker",
+         "SQS works: the code fails on job {job} ({error}); fix the code or the job's input, or move the message "
+         "aside (a redrive policy with a dead-letter queue ends the loop after maxReceiveCount receives)"),
+    Code("dead-letter-messages", E, 2, V.CODE_SUSPECT, "messages wait in a queue's dead-letter queue while SQS "
+         "works and its workers run: jobs failed maxReceiveCount times",
+         "read the worker's exceptions for the jobs named; fix the code or the input, then move the messages back "
+         "(aws sqs start-message-move-task --source-arn <the dead-letter queue's ARN>)"),
+    Code("worker-exceptions", E, 2, V.CODE_SUSPECT, "a worker raised exceptions that are not AWS errors on some "
+         "jobs while SQS works",
+         "read the traceback at {where} in the worker's logs: the code or the job's input is at fault (AWS/SQS "
+         "errors are step 1's)"),
+    Code("job-stuck", E, 2, V.CODE_SUSPECT, "a running worker received a job and has neither completed nor failed "
+         "it for longer than its queue's visibility timeout",
+         "the job hangs (a call without a timeout, a deadlock) or the worker died in it: see what {container} is "
+         "doing (docker top, py-spy dump), restart it, and bound the job's calls; SQS hands the message out "
+         "again after {timeout}s"),
     Code("worker-no-activity", I, 2, None, "a running worker logged no start, receive or completion in the window",
          "normal when no job was sent; otherwise check step 3 (API logs)"),
     # -- step 3: the API's logs --------------------------------------------------------------------

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from . import USER_AGENT, agent, fingerprints
+from .agent.wire import SCHEMA, STEP_TIMEOUT
 from .transports import RunOutcome, Session, capabilities, quote
 from .errors import Terminated
 from .inventory import HostSpec
@@ -22,7 +23,6 @@ from .inventory import HostSpec
 log = logging.getLogger("auditor.collect")
 
 PROBE_TIMEOUT = 30
-STEP_TIMEOUT = 20           # each docker/journalctl read on the host
 INTERRUPT_GRACE = 1.5       # seconds a Ctrl-C waits for results already on their way
 
 
@@ -69,6 +69,7 @@ def agent_config(spec):
         "public_env": sorted(public), "key_id_env": s["key_id_env"], "settings_module_env": s["settings_module_env"],
         "log_window": str(s["log_window"]), "log_max_bytes": int(s["log_max_bytes"]),
         "workloads": workloads, "run_check_script": bool(s["run_check_script"]), "step_timeout": STEP_TIMEOUT,
+        "imds_endpoint": s["imds_endpoint"],
         # the agent ends its own steps before the remote `timeout` does, and stops when the
         # connection closes (Ctrl-C)
         "budget": max(1, s["timeouts"]["command"] - 5), "watch_stdin": keeps_stdin_open,
@@ -87,20 +88,23 @@ def run_agent(spec, key, session, digest=None):
     command = agent.command_line(spec.python, config, timeouts["command"], quote)
     if log.isEnabledFor(logging.DEBUG):
         log.debug("%s: %s", spec.name, agent.command_display(spec.python, config, timeouts["command"]))
+    sent = time.time()
     outcome = session.run(spec, command, timeout=timeouts["command"] + 10, connect_timeout=timeouts["connect"])
+    received = time.time()
     outcome = dataclasses.replace(outcome, stdout=fingerprints.rekey(outcome.stdout, key),
                                   stderr=fingerprints.rekey(outcome.stderr, key))
     if not outcome.ok:
         return HostRun(spec, outcome)
     try:
         facts = json.loads(outcome.stdout.strip().splitlines()[-1])
-        if facts.get("schema") != agent.SCHEMA:
+        if facts.get("schema") != SCHEMA:
             raise ValueError("schema %r" % facts.get("schema"))
     except (ValueError, IndexError) as error:
         detail = "agent printed no facts (%s); exit %s; stderr: %s" % (
             error, outcome.exit_status, outcome.stderr.strip()[-300:])
         return HostRun(spec, RunOutcome(spec.name, "error", outcome.exit_status, detail=detail,
                                                   seconds=outcome.seconds))
+    facts["controller_clock"] = [round(sent, 3), round(received, 3)]     # the host's clock was read between
     log.debug("%s: agent steps %s", spec.name, ", ".join("%s %.2fs" % item for item in
                                                         sorted((facts.get("timings") or {}).items())))
     run = HostRun(spec, dataclasses.replace(outcome, stdout="", stderr=""), facts)   # the text is parsed now

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
 from .codes import emit
-from .diagnosis import app_variables, classify_aws_error, consumes, produces
+from .diagnosis import app_variables, classify_aws_error, consumes, produces, stuck_jobs
 from .facts import MarkerKind
 
 IN_FLIGHT_GRACE = 3     # the newest job ids per queue may simply not be received yet
@@ -52,20 +52,24 @@ def attribute_values(host, queue_keys):
         values["secret fingerprint"] = probe.credentials.secret_fp
         values["credential source"] = probe.credentials.source
         values["endpoint overrides"] = ", ".join("%s=%s" % i for i in sorted(probe.endpoints.items())) or "none"
+        values["sqs proxy"] = None if probe.static else probe.proxy.proxy or "none" if probe.proxy else "none"
         values["settings module"] = probe.settings_module
         values["botocore"] = probe.botocore
         readings = {q.key: q for q in probe.queues}
         for key in queue_keys:
             values["queue %s name" % key] = readings[key].name if key in readings else NOT_USED
             values["queue %s url" % key] = readings[key].url if key in readings else NOT_USED
+            values["queue %s redrive" % key] = readings[key].redrive if key in readings else NOT_USED
+            values["queue %s encryption" % key] = readings[key].encryption if key in readings else NOT_USED
     images = [c.image for c in host.report.containers if c.present and c.image]
     values["image"] = ", ".join(images) if images else None
     return values
 
 
-FLEET_SCOPE = ("app region", "boto3 region", "aws-cli region", "account", "endpoint overrides", "botocore")
+FLEET_SCOPE = ("app region", "boto3 region", "aws-cli region", "account", "endpoint overrides", "sqs proxy",
+               "botocore")
 ATTRIBUTES = FLEET_SCOPE + ("access key id", "secret fingerprint", "credential source", "settings module", "image")
-QUEUE_ATTRIBUTE = re.compile(r"^queue \S+ (name|url)$")
+QUEUE_ATTRIBUTE = re.compile(r"^queue \S+ (name|url|redrive|encryption)$")
 
 
 def is_attribute(name):
@@ -308,9 +312,10 @@ def _lost_jobs(key, sent, producers, consuming):
     sent = sorted((s for s in sent if (s.at or "") >= horizon), key=lambda s: s.at or "")
     settled = sent[:-IN_FLIGHT_GRACE] if len(sent) > IN_FLIGHT_GRACE else []
     lost = [s.job for s in settled if s.job not in received]
-    running = sorted({h.report.name for h, c in consuming if c.running})
+    # a worker hung in a job takes no other: job-stuck is its finding, the lost jobs its consequence
+    running = sorted({h.report.name for h, c in consuming if c.running and not stuck_jobs(c, _readings_of(h, key))[0]})
     if not lost or not running:
-        return []           # no consumer runs: container-not-running and the backlog say it
+        return []           # no consumer runs: container-not-running, job-stuck and the backlog say it
     if received and not received & {s.job for s in sent}:
         return [emit("job-ids-unmatched", running, "queue %s: the workers received %d job(s) but none is one the "
                      "API logged (e.g. received %s, enqueued %s): the markers do not share an id" % (
@@ -319,6 +324,12 @@ def _lost_jobs(key, sent, producers, consuming):
     return [emit("jobs-not-consumed", running, "queue %s: %d job(s) enqueued by %s were received by no worker in "
                  "the window: %s" % (key, len(lost), ", ".join(h.report.name for h in producers), ", ".join(lost[-10:])),
                  {"queue": key, "jobs": lost[-50:]}, hosts=", ".join(running))]
+
+
+def _readings_of(host, key):
+    probe = _probe_ok(host)
+    queue = probe.queue(key) if probe is not None else None
+    return [queue] if queue is not None else []
 
 
 def _enqueued_unpolled(key, place, senders, jobs, consumers):

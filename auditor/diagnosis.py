@@ -6,12 +6,21 @@ whose reading is missing stays silent, and the missing reading is a finding
 of its own. Codes, severities and remedies come from `codes.CODES`.
 """
 import dataclasses
+import urllib.parse
+from collections import Counter
 
 from .codes import emit
 from .facts import MarkerKind, ProbeFailure, Unread
 
 RESTART_LOOP = 3
 REPEATED_RECEIPTS = 3
+CLOCK_TOLERANCE = 300       # seconds: AWS refuses a request signed further off than this
+SKEW_ERRORS = {"SignatureDoesNotMatch", "RequestExpired", "InvalidSignatureException", "RequestTimeTooSkewed"}
+CONNECTION_ERRORS = {"ProxyConnectionError", "EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
+                     "ConnectionClosedError", "HTTPClientError", "SSLError"}
+# exception types that are AWS's answers or its transport's: the config side (step 1), not the code's
+AWS_EXCEPTION_TYPES = CONNECTION_ERRORS | {"ClientError", "NoCredentialsError", "NoRegionError",
+                                           "PartialCredentialsError", "CredentialRetrievalError", "QueueDoesNotExist"}
 
 AWS_ERROR_CODES = {
     "InvalidClientTokenId": "sqs-credentials-invalid",
@@ -34,6 +43,7 @@ AWS_ERROR_CODES = {
     "ConnectionClosedError": "sqs-endpoint-unreachable",
     "NoCredentialsError": "sqs-credentials-missing",
     "NoRegionError": "sqs-region-missing",
+    "ProxyConnectionError": "sqs-endpoint-unreachable",
 }
 
 TRANSPORT_CODES = {"unreachable": "ssh-unreachable", "protocol": "ssh-not-ssh", "auth-failed": "ssh-auth-failed",
@@ -103,7 +113,7 @@ def _transport_finding(report):
 def _step1_sqs(report, settings):
     probe, host = report.probe, report.name
     names = app_variables(settings)
-    findings = _probe_failure(report, probe, names)
+    findings = _probe_failure(report, probe, names) + _clock_rules(report)
     if probe is not None and probe.has_values:
         findings += _queue_errors(report, probe, names)
         findings += _credential_and_region_rules(report, probe, settings, names)
@@ -127,6 +137,11 @@ def _probe_failure(report, probe, names):
         return []
     if probe.failure == ProbeFailure.CONTAINER_LOST and _crash_looping(report, probe):
         return []
+    role = report.instance_role
+    if probe.failure == ProbeFailure.CREDENTIALS_MISSING and role is not None and role.answers and role.role:
+        return [emit("container-no-instance-role", [report.name], "%s: the app in %s finds no credentials, but the "
+                     "host's instance metadata service offers the role %s: the container does not reach it" % (
+                         report.name, probe.env_source, role.role), {"role": role.role})]
     return [emit(PROBE_FAILURE_CODES.get(probe.failure, "probe-failed"), [report.name],
                  "%s: SQS probe in %s: %s" % (report.name, probe.env_source, probe.error_message[:200] or probe.failure),
                  {"failure": str(probe.failure)}, host=report.name, path=report.dotenv.path,
@@ -142,14 +157,51 @@ def _restarting(container):
     return container.restarting or container.restart_count >= RESTART_LOOP or container.exited_in_window
 
 
+def clock_skew(report):
+    """(seconds, against what) when the host's clock is off by more than AWS tolerates, else None."""
+    readings = ((report.clock_offset, "the controller's clock"),
+                (report.probe.aws_skew if report.probe is not None else None, "the Date of AWS's answer"))
+    return next(((value, against) for value, against in readings
+                 if value is not None and abs(value) > CLOCK_TOLERANCE), None)
+
+
+def _clock_rules(report):
+    skew = clock_skew(report)
+    if skew is None:
+        return []
+    seconds, against = skew
+    return [emit("host-clock-skew", [report.name], "%s: the host's clock is %ds %s %s (AWS refuses requests "
+                 "signed more than %ds off)" % (report.name, abs(seconds), "ahead of" if seconds > 0 else "behind",
+                                                against, CLOCK_TOLERANCE),
+                 {"seconds": seconds, "against": against})]
+
+
 def _queue_errors(report, probe, names):
-    failing = {}
+    failing, proxied = {}, []
+    skewed = clock_skew(report) is not None
+    route = probe.proxy if probe.proxy is not None and probe.proxy.proxy else None
     for queue in probe.queues:
         if probe.app_region_refused and queue.error_code == "InvalidRegionError":
             continue            # no request was sent: env-value-invalid is the cause and the finding
-        if not queue.ok and not probe.static:
+        if queue.ok or probe.static:
+            continue
+        if skewed and queue.error_code in SKEW_ERRORS:
+            continue            # the clock is the cause: host-clock-skew says it
+        if route is not None and queue.error_code in CONNECTION_ERRORS:
+            proxied.append(queue)
+        else:
             failing.setdefault(classify_aws_error(queue.error_code), []).append(queue)
-    return [emit(code, [report.name], "%s: GetQueueUrl failed in region %s from %s: %s" % (
+    findings = []
+    if proxied:
+        host = urllib.parse.urlparse(route.endpoint).hostname or route.endpoint
+        findings.append(emit("sqs-via-proxy", [report.name], "%s: %s sends SQS requests for %s through the proxy %s "
+                             "(%s), and they fail: %s" % (
+                                 report.name, probe.env_source, route.endpoint, route.proxy,
+                                 ", ".join("%s=%s" % item for item in sorted(route.variables.items())),
+                                 ", ".join("%s (%s)" % (q.name, q.error_code) for q in proxied)),
+                             {"proxy": route.proxy, "endpoint": route.endpoint, "queues": [q.name for q in proxied]},
+                             endpoint_host=host, proxy=route.proxy))
+    return findings + [emit(code, [report.name], "%s: GetQueueUrl failed in region %s from %s: %s" % (
         report.name, queues[0].region, probe.env_source,
         ", ".join("%s (%s)" % (q.name, q.error_code) for q in queues)),
         {"queues": [q.name for q in queues], "region": queues[0].region, "error": queues[0].error_code,
@@ -239,7 +291,7 @@ def _step2_containers(report, settings):
         found = _process_state(host, container, settings) if container.is_process \
             else _container_state(host, container)
         if container.present or container.is_process:
-            found += _log_evidence(host, container)
+            found += _log_evidence(host, container) + _kms_denied(host, container)
         if container.logs.read and consumes(settings, container.role):
             queues = [report.probe.queue(key) for key in settings["role_defs"][container.role]["consumes"]
                       if report.probe is not None and report.probe.ran and report.probe.queue(key)]
@@ -275,6 +327,13 @@ def _container_state(host, container):
     # a crash-looping container is caught between restarts as often as during one; and Docker's restart
     # policy restarting it after an exit within the window is a crash now, from the first restart
     if _restarting(container):
+        loop = crash_loop_job(container)
+        if loop is not None:
+            job, exits, error = loop
+            return [emit("job-crash-loop", [host], "%s: %s exited %d time(s) in the window right after job %s failed%s, "
+                         "and was restarted (restart count %d)" % (
+                             host, name, exits, job, " (%s)" % error if error else "", container.restart_count),
+                         {"job": job, "exits": exits, "error": error}, job=job, error=error or "see its traceback")]
         return [emit("container-restarting", [host], "%s: %s is restarting (restart count %d%s)" % (
             host, name, container.restart_count, ", last exit within the log window" if container.exited_in_window
             else ""), {"restart_count": container.restart_count}, container=name)]
@@ -282,6 +341,35 @@ def _container_state(host, container):
         return [emit("container-not-running", [host], "%s: %s is %s" % (host, name, container.status),
                      container=name)]
     return []
+
+
+def crash_loop_job(container):
+    """(job, exits, error type) when the workload's runs keep ending on one job (it failed, or
+    was in progress, just before the process ended), else None."""
+    ends = container.logs.run_ends if container.logs.read else ()
+    on_a_job = [end for end in ends if end.after in ("failure", "in-progress") and end.job]
+    if len(on_a_job) < 2 or 2 * len(on_a_job) < len(ends):
+        return None
+    job, exits = Counter(end.job for end in on_a_job).most_common(1)[0]
+    if exits < 2:
+        return None
+    return job, exits, next((end.type for end in on_a_job if end.job == job and end.type), None)
+
+
+def stuck_jobs(container, queues):
+    """(jobs received and unfinished for longer than the queues' visibility timeout, the timeout)
+    of a running workload; () when the timeout is unknown (not guessed)."""
+    timeout = min((q.visibility_timeout for q in queues if q.visibility_timeout is not None), default=None)
+    if timeout is None or not container.running or not container.logs.read:
+        return (), timeout
+    return tuple(j for j in container.logs.open_jobs if j.age is not None and j.age > timeout), timeout
+
+
+def is_aws_error(group):
+    """An exception (or failure text) that is AWS's answer or its transport's: step 1's business."""
+    kind = group.type or ""
+    return kind.split(".")[0] in ("botocore", "boto3", "s3transfer") or kind.rsplit(".", 1)[-1] in \
+        AWS_EXCEPTION_TYPES or "An error occurred (" in group.message or "endpoint URL" in group.message
 
 
 def _log_evidence(host, container):
@@ -306,11 +394,21 @@ def _worker_activity(host, container, queues):
         findings.append(emit("worker-sqs-errors", [host], "%s: %s logged %d SQS error line(s) in the window, last at %s"
                              % (host, name, errors, logs.last(MarkerKind.ERROR)), {"count": errors}))
     completed = {s.job for s in logs.jobs(MarkerKind.COMPLETED)}
+    code_groups = [g for g in logs.exceptions if not is_aws_error(g)]
+    loop = crash_loop_job(container)
+    explained = {loop[0]} if loop else set()          # jobs a finding already names, with their exceptions
+    dead, dead_jobs = _dead_letters(host, container, queues, completed, code_groups)
+    findings += dead
+    explained |= dead_jobs
     repeated = {job: n for job, n in logs.repeated_receipts.items() if n >= REPEATED_RECEIPTS and job not in completed}
-    if repeated:
+    failing = {job: n for job, n in repeated.items() if job not in explained}
+    if failing:
         findings.append(emit("job-repeated-failure", [host], "%s: %s received the same job(s) again and again without "
-                             "completing them: %s" % (host, name, ", ".join("%s x%d" % i for i in repeated.items())),
-                             {"jobs": repeated}))
+                             "completing them: %s%s" % (host, name, ", ".join("%s x%d" % i for i in failing.items()),
+                                                        _raised(code_groups, failing)), {"jobs": failing}))
+    explained |= set(repeated)
+    findings += _exceptions(host, container, code_groups, explained, completed, errors)
+    findings += _stuck(host, container, queues)
     findings += _processed_twice(host, container, queues, completed, repeated)
     waiting = sum(q.waiting or 0 for q in queues if q.ok)
     idle = container.running and not errors and not logs.count(MarkerKind.RECEIVED) and waiting > 0
@@ -322,6 +420,72 @@ def _worker_activity(host, container, queues):
         findings.append(emit("worker-no-activity", [host], "%s: %s logged no start, receive or completion in the window"
                              % (host, name)))
     return findings
+
+
+def _raised(groups, jobs):
+    """'; raised X at F' for the exception groups that hit these jobs ('' when none did)."""
+    hit = [g.label for g in groups if set(g.jobs) & set(jobs)]
+    return "; raised %s" % ", ".join(hit[:3]) if hit else ""
+
+
+def _dead_letters(host, container, queues, completed, groups):
+    """(findings, jobs they name) for consumed queues whose dead-letter queue holds messages while
+    SQS answers and the worker runs; an unreadable dead-letter queue is not judged here."""
+    findings, named = [], set()
+    for queue in queues:
+        letter = queue.dead_letter
+        if not queue.ok or letter is None or not letter.depth or not container.running:
+            continue
+        limit = letter.max_receive_count or REPEATED_RECEIPTS
+        jobs = {job: n for job, n in container.logs.repeated_receipts.items() if n >= limit and job not in completed}
+        named |= set(jobs)
+        findings.append(emit("dead-letter-messages", [host], "%s: %d message(s) wait in %s, the dead-letter queue of "
+                             "%s (after %s receives)%s%s" % (
+                                 host, letter.depth, letter.name, queue.name, letter.max_receive_count,
+                                 "; %s received these job(s) that often without completing them: %s" % (
+                                     container.name, ", ".join("%s x%d" % i for i in sorted(jobs.items())))
+                                 if jobs else "", _raised(groups, jobs)),
+                             {"queue": queue.key, "dead_letter": letter.name, "depth": letter.depth,
+                              "jobs": sorted(jobs)}))
+    return findings, named
+
+
+def _exceptions(host, container, groups, explained, completed, sqs_errors):
+    """The code's own exceptions on jobs no other finding names: the code side when other jobs
+    complete (or nothing on the SQS side failed), grouped by type and innermost application frame."""
+    fresh = [g for g in groups if not g.jobs or not set(g.jobs) <= explained]
+    if not fresh or (sqs_errors and not completed):
+        return []
+    shown = "; ".join("%s x%d%s, last at %s" % (g.label, g.count, " (jobs %s)" % ", ".join(g.jobs[-5:]) if g.jobs
+                                               else "", g.last or "?") for g in fresh[:5])
+    return [emit("worker-exceptions", [host], "%s: %s raised %d exception(s) of %d kind(s) in the window while %d "
+                 "job(s) completed: %s" % (host, container.name, sum(g.count for g in fresh), len(fresh),
+                                           len(completed), shown),
+                 {"groups": [{"type": g.type, "where": g.where, "count": g.count, "jobs": list(g.jobs)} for g in fresh],
+                  "completed": len(completed)}, where=fresh[0].where or fresh[0].label)]
+
+
+def _stuck(host, container, queues):
+    stuck, timeout = stuck_jobs(container, queues)
+    if not stuck:
+        return []
+    return [emit("job-stuck", [host], "%s: %s received %s and has neither completed nor failed it for %ss (the queue's "
+                 "visibility timeout is %ss)" % (
+                     host, container.name, ", ".join(j.job for j in stuck[-5:]), round(max(j.age for j in stuck)),
+                     timeout), {"jobs": [j.job for j in stuck], "timeout": timeout},
+                 container=container.name, timeout=timeout)]
+
+
+def _kms_denied(host, container):
+    denied = container.logs.kms_denied if container.logs.read else None
+    if denied is None:
+        return []
+    key = ", ".join(denied.keys) or "the queue's KmsMasterKeyId"
+    return [emit("kms-access-denied", [host], "%s: %s logged %d KMS access denied error(s), last at %s (key %s%s)" % (
+        host, container.name, denied.count, denied.last or "?", key,
+        "; action " + ", ".join(denied.actions) if denied.actions else ""),
+        {"count": denied.count, "keys": list(denied.keys), "actions": list(denied.actions)},
+        key=key, actions=", ".join(denied.actions) or "kms:GenerateDataKey / kms:Decrypt")]
 
 
 def _processed_twice(host, container, queues, completed, repeated):

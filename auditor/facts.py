@@ -8,43 +8,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional, Tuple
 
 from .collect import HostRun
-from .words import Word  # noqa: F401 (read from here by the rules)
-
-
-class Unread(Word):
-    """Why a reading could not be taken."""
-    DOCKER_MISSING = "docker-missing"
-    DAEMON_DOWN = "daemon-down"
-    PERMISSION_DENIED = "permission-denied"
-    TIMED_OUT = "timed-out"
-    LOG_DRIVER = "log-driver-unreadable"
-    NOT_FOUND = "not-found"
-    FAILED = "command-failed"
-    NOT_TAKEN = "not-taken"         # a reading it depends on is missing (e.g. docker)
-
-
-class ProbeFailure(Word):
-    BOTO3_MISSING = "boto3-missing"
-    PYTHON_MISSING = "python-missing"
-    CREDENTIALS_MISSING = "credentials-missing"
-    DOTENV_MISSING = "dotenv-missing"
-    DOTENV_UNREADABLE = "dotenv-unreadable"
-    DOCKER_UNAVAILABLE = "docker-unavailable"
-    TIMEOUT = "timeout"
-    CRASHED = "probe-crashed"
-    CONTAINER_LOST = "container-lost"       # the container stopped or restarted under the probe
-    NOT_RUN = "not-run"                     # the app is down and the host cannot run the probe
-
-
-class MarkerKind(Word):
-    STARTED = "started"
-    RECEIVED = "received"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    ERROR = "error"
-    ENQUEUED = "enqueued"
-    ENQUEUE_FAILED = "enqueue-failed"
-    DELETE_FAILED = "delete-failed"
+from .agent.wire import MarkerKind, ProbeFailure, Unread, Word  # noqa: F401 (read from here by the rules)
 
 
 @dataclass(frozen=True)
@@ -68,6 +32,15 @@ def _missing(raw):
 # -- SQS probe ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class DeadLetter:
+    """A queue's redrive policy and, when it could be read, its dead-letter queue's depth."""
+    name: str
+    max_receive_count: Optional[int]
+    depth: Optional[int] = None             # None: not read (error says why)
+    error_code: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class QueueReading:
     key: str
     name: str
@@ -76,6 +49,25 @@ class QueueReading:
     error_code: Optional[str] = None
     error_message: str = ""
     attributes: Mapping[str, str] = field(default_factory=dict, compare=False)
+    dead_letter: Optional[DeadLetter] = None
+
+    @property
+    def redrive(self):
+        """The redrive policy as the matrix shows it; None when the attributes were not read."""
+        if not self.attributes:
+            return None
+        if self.dead_letter is None:
+            return "none (a failing job retries forever)"
+        return "%s after %s receives" % (self.dead_letter.name, self.dead_letter.max_receive_count)
+
+    @property
+    def encryption(self):
+        if not self.attributes:
+            return None
+        key = self.attributes.get("KmsMasterKeyId")
+        if key:
+            return "kms:" + key
+        return "sse-sqs" if str(self.attributes.get("SqsManagedSseEnabled")).lower() == "true" else "none"
 
     @property
     def ok(self):
@@ -120,6 +112,14 @@ class EnvProblem:
 
 
 @dataclass(frozen=True)
+class ProxyRoute:
+    """The proxy botocore sends the app's SQS requests through (None: none applies)."""
+    proxy: Optional[str]
+    endpoint: str
+    variables: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
 class ProbeReading:
     env_source: str
     failure: Optional[ProbeFailure] = None
@@ -139,6 +139,8 @@ class ProbeReading:
     static: bool = False                    # read from the .env alone: no AWS call behind it
     env_problems: Tuple[EnvProblem, ...] = ()
     python_fallback: Optional[Tuple[str, str]] = None   # (configured, what ran)
+    proxy: Optional[ProxyRoute] = None
+    aws_skew: Optional[float] = None        # the host's clock minus the Date of AWS's answer, seconds
 
     @property
     def ran(self):
@@ -184,6 +186,49 @@ class Marker:
 
 
 @dataclass(frozen=True)
+class ExceptionGroup:
+    """Failures of one kind: a traceback's exception type and innermost application frame, or a
+    failure line's error text when no traceback followed it."""
+    type: Optional[str]
+    where: Optional[str]
+    message: str
+    count: int
+    first: Optional[str]
+    last: Optional[str]
+    jobs: Tuple[str, ...] = ()
+
+    @property
+    def label(self):
+        what = self.type or repr(self.message[:80])
+        return "%s at %s" % (what, self.where) if self.where else what
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    """How one run of a workload ended (a new start followed it): after a job's failure, with a
+    job in progress, or with neither."""
+    at: Optional[str]
+    after: Optional[str]                    # "failure" | "in-progress" | None
+    job: Optional[str]
+    type: Optional[str]
+
+
+@dataclass(frozen=True)
+class OpenJob:
+    job: str
+    at: Optional[str]
+    age: Optional[float]                    # seconds since its receipt, by the host's clock
+
+
+@dataclass(frozen=True)
+class KmsDenied:
+    count: int
+    last: Optional[str]
+    keys: Tuple[str, ...] = ()
+    actions: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class LogReading:
     missing: Optional[Missing] = None
     markers: Tuple[Marker, ...] = ()
@@ -192,6 +237,10 @@ class LogReading:
     truncated_at: Optional[int] = None      # bytes read, when the window held more
     oldest: Optional[str] = None            # the earliest timestamp read
     longest_processing: Optional[float] = None  # seconds from a job's receipt to its completion, at most
+    exceptions: Tuple[ExceptionGroup, ...] = ()
+    run_ends: Tuple[RunEnd, ...] = ()
+    open_jobs: Tuple[OpenJob, ...] = ()
+    kms_denied: Optional[KmsDenied] = None
 
     @property
     def read(self):
@@ -273,6 +322,14 @@ class CheckScript:
 
 
 @dataclass(frozen=True)
+class InstanceRole:
+    """What the host's instance metadata service said (asked when the app found no credentials)."""
+    answers: bool
+    role: Optional[str] = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class HostReport:
     name: str
     roles: Tuple[str, ...]
@@ -286,6 +343,8 @@ class HostReport:
     dotenv: DotenvReading = DotenvReading(None, None, Missing(Unread.NOT_TAKEN))
     probe: Optional[ProbeReading] = None
     check_script: Optional[CheckScript] = None
+    clock_offset: Optional[float] = None    # the host's clock minus the controller's, beyond the round trip
+    instance_role: Optional[InstanceRole] = None
 
     @property
     def reachable(self):
@@ -321,7 +380,10 @@ def _probe(raw):
     queues = tuple(QueueReading(key=q["key"], name=q["name"], region=q.get("region"), url=q.get("url"),
                                 error_code=normalise_error_code(q.get("error")),
                                 error_message=str((q.get("error") or {}).get("message", "")),
-                                attributes=q.get("attributes") or {}) for q in raw.get("queues", []))
+                                attributes=q.get("attributes") or {}, dead_letter=_dead_letter(q.get("dead_letter")))
+                   for q in raw.get("queues", []))
+    route = raw.get("proxy")
+    clock = raw.get("aws_clock") or {}
     regions = {who: RegionReading((r or {}).get("value"), (r or {}).get("source"))
                for who, r in (raw.get("region") or {}).items()}
     cred = raw.get("credentials") or {}
@@ -337,7 +399,17 @@ def _probe(raw):
                         boto3=raw.get("boto3"), botocore=raw.get("botocore"), regions=regions,
                         credentials=credentials, account=identity.get("account"), arn=identity.get("arn"),
                         identity_error=normalise_error_code(identity.get("error")), queues=queues,
-                        endpoints=raw.get("endpoints") or {}, settings_module=raw.get("settings_module"))
+                        endpoints=raw.get("endpoints") or {}, settings_module=raw.get("settings_module"),
+                        proxy=ProxyRoute(route.get("proxy"), route.get("endpoint", "?"), route.get("variables") or {})
+                        if route else None, aws_skew=clock.get("skew_seconds"))
+
+
+def _dead_letter(raw):
+    if not raw:
+        return None
+    depth = raw.get("depth")
+    return DeadLetter(str(raw.get("name", "?")), raw.get("max_receive_count"),
+                      int(depth) if isinstance(depth, int) else None, normalise_error_code(raw.get("error")))
 
 
 def _env(raw):
@@ -351,8 +423,17 @@ def _logs(raw):
     markers = tuple(Marker(name, MarkerKind(m["kind"]), m.get("queue"), m.get("count", 0), m.get("last"),
                            tuple(JobSighting(*job) for job in m.get("jobs", [])))
                     for name, m in (raw.get("markers") or {}).items())
+    kms = raw.get("kms_denied")
     return LogReading(None, markers, raw.get("repeated_receipts") or {}, raw.get("lines", 0),
-                      raw.get("truncated_at"), raw.get("oldest"), raw.get("longest_processing_seconds"))
+                      raw.get("truncated_at"), raw.get("oldest"), raw.get("longest_processing_seconds"),
+                      exceptions=tuple(ExceptionGroup(g.get("type"), g.get("where"), str(g.get("message") or ""),
+                                                      g.get("count", 0), g.get("first"), g.get("last"),
+                                                      tuple(g.get("jobs") or ())) for g in raw.get("exceptions") or ()),
+                      run_ends=tuple(RunEnd(e.get("at"), e.get("after"), e.get("job"), e.get("type"))
+                                     for e in raw.get("exits") or ()),
+                      open_jobs=tuple(OpenJob(job, at, age) for job, at, age in raw.get("open_jobs") or ()),
+                      kms_denied=KmsDenied(kms.get("count", 0), kms.get("last"), tuple(kms.get("keys") or ()),
+                                           tuple(kms.get("actions") or ())) if kms else None)
 
 
 def _container(raw, docker):
@@ -392,6 +473,7 @@ def host_report(run: HostRun) -> HostReport:
         inspected += [w for w in facts.get("wanted", []) if w["name"] not in seen]
     raw_dotenv = facts.get("dotenv") or {}
     check = facts.get("check_script")
+    role = facts.get("instance_role") or {}
     return HostReport(
         **base, docker=docker, containers=tuple(_container(entry, docker) for entry in inspected),
         all_containers=tuple(facts.get("containers", [])),
@@ -399,4 +481,16 @@ def host_report(run: HostRun) -> HostReport:
                              _missing(raw_dotenv)),
         probe=_probe(facts.get("probe")),
         check_script=CheckScript(check.get("command", ""), check.get("exit_status"), check.get("output", ""))
-        if check else None)
+        if check else None, clock_offset=_clock_offset(facts),
+        instance_role=InstanceRole(bool(role.get("answers")), role.get("role"), str(role.get("error") or ""))
+        if role.get("read") else None)
+
+
+def _clock_offset(facts):
+    """The host's clock against the controller's: 0 when the host's reading falls between the
+    moments the command was sent and its answer came back, else the distance to that interval."""
+    host, window = facts.get("clock"), facts.get("controller_clock")
+    if not isinstance(host, (int, float)) or not window or len(window) != 2:
+        return None
+    sent, received = window
+    return round(host - sent if host < sent else host - received if host > received else 0.0, 1)

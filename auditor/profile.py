@@ -3,6 +3,7 @@
 Every name here can be overridden under the inventory's `auditor:` key, per
 group or per host; nothing else in the code assumes these values.
 """
+from .agent.wire import MarkerKind
 
 # lines both reference workers log, from their shared SQS client
 WORKER_SQS_MARKERS = [
@@ -30,6 +31,9 @@ DEFAULT_SETTINGS = {
     # so the audit runs it only when asked to
     "run_check_script": False,
     "known_hosts": None,
+    # the instance metadata service, asked (for the instance role's name only) when the app's
+    # container finds no credentials; null: never asked
+    "imds_endpoint": "http://169.254.169.254",
     # the OpenSSH transport keeps each host's connection open this many seconds after an audit
     # (ControlMaster/ControlPersist, sockets in a private directory), so that repeated audits skip the
     # handshake; 0: off
@@ -96,6 +100,9 @@ DEFAULT_SETTINGS = {
                  "pattern": r"SQS_MESSAGE_RECEIVED \|.*?\bvideo_id=(?P<job>[\w-]+)"},
                 {"name": "completed", "kind": "completed",
                  "pattern": r"SQS_JOB_COMPLETED \|.*?\bvideo_id=(?P<job>[\w-]+)"},
+                # logged with its traceback; then the worker backs the message off and exits 1
+                {"name": "failed", "kind": "failed",
+                 "pattern": r"JOB_PROCESSING_FAILED \|.*?\bvideo_id=(?P<job>[\w-]+)(?:.*?\berror=(?P<error>.*))?"},
                 {"name": "delete-failed", "kind": "delete-failed", "pattern": r"Error deleting message"},
             ] + WORKER_SQS_MARKERS,
         },
@@ -110,6 +117,11 @@ DEFAULT_SETTINGS = {
                  "pattern": r"SQS_MESSAGE_RECEIVED \|.*?\bjob_id=(?P<job>[\w-]+)"},
                 {"name": "completed", "kind": "completed",
                  "pattern": r"EXCEL_PARSING processed_by=worker job_id=(?P<job>[\w-]+)"},
+                # the handler's error is the job's result: the message is deleted on purpose
+                {"name": "failed", "kind": "failed",
+                 "pattern": r"SQS_JOB_FAILED \|.*?\bjob_id=(?P<job>[\w-]+)(?: \| error=(?P<error>.*))?"},
+                # outside the job path, with a traceback: the job in progress is not deleted and comes back
+                {"name": "unexpected-error", "kind": "failed", "pattern": r"Unexpected error: (?P<error>.*)"},
                 {"name": "delete-failed", "kind": "delete-failed",
                  "pattern": r"AI_JOB_SQS_DELETE_FAILED \| job_id=(?P<job>[\w-]+)"},
             ] + WORKER_SQS_MARKERS,
@@ -117,7 +129,7 @@ DEFAULT_SETTINGS = {
     },
 }
 
-MARKER_KINDS = ("started", "received", "completed", "failed", "error", "enqueued", "enqueue-failed", "delete-failed")
+MARKER_KINDS = tuple(str(kind) for kind in MarkerKind)
 # where a role's logs are read: its container (docker logs), a file and its rotations, or a systemd unit
 LOG_SOURCES = {"docker": (), "file": ("path",), "journald": ("unit",)}
 ENV_SOURCES = ("container", "dotenv", "shell")

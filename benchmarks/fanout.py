@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from auditor import agent, audit, collect, inventory  # noqa: E402
+from auditor.agent import wire  # noqa: E402
 from auditor.transports import quote  # noqa: E402
 from sandbox import scenarios, system  # noqa: E402
 from sandbox.fleet import Sandbox  # noqa: E402
@@ -82,7 +83,7 @@ def openssh_floor(specs, sandbox, work):
     subprocess.run(["xargs", "-P", str(len(specs)), "-L", "1", "sh", "-c", script],
                    input="\n".join(lines) + "\n", text=True, check=True, timeout=600)
     seconds = time.monotonic() - started
-    answered = sum(agent.SCHEMA in (work / ("cmd-%s.out" % s.name)).read_text() for s in specs)
+    answered = sum(wire.SCHEMA in (work / ("cmd-%s.out" % s.name)).read_text() for s in specs)
     return seconds, answered
 
 

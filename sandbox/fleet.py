@@ -350,6 +350,8 @@ class Sandbox:
                 # the host's own python (not the containers'): used for dotenv-mode probes
                 "ansible_python_interpreter": sys.executable,
                 "auditor": {"known_hosts": str(self.known_hosts),
+                            # no instance metadata service here: a refused loopback port says so at once
+                            "imds_endpoint": "http://127.0.0.1:1",
                             # the containers read the .env with docker --env-file: quotes are kept
                             "dotenv_format": "docker",
                             "allowed_endpoints": [self.moto.endpoint],

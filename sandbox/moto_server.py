@@ -75,7 +75,7 @@ class MotoServer(system.LoopbackServer):
         """Reset all state, create IAM users and queues, then turn IAM enforcement on.
 
         `users`: principal ("name" or "name@account") -> allowed actions; `queues`:
-        (region, name, account or None); `second_keys`: users given a second key;
+        (region, name, account or None, attributes), a dead-letter queue before its source; `second_keys`: users given a second key;
         `admin_accounts`: other accounts that get an admin user too.
         Returns {principal: (access_key_id, secret)} including the admin users, and
         "name#2" for second keys. moto resolves a request's account from its key."""
@@ -94,8 +94,16 @@ class MotoServer(system.LoopbackServer):
             for label in [principal] + (["%s#2" % principal] if principal in second_keys else []):
                 key = iam.create_access_key(UserName=user)["AccessKey"]
                 keys[label] = (key["AccessKeyId"], key["SecretAccessKey"])
-        for region, name, account in queues:
-            self.client("sqs", region=region, account=account).create_queue(QueueName=name)
+        for region, name, account, attributes in queues:
+            sqs = self.client("sqs", region=region, account=account)
+            url = sqs.create_queue(QueueName=name, Attributes={k: v for k, v in attributes.items()
+                                                               if k != "RedrivePolicy"})["QueueUrl"]
+            redrive = attributes.get("RedrivePolicy")
+            if redrive:             # its dead-letter queue was created before it (see scenarios.queues)
+                target = sqs.get_queue_url(QueueName=redrive["deadLetterTargetName"])["QueueUrl"]
+                arn = sqs.get_queue_attributes(QueueUrl=target, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+                sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": arn, "maxReceiveCount": redrive["maxReceiveCount"]})})
         self._post("/moto-api/reset-auth", b"0")
         self.recording.write_text("")
         self._post("/moto-api/recorder/start-recording")

@@ -3,6 +3,7 @@
 Each scenario is the healthy fleet plus one change, and says which finding
 codes it must produce on which hosts (the tests and the README read `expect`).
 """
+import re
 from dataclasses import dataclass, field, replace
 from typing import Mapping, Optional, Tuple
 
@@ -14,6 +15,8 @@ STAGING_ACCOUNT = "210987654321"     # a second AWS account; moto's default one 
 VIDEO_QUEUE = "academy-video-jobs"
 AI_QUEUE = "academy-ai-jobs-basic"
 
+# a proxy with credentials, where nothing listens: its password must never leave the host
+PROXY_URL = "http://egress:{random-secret}@127.0.0.1:3128"
 # Placeholders resolved when a scenario is applied: generated, never committed.
 RANDOM_AWS_KEY_ID = "{random-aws-key-id}"
 RANDOM_SECRET = "{random-secret}"
@@ -85,6 +88,8 @@ class Scenario:
     stopped_dockerd: Tuple[str, ...] = ()             # hosts whose Docker daemon is stopped after start
     over_ssm: Tuple[str, ...] = ()                    # hosts the inventory reaches by SSM Run Command
     extra_queues: Tuple[Tuple[str, str], ...] = ()    # (region, name): the same queues elsewhere too
+    dead_letter: Tuple[Tuple[str, int], ...] = ()     # (queue, maxReceiveCount): a redrive policy to NAME-dlq
+    visibility_timeouts: Tuple[Tuple[str, int], ...] = ()   # (queue, seconds): its VisibilityTimeout
 
     def verdict(self, host):
         return self.verdicts.get(host, "ok")
@@ -210,10 +215,39 @@ SCENARIOS = {s.name: s for s in (
              "pile up in its queue",
              expect=(("ai-1", "worker-idle"), ("ai-1", "jobs-not-consumed")),
              verdicts={"ai-1": "worker-down"}, env={"ai-1": {"WORKER_PAUSED": "1"}}),
-    Scenario("poison-job", "every second Excel job fails in the AI worker and SQS redelivers it",
+    Scenario("poison-job", "every second Excel job raises outside the AI worker's job path (`Unexpected error` "
+             "and a traceback): the message is not deleted, and SQS redelivers it again and again",
              expect=(("ai-1", "job-repeated-failure"),),
              verdicts={"ai-1": "code-suspect"},
-             env={"api-1": {"SIM_POISON_EVERY": "2"}}),
+             env={"api-1": {"SIM_FAIL_QUEUE": "ai", "SIM_FAIL_EVERY": "2", "SIM_FAIL_MODE": "raise"}}),
+    Scenario("dead-letter", "the AI queue has a redrive policy (2 receives) and every third Excel job raises in the "
+             "worker: SQS moves those messages to academy-ai-jobs-basic-dlq",
+             expect=(("ai-1", "dead-letter-messages"),),
+             verdicts={"ai-1": "code-suspect"}, dead_letter=((AI_QUEUE, 2),),
+             env={"api-1": {"SIM_FAIL_QUEUE": "ai", "SIM_FAIL_EVERY": "3", "SIM_FAIL_MODE": "raise"}}),
+    Scenario("worker-exceptions", "every third Excel job fails in its handler (`SQS_JOB_FAILED`, the message deleted "
+             "on purpose): nothing is redelivered, nothing reaches a dead-letter queue, the other jobs complete",
+             expect=(("ai-1", "worker-exceptions"),),
+             verdicts={"ai-1": "code-suspect"},
+             env={"api-1": {"SIM_FAIL_QUEUE": "ai", "SIM_FAIL_EVERY": "3", "SIM_FAIL_MODE": "clean"}}),
+    Scenario("poison-job-crash-loop", "the first video job fails in the video worker (`JOB_PROCESSING_FAILED` and a "
+             "traceback), which backs the message off and exits 1, every time it comes back: a restarting container "
+             "caused by one job",
+             expect=(("video-1", "job-crash-loop"),),
+             verdicts={"video-1": "code-suspect"},
+             env={"api-1": {"SIM_FAIL_QUEUE": "video", "SIM_FAIL_EVERY": "1", "SIM_FAIL_LIMIT": "1"}}),
+    Scenario("job-stuck", "the fourth Excel job never returns from its handler: the AI worker runs, holds it far longer "
+             "than the queue's 8 s visibility timeout, and takes no other job",
+             expect=(("ai-1", "job-stuck"),),
+             verdicts={"ai-1": "code-suspect"}, visibility_timeouts=((AI_QUEUE, 8),),
+             env={"api-1": {"SIM_FAIL_QUEUE": "ai", "SIM_FAIL_EVERY": "4", "SIM_FAIL_LIMIT": "1",
+                            "SIM_FAIL_MODE": "hang"}}),
+    Scenario("sqs-via-proxy", "ai-1's environment sends HTTP(S) through a proxy (with its own password in the URL) "
+             "that does not answer, and no NO_PROXY exempts the SQS endpoint",
+             expect=(("ai-1", "sqs-via-proxy"), ("ai-1", "worker-sqs-errors"), ("ai-1", "jobs-not-consumed"),
+                     ("ai-1", "backlog-no-consumer")),
+             verdicts={"ai-1": "config"},
+             env={"ai-1": {"HTTP_PROXY": PROXY_URL, "HTTPS_PROXY": PROXY_URL}}),
 )}
 
 
@@ -230,10 +264,19 @@ def iam_users(scenario):
 
 
 def queues(scenario):
-    """(region, name, account or None for the default account) of every queue to create."""
-    found = [(REGION, name, None) for name in (VIDEO_QUEUE, AI_QUEUE) if name not in scenario.missing_queues]
-    return tuple(found + [(REGION, name, STAGING_ACCOUNT) for name in scenario.staging_queues] +
-                 [(region, name, None) for region, name in scenario.extra_queues])
+    """(region, name, account or None for the default account, attributes) of every queue to create,
+    a dead-letter queue before the queue whose redrive policy names it."""
+    attributes = {name: {} for name in (VIDEO_QUEUE, AI_QUEUE)}
+    found = []
+    for name, seconds in scenario.visibility_timeouts:
+        attributes[name]["VisibilityTimeout"] = str(seconds)
+    for name, receives in scenario.dead_letter:
+        found.append((REGION, name + "-dlq", None, {}))
+        attributes[name]["RedrivePolicy"] = {"deadLetterTargetName": name + "-dlq", "maxReceiveCount": receives}
+    found += [(REGION, name, None, attributes[name]) for name in (VIDEO_QUEUE, AI_QUEUE)
+              if name not in scenario.missing_queues]
+    return tuple(found + [(REGION, name, STAGING_ACCOUNT, {}) for name in scenario.staging_queues] +
+                 [(region, name, None, {}) for region, name in scenario.extra_queues])
 
 
 def healthy_env(host, keys, r2_keys, endpoint):
@@ -253,15 +296,13 @@ def healthy_env(host, keys, r2_keys, endpoint):
 
 
 def apply_changes(env, changes, resolve):
-    """The env with a scenario's changes; `resolve(placeholder)` gives "{...}" values."""
+    """The env with a scenario's changes; `resolve(placeholder)` gives each "{...}" in a value."""
     result = dict(env)
     for name, value in changes.items():
         if value is None:
             result.pop(name, None)
-        elif value.startswith("{") and value.endswith("}"):
-            result[name] = resolve(value)
         else:
-            result[name] = value
+            result[name] = re.sub(r"\{[^{}]+\}", lambda match: resolve(match.group(0)), value)
     return result
 
 

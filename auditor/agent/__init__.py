@@ -11,7 +11,6 @@ import zlib
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SCHEMA = "host-facts/2"
 BOOTSTRAP = ("import sys,zlib,base64;exec(compile(zlib.decompress(base64.b64decode(sys.argv[1])),"
              "'fleet-agent','exec'))")
 
@@ -20,12 +19,15 @@ def _pack(data):
     return base64.b64encode(zlib.compress(data, 9)).decode("ascii")
 
 
-SHARED = ("redact.py", "appenv.py")
+SHARED = ("wire.py", "redact.py", "appenv.py")
+# each program's modules, in import order: a module comes after what it imports
+PARTS = {"host_agent.py": SHARED + ("runner.py", "environment.py", "logs.py", "containers.py", "host_agent.py"),
+         "sqs_probe.py": SHARED + ("sqs_probe.py",)}
 
 
 def program(name):
-    """A shipped program: the shared helpers (redaction, the app's environment), then the program."""
-    return "\n\n".join((HERE / part).read_text() for part in SHARED + (name,))
+    """A shipped program: its modules' sources, one after the other, as one source."""
+    return "\n\n".join((HERE / part).read_text() for part in PARTS[name])
 
 
 @functools.lru_cache(maxsize=None)

@@ -31,12 +31,42 @@ def app_region(region_config, env):
     return {"value": region_config.get("default"), "source": "app-default"}
 
 
+def resolved_regions(region_config, env, profile_region=None):
+    """The region as the app, boto3 and AWS CLI v2 each resolve it from env, with the source.
+    `profile_region`: what boto3's config file says (known only where boto3 runs)."""
+    if env.get("AWS_DEFAULT_REGION"):
+        boto = {"value": env["AWS_DEFAULT_REGION"], "source": "env:AWS_DEFAULT_REGION"}
+    else:
+        boto = {"value": profile_region, "source": "config-file" if profile_region else None}
+    name, value = first_set(env, ["AWS_REGION", "AWS_DEFAULT_REGION"])
+    cli = {"value": value, "source": "env:" + name} if name else \
+        {"value": profile_region, "source": "config-file" if profile_region else None}
+    return {"app": app_region(region_config, env), "boto3": boto, "cli": cli}
+
+
 def preferred_keys(credentials_config, env):
     """(key id, secret, source) of the first preferred pair set in env, else (None, None, None)."""
     for pair in credentials_config.get("prefer", []):
         if env.get(pair["key_id"]) and env.get(pair["secret"]):
             return env[pair["key_id"]], env[pair["secret"]], "env:" + pair["key_id"]
     return None, None, None
+
+
+def env_keys(credentials_config, env):
+    """(key id, secret, source) from env alone: a preferred pair, else AWS_ACCESS_KEY_ID's."""
+    key_id, secret, source = preferred_keys(credentials_config, env)
+    if not key_id and env.get("AWS_ACCESS_KEY_ID"):
+        return env["AWS_ACCESS_KEY_ID"], env.get("AWS_SECRET_ACCESS_KEY"), "env:AWS_ACCESS_KEY_ID"
+    return key_id, secret, source
+
+
+def queue_entries(queues_config, env, region):
+    """One entry per configured queue: its key, the name the app resolves, where from, the region."""
+    entries = []
+    for key, queue in queues_config.items():
+        name, source = queue_name(queue, env)
+        entries.append({"key": key, "name": name, "name_source": source, "region": region})
+    return entries
 
 
 def queue_name(queue, env):

@@ -1,36 +1,31 @@
 """SQS probe, run inside the app's own environment. Needs only boto3 there.
 
 Reads its settings as JSON from argv[1]; prints one JSON document. Read-only:
-it calls STS GetCallerIdentity, SQS GetQueueUrl and GetQueueAttributes, once
-each, with short timeouts and no retries. It never receives, sends or deletes
-a message. Secrets leave it only as digests, keyed by the controller.
+it calls STS GetCallerIdentity, SQS GetQueueUrl and GetQueueAttributes (for each
+queue and its dead-letter queue), with short timeouts and no retries. It never
+receives, sends or deletes a message. Secrets leave it only as digests, keyed by
+the controller.
 """
+import email.utils
 import json
 import os
 import platform
 import sys
+import time
+import urllib.parse
+import urllib.request
 
 try:
-    from .appenv import app_region, first_set, preferred_keys, queue_name, value_problems
+    from .appenv import preferred_keys, queue_entries, resolved_regions, value_problems
     from .redact import describe_credentials, mask_key_ids_in, strip_url_user
 except ImportError:  # shipped: redact.py's and appenv.py's sources are prepended (see agent.program)
     pass
 
 ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-              "ApproximateNumberOfMessagesDelayed", "RedrivePolicy", "QueueArn", "VisibilityTimeout"]
-
-
-def resolve_regions(config, profile_region):
-    """The region as the app, boto3 and AWS CLI v2 each resolve it, with the source."""
-    env = os.environ
-    if env.get("AWS_DEFAULT_REGION"):
-        boto = {"value": env["AWS_DEFAULT_REGION"], "source": "env:AWS_DEFAULT_REGION"}
-    else:
-        boto = {"value": profile_region, "source": "config-file" if profile_region else None}
-    name, value = first_set(env, ["AWS_REGION", "AWS_DEFAULT_REGION"])
-    cli = {"value": value, "source": "env:" + name} if name else \
-        {"value": profile_region, "source": "config-file" if profile_region else None}
-    return {"app": app_region(config["region"], env), "boto3": boto, "cli": cli}
+              "ApproximateNumberOfMessagesDelayed", "RedrivePolicy", "QueueArn", "VisibilityTimeout",
+              "KmsMasterKeyId", "SqsManagedSseEnabled"]
+DEPTH = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "QueueArn"]
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy")
 
 
 def resolve_credentials(config, session):
@@ -85,6 +80,62 @@ def session_without_profile(boto3):
             os.environ["AWS_PROFILE"] = saved
 
 
+def aws_clock(response_or_error, asked_at):
+    """{date, skew_seconds}: the host's clock against the Date of an AWS answer (success or error),
+    the request's own time taken at its middle; None without a Date."""
+    response = response_or_error if isinstance(response_or_error, dict) else \
+        getattr(response_or_error, "response", None) or {}
+    date = (response.get("ResponseMetadata") or {}).get("HTTPHeaders", {}).get("date")
+    if not date:
+        return None
+    try:
+        server = email.utils.parsedate_to_datetime(date).timestamp()
+    except (TypeError, ValueError):
+        return None
+    return {"date": date, "skew_seconds": round((asked_at + time.time()) / 2 - server, 1)}
+
+
+def proxy_route(sqs):
+    """The proxy the SQS client goes through, as botocore chooses it from the environment: the
+    variables (URL user removed), the endpoint, and the proxy applied to it (or None)."""
+    variables = {name: strip_url_user(os.environ[name]) for name in PROXY_VARIABLES if os.environ.get(name)}
+    if not variables or sqs is None:
+        return None
+    endpoint = sqs.meta.endpoint_url
+    parsed = urllib.parse.urlparse(endpoint)
+    proxies = urllib.request.getproxies_environment()
+    bypassed = bool(urllib.request.proxy_bypass_environment(parsed.hostname or "", proxies))
+    chosen = None if bypassed else proxies.get(parsed.scheme)
+    return {"variables": variables, "endpoint": strip_url_user(endpoint),
+            "proxy": strip_url_user(chosen) if chosen else None}
+
+
+def dead_letter(sqs, attributes, secrets):
+    """The queue's redrive policy and its dead-letter queue's depth (None: no policy). A
+    dead-letter queue that cannot be read says why: "not judged", never "empty"."""
+    try:
+        policy = json.loads(attributes.get("RedrivePolicy") or "null")
+    except ValueError:
+        return {"error": {"code": "RedrivePolicyUnreadable", "message": "not JSON"}}
+    if not isinstance(policy, dict) or not policy.get("deadLetterTargetArn"):
+        return None
+    arn = str(policy["deadLetterTargetArn"])
+    parts = arn.split(":")
+    entry = {"arn": arn, "name": parts[-1], "max_receive_count": policy.get("maxReceiveCount")}
+    own_account = (attributes.get("QueueArn") or "").split(":")[4:5]
+    try:
+        kwargs = {"QueueName": parts[-1]}
+        if len(parts) > 4 and [parts[4]] != own_account:
+            kwargs["QueueOwnerAWSAccountId"] = parts[4]
+        url = sqs.get_queue_url(**kwargs)["QueueUrl"]
+        read = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=DEPTH)["Attributes"]
+        entry.update(url=url, depth=int(read.get("ApproximateNumberOfMessages", 0)),
+                     in_flight=int(read.get("ApproximateNumberOfMessagesNotVisible", 0)))
+    except Exception as error:
+        entry["error"] = error_record(error, secrets)
+    return entry
+
+
 def main():
     config = json.loads(sys.argv[1])
     result = {"schema": "sqs-probe/1", "python": platform.python_version(),
@@ -112,7 +163,7 @@ def main():
     except Exception:  # an unreadable config file: the profile check is skipped
         profiles = None
     result["env_problems"] = value_problems(config, os.environ, known_regions(bare) if bare else None, profiles)
-    result["region"] = resolve_regions(config, profile_region)
+    result["region"] = resolved_regions(config["region"], os.environ, profile_region)
     result["endpoints"] = {k: strip_url_user(v) for k, v in sorted(os.environ.items())
                            if k.startswith("AWS_ENDPOINT_URL")}
     result["settings_module"] = os.environ.get(config.get("settings_module_env") or "", None)
@@ -136,34 +187,36 @@ def main():
     region = result["region"]["app"]["value"]
     kwargs = dict(region_name=region, aws_access_key_id=key_id, aws_secret_access_key=secret,
                   aws_session_token=token, config=botocore_config)
+    asked_at = time.time()
     try:
         identity = boto3.client("sts", **kwargs).get_caller_identity()
         result["identity"] = {"account": identity.get("Account"), "arn": identity.get("Arn")}
+        result["aws_clock"] = aws_clock(identity, asked_at)
     except Exception as error:
         result["identity"] = {"error": error_record(error, secrets)}
+        result["aws_clock"] = aws_clock(error, asked_at)
     try:
         sqs = boto3.client("sqs", **kwargs)
         client_error = None
     except Exception as error:  # an invalid region or endpoint: every queue says so
         sqs, client_error = None, error_record(error, secrets)
-    result["queues"] = []
-    for key, queue in config["queues"].items():
-        name, name_source = queue_name(queue, os.environ)
-        entry = {"key": key, "name": name, "name_source": name_source, "region": region}
+    result["proxy"] = proxy_route(sqs)
+    result["queues"] = queue_entries(config["queues"], os.environ, region)
+    for entry in result["queues"]:
         try:
             if sqs is None:
                 entry["error"] = client_error
             else:
-                entry["url"] = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+                entry["url"] = sqs.get_queue_url(QueueName=entry["name"])["QueueUrl"]
         except Exception as error:
             entry["error"] = error_record(error, secrets)
         if entry.get("url"):
             try:
                 attributes = sqs.get_queue_attributes(QueueUrl=entry["url"], AttributeNames=ATTRIBUTES)
                 entry["attributes"] = attributes.get("Attributes", {})
+                entry["dead_letter"] = dead_letter(sqs, entry["attributes"], secrets)
             except Exception as error:
                 entry["attributes_error"] = error_record(error, secrets)
-        result["queues"].append(entry)
     print(json.dumps(result))
 
 

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 from typing import Optional
 
-from ..words import Word
+from ..agent.wire import Word
 
 
 class OutcomeKind(Word):

@@ -9,6 +9,7 @@ import sys
 import time
 
 from auditor import agent
+from auditor.agent import wire
 from auditor.transports import quote
 from auditor.collect import agent_config
 from auditor.inventory import HostSpec, deep_merge
@@ -89,5 +90,5 @@ def test_the_agent_exits_0_with_its_stdin_open_as_over_ssh(tmp_path):
     out = process.stdout.read()             # stdin stays open, as the SSH channel keeps it
     status = process.wait(timeout=60)
     process.stdin.close()
-    assert json.loads(out.decode().splitlines()[-1])["schema"] == agent.SCHEMA
+    assert json.loads(out.decode().splitlines()[-1])["schema"] == wire.SCHEMA
     assert status == 0, status

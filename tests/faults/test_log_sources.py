@@ -6,7 +6,7 @@ import gzip
 import os
 import time
 
-from auditor.agent import host_agent
+from auditor.agent import containers, logs
 
 MARKERS = [{"name": "received", "kind": "received", "pattern": r"SQS_MESSAGE_RECEIVED .*?job_id=(?P<job>\w+)"}]
 
@@ -26,13 +26,13 @@ def test_a_rotated_file_is_read_newest_last_within_the_window(tmp_path):
     (tmp_path / "worker.log.1").write_text("%s INFO SQS_MESSAGE_RECEIVED | job_id=j1\n" % stamp(1800))
     log.write_text("%s INFO SQS_MESSAGE_RECEIVED | job_id=j2\n" % stamp(60))
     os.utime(str(log) + ".2.gz", (time.time() - 7200, time.time() - 7200))
-    result = host_agent.scan_logs({"kind": "file", "path": str(log)}, str(log), MARKERS, config())
+    result = logs.scan_logs({"kind": "file", "path": str(log)}, str(log), MARKERS, config())
     assert result["read"]
     assert [job for job, _ in result["markers"]["received"]["jobs"]] == ["j1", "j2"]
 
 
 def test_a_missing_log_file_is_a_reading_not_taken(tmp_path):
-    result = host_agent.scan_logs({"kind": "file", "path": str(tmp_path / "none.log")}, "x", MARKERS, config())
+    result = logs.scan_logs({"kind": "file", "path": str(tmp_path / "none.log")}, "x", MARKERS, config())
     assert result["read"] is False and result["reason"] == "not-found"
 
 
@@ -46,8 +46,8 @@ def test_journald_and_systemd_state(tmp_path, monkeypatch):
         (bin_dir / name).chmod(0o755)
     monkeypatch.setenv("PATH", "%s:%s" % (bin_dir, os.environ["PATH"]))
     source = {"kind": "journald", "unit": "academy-ai-worker"}
-    result = host_agent.scan_logs(source, "academy-ai-worker", MARKERS, config())
+    result = logs.scan_logs(source, "academy-ai-worker", MARKERS, config())
     assert [job for job, _ in result["markers"]["received"]["jobs"]] == ["j9"]
     assert (tmp_path / "args").read_text().split() == ["-u", "academy-ai-worker", "--since", "-3600s", "-o",
                                                        "short-iso", "--no-pager", "-q"]
-    assert host_agent.process_state({"source": source}) == {"present": True, "status": "inactive"}
+    assert containers.process_state({"source": source}) == {"present": True, "status": "inactive"}

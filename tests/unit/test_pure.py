@@ -1,7 +1,7 @@
 """Pure functions: error normalisation and classification, .env parsing, masking."""
 import pytest
 
-from auditor.agent.host_agent import describe_env, parse_dotenv
+from auditor.agent.environment import describe_env, parse_dotenv
 from auditor.agent.redact import mask_key_id
 from auditor.diagnosis import classify_aws_error
 from auditor.facts import normalise_error_code

@@ -1,0 +1,103 @@
+"""The app's environment as the host holds it: the .env file (read, never evaluated) and the
+variables of a container, each value described by its fingerprint (public ones also in clear).
+Every non-public value seen is remembered, so that no copy of it leaves the host."""
+import errno
+import json
+
+try:
+    from .appenv import env_keys, queue_entries, resolved_regions, value_problems
+    from .redact import describe_credentials, fingerprint, mask_key_id, mask_key_ids_in, strip_url_user, \
+        strip_url_users_in
+except ImportError:  # shipped: the sources are concatenated (see agent.program)
+    pass
+
+MAX_ENV = 300
+# Free text (log lines, errors, the check script's output) is searched for secret values of at
+# least this length. Shorter values are fingerprinted in every structured field, but not searched
+# for in text: measured on the sandbox, a 5-letter non-public value (`video`) matched inside
+# container names, roles and paths and corrupted the facts themselves.
+MIN_SECRET = 8
+SECRETS = set()             # every non-public value seen (.env, container env): never sent as is
+
+
+def scrub_outgoing(text, domain):
+    """The last pass over everything that leaves the host: any secret value the agent knows
+    (MIN_SECRET characters or more) is replaced by its fingerprint, full key ids are masked,
+    URL user info is removed."""
+    for value in sorted(SECRETS, key=len, reverse=True):
+        text = text.replace(json.dumps(value)[1:-1], "fp:" + fingerprint(domain, value))
+    return strip_url_users_in(mask_key_ids_in(text))
+
+
+def parse_dotenv(text, loader="compose"):
+    """KEY=VALUE lines as the consumer reads them. docker --env-file takes the
+    rest of the line verbatim; compose and python-dotenv strip `export`, quotes
+    and (unquoted) inline comments. CRLF endings are dropped by all three."""
+    values = {}
+    for raw in text.splitlines():
+        line = raw.rstrip("\r")
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if loader != "docker" and stripped.startswith("export "):
+            stripped = stripped[len("export "):].lstrip()
+        if "=" not in stripped:
+            continue
+        key, value = stripped.split("=", 1)
+        key = key.strip()
+        if loader == "docker":
+            values[key] = value
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            quote, value = value[0], value[1:-1]
+            if quote == '"':
+                value = value.replace("\\n", "\n").replace('\\"', '"')
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        values[key] = value
+    return values
+
+
+def read_dotenv(path, loader):
+    """(values, None) or (None, (reason, detail)). A BOM is dropped (utf-8-sig), as Docker and
+    python-dotenv drop it; the file is parsed, never evaluated."""
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as handle:
+            return parse_dotenv(handle.read(), loader), None
+    except OSError as error:
+        reason = {errno.ENOENT: "not-found", errno.EACCES: "permission-denied",
+                  errno.EPERM: "permission-denied"}.get(error.errno, "command-failed")
+        return None, (reason, error.strerror)
+
+
+def describe_env(env, config):
+    """Every variable as a fingerprint; public ones also in clear, key ids masked."""
+    domain, public, key_ids = config["digest_domain"], set(config["public_env"]), set(config["key_id_env"])
+    described = {}
+    for name in sorted(env)[:MAX_ENV]:
+        value = env[name]
+        entry = {"fp": fingerprint(domain, value)}
+        if name not in public and len(value) >= MIN_SECRET:
+            SECRETS.add(value)
+        if name in public:
+            entry["value"] = value
+        elif name in key_ids:
+            entry["masked"] = mask_key_id(value)
+        described[name] = entry
+    return described
+
+
+def static_reading(config, values):
+    """What the .env alone says (when the app's container is not running), by the same rules the
+    probe applies to a live environment: regions, masked key id and fingerprints, queue names;
+    no AWS call behind it."""
+    key_id, secret, source = env_keys(config["credentials"], values)
+    regions = resolved_regions(config["region"], values)
+    return {"static": True, "region": regions,
+            "credentials": describe_credentials(config["digest_domain"], key_id, secret,
+                                                values.get("AWS_SESSION_TOKEN"), source),
+            "queues": queue_entries(config["queues"], values, regions["app"]["value"]),
+            "settings_module": values.get(config.get("settings_module_env") or ""),
+            "endpoints": {k: strip_url_user(v) for k, v in sorted(values.items()) if k.startswith("AWS_ENDPOINT_URL")},
+            "env_problems": value_problems(config, values)}

@@ -1,0 +1,312 @@
+"""A workload's logs in the window: read from its source (docker logs, a file and its rotations,
+journald), bounded, then read once for the markers and for what the code did: the exceptions it
+raised, how each run of the process ended, and the jobs it received and never finished."""
+import calendar
+import glob
+import gzip
+import os
+import re
+import time
+
+try:
+    from .runner import LineWindow, stream_command, unread
+    from .wire import MarkerKind, Unread
+except ImportError:  # shipped: the sources are concatenated (see agent.program)
+    pass
+
+MAX_JOBS = 100
+MAX_GROUPS = 20             # exception groups and exits kept per workload
+STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:[.,](\d+))?")
+WINDOW_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# what each log source puts before the program's own line
+SOURCE_PREFIX = {"docker": re.compile(r"^\d{4}-\d{2}-\d{2}T[\d:.]+Z "),
+                 "journald": re.compile(r"^\S+ \S+ [^:\s]+: ")}
+TRACEBACK = "Traceback (most recent call last):"
+CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
+FRAME = re.compile(r'^\s+File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<function>\S+)')
+EXCEPTION = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)(?::\s?(?P<message>.*))?$")
+LIBRARY_PATH = re.compile(r"(site-packages|dist-packages|/lib/python\d[\d.]*/|^<frozen)")
+KMS_DENIED = re.compile(r"KMS\.AccessDeniedException|KmsAccessDenied\w*|KMS\.KMSAccessDenied\w*")
+KMS_KEY = re.compile(r"arn:aws:kms:[\w-]+:\d{12}:(?:key|alias)/[\w/-]+|alias/[\w/-]+")
+KMS_ACTION = re.compile(r"\bkms:\w+")
+
+
+def window_seconds(window):
+    """'1h', '90m', '2h30m', '3600' -> seconds."""
+    text = str(window).strip()
+    if text.isdigit():
+        return int(text)
+    parts = re.findall(r"(\d+)\s*([smhd])", text)
+    return sum(int(n) * WINDOW_UNITS[unit] for n, unit in parts) or 3600
+
+
+def stamp_of(line):
+    """(sortable UTC text, epoch seconds) of a line's leading timestamp, or (None, None).
+    Docker's RFC 3339, journald's short-iso and Python logging's asctime all match."""
+    match = STAMP.search(line, 0, 48)
+    if not match:
+        return None, None
+    day, clock, fraction = match.group(1), match.group(2), (match.group(3) or "0")[:6].ljust(6, "0")
+    try:
+        epoch = calendar.timegm(time.strptime(day + "T" + clock, "%Y-%m-%dT%H:%M:%S")) + int(fraction) / 1e6
+    except ValueError:
+        return None, None
+    return "%sT%s.%sZ" % (day, clock, fraction), epoch
+
+
+# -- reading ----------------------------------------------------------------------------
+
+def docker_log_lines(name, window, max_bytes, timeout):
+    code, lines = stream_command(["docker", "logs", "--timestamps", "--since", window, "--tail", "50000", name],
+                                 LineWindow(max_bytes), timeout)
+    if code != 0:
+        return unread(code, "", "\n".join(list(lines.lines)[-5:])), None
+    return None, lines
+
+
+def journald_log_lines(unit, window, max_bytes, timeout):
+    code, lines = stream_command(["journalctl", "-u", unit, "--since", "-%ds" % window_seconds(window),
+                                  "-o", "short-iso", "--no-pager", "-q"], LineWindow(max_bytes), timeout)
+    if code != 0:
+        return unread(code, "", "\n".join(list(lines.lines)[-5:])), None
+    return None, lines
+
+
+def file_log_lines(pattern, window, max_bytes):
+    """A log file and its rotations (`PATH`, `PATH.1`, ..., `.gz` too), modified within the
+    window; the newest max_bytes of them, newest file last so its lines win."""
+    since = time.time() - window_seconds(window)
+    try:
+        paths = [p for p in glob.glob(pattern) + glob.glob(pattern + ".*") if os.path.isfile(p)]
+        dated = sorted(((os.path.getmtime(p), p) for p in set(paths)), reverse=True)
+    except OSError as error:
+        return {"read": False, "reason": Unread.FAILED, "error": str(error)}, None
+    chosen, budget = [], max_bytes
+    for mtime, path in dated:
+        if mtime < since or budget <= 0:
+            break
+        chosen.append(path)
+        budget -= os.path.getsize(path)
+    if not dated:
+        return {"read": False, "reason": Unread.NOT_FOUND, "error": "no file matches %s" % pattern}, None
+    lines = LineWindow(max_bytes)
+    for path in reversed(chosen):
+        try:
+            if path.endswith(".gz"):
+                with gzip.open(path, "rb") as handle:
+                    lines.feed(handle)
+            else:
+                with open(path, "rb") as handle:
+                    size = os.fstat(handle.fileno()).st_size
+                    if size > max_bytes:        # only the tail can survive: skip the rest unread
+                        handle.seek(size - max_bytes)
+                        handle.readline()
+                        lines.dropped = True
+                    lines.feed(handle)
+        except OSError as error:
+            reason = Unread.PERMISSION_DENIED if error.errno in (13, 1) else Unread.FAILED
+            return {"read": False, "reason": reason, "error": "%s: %s" % (path, error.strerror)}, None
+    return None, lines
+
+
+def read_logs(source, name, config):
+    """(unread reading or None, LineWindow) from the role's log source."""
+    window, max_bytes = config["log_window"], config["log_max_bytes"]
+    timeout = config["step_timeout"]
+    kind = source.get("kind", "docker")
+    if kind == "file":
+        return file_log_lines(source["path"], window, max_bytes)
+    if kind == "journald":
+        return journald_log_lines(source["unit"], window, max_bytes, timeout)
+    return docker_log_lines(name, window, max_bytes, timeout)
+
+
+# -- what the code did ----------------------------------------------------------------------
+
+def innermost_app_frame(frames):
+    """The deepest frame in the app's own code (not the standard library or site-packages):
+    where a fix would go. Falls back to the deepest frame."""
+    for path, line, function in reversed(frames):
+        if not LIBRARY_PATH.search(path):
+            return "%s:%s in %s" % (path, line, function)
+    return "%s:%s in %s" % frames[-1] if frames else None
+
+
+def error_type(text):
+    """The exception type a failure line names (`ValueError: ...`, `error=KeyError(...)`), or None."""
+    match = re.search(r"\b([A-Z]\w*(?:Error|Exception|Exit|Timeout|Interrupt))\b", text or "")
+    return match.group(1) if match else None
+
+
+class LogStory:
+    """What the code did, read line by line alongside the markers: exceptions grouped by type and
+    innermost application frame, each run's end (the job that failed last, or the one in progress,
+    when a new start follows), and the jobs of the current run received and not yet finished."""
+
+    def __init__(self):
+        self.groups = {}
+        self.exits = []
+        self.open_jobs = {}                 # job -> (stamp, epoch) of its last receipt, this run
+        self.last_failure = None            # (job, type) when the run's last event was a failure
+        self.pending = None                 # a failure line whose traceback may follow
+        self.traceback = None               # the frames of the traceback being read
+        self.exception = None               # a finished traceback's exception, until no chain follows
+        self.seen_lines = self.earlier_lines = False
+        self.kms = {"count": 0, "last": None, "keys": [], "actions": []}
+
+    def current_job(self):
+        if not self.open_jobs:
+            return None
+        return max(self.open_jobs.items(), key=lambda item: item[1][1] or 0)[0]
+
+    def _group(self, kind, where, message, job, stamp):
+        key = (kind, where) if where else (kind, re.sub(r"\d+", "N", message or "")[:80])
+        group = self.groups.get(key)
+        if group is None:
+            if len(self.groups) >= MAX_GROUPS:
+                return
+            group = self.groups[key] = {"type": kind, "where": where, "message": (message or "")[:200],
+                                        "count": 0, "first": stamp, "last": stamp, "jobs": []}
+        group["count"] += 1
+        group["last"] = stamp or group["last"]
+        if job and job not in group["jobs"]:
+            group["jobs"] = (group["jobs"] + [job])[-MAX_GROUPS:]
+
+    def _flush_pending(self):
+        if self.pending is not None:
+            job, error, stamp = self.pending
+            self._group(error_type(error), None, error, job, stamp)
+            self.pending = None
+
+    def _flush_exception(self):
+        if self.exception is not None:
+            self._group(*self.exception)
+            self.exception = None
+
+    def line(self, text, stamp):
+        """Feed one line (its source's prefix removed); True when it belongs to a traceback."""
+        self.earlier_lines, self.seen_lines = self.seen_lines, True
+        if KMS_DENIED.search(text):
+            self.kms["count"] += 1
+            self.kms["last"] = stamp
+            for found, field in ((KMS_KEY.findall(text), "keys"), (KMS_ACTION.findall(text), "actions")):
+                self.kms[field] = sorted(set(self.kms[field]) | set(found))[:10]
+        if text.startswith(TRACEBACK):
+            job = self.pending[0] if self.pending else self.current_job()
+            if self.exception is not None:          # a chain: the last exception raised is the one that counts
+                job = job or self.exception[3]
+                self.exception = None
+            self.pending = None
+            self.traceback = {"frames": [], "job": job, "stamp": stamp}
+            return True
+        if self.traceback is not None:
+            frame = FRAME.match(text)
+            if frame:
+                self.traceback["frames"].append((frame.group("path"), frame.group("line"), frame.group("function")))
+                return True
+            if text[:1].isspace() or not text.strip():
+                return True             # the source line under a frame, or ^^^^ markers
+            found = EXCEPTION.match(text.strip())
+            if found:
+                trace = self.traceback
+                self.exception = (found.group("type"), innermost_app_frame(trace["frames"]),
+                                  found.group("message"), trace["job"], trace["stamp"])
+                if trace["job"] and self.last_failure and self.last_failure[0] == trace["job"]:
+                    self.last_failure = (trace["job"], found.group("type"))
+                self.traceback = None
+                return True
+            self.traceback = None
+        if self.exception is not None and (not text.strip() or text.startswith(CHAINED)):
+            return True
+        self._flush_exception()
+        self._flush_pending()
+        return False
+
+    def marker(self, kind, job, error, stamp, epoch):
+        """A marker matched on the line just fed."""
+        if kind == MarkerKind.STARTED:
+            self.run_ended(stamp)
+        elif kind == MarkerKind.RECEIVED and job:
+            self.open_jobs[job] = (stamp, epoch)
+            self.last_failure = None
+        elif kind == MarkerKind.COMPLETED:
+            self.open_jobs.pop(job, None)
+            self.last_failure = None
+        elif kind == MarkerKind.FAILED:
+            job = job or self.current_job()
+            self.open_jobs.pop(job, None)
+            self.last_failure = (job, error_type(error))
+            self.pending = (job, error, stamp)
+
+    def run_ended(self, stamp):
+        """A start: the previous run of the process ended before it (when any line came first)."""
+        if self.earlier_lines:
+            if self.last_failure is not None:
+                job, kind = self.last_failure
+                self.exits.append({"at": stamp, "after": "failure", "job": job, "type": kind})
+            elif self.open_jobs:
+                self.exits.append({"at": stamp, "after": "in-progress", "job": self.current_job(), "type": None})
+            else:
+                self.exits.append({"at": stamp, "after": None, "job": None, "type": None})
+            self.exits = self.exits[-MAX_GROUPS:]
+        self.open_jobs, self.last_failure = {}, None
+
+    def finish(self, now):
+        self._flush_exception()
+        self._flush_pending()
+        groups = sorted(self.groups.values(), key=lambda g: -g["count"])
+        open_jobs = sorted(self.open_jobs.items(), key=lambda item: item[1][1] or 0)[-MAX_GROUPS:]
+        return {"exceptions": groups, "exits": self.exits,
+                "open_jobs": [[job, stamp, round(now - epoch, 1) if epoch else None]
+                              for job, (stamp, epoch) in open_jobs],
+                "kms_denied": self.kms if self.kms["count"] else None}
+
+
+def scan_logs(source, name, markers, config):
+    """Counts, last time and job ids of each marker in the window, from the newest log_max_bytes,
+    with the receive-to-completion time of each job, the receipts per job, and the story of the
+    code (LogStory)."""
+    missing, window = read_logs(source, name, config)
+    if missing:
+        return missing
+    now = time.time()
+    since = now - window_seconds(config["log_window"])
+    prefix = SOURCE_PREFIX.get(source.get("kind", "docker"))
+    compiled = [(m, re.compile(m["pattern"])) for m in markers]
+    found = {m["name"]: {"kind": m["kind"], "queue": m.get("queue"), "count": 0, "last": None, "jobs": []}
+             for m in markers}
+    receipts, received_at, longest = {}, {}, 0.0
+    story = LogStory()
+    lines, oldest = 0, None
+    for line in window.lines:
+        stamp, epoch = stamp_of(line)
+        if epoch is not None and epoch < since:
+            continue                # a rotated file's older lines
+        lines += 1
+        oldest = oldest or stamp
+        if story.line(prefix.sub("", line, 1) if prefix else line, stamp):
+            continue
+        for marker, pattern in compiled:
+            match = pattern.search(line)
+            if not match:
+                continue
+            entry = found[marker["name"]]
+            entry["count"] += 1
+            entry["last"] = stamp or entry["last"]
+            captured = match.groupdict()
+            job = captured.get("job")
+            story.marker(marker["kind"], job, captured.get("error"), stamp, epoch)
+            if not job:
+                continue
+            entry["jobs"] = [seen for seen in entry["jobs"] if seen[0] != job][-(MAX_JOBS - 1):]
+            entry["jobs"].append([job, stamp])
+            if marker["kind"] == MarkerKind.RECEIVED:
+                receipts[job] = receipts.get(job, 0) + 1
+                if epoch is not None:
+                    received_at[job] = epoch        # a redelivery starts the job again
+            elif marker["kind"] == MarkerKind.COMPLETED and job in received_at and epoch is not None:
+                longest = max(longest, epoch - received_at[job])
+    repeated = dict(sorted(((j, n) for j, n in receipts.items() if n > 1), key=lambda item: -item[1])[:20])
+    return dict(story.finish(now), read=True, lines=lines, truncated_at=window.max_bytes if window.dropped else None,
+                oldest=oldest, markers=found, repeated_receipts=repeated,
+                longest_processing_seconds=round(longest, 3) if longest else None)
