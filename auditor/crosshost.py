@@ -311,7 +311,10 @@ def _lost_jobs(key, sent, producers, consuming):
     horizon = max((c.logs.oldest for _, c in consuming if c.logs.truncated_at and c.logs.oldest), default="")
     sent = sorted((s for s in sent if (s.at or "") >= horizon), key=lambda s: s.at or "")
     settled = sent[:-IN_FLIGHT_GRACE] if len(sent) > IN_FLIGHT_GRACE else []
-    lost = [s.job for s in settled if s.job not in received]
+    # workers that still take jobs but fall behind (a poison job retried in a loop) leave the newest
+    # waiting, not lost: a job is lost when the workers received jobs sent after it, or none at all
+    newest_taken = max((s.at or "" for s in sent if s.job in received), default=None)
+    lost = [s.job for s in settled if s.job not in received and (newest_taken is None or (s.at or "") < newest_taken)]
     # a worker hung in a job takes no other: job-stuck is its finding, the lost jobs its consequence
     running = sorted({h.report.name for h, c in consuming if c.running and not stuck_jobs(c, _readings_of(h, key))[0]})
     if not lost or not running:

@@ -99,3 +99,23 @@ def record(sandbox, scenario, directory, timeout=90, settle=20, say=print):
             raise SandboxError("%s: after %ds the audit still shows %s, not %s" % (
                 scenario.name, timeout, sorted(audit.finding_set(result)), sorted(expected_set(scenario))))
         time.sleep(3)
+
+
+def handmade_table(directory):
+    """The README's table of hand-made cases (`python -m sandbox.golden`): what each patches into a
+    recorded fleet because the sandbox cannot produce it for real, and what it must yield."""
+    lines = ["| hand-made case | what the sandbox cannot produce, patched into a recorded fleet | exactly these "
+             "findings | verdicts not ok |", "|---|---|---|---|"]
+    for path in sorted(Path(directory).glob("*.json")):
+        case = json.loads(path.read_text())
+        by_host = {}
+        for host, code, _ in case["expect"]:
+            by_host.setdefault(host, []).append("`%s`" % code)
+        found = "; ".join("%s: %s" % (host, ", ".join(codes)) for host, codes in sorted(by_host.items())) or "none"
+        verdicts = ", ".join("%s `%s`" % item for item in sorted(case.get("verdicts", {}).items())) or "-"
+        lines.append("| `%s` | %s | %s | %s |" % (path.stem, case["description"].replace("|", "/"), found, verdicts))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(handmade_table(Path(__file__).resolve().parents[1] / "tests" / "golden" / "handmade"))
