@@ -28,7 +28,7 @@ EXCEPTION = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)(?::\s?(?P<message>.*))?$")
 LIBRARY_PATH = re.compile(r"(site-packages|dist-packages|/lib/python\d[\d.]*/|^<frozen)")
 KMS_DENIED = re.compile(r"KMS\.AccessDeniedException|KmsAccessDenied\w*|KMS\.KMSAccessDenied\w*")
 KMS_KEY = re.compile(r"arn:aws:kms:[\w-]+:\d{12}:(?:key|alias)/[\w/-]+|alias/[\w/-]+")
-KMS_ACTION = re.compile(r"\bkms:\w+")
+KMS_ACTION = re.compile(r"\bkms:[A-Z]\w*")    # actions are CamelCase; key ARNs are not
 
 
 def window_seconds(window):

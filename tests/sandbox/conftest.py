@@ -3,6 +3,7 @@ test session and stopped at its end. Needs root (Docker daemons): every test
 here carries the `sandbox` marker and is skipped, with the reason, when not root."""
 import os
 import time
+import urllib.parse
 
 import pytest
 
@@ -36,8 +37,10 @@ class Fleet:
     def env_secrets(self, names):
         """The secret keys and full key ids in these hosts' .env files: what no output may hold."""
         lines = [line for name in names for line in (self.host(name).app_dir / ".env").read_text().splitlines()]
-        return {value for line in lines if "=" in line for key, value in [line.split("=", 1)]
-                if "SECRET" in key or key.endswith("ACCESS_KEY_ID")}
+        pairs = [line.split("=", 1) for line in lines if "=" in line]
+        found = {value for key, value in pairs if "SECRET" in key or key.endswith("ACCESS_KEY_ID")}
+        return found | {urllib.parse.urlsplit(value).password for key, value in pairs    # a proxy's password
+                        if key.endswith("_PROXY") and urllib.parse.urlsplit(value).password}
 
 
 def pytest_collection_modifyitems(config, items):

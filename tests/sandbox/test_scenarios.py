@@ -52,7 +52,7 @@ def test_healthy_fleet_has_no_error_and_exits_zero(fleet):
     assert "hosts done" in done.stderr
 
 
-@pytest.mark.parametrize("name", ["healthy", "r2-keys", "wrong-secret"])
+@pytest.mark.parametrize("name", ["healthy", "r2-keys", "wrong-secret", "sqs-via-proxy"])
 def test_no_secret_in_any_output_and_probe_is_read_only(fleet, name):
     fleet.use(name)
     result = audit.run_audit(fleet.sandbox.inventory, cross_check=True)

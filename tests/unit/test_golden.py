@@ -92,3 +92,12 @@ def test_check_host_never_says_ok_for_a_step_whose_evidence_is_missing():
     step3 = steps.split("Step 3 - API logs: ")[1]
     assert step3.startswith("NOT JUDGED (the logs of academy-api were not read (permission-denied"), step3
     assert "academy-api" not in steps.split("Step 3")[0].split("Step 2")[1]    # the API is not shown as a worker
+
+
+def test_code_suspect_is_reached_from_five_independent_kinds_of_evidence():
+    """Repeated receipts, a dead-letter queue's depth, failure lines, runs ending on one job and a
+    job held past its visibility timeout: each alone makes a host code-suspect in its own scenario."""
+    alone = {scenario.expect[0][1] for scenario in SCENARIOS.values()
+             if len(scenario.expect) == 1 and scenario.verdict(scenario.expect[0][0]) == "code-suspect"}
+    assert {"job-repeated-failure", "dead-letter-messages", "worker-exceptions", "job-crash-loop",
+            "job-stuck"} <= alone
