@@ -1,13 +1,14 @@
-"""Raw agent JSON -> typed host reports. Pure: no I/O.
+"""Raw agent JSON -> typed host reports. Pure: no I/O, and nothing of the fan-out or the
+transports is imported (the registry and the rules load without paramiko).
 
 Every reading is either taken or missing with its reason (`Missing`); nothing
 unread looks like "nothing happened". "Unknown" (None) is kept apart from
 "empty": a host we could not reach has `probe=None`, not an empty probe.
 """
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Tuple
 
-from .collect import HostRun
 from .agent.wire import MarkerKind, ProbeFailure, Unread, Word  # noqa: F401 (read from here by the rules)
 
 
@@ -451,12 +452,13 @@ def _container(raw, docker):
         kind=kind, exited_in_window=bool(raw.get("exited_in_window")))
 
 
-def digest(run: HostRun) -> HostRun:
-    """The compact record of a host's visit: its typed reading instead of the parsed JSON."""
-    return HostRun(run.spec, run.outcome, report=host_report(run))
+def digest(run):
+    """The compact record of a host's visit (a collect.HostRun): its typed reading instead of the
+    parsed JSON. The run's own type makes the copy, so this module needs nothing of the fan-out."""
+    return dataclasses.replace(run, facts=None, report=host_report(run))
 
 
-def host_report(run: HostRun) -> HostReport:
+def host_report(run) -> HostReport:
     if run.report is not None:
         return run.report
     spec, facts = run.spec, run.facts

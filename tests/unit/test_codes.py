@@ -51,3 +51,18 @@ def test_explain_prints_meaning_verdict_and_fix():
 def test_severities_print_as_their_words():
     assert "%s/%s" % (Severity.ERROR, Verdict.WORKER_DOWN) == "error/worker-down"
     assert Severity.WARNING == "warning"
+
+
+def test_the_registry_and_the_rules_load_without_the_fan_out_or_paramiko():
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", "import sys, auditor.codes, auditor.diagnosis, auditor.crosshost; "
+                           "print(sorted(m for m in sys.modules if m in ('paramiko', 'auditor.collect', 'boto3')))"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_explain_covers_every_code():
+    for code in codes.CODES:
+        text = codes.explain(code)
+        assert text.startswith(code) and "Fix:" in text and "{" not in text
