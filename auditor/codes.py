@@ -107,7 +107,7 @@ _TABLE = (
          "install boto3 in the app's environment (it is what the app uses), or point auditor.app_python at "
          "the app's interpreter"),
     Code("probe-python-missing", E, 1, V.UNKNOWN, "the app's environment has no Python at auditor.app_python",
-         "set auditor.app_python to the app's Python (e.g. python3 or /app/.venv/bin/python)"),
+         "set auditor.app_python to the app's Python (e.g. python3, or the venv's bin/python)"),
     Code("probe-failed", E, 1, V.UNKNOWN, "the SQS probe did not finish in the app's environment",
          "run `{program} check-host {host}` and read the probe's error"),
     Code("probe-container-lost", W, 1, V.UNKNOWN, "the app's container stopped or restarted while the probe ran in it",
@@ -122,7 +122,7 @@ _TABLE = (
          "or read otherwise than it looks",
          "{fix}; " + RESTART),
     Code("env-region-unknown", W, 1, None, "a region variable names a region botocore does not know",
-         "check the spelling of {variable} (regions look like ap-northeast-2), or update boto3/botocore if the "
+         "check the spelling of {variable} (regions look like us-east-1), or update boto3/botocore if the "
          "region is new"),
     Code("app-env-missing", E, 1, V.CONFIG, "the app's .env is not where the inventory says",
          "set auditor.app_dir / auditor.dotenv to the app's .env"),
@@ -148,8 +148,8 @@ _TABLE = (
          "restart needed for IAM changes"),
     Code("sqs-queue-missing", E, 1, V.CONFIG, "the queue does not exist in the app's region and account "
          "(on real AWS: or it may not be accessed)",
-         "create the queue in the region the app uses (scripts/create_sqs_resources.py, "
-         "scripts/create_ai_sqs_resources.py), or fix {region_var} / the queue name variable; " + RESTART),
+         "create the queue in the region the app uses ({create_queue}), or fix {region_var} / the queue name "
+         "variable; " + RESTART),
     Code("sqs-endpoint-unreachable", E, 1, V.CONFIG, "the app cannot reach the SQS endpoint",
          "check egress (NAT, VPC endpoint, proxy) and any AWS_ENDPOINT_URL* override"),
     Code("sqs-region-missing", E, 1, V.CONFIG, "the app's environment sets no region",
@@ -269,7 +269,7 @@ _TABLE = (
     Code("job-ids-unmatched", W, 4, None, "workers received jobs but none of their ids is an id the API logged: "
          "the log markers do not share an id, so job flow cannot be followed",
          "make the API's enqueue marker and the workers' receive marker capture the same id (auditor.role_defs "
-         "markers, (?P<job>...)); for the reference video worker that is video_id, not job_id"),
+         "markers, (?P<job>...)){job_id_hint}"),
     Code("jobs-not-consumed", E, 4, V.WORKER_DOWN, "jobs the API enqueued were received by no worker in the window",
          "follow steps 1 and 2 on {hosts}: the workers are not reading the queue the API writes to"),
     Code("jobs-enqueued-unpolled", E, 4, V.CONFIG, "a producer enqueues to a queue URL (region, account) that "

@@ -40,25 +40,13 @@ class HostRun:
 DIGEST_DOMAIN = "fleet-audit/fp/2"     # the hosts' digests are of this and the value; keyed on the controller
 
 
-def workload(role, definition):
-    """What the agent reads for one role: its container, or its plain process's log file or unit."""
-    source = dict(definition.get("log_source") or {"kind": "docker"})
-    name = {"docker": definition.get("container"), "file": source.get("path"),
-            "journald": source.get("unit")}[source["kind"]]
-    return {"name": name, "role": role, "source": source, "markers": definition.get("markers", [])}
-
-
 def agent_config(spec):
     """What the host agent needs to know, derived from the host's settings."""
     s = spec.settings
     keeps_stdin_open, compact_output = capabilities(spec.connection)
     role_defs = [(role, s["role_defs"][role]) for role in spec.roles]
-    workloads = [workload(role, d) for role, d in role_defs]
-    workloads = [w for w in workloads if w["name"]]
-    containers = [w for w in workloads if w["source"]["kind"] == "docker"]
-    app_container = s["app_container"] or (containers[0]["name"] if containers else None)
-    env_from = s["env_from"] if (app_container or s["env_from"] != "container") else "dotenv"
-    public = set(s["public_env"]) | set(s["region"]["env"]) | {s["settings_module_env"]}
+    app = spec.app
+    public = set(s["public_env"]) | set(s["region"]["env"]) | ({s["settings_module_env"]} - {None})
     public |= {q["env"] for q in s["queues"].values() if q.get("env")}
     # probe the queues this host's roles use (all of them when it has no role)
     used = {q for _, d in role_defs for q in d.get("produces", []) + d.get("consumes", [])}
@@ -68,14 +56,15 @@ def agent_config(spec):
         "region": s["region"], "credentials": s["credentials"], "queues": queues,
         "public_env": sorted(public), "key_id_env": s["key_id_env"], "settings_module_env": s["settings_module_env"],
         "log_window": str(s["log_window"]), "log_max_bytes": int(s["log_max_bytes"]),
-        "workloads": workloads, "run_check_script": bool(s["run_check_script"]), "step_timeout": STEP_TIMEOUT,
+        "workloads": [w.as_json() for w in app.workloads], "run_check_script": bool(s["run_check_script"]), "step_timeout": STEP_TIMEOUT,
         "imds_endpoint": s["imds_endpoint"],
         # the agent ends its own steps before the remote `timeout` does, and stops when the
         # connection closes (Ctrl-C)
         "budget": max(1, s["timeouts"]["command"] - 5), "watch_stdin": keeps_stdin_open,
         "compress_output": compact_output,
-        "app": {"env_from": env_from, "container": app_container, "app_python": s["app_python"],
+        "app": {"env_from": app.env_from, "container": app.container, "app_python": s["app_python"],
                 "host_python": spec.python, "app_dir": s["app_dir"], "check_script": s["check_script"],
+                "workdir": s["app_workdir"],
                 "dotenv_path": posixpath.join(s["app_dir"], s["dotenv"]), "dotenv_format": s["dotenv_format"]},
     }
 

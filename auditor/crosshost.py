@@ -291,6 +291,7 @@ def _job_flow(key, producers, consumers, settings_of, right_place=None):
         astray.items(), key=lambda item: item[0])]
     if sent and consumers and not consumers_unread:
         findings += _lost_jobs(key, sent, [h for h in producers if all(h not in a[0] for a in astray.values())],
+                               app_variables(settings_of(consumers[0]))["job_id_hint"],
                                consuming)
     elif sent:
         unjudged |= consumers_unread
@@ -305,7 +306,7 @@ def _job_flow(key, producers, consumers, settings_of, right_place=None):
     return findings
 
 
-def _lost_jobs(key, sent, producers, consuming):
+def _lost_jobs(key, sent, producers, job_id_hint, consuming):
     received = {s.job for _, c in consuming for s in c.logs.jobs(MarkerKind.RECEIVED)}
     # a consumer whose logs were cut short cannot vouch for jobs sent before what it read
     horizon = max((c.logs.oldest for _, c in consuming if c.logs.truncated_at and c.logs.oldest), default="")
@@ -323,7 +324,8 @@ def _lost_jobs(key, sent, producers, consuming):
         return [emit("job-ids-unmatched", running, "queue %s: the workers received %d job(s) but none is one the "
                      "API logged (e.g. received %s, enqueued %s): the markers do not share an id" % (
                          key, len(received), sorted(received)[0], sent[-1].job),
-                     {"queue": key, "received": sorted(received)[:10], "sent": [s.job for s in sent[-10:]]})]
+                     {"queue": key, "received": sorted(received)[:10], "sent": [s.job for s in sent[-10:]]},
+                     job_id_hint=job_id_hint)]
     return [emit("jobs-not-consumed", running, "queue %s: %d job(s) enqueued by %s were received by no worker in "
                  "the window: %s" % (key, len(lost), ", ".join(h.report.name for h in producers), ", ".join(lost[-10:])),
                  {"queue": key, "jobs": lost[-50:]}, hosts=", ".join(running))]

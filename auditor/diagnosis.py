@@ -68,7 +68,7 @@ VALUE_FIXES = {
                           "python-dotenv strip them)",
     "surrounding-whitespace": "remove the spaces around {variable}'s value",
     "control-characters": "remove the control characters from {variable} (often a CR from Windows line endings)",
-    "invalid-region-name": "set {variable} to a region name such as ap-northeast-2",
+    "invalid-region-name": "set {variable} to a region name such as us-east-1",
     "invalid-endpoint-url": "set {variable} to an https:// URL, or remove it",
     "profile-not-found": "set AWS_PROFILE to a profile of the app's AWS config, or unset it",
 }
@@ -84,7 +84,9 @@ def app_variables(settings):
     prefer = settings["credentials"].get("prefer") or []
     return {"region_var": region_env[0] if region_env else "the app's region setting",
             "app_keys": "%s/%s" % (prefer[0]["key_id"], prefer[0]["secret"]) if prefer
-            else "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"}
+            else "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+            "create_queue": settings["queue_create_hint"],
+            "job_id_hint": "; " + settings["job_id_hint"] if settings["job_id_hint"] else ""}
 
 
 def consumes(settings, role):
@@ -124,7 +126,7 @@ def _step1_sqs(report, settings):
             host, configured, probe.env_source, ran), {"configured": configured, "ran": ran}, ran=ran))
     findings += _dotenv_rules(report, probe)
     script = report.check_script
-    if script and script.exit_status != 0:
+    if script and script.exit_status not in (0, None):       # None: no check script is configured
         findings.append(emit("check-script-failed", [host], "%s: the app's own check script exited %s"
                              % (host, script.exit_status), host=host))
     return findings

@@ -22,7 +22,8 @@ import yaml
 
 from . import ec2_inventory, transports
 from .errors import InventoryError
-from .profile import DEFAULT_SETTINGS, ENV_SOURCES, LOG_SOURCES, MARKER_KINDS
+from .profile import DEFAULT_PROFILE, DEFAULT_SETTINGS, ENV_SOURCES, LOG_SOURCES, MARKER_KINDS, QUEUE_SCHEMA, \
+    ROLE_SCHEMA, load_profile, profile_path, shipped_profiles
 
 
 class Located(dict):
@@ -132,6 +133,56 @@ class HostSpec:
     def roles(self):
         return tuple(self.settings.get("roles", ()))
 
+    @property
+    def app(self):
+        return app_environment(self.settings, self.roles)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What the agent reads for one role: its container, or its plain process's log file or unit."""
+    name: str
+    role: str
+    source: dict                # the log source: {kind: docker | file | journald, ...}
+    markers: tuple = ()
+
+    @property
+    def kind(self):
+        return self.source.get("kind", "docker")
+
+    def as_json(self):
+        return {"name": self.name, "role": self.role, "source": dict(self.source), "markers": list(self.markers)}
+
+
+@dataclass(frozen=True)
+class AppEnvironment:
+    """Where the app's environment is read on a host, and the workloads read there: decided once,
+    here, for the agent, `hosts` and `check-host` alike."""
+    env_from: str               # container | dotenv | shell
+    container: Optional[str]    # container mode: the app's container
+    workloads: Tuple[Workload, ...]
+
+    def describe(self):
+        return "container %s" % self.container if self.env_from == "container" else self.env_from
+
+
+def app_environment(settings, roles):
+    """The host's workloads (a role whose log source names nothing is left out) and its app
+    environment: the configured container, else the first docker workload's; container mode
+    without any container reads the .env instead."""
+    workloads = []
+    for role in roles:
+        definition = settings["role_defs"][role]
+        source = dict(definition.get("log_source") or {"kind": "docker"})
+        name = {"docker": definition.get("container"), "file": source.get("path"),
+                "journald": source.get("unit")}.get(source.get("kind", "docker"))
+        if name:
+            workloads.append(Workload(name, role, source, tuple(definition.get("markers") or ())))
+    containers = [w.name for w in workloads if w.kind == "docker"]
+    container = settings["app_container"] or (containers[0] if containers else None)
+    env_from = settings["env_from"] if (container or settings["env_from"] != "container") else "dotenv"
+    return AppEnvironment(env_from, container if env_from == "container" else None, tuple(workloads))
+
 
 # -- the settings schema --------------------------------------------------------
 
@@ -191,12 +242,14 @@ def validate_settings(settings, path="auditor", schema=DEFAULT_SETTINGS):
     """Check keys and types of one `auditor:` mapping against the profile."""
     if not isinstance(settings, dict):
         raise InventoryError("%s must be a mapping" % path)
-    free_form = {"queues", "role_defs"}     # user-named entries
+    free_form = {"queues": QUEUE_SCHEMA, "role_defs": ROLE_SCHEMA}     # user-named entries, each of this shape
     for key, value in settings.items():
         if key not in schema:
             close = difflib.get_close_matches(str(key), list(schema), n=1)
             _fail(settings, key, "unknown key %s.%s" % (path, key),
                   "did you mean %r?" % close[0] if close else "valid keys: %s" % ", ".join(sorted(schema)))
+        if value is None:
+            continue            # null removes what a profile or an earlier layer set: the default is back
         expected = _expected_type(schema[key])
         if _wrong_type(value, expected):
             _fail(settings, key, "%s.%s must be %s, not %s" % (path, key, _type_name(expected), shown(value)),
@@ -209,11 +262,12 @@ def validate_settings(settings, path="auditor", schema=DEFAULT_SETTINGS):
             _check_log_source(settings, value, path)
         elif key in free_form:
             for entry, body in value.items():
-                template = next(iter(DEFAULT_SETTINGS[key].values()))
+                if body is None:
+                    continue    # removes the entry
                 if not isinstance(body, dict):
-                    _fail(value, entry, "%s.%s.%s must be a mapping" % (path, key, entry),
+                    _fail(value, entry, "%s.%s.%s must be a mapping (or null, to remove it)" % (path, key, entry),
                           "see inventory.yaml for an example")
-                validate_settings(body, "%s.%s.%s" % (path, key, entry), template)
+                validate_settings(body, "%s.%s.%s" % (path, key, entry), free_form[key])
         elif isinstance(value, dict) and isinstance(schema[key], dict) and schema[key]:
             validate_settings(value, "%s.%s" % (path, key), schema[key])
     for key in ("roles", "public_env", "key_id_env", "allowed_endpoints", "produces", "consumes"):
@@ -261,15 +315,64 @@ def _check_marker(settings, marker, path):
               "write a Python regular expression; name the job id group (?P<job>...)")
 
 
-def deep_merge(base, override):
-    """Mappings merge key by key; anything else (lists included) replaces."""
+def deep_merge(base, override, remove=False):
+    """Mappings merge key by key; anything else (lists included) replaces. With `remove`, a null
+    deletes what base has under that key (between inventory layers a null is kept, so that it
+    still removes the profile's entry at the end)."""
     result = copy.deepcopy(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = deep_merge(result[key], value)
+            result[key] = deep_merge(result[key], value, remove)
+        elif remove and value is None:
+            result.pop(key, None)
         else:
             result[key] = copy.deepcopy(value)
     return result
+
+
+def _fill_defaults(settings, defaults):
+    """Keys a null removed come back with their defaults, at every level of the schema."""
+    for key, default in defaults.items():
+        if key not in settings:
+            settings[key] = copy.deepcopy(default)
+        elif isinstance(default, dict) and default and isinstance(settings[key], dict):
+            _fill_defaults(settings[key], default)
+    return settings
+
+
+def _read_profile(path):
+    """A profile file, read and checked like an inventory's `auditor:` mapping."""
+    if not path.is_file():
+        close = difflib.get_close_matches(path.stem, shipped_profiles(), n=1)
+        raise InventoryError("no profile %s (%s)\n  fix: %s" % (
+            path.stem, path, "did you mean %r?" % close[0] if close else
+            "use one of: %s, none, or the path of a profile file" % ", ".join(shipped_profiles())))
+    document = load_yaml(path)
+    validate_settings(document, "profile %s" % path.stem)
+    if "profile" in document:
+        _fail(document, "profile", "a profile cannot choose another profile", "remove `profile:` from %s" % path)
+    return document
+
+
+def host_settings(user):
+    """One host's settings: the generic defaults, its chosen profile, then its inventory layers
+    (`user`, merged already), where null removes an entry."""
+    choice = user.get("profile") or DEFAULT_PROFILE
+    if not isinstance(choice, str):
+        raise InventoryError("auditor.profile must be a name or a path, not %s\n  fix: write profile: NAME "
+                             "(one of %s), a file's path, or none" % (shown(choice), ", ".join(shipped_profiles())))
+    profile = load_profile(choice, lambda path: _read_profile(Path(path)))
+    settings = deep_merge(deep_merge(DEFAULT_SETTINGS, profile, remove=True), user, remove=True)
+    settings["profile"] = choice if choice == "none" else str(profile_path(choice).stem)
+    settings = _fill_defaults(settings, DEFAULT_SETTINGS)
+    for key, schema in (("queues", QUEUE_SCHEMA), ("role_defs", ROLE_SCHEMA)):
+        settings[key] = {name: _fill_defaults(dict(entry), schema) for name, entry in settings[key].items()}
+    known = set(settings["queues"])          # a removed queue is gone everywhere: roles, markers, probe, matrix
+    for role in settings["role_defs"].values():
+        role["produces"] = [q for q in role["produces"] if q in known]
+        role["consumes"] = [q for q in role["consumes"] if q in known]
+        role["markers"] = [m for m in role["markers"] if not isinstance(m, dict) or m.get("queue") in (None, *known)]
+    return settings
 
 
 def merge_vars(layers):
@@ -415,7 +518,7 @@ def _host_spec(name, variables, groups, own_layers, path):
                 isinstance(variables.get(key), bool):
             raise InventoryError("%s: host %r: %s must be a string, not %s\n  fix: write %s as text"
                                  % (path, name, key, shown(variables[key]), key))
-    settings = deep_merge(DEFAULT_SETTINGS, variables.get("auditor") or {})
+    settings = host_settings(variables.get("auditor") or {})
     try:
         connection = transports.canonical(str(variables.get("ansible_connection") or transports.DEFAULT))
     except ValueError as error:

@@ -17,7 +17,7 @@ from auditor.codes import CODES
 from auditor.collect import HostRun
 from auditor.errors import SandboxError
 from auditor.controller import CrossCheck, Sighting
-from auditor.inventory import HostSpec
+from auditor.inventory import HostSpec, host_settings
 from auditor.transports import RunOutcome
 
 
@@ -34,7 +34,8 @@ def runs_of(document):
     """HostRuns from a recorded document, as `collect` would have returned them."""
     runs = []
     for host in document["hosts"]:
-        spec = HostSpec(name=host["name"], address=host["address"], settings=host["settings"])
+        # recorded settings are complete; the profile fills what a newer version added since
+        spec = HostSpec(name=host["name"], address=host["address"], settings=host_settings(host["settings"]))
         outcome = RunOutcome(host["name"], host["outcome"]["kind"], host["outcome"]["exit_status"],
                              detail=host["outcome"]["detail"], seconds=host["outcome"]["seconds"])
         runs.append(HostRun(spec, outcome, host.get("facts")))

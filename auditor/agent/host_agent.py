@@ -156,8 +156,11 @@ def instance_role(endpoint):
 
 
 def check_script(app):
+    if not app["check_script"]:
+        return {"command": "", "exit_status": None, "output": "no check script is configured (auditor.check_script)"}
     if app["env_from"] == "container":
-        argv = ["docker", "exec", "-w", "/app", app["container"], app["app_python"], app["check_script"]]
+        workdir = ["-w", app["workdir"]] if app.get("workdir") else []
+        argv = ["docker", "exec"] + workdir + [app["container"], app["app_python"], app["check_script"]]
     else:
         argv = [app["host_python"], os.path.join(app["app_dir"], app["check_script"])]
     code, out, err = run(argv, timeout=60)

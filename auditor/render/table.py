@@ -132,13 +132,8 @@ def inventory_table(specs, route):
     reached (its transport and hops, as the transport itself resolves them)."""
     rows = []
     for spec in specs:
-        settings = spec.settings
-        source = settings["env_from"]
-        if source == "container":
-            containers = [settings["role_defs"][r].get("container") for r in spec.roles]
-            source = "container %s" % (settings["app_container"] or next(filter(None, containers), "?"))
         row = [spec.name, "%s:%d" % (spec.address, spec.port), spec.user or "-", ",".join(spec.roles) or "-",
-               ",".join(g for g in spec.groups if g != "all") or "-", source, route(spec)]
+               ",".join(g for g in spec.groups if g != "all") or "-", spec.app.describe(), route(spec)]
         rows.append([terminal(cell) for cell in row])
     return tabulate(rows, headers=["host", "address", "user", "roles", "groups", "app environment", "reached by"],
                     tablefmt="simple") + "\n\n%d host(s)" % len(specs)

@@ -13,7 +13,9 @@ from auditor.agent import wire
 from auditor.transports import quote
 from auditor.collect import agent_config
 from auditor.inventory import HostSpec, deep_merge
-from auditor.profile import DEFAULT_SETTINGS
+from auditor.inventory import host_settings
+
+DEFAULT_SETTINGS = host_settings({})     # the reference profile, resolved
 
 MB = 1024 * 1024
 

@@ -9,7 +9,9 @@ import subprocess
 import sys
 
 from auditor import agent
-from auditor.profile import DEFAULT_SETTINGS as S
+from auditor.inventory import host_settings
+
+S = host_settings({})     # the reference profile, resolved
 
 CONFIG = {"digest_domain": "s", "region": S["region"], "credentials": S["credentials"], "queues": S["queues"],
           "user_agent": "fleet-auditor/test", "aws_timeout": 1, "settings_module_env": "DJANGO_SETTINGS_MODULE"}

@@ -4,7 +4,9 @@ import dataclasses
 from auditor.audit import HostResult
 from auditor.crosshost import build_matrix, cross_host_findings
 from auditor.facts import Credentials, HostReport, ProbeReading, QueueReading, RegionReading
-from auditor.profile import DEFAULT_SETTINGS
+from auditor.inventory import host_settings
+
+DEFAULT_SETTINGS = host_settings({})     # the reference profile, resolved
 
 
 def host(name, role, region="ap-northeast-2", account="111111111111", key_fp="k1", secret_fp="s1",

@@ -6,7 +6,9 @@ import time
 from auditor import diagnosis
 from auditor.agent import logs
 from auditor.facts import ContainerReading, QueueReading, _logs
-from auditor.profile import DEFAULT_SETTINGS
+from auditor.inventory import host_settings
+
+DEFAULT_SETTINGS = host_settings({})     # the reference profile, resolved
 
 VIDEO_MARKERS = DEFAULT_SETTINGS["role_defs"]["video-worker"]["markers"]
 AI_MARKERS = DEFAULT_SETTINGS["role_defs"]["ai-worker"]["markers"]

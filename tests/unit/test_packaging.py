@@ -10,3 +10,10 @@ def test_every_auditor_package_is_listed_for_installation():
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "auditor").rglob("__init__.py")}
     assert found == listed
+
+
+def test_every_shipped_profile_is_package_data():
+    import fnmatch
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["auditor"]
+    shipped = [p.relative_to(ROOT / "auditor").as_posix() for p in (ROOT / "auditor" / "profiles").iterdir()]
+    assert shipped and all(any(fnmatch.fnmatch(path, pattern) for pattern in patterns) for path in shipped)

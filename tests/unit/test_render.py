@@ -4,7 +4,9 @@ from xml.etree import ElementTree
 
 from auditor.audit import AuditResult
 from auditor.crosshost import build_matrix, cross_host_findings
-from auditor.profile import DEFAULT_SETTINGS
+from auditor.inventory import host_settings
+
+DEFAULT_SETTINGS = host_settings({})     # the reference profile, resolved
 from auditor.render import render
 
 from test_crosshost import host
@@ -38,7 +40,7 @@ def test_identical_findings_on_many_hosts_are_one_row_and_every_host_is_in_the_r
     from auditor.audit import assess
     from auditor.collect import HostRun
     from auditor.inventory import HostSpec
-    from auditor.profile import DEFAULT_SETTINGS as SETTINGS
+    SETTINGS = DEFAULT_SETTINGS
     from auditor.render.table import render_table
     from auditor.transports import RunOutcome
     runs = [HostRun(HostSpec("h%03d" % n, "10.0.0.%d" % n, settings=dict(SETTINGS, roles=["api"])),
