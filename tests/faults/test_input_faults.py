@@ -15,7 +15,7 @@ def one_error_line(done):
 
 
 @pytest.mark.parametrize("settings, words", [
-    ({"timeouts": None}, "timeouts must be a mapping"),
+    ({"timeouts": "fast"}, "timeouts must be a mapping"),     # (null restores the defaults)
     ({"parallel": 0}, "out of range"),
     ({"parallel": -1}, "out of range"),
     ({"parallel": True}, "must be a number"),
