@@ -65,9 +65,9 @@ def collect_runs(inventory_path, hosts=None, roles=None, parallel=None, accept_n
         specs = inventory.select(inventory.load_inventory(inventory_path), hosts, roles)
     inventory.check_key_files(specs)
     if run_check_script is not None:
-        specs = [dataclasses.replace(s, settings=dict(s.settings, run_check_script=run_check_script))
+        specs = [dataclasses.replace(s, settings=dataclasses.replace(s.settings, run_check_script=run_check_script))
                  for s in specs]
-    parallel = parallel or specs[0].settings["parallel"]
+    parallel = parallel or specs[0].settings.parallel
     return specs, collect.collect(specs, fingerprints.operator_key(), parallel=parallel, accept_new=accept_new,
                                   progress=progress, digest=None if keep_raw else facts.digest, announce=announce)
 
@@ -75,11 +75,11 @@ def collect_runs(inventory_path, hosts=None, roles=None, parallel=None, accept_n
 def run_cross_check(specs, runs, progress=None):
     """The controller's own look at every queue name the hosts use or should use."""
     reports = [facts.host_report(run) for run in runs]
-    names = {queue["name"] for spec in specs for queue in spec.settings["queues"].values()}
+    names = {queue.name for spec in specs for queue in spec.settings.queues.values()}
     names |= {q.name for r in reports if r.probe for q in r.probe.queues}
     regions = {q.region for r in reports if r.probe for q in r.probe.queues}
-    settings = dict(specs[0].settings["cross_check"], timeout=specs[0].settings["timeouts"]["aws"])
-    return controller.cross_check(names, settings, regions, progress)
+    return controller.cross_check(names, specs[0].settings.cross_check, specs[0].settings.timeouts.aws, regions,
+                                  progress)
 
 
 def assess(runs, started="", seconds=0.0, inventory_path="", baseline=None, check=None):

@@ -225,8 +225,8 @@ def _hosts(inventory, hosts=None, roles=None, connect_timeout=None, known_hosts=
         if not path.is_file():
             raise UsageError("--known-hosts %s: no such file (an empty file trusts no host)" % known_hosts)
         settings["known_hosts"] = str(path)
-    return [dataclasses.replace(spec, settings=dict(spec.settings, timeouts=dict(spec.settings["timeouts"], **timeouts),
-                                                    **settings)) for spec in specs]
+    return [dataclasses.replace(spec, settings=dataclasses.replace(
+        spec.settings, timeouts=dataclasses.replace(spec.settings.timeouts, **timeouts), **settings)) for spec in specs]
 
 
 def _check_format(fmt, allowed=FORMATS):
@@ -330,8 +330,7 @@ def check_host(c, name, inventory="inventory.yaml", format="table", output=None,
     if format == "json":
         _emit(render(result, "json"), output)
     else:
-        role_defs = specs[0].settings["role_defs"]
-        api_roles = {role for role, definition in role_defs.items() if definition.get("produces")}
+        api_roles = {role for role, definition in specs[0].settings.role_defs.items() if definition.produces}
         _emit(render_steps(result.hosts[0], result.cross_check, [f for f in result.findings if f.step == 4],
                            api_roles), output)
     _exit_for(result)
@@ -351,7 +350,7 @@ def preflight(c, baseline, inventory="inventory.yaml", hosts=None, roles=None, p
     _check_output(output)
     expected = drift.load_baseline(baseline)
     specs = _hosts(inventory, hosts, roles, connect_timeout, known_hosts)
-    drift.check_roles(expected, {role for spec in specs for role in spec.settings["role_defs"]}, baseline)
+    drift.check_roles(expected, {role for spec in specs for role in spec.settings.role_defs}, baseline)
     result = pipeline.run_audit(inventory, parallel=_parallel(parallel),
                                 accept_new=accept_new_host_keys, baseline=expected, progress=Progress("preflight"),
                                 specs=specs, announce=_announce,

@@ -41,44 +41,44 @@ DIGEST_DOMAIN = "fleet-audit/fp/2"     # the hosts' digests are of this and the 
 
 
 def agent_config(spec):
-    """What the host agent needs to know, derived from the host's settings."""
+    """What the host agent needs to know (JSON), derived from the host's settings."""
     s = spec.settings
     keeps_stdin_open, compact_output = capabilities(spec.connection)
-    role_defs = [(role, s["role_defs"][role]) for role in spec.roles]
     app = spec.app
-    public = set(s["public_env"]) | set(s["region"]["env"]) | ({s["settings_module_env"]} - {None})
-    public |= {q["env"] for q in s["queues"].values() if q.get("env")}
+    public = set(s.public_env) | set(s.region.env) | ({s.settings_module_env} - {None})
+    public |= {q.env for q in s.queues.values() if q.env}
     # probe the queues this host's roles use (all of them when it has no role)
-    used = {q for _, d in role_defs for q in d.get("produces", []) + d.get("consumes", [])}
-    queues = {key: q for key, q in s["queues"].items() if not used or key in used}
+    used = {q for role in spec.roles for q in s.role(role).produces + s.role(role).consumes}
+    queues = {key: {"name": q.name, "env": q.env} for key, q in s.queues.items() if not used or key in used}
     return {
-        "digest_domain": DIGEST_DOMAIN, "user_agent": USER_AGENT, "aws_timeout": s["timeouts"]["aws"], "probe_timeout": PROBE_TIMEOUT,
-        "region": s["region"], "credentials": s["credentials"], "queues": queues,
-        "public_env": sorted(public), "key_id_env": s["key_id_env"], "settings_module_env": s["settings_module_env"],
-        "log_window": str(s["log_window"]), "log_max_bytes": int(s["log_max_bytes"]),
-        "workloads": [w.as_json() for w in app.workloads], "run_check_script": bool(s["run_check_script"]), "step_timeout": STEP_TIMEOUT,
-        "imds_endpoint": s["imds_endpoint"],
+        "digest_domain": DIGEST_DOMAIN, "user_agent": USER_AGENT, "aws_timeout": s.timeouts.aws,
+        "probe_timeout": PROBE_TIMEOUT, "region": {"env": list(s.region.env), "default": s.region.default},
+        "credentials": {"prefer": [{"key_id": p.key_id, "secret": p.secret} for p in s.credentials.prefer]},
+        "queues": queues, "public_env": sorted(public), "key_id_env": list(s.key_id_env),
+        "settings_module_env": s.settings_module_env, "log_window": str(s.log_window), "log_max_bytes": s.log_max_bytes,
+        "workloads": [w.as_json() for w in app.workloads], "run_check_script": s.run_check_script,
+        "step_timeout": STEP_TIMEOUT, "imds_endpoint": s.imds_endpoint,
         # the agent ends its own steps before the remote `timeout` does, and stops when the
         # connection closes (Ctrl-C)
-        "budget": max(1, s["timeouts"]["command"] - 5), "watch_stdin": keeps_stdin_open,
+        "budget": max(1, s.timeouts.command - 5), "watch_stdin": keeps_stdin_open,
         "compress_output": compact_output,
-        "app": {"env_from": app.env_from, "container": app.container, "app_python": s["app_python"],
-                "host_python": spec.python, "app_dir": s["app_dir"], "check_script": s["check_script"],
-                "workdir": s["app_workdir"],
-                "dotenv_path": posixpath.join(s["app_dir"], s["dotenv"]), "dotenv_format": s["dotenv_format"]},
+        "app": {"env_from": app.env_from, "container": app.container, "app_python": s.app_python,
+                "host_python": spec.python, "app_dir": s.app_dir, "check_script": s.check_script,
+                "workdir": s.app_workdir, "dotenv_path": posixpath.join(s.app_dir, s.dotenv),
+                "dotenv_format": s.dotenv_format},
     }
 
 
 def run_agent(spec, key, session, digest=None):
     """One host's visit over its transport (`session` holds the audit's connections); `key` is
     the operator's fingerprint key (fingerprints.operator_key)."""
-    timeouts = spec.settings["timeouts"]
+    timeouts = spec.settings.timeouts
     config = agent_config(spec)
-    command = agent.command_line(spec.python, config, timeouts["command"], quote)
+    command = agent.command_line(spec.python, config, timeouts.command, quote)
     if log.isEnabledFor(logging.DEBUG):
-        log.debug("%s: %s", spec.name, agent.command_display(spec.python, config, timeouts["command"]))
+        log.debug("%s: %s", spec.name, agent.command_display(spec.python, config, timeouts.command))
     sent = time.time()
-    outcome = session.run(spec, command, timeout=timeouts["command"] + 10, connect_timeout=timeouts["connect"])
+    outcome = session.run(spec, command, timeout=timeouts.command + 10, connect_timeout=timeouts.connect)
     received = time.time()
     outcome = dataclasses.replace(outcome, stdout=fingerprints.rekey(outcome.stdout, key),
                                   stderr=fingerprints.rekey(outcome.stderr, key))

@@ -62,18 +62,18 @@ def _look(session, config, profile, account, region, name):
     return "found", Sighting(name, region, account, profile, url, visible)
 
 
-def cross_check(names, settings, seen_regions=(), progress=None):
-    """Search every (profile, region, queue name); never raises for AWS errors.
-    `progress(done, total, label)` is called as lookups finish."""
+def cross_check(names, settings, timeout=5, seen_regions=(), progress=None):
+    """Search every (profile, region, queue name) with `settings` (settings.CrossCheck); never
+    raises for AWS errors. `progress(done, total, label)` is called as lookups finish."""
     names = tuple(sorted(set(names)))
-    config = client_config(settings.get("timeout") or 5)
-    profiles = settings.get("profiles") or [None]
+    config = client_config(timeout)
+    profiles = settings.profiles or (None,)
     identities, tasks, all_regions = {}, [], set()
     for profile in profiles:
         label = profile_label(profile)
         try:
-            session = session_for(profile, settings.get("config_file"), settings.get("credentials_file"))
-            searched = set(settings.get("regions") or session.get_available_regions("sqs"))
+            session = session_for(profile, settings.config_file, settings.credentials_file)
+            searched = set(settings.regions or session.get_available_regions("sqs"))
             searched |= {region for region in seen_regions if region}
             sts_region = session.region_name or min(searched, default="us-east-1")
             account = session.client("sts", region_name=sts_region, config=config).get_caller_identity()["Account"]
@@ -84,7 +84,7 @@ def cross_check(names, settings, seen_regions=(), progress=None):
         all_regions |= searched
         tasks += [(session, profile, account, region, name) for region in sorted(searched) for name in names]
     sightings, failures = [], set()
-    with ThreadPoolExecutor(max_workers=max(1, min(int(settings.get("parallel") or 16), len(tasks) or 1))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(settings.parallel, len(tasks) or 1))) as pool:
         outcomes = pool.map(lambda t: (t, _look(t[0], config, *t[1:])), tasks)
         for done, ((session, profile, account, region, name), (state, value)) in enumerate(outcomes, 1):
             if progress:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
 from .codes import emit
-from .diagnosis import app_variables, classify_aws_error, consumes, produces, stuck_jobs
+from .diagnosis import app_variables, classify_aws_error, stuck_jobs
 from .facts import MarkerKind
 
 IN_FLIGHT_GRACE = 3     # the newest job ids per queue may simply not be received yet
@@ -132,9 +132,9 @@ def users_of(hosts, settings_of, kind):
     """queue key -> hosts that produce (kind='produces') or consume it."""
     users = {}
     for host in hosts:
-        role_defs = settings_of(host)["role_defs"]
+        role_defs = settings_of(host).role_defs
         for role in host.report.roles:
-            for key in role_defs.get(role, {}).get(kind, []):
+            for key in getattr(role_defs[role], kind) if role in role_defs else ():
                 users.setdefault(key, []).append(host)
     return users
 
@@ -243,8 +243,8 @@ def _region_findings(key, users, producers, consumers, settings_of):
 
 def _role_containers(host, settings_of, kind):
     """The host's containers of roles that produce (or consume) queues."""
-    test = produces if kind == "produces" else consumes
-    return [c for c in host.report.containers if test(settings_of(host), c.role)]
+    test = settings_of(host).produces if kind == "produces" else settings_of(host).consumes
+    return [c for c in host.report.containers if test(c.role)]
 
 
 def _queue_at(host, key):

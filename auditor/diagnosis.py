@@ -80,21 +80,13 @@ def classify_aws_error(code):
 
 def app_variables(settings):
     """The app's own variable names, for remedies: they come from the inventory, not from here."""
-    region_env = settings["region"]["env"]
-    prefer = settings["credentials"].get("prefer") or []
+    region_env = settings.region.env
+    prefer = settings.credentials.prefer
     return {"region_var": region_env[0] if region_env else "the app's region setting",
-            "app_keys": "%s/%s" % (prefer[0]["key_id"], prefer[0]["secret"]) if prefer
+            "app_keys": "%s/%s" % (prefer[0].key_id, prefer[0].secret) if prefer
             else "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
-            "create_queue": settings["queue_create_hint"],
-            "job_id_hint": "; " + settings["job_id_hint"] if settings["job_id_hint"] else ""}
-
-
-def consumes(settings, role):
-    return bool(settings["role_defs"].get(role, {}).get("consumes"))
-
-
-def produces(settings, role):
-    return bool(settings["role_defs"].get(role, {}).get("produces"))
+            "create_queue": settings.queue_create_hint,
+            "job_id_hint": "; " + settings.job_id_hint if settings.job_id_hint else ""}
 
 
 # -- per-host rules ---------------------------------------------------------------
@@ -244,7 +236,7 @@ def _credential_and_region_rules(report, probe, settings, names):
                 host, app, probe.regions["app"].source,
                 ", ".join("%s uses %s" % (who, value) for who, value in disagreeing.items())),
             {"app": app, "boto3": boto, "cli": cli}, **names))
-    allowed = set(settings.get("allowed_endpoints") or [])
+    allowed = set(settings.allowed_endpoints)
     overrides = {k: v for k, v in probe.endpoints.items() if v not in allowed}
     if overrides:
         findings.append(emit("endpoint-override", [host], "%s: the app's AWS endpoint is overridden: %s" % (
@@ -294,8 +286,8 @@ def _step2_containers(report, settings):
             else _container_state(host, container)
         if container.present or container.is_process:
             found += _log_evidence(host, container) + _kms_denied(host, container)
-        if container.logs.read and consumes(settings, container.role):
-            queues = [report.probe.queue(key) for key in settings["role_defs"][container.role]["consumes"]
+        if container.logs.read and settings.consumes(container.role):
+            queues = [report.probe.queue(key) for key in settings.role(container.role).consumes
                       if report.probe is not None and report.probe.ran and report.probe.queue(key)]
             found += _worker_activity(host, container, queues)
         # which workload each finding is about: check-host shows it under that workload's step
@@ -307,12 +299,12 @@ def _process_state(host, process, settings):
     """A plain process is named by what was checked: its systemd unit, or the `process` pattern
     pgrep looked for (a file-logging workload's name is its log file)."""
     if process.present and not process.running:
-        source = settings["role_defs"][process.role].get("log_source") or {}
-        if source.get("kind") == "journald":
-            seen, start = "unit %s is %s" % (source["unit"], process.status), "systemctl start %s" % source["unit"]
+        source = settings.role(process.role).log_source
+        if source.kind == "journald":
+            seen, start = "unit %s is %s" % (source.unit, process.status), "systemctl start %s" % source.unit
         else:
-            seen = "no process matches %r (pgrep -f; its log: %s)" % (source.get("process"), process.name)
-            start = "the service or supervisor that runs %r" % source.get("process")
+            seen = "no process matches %r (pgrep -f; its log: %s)" % (source.process, process.name)
+            start = "the service or supervisor that runs %r" % source.process
         return [emit("process-not-running", [host], "%s: role %s: %s" % (host, process.role, seen),
                      name=process.name, start=start)]
     return []       # running, or no way to tell was configured
@@ -519,7 +511,7 @@ def _processed_twice(host, container, queues, completed, repeated):
 def _step3_api(report, settings):
     findings = []
     for container in report.containers:
-        if not produces(settings, container.role) or not container.logs.read:
+        if not settings.produces(container.role) or not container.logs.read:
             continue
         failures = container.logs.count(MarkerKind.ENQUEUE_FAILED)
         if failures:

@@ -22,8 +22,9 @@ import yaml
 
 from . import ec2_inventory, transports
 from .errors import InventoryError
-from .profile import DEFAULT_PROFILE, DEFAULT_SETTINGS, ENV_SOURCES, LOG_SOURCES, MARKER_KINDS, QUEUE_SCHEMA, \
-    ROLE_SCHEMA, load_profile, profile_path, shipped_profiles
+from .profile import DEFAULT_PROFILE, load_profile, profile_path, shipped_profiles
+from .settings import DOTENV_FORMATS, ENV_SOURCES, LOG_SOURCES, MARKER_KINDS, LogSource, Role, Settings, \
+    generic_defaults, schema_of
 
 
 class Located(dict):
@@ -127,11 +128,11 @@ class HostSpec:
     ssm: Optional[SsmTarget] = None         # for hosts reached by Run Command
     python: str = "python3"
     groups: Tuple[str, ...] = ()
-    settings: dict = field(default_factory=dict, compare=False, hash=False)
+    settings: Settings = field(default_factory=Settings, compare=False, hash=False)
 
     @property
     def roles(self):
-        return tuple(self.settings.get("roles", ()))
+        return self.settings.roles
 
     @property
     def app(self):
@@ -143,15 +144,20 @@ class Workload:
     """What the agent reads for one role: its container, or its plain process's log file or unit."""
     name: str
     role: str
-    source: dict                # the log source: {kind: docker | file | journald, ...}
+    source: LogSource
     markers: tuple = ()
 
     @property
     def kind(self):
-        return self.source.get("kind", "docker")
+        return self.source.kind
 
     def as_json(self):
-        return {"name": self.name, "role": self.role, "source": dict(self.source), "markers": list(self.markers)}
+        return {"name": self.name, "role": self.role, "source": _to_json(self.source),
+                "markers": [_to_json(m) for m in self.markers]}
+
+
+def _to_json(record):
+    return {key: value for key, value in dataclasses.asdict(record).items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -172,15 +178,14 @@ def app_environment(settings, roles):
     without any container reads the .env instead."""
     workloads = []
     for role in roles:
-        definition = settings["role_defs"][role]
-        source = dict(definition.get("log_source") or {"kind": "docker"})
-        name = {"docker": definition.get("container"), "file": source.get("path"),
-                "journald": source.get("unit")}.get(source.get("kind", "docker"))
+        definition = settings.role(role)
+        source = definition.log_source
+        name = {"docker": definition.container, "file": source.path, "journald": source.unit}.get(source.kind)
         if name:
-            workloads.append(Workload(name, role, source, tuple(definition.get("markers") or ())))
+            workloads.append(Workload(name, role, source, definition.markers))
     containers = [w.name for w in workloads if w.kind == "docker"]
-    container = settings["app_container"] or (containers[0] if containers else None)
-    env_from = settings["env_from"] if (container or settings["env_from"] != "container") else "dotenv"
+    container = settings.app_container or (containers[0] if containers else None)
+    env_from = settings.env_from if (container or settings.env_from != "container") else "dotenv"
     return AppEnvironment(env_from, container if env_from == "container" else None, tuple(workloads))
 
 
@@ -193,29 +198,18 @@ LIMITS = {"ssm.delivery_timeout": (30, 2592000), "ssh_control_persist": (0, 8640
           "timeouts.command": (1, 86400), "timeouts.aws": (0.1, 600), "cross_check.parallel": (1, 256)}
 
 
-def _expected_type(default):
-    if isinstance(default, bool):
-        return bool
-    if isinstance(default, (int, float)):
-        return (int, float)
-    if isinstance(default, str) or default is None:
-        return (str, type(None))
-    return type(default)
-
-
-def _wrong_type(value, expected):
+def _wrong_type(value, types):
     if value is None:
-        return not (isinstance(expected, tuple) and type(None) in expected)
-    if expected is not bool and isinstance(value, bool):
+        return type(None) not in types
+    if bool not in types and isinstance(value, bool):
         return True             # `parallel: true` is not 1
-    return not isinstance(value, expected)
+    return not isinstance(value, tuple(t for t in types if t is not type(None)))
 
 
-def _type_name(expected):
-    names = {bool: "true/false", int: "a number", dict: "a mapping", list: "a list", str: "a string"}
-    if isinstance(expected, tuple):
-        return " or ".join(names.get(t, t.__name__) for t in expected if t is not type(None))
-    return names.get(expected, expected.__name__)
+def _type_name(types):
+    names = {bool: "true/false", int: "a number", float: "a number", dict: "a mapping", list: "a list",
+             str: "a string"}
+    return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in types if t is not type(None)))
 
 
 class _BoundedRepr(reprlib.Repr):
@@ -238,11 +232,12 @@ def _fail(mapping, key, problem, fix):
     raise InventoryError("%s: %s\n  fix: %s" % (where, problem, fix))
 
 
-def validate_settings(settings, path="auditor", schema=DEFAULT_SETTINGS):
-    """Check keys and types of one `auditor:` mapping against the profile."""
+def validate_settings(settings, path="auditor", record=Settings):
+    """Check the keys and types of one `auditor:` mapping (or a profile, or one of their nested
+    mappings) against its record in auditor/settings.py: the one schema."""
     if not isinstance(settings, dict):
         raise InventoryError("%s must be a mapping" % path)
-    free_form = {"queues": QUEUE_SCHEMA, "role_defs": ROLE_SCHEMA}     # user-named entries, each of this shape
+    schema = schema_of(record)
     for key, value in settings.items():
         if key not in schema:
             close = difflib.get_close_matches(str(key), list(schema), n=1)
@@ -250,41 +245,50 @@ def validate_settings(settings, path="auditor", schema=DEFAULT_SETTINGS):
                   "did you mean %r?" % close[0] if close else "valid keys: %s" % ", ".join(sorted(schema)))
         if value is None:
             continue            # null removes what a profile or an earlier layer set: the default is back
-        expected = _expected_type(schema[key])
-        if _wrong_type(value, expected):
-            _fail(settings, key, "%s.%s must be %s, not %s" % (path, key, _type_name(expected), shown(value)),
-                  "write %s.%s as %s" % (path, key, _type_name(expected)))
+        expected = schema[key]
+        if _wrong_type(value, expected.types):
+            _fail(settings, key, "%s.%s must be %s, not %s" % (path, key, _type_name(expected.types), shown(value)),
+                  "write %s.%s as %s" % (path, key, _type_name(expected.types)))
         limits = LIMITS.get(("%s.%s" % (path, key)).split(".", 1)[1])
         if limits and not limits[0] <= value <= limits[1]:
             _fail(settings, key, "%s.%s is %s, out of range" % (path, key, shown(value)),
                   "use a value from %s to %s" % limits)
         if key == "log_source":
             _check_log_source(settings, value, path)
-        elif key in free_form:
+        elif expected.entries is not None:      # user-named entries: queues, role_defs
             for entry, body in value.items():
                 if body is None:
                     continue    # removes the entry
                 if not isinstance(body, dict):
                     _fail(value, entry, "%s.%s.%s must be a mapping (or null, to remove it)" % (path, key, entry),
                           "see inventory.yaml for an example")
-                validate_settings(body, "%s.%s.%s" % (path, key, entry), free_form[key])
-        elif isinstance(value, dict) and isinstance(schema[key], dict) and schema[key]:
-            validate_settings(value, "%s.%s" % (path, key), schema[key])
-    for key in ("roles", "public_env", "key_id_env", "allowed_endpoints", "produces", "consumes"):
-        if isinstance(settings.get(key), list) and not all(isinstance(item, str) and item for item in settings[key]):
-            _fail(settings, key, "%s.%s must list names (strings), not %s" % (path, key, shown(settings[key])),
+                validate_settings(body, "%s.%s.%s" % (path, key, entry), expected.entries)
+        elif expected.record is not None and isinstance(value, dict):
+            validate_settings(value, "%s.%s" % (path, key), expected.record)
+        elif expected.record is not None and key != "markers":      # a list of records (credentials.prefer)
+            for number, item in enumerate(value):
+                validate_settings(item, "%s.%s[%d]" % (path, key, number), expected.record)
+                missing = [name for name in schema_of(expected.record) if name not in item]
+                if missing:
+                    _fail(settings, key, "%s.%s[%d] needs %s" % (path, key, number, ", ".join(missing)),
+                          "write each entry with %s" % ", ".join(schema_of(expected.record)))
+        elif list in expected.types and expected.record is None and \
+                not all(isinstance(item, str) and item for item in value) and key != "profiles":
+            _fail(settings, key, "%s.%s must list names (strings), not %s" % (path, key, shown(value)),
                   "write %s.%s as a list of names" % (path, key))
-    if "log_window" in settings and not LOG_WINDOW.fullmatch(str(settings["log_window"]).strip()):
+    if "log_window" in settings and settings["log_window"] is not None and \
+            not LOG_WINDOW.fullmatch(str(settings["log_window"]).strip()):
         _fail(settings, "log_window", "%s.log_window is %s, not a duration" % (path, shown(settings["log_window"])),
               "write seconds (3600) or a duration such as 90m, 1h or 2h30m")
-    if settings.get("dotenv_format") not in (None, "docker", "compose", "python-dotenv"):
+    if settings.get("dotenv_format") not in (None,) + DOTENV_FORMATS:
         _fail(settings, "dotenv_format", "%s.dotenv_format is %s" % (path, shown(settings["dotenv_format"])),
-              "use one of: docker, compose, python-dotenv")
-    if "env_from" in settings and settings["env_from"] not in ENV_SOURCES:
+              "use one of: %s" % ", ".join(DOTENV_FORMATS))
+    if settings.get("env_from") not in (None,) + ENV_SOURCES:
         _fail(settings, "env_from", "%s.env_from is %s" % (path, shown(settings["env_from"])),
               "use one of: %s" % ", ".join(ENV_SOURCES))
-    for marker in settings.get("markers") or []:
-        _check_marker(settings, marker, path)
+    if record is Role:
+        for marker in settings.get("markers") or []:
+            _check_marker(settings, marker, path)
 
 
 def _check_log_source(settings, source, path):
@@ -317,27 +321,18 @@ def _check_marker(settings, marker, path):
 
 def deep_merge(base, override, remove=False):
     """Mappings merge key by key; anything else (lists included) replaces. With `remove`, a null
-    deletes what base has under that key (between inventory layers a null is kept, so that it
-    still removes the profile's entry at the end)."""
+    deletes the mapping or list base has under that key (between inventory layers a null is kept,
+    so that it still removes the profile's entry at the end); a null scalar is that value, or
+    the default where null is no value (Settings.from_mapping)."""
     result = copy.deepcopy(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(result.get(key), dict):
             result[key] = deep_merge(result[key], value, remove)
-        elif remove and value is None:
-            result.pop(key, None)
+        elif remove and value is None and isinstance(result.get(key), (dict, list)):
+            result.pop(key)
         else:
             result[key] = copy.deepcopy(value)
     return result
-
-
-def _fill_defaults(settings, defaults):
-    """Keys a null removed come back with their defaults, at every level of the schema."""
-    for key, default in defaults.items():
-        if key not in settings:
-            settings[key] = copy.deepcopy(default)
-        elif isinstance(default, dict) and default and isinstance(settings[key], dict):
-            _fill_defaults(settings[key], default)
-    return settings
 
 
 def _read_profile(path):
@@ -355,24 +350,22 @@ def _read_profile(path):
 
 
 def host_settings(user):
-    """One host's settings: the generic defaults, its chosen profile, then its inventory layers
-    (`user`, merged already), where null removes an entry."""
+    """One host's typed settings: the generic defaults, its chosen profile, then its inventory
+    layers (`user`, merged already), where null removes an entry. A queue removed is gone from
+    the roles and their markers too."""
     choice = user.get("profile") or DEFAULT_PROFILE
     if not isinstance(choice, str):
         raise InventoryError("auditor.profile must be a name or a path, not %s\n  fix: write profile: NAME "
                              "(one of %s), a file's path, or none" % (shown(choice), ", ".join(shipped_profiles())))
     profile = load_profile(choice, lambda path: _read_profile(Path(path)))
-    settings = deep_merge(deep_merge(DEFAULT_SETTINGS, profile, remove=True), user, remove=True)
-    settings["profile"] = choice if choice == "none" else str(profile_path(choice).stem)
-    settings = _fill_defaults(settings, DEFAULT_SETTINGS)
-    for key, schema in (("queues", QUEUE_SCHEMA), ("role_defs", ROLE_SCHEMA)):
-        settings[key] = {name: _fill_defaults(dict(entry), schema) for name, entry in settings[key].items()}
-    known = set(settings["queues"])          # a removed queue is gone everywhere: roles, markers, probe, matrix
-    for role in settings["role_defs"].values():
-        role["produces"] = [q for q in role["produces"] if q in known]
-        role["consumes"] = [q for q in role["consumes"] if q in known]
-        role["markers"] = [m for m in role["markers"] if not isinstance(m, dict) or m.get("queue") in (None, *known)]
-    return settings
+    merged = deep_merge(deep_merge(generic_defaults(), profile, remove=True), user, remove=True)
+    merged["profile"] = choice if choice == "none" else profile_path(choice).stem
+    settings = Settings.from_mapping(merged)
+    known = set(settings.queues)
+    roles = {name: dataclasses.replace(
+        role, produces=tuple(q for q in role.produces if q in known), consumes=tuple(q for q in role.consumes if q in known),
+        markers=tuple(m for m in role.markers if m.queue in (None, *known))) for name, role in settings.role_defs.items()}
+    return dataclasses.replace(settings, role_defs=roles)
 
 
 def merge_vars(layers):
@@ -541,10 +534,11 @@ def _host_spec(name, variables, groups, own_layers, path):
     if port is None or not 1 <= port <= 65535:
         raise InventoryError("%s: host %r: ansible_port %s is not a port number\n  fix: write a number from 1 to "
                              "65535" % (path, name, shown(raw_port)))
-    unknown_roles = [r for r in settings["roles"] if r not in settings["role_defs"]]
+    unknown_roles = [r for r in settings.roles if r not in settings.role_defs]
     if unknown_roles:
         raise InventoryError("%s: host %r has role(s) %s not defined in auditor.role_defs\n  fix: use one of: %s"
-                             % (path, name, ", ".join(unknown_roles), ", ".join(settings["role_defs"])))
+                             % (path, name, ", ".join(unknown_roles), ", ".join(settings.role_defs) or
+                                "define them under auditor.role_defs, or choose a profile that does"))
     try:
         jump, proxy, others = ssh_arguments(" ".join(str(variables.get(key) or "") for key in (
             "ansible_ssh_common_args", "ansible_ssh_extra_args")))
@@ -567,14 +561,14 @@ def _ssm_target(name, variables, settings, path):
         raise InventoryError("%s: host %r is reached by SSM but has no instance id (got %s)\n  fix: set "
                              "`instance_id: i-0123456789abcdef0` (or ansible_host to the id)" % (
                                  path, name, shown(instance_id or None)))
-    ssm = settings["ssm"]
+    ssm = settings.ssm
     return SsmTarget(instance_id=instance_id,
-                     region=variables.get("ansible_aws_ssm_region") or ssm["region"],
-                     profile=variables.get("ansible_aws_ssm_profile") or ssm["profile"],
-                     bucket=variables.get("ansible_aws_ssm_bucket_name") or ssm["bucket"],
-                     key_prefix=ssm["key_prefix"], delivery_timeout=ssm["delivery_timeout"],
-                     endpoint_url=ssm["endpoint_url"], s3_endpoint_url=ssm["s3_endpoint_url"],
-                     config_file=ssm["config_file"], credentials_file=ssm["credentials_file"])
+                     region=variables.get("ansible_aws_ssm_region") or ssm.region,
+                     profile=variables.get("ansible_aws_ssm_profile") or ssm.profile,
+                     bucket=variables.get("ansible_aws_ssm_bucket_name") or ssm.bucket,
+                     key_prefix=ssm.key_prefix, delivery_timeout=ssm.delivery_timeout,
+                     endpoint_url=ssm.endpoint_url, s3_endpoint_url=ssm.s3_endpoint_url,
+                     config_file=ssm.config_file, credentials_file=ssm.credentials_file)
 
 
 def ssh_arguments(text):

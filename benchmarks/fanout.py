@@ -72,7 +72,7 @@ def openssh_floor(specs, sandbox, work):
     lines = []
     for spec in specs:
         command = agent.command_line(spec.python, collect.agent_config(spec),
-                                     spec.settings["timeouts"]["command"], quote)
+                                     spec.settings.timeouts.command, quote)
         command_file = work / ("cmd-%s" % spec.name)
         command_file.write_text(command)
         lines.append("%s %s" % (spec.address, command_file))

@@ -43,9 +43,9 @@ sys.path.insert(0, str(ROOT))
 from auditor import agent, collect  # noqa: E402
 from auditor.transports import quote  # noqa: E402
 from auditor.inventory import load_inventory  # noqa: E402
-from auditor.profile import DEFAULT_SETTINGS  # noqa: E402
+from auditor.settings import Settings  # noqa: E402
 
-DEFAULT_PARALLEL = DEFAULT_SETTINGS["parallel"]
+DEFAULT_PARALLEL = Settings().parallel
 USER = "fleetbench"
 PORT = 2299
 PER_SSHD = 16

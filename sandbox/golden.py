@@ -22,7 +22,7 @@ from auditor.transports import RunOutcome
 
 
 def dump(scenario, runs, path):
-    hosts = [{"name": run.spec.name, "address": run.spec.address, "settings": run.spec.settings,
+    hosts = [{"name": run.spec.name, "address": run.spec.address, "settings": run.spec.settings.as_mapping(),
               "outcome": {"kind": run.outcome.kind, "exit_status": run.outcome.exit_status,
                           "detail": run.outcome.detail, "seconds": round(run.outcome.seconds, 2)},
               "facts": run.facts} for run in runs]

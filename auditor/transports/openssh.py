@@ -63,19 +63,19 @@ class OpenSSH(Transport):
         words = ["-o", "BatchMode=yes",
                  "-o", "StrictHostKeyChecking=%s" % ("accept-new" if self.session.accept_new else "yes"),
                  "-o", "ConnectTimeout=%d" % max(1, round(connect_timeout)), "-o", "LogLevel=VERBOSE"]
-        if spec.settings.get("known_hosts"):
-            words += ["-o", "UserKnownHostsFile=%s" % os.path.expanduser(spec.settings["known_hosts"])]
+        if spec.settings.known_hosts:
+            words += ["-o", "UserKnownHostsFile=%s" % os.path.expanduser(spec.settings.known_hosts)]
         if spec.key_file:
             words += ["-i", os.path.expanduser(spec.key_file)]
-        if spec.settings.get("ssh_control_persist"):
-            words += ["-o", "ControlMaster=auto", "-o", "ControlPersist=%ds" % spec.settings["ssh_control_persist"],
+        if spec.settings.ssh_control_persist:
+            words += ["-o", "ControlMaster=auto", "-o", "ControlPersist=%ds" % spec.settings.ssh_control_persist,
                       "-o", "ControlPath=%s" % os.path.join(control_directory(), "%C")]
         return words
 
     def reuses_connection(self, spec, connect_timeout):
         """Whether a persisted connection to the host is open (`ssh -O check`): then no handshake
         happens, and none is waited for."""
-        if not spec.settings.get("ssh_control_persist"):
+        if not spec.settings.ssh_control_persist:
             return False
         argv = self.argv(spec, "true", connect_timeout)[:-2]
         done = subprocess.run(argv[:1] + ["-O", "check"] + argv[1:] + [spec.address], capture_output=True,
@@ -189,7 +189,7 @@ class OpenSSH(Transport):
             added = re.match(r"Warning: Permanently added '([^']+)' \((\S+)\)", line)
             if not added:
                 continue
-            known = spec.settings.get("known_hosts") or "~/.ssh/known_hosts"
+            known = spec.settings.known_hosts or "~/.ssh/known_hosts"
             listed = subprocess.run(["ssh-keygen", "-F", added.group(1), "-l", "-f", os.path.expanduser(known)],
                                     capture_output=True, text=True, timeout=10).stdout
             prints = re.findall(r"SHA256:\S+", listed)

@@ -40,7 +40,7 @@ SYSTEM_KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
 
 def known_hosts_path(spec, ssh_config=None):
     """Precedence: inventory `auditor.known_hosts`, ssh_config UserKnownHostsFile, ~/.ssh/known_hosts."""
-    configured = spec.settings.get("known_hosts")
+    configured = spec.settings.known_hosts
     if configured:
         return os.path.expanduser(configured)
     from_config = (ssh_config or {}).get("userknownhostsfile")

@@ -12,10 +12,8 @@ from auditor import agent
 from auditor.agent import wire
 from auditor.transports import quote
 from auditor.collect import agent_config
-from auditor.inventory import HostSpec, deep_merge
-from auditor.inventory import host_settings
+from auditor.inventory import HostSpec, host_settings
 
-DEFAULT_SETTINGS = host_settings({})     # the reference profile, resolved
 
 MB = 1024 * 1024
 
@@ -29,7 +27,7 @@ def run_agent_here(tmp_path, env_lines, log_text=None, log_bytes=0):
         for _ in range(log_bytes // MB):            # a few very long lines, as a runaway app writes
             handle.write(b"x" * (MB - 1) + b"\n")
         handle.write((log_text or "").encode())
-    settings = deep_merge(DEFAULT_SETTINGS, {
+    settings = host_settings({
         "roles": ["ai-worker"], "env_from": "dotenv", "app_dir": str(app), "log_max_bytes": 2 * MB,
         "timeouts": {"command": 40, "aws": 1},
         "role_defs": {"ai-worker": {"log_source": {"kind": "file", "path": str(log)}}}})
@@ -82,7 +80,7 @@ def test_the_agent_exits_0_with_its_stdin_open_as_over_ssh(tmp_path):
     """Over SSH the agent watches stdin to stop when the connection closes; at its normal end it
     must not kill its own process group (that lost the real status: --debug said exit -1)."""
     (tmp_path / "app").mkdir()
-    settings = deep_merge(DEFAULT_SETTINGS, {
+    settings = host_settings({
         "roles": ["ai-worker"], "env_from": "dotenv", "app_dir": str(tmp_path / "app"), "timeouts": {"aws": 1},
         "role_defs": {"ai-worker": {"log_source": {"kind": "file", "path": str(tmp_path / "none.log")}}}})
     spec = HostSpec("here", "127.0.0.1", python=sys.executable, settings=settings)

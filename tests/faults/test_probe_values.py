@@ -11,7 +11,7 @@ import sys
 from auditor import agent
 from auditor.inventory import host_settings
 
-S = host_settings({})     # the reference profile, resolved
+S = host_settings({}).as_mapping()     # the reference profile, resolved
 
 CONFIG = {"digest_domain": "s", "region": S["region"], "credentials": S["credentials"], "queues": S["queues"],
           "user_agent": "fleet-auditor/test", "aws_timeout": 1, "settings_module_env": "DJANGO_SETTINGS_MODULE"}

@@ -6,6 +6,7 @@ import time
 import pytest
 
 from auditor.inventory import HostSpec
+from auditor.settings import Settings
 from auditor.transports import Session
 from faultkit import free_port, peer, silent_listener
 
@@ -15,7 +16,7 @@ def test_a_host_that_accepts_tcp_and_never_sends_a_banner_is_a_timeout(tmp_path)
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text("")
     spec = HostSpec("silent", "127.0.0.1", port=listener.getsockname()[1], user="nobody",
-                    settings={"known_hosts": str(known_hosts)})
+                    settings=Settings(known_hosts=str(known_hosts)))
     started = time.monotonic()
     outcome = Session().run(spec, "true", timeout=30, connect_timeout=2)
     elapsed = time.monotonic() - started
@@ -30,7 +31,7 @@ def test_tcp_is_connected_outside_the_handshake_slots(tmp_path):
     with every slot taken, a refused host is still classified (it never waits for a slot)."""
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text("")
-    spec = HostSpec("refused", "127.0.0.1", port=free_port(), user="nobody", settings={"known_hosts": str(known_hosts)})
+    spec = HostSpec("refused", "127.0.0.1", port=free_port(), user="nobody", settings=Settings(known_hosts=str(known_hosts)))
     session = Session()
     slots = session.transport("paramiko").handshakes
     while slots.acquire(blocking=False):
@@ -46,7 +47,7 @@ def test_tcp_is_connected_outside_the_handshake_slots(tmp_path):
 def _outcome(tmp_path, port, known_hosts_text="", connection="paramiko", **spec_fields):
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text(known_hosts_text)
-    spec = HostSpec("h", "127.0.0.1", port=port, user="nobody", settings={"known_hosts": str(known_hosts)},
+    spec = HostSpec("h", "127.0.0.1", port=port, user="nobody", settings=Settings(known_hosts=str(known_hosts)),
                     connection=connection, **spec_fields)
     started = time.monotonic()
     outcome = Session().run(spec, "true", timeout=30, connect_timeout=2)

@@ -119,13 +119,13 @@ def test_transport_failures_are_classified_per_host(fleet, tmp_path):
     spec = load_inventory(fleet.sandbox.inventory)[0]
     empty_known_hosts = tmp_path / "known_hosts"
     empty_known_hosts.write_text("")
-    unknown = replace(spec, settings=dict(spec.settings, known_hosts=str(empty_known_hosts)))
+    unknown = replace(spec, settings=replace(spec.settings, known_hosts=str(empty_known_hosts)))
     assert run_on_host(unknown, "true", timeout=20).kind == "host-key-unknown"
     # a recorded key of another host is a changed key, with the ssh-keygen -R fix
     other_key = (fleet.host("video-1").dir / "ssh_host_ed25519_key.pub").read_text().split()[:2]
     changed_file = tmp_path / "changed"
     changed_file.write_text("[%s]:%d %s %s\n" % (spec.address, spec.port, *other_key))
-    changed = replace(spec, settings=dict(spec.settings, known_hosts=str(changed_file)))
+    changed = replace(spec, settings=replace(spec.settings, known_hosts=str(changed_file)))
     outcome = run_on_host(changed, "true", timeout=20)
     assert outcome.kind == "host-key-changed" and "ssh-keygen -R" in outcome.detail
     # trust on first use only when asked, and it records the key
@@ -178,7 +178,7 @@ def test_missing_docker_and_boto3_are_classified(fleet, tmp_path):
     blocker.mkdir(parents=True)
     (blocker / "__init__.py").write_text("raise ImportError('No module named boto3')\n")
     no_boto3 = replace(spec, name="no-boto3", python=_python_wrapper(tmp_path / "py-no-boto3", {"PYTHONPATH": blocker.parent}),
-                       settings=dict(spec.settings, env_from="dotenv"))
+                       settings=replace(spec.settings, env_from="dotenv"))
     result = audit.assess([run_agent(s, b"test-key", Session()) for s in (no_docker, dead_daemon, no_boto3)])
     codes = [[f.code for f in host.findings] for host in result.hosts]
     assert codes[0] == ["docker-missing"] and codes[1] == ["docker-unavailable"]
@@ -199,7 +199,7 @@ def test_a_crash_loop_is_one_from_its_first_restart(fleet):
 def test_a_missing_app_python_falls_back_and_says_which_ran(fleet):
     fleet.use("healthy")
     spec = next(s for s in load_inventory(fleet.sandbox.inventory) if s.name == "api-1")
-    spec = replace(spec, settings=dict(spec.settings, app_python="/usr/local/bin/python3.12"))
+    spec = replace(spec, settings=replace(spec.settings, app_python="/usr/local/bin/python3.12"))
     result = audit.assess([run_agent(spec, b"test-key", Session())])
     (host,) = result.hosts
     assert host.report.probe.ran and host.report.probe.python_fallback == ("/usr/local/bin/python3.12", "python3")
@@ -213,7 +213,7 @@ def test_the_apps_check_script_output_leaves_no_secret(fleet):
     runtime.docker("exec", runtime.spec.container, "sh", "-c",
                    "printf 'import os\\nfor k, v in sorted(os.environ.items()): print(k, v)\\n' > /tmp/print_env.py")
     spec = next(s for s in load_inventory(fleet.sandbox.inventory) if s.name == "video-1")
-    spec = replace(spec, settings=dict(spec.settings, check_script="/tmp/print_env.py", run_check_script=True))
+    spec = replace(spec, settings=replace(spec.settings, check_script="/tmp/print_env.py", run_check_script=True))
     result = audit.assess([run_agent(spec, b"test-key", Session())])
     output = result.hosts[0].report.check_script.output
     key_id, secret = fleet.sandbox.keys()["academy-video-worker"]
@@ -303,7 +303,7 @@ def test_a_jump_hosts_failures_are_blamed_on_the_jump_host(fleet, tmp_path):
     known = tmp_path / "known_hosts"
     known.write_text(key_line(target))
     via = replace(target, proxy_jump="root@%s:%d" % (jump.address, jump.port),
-                  settings=dict(target.settings, known_hosts=str(known)))
+                  settings=replace(target.settings, known_hosts=str(known)))
     outcome = run_on_host(via, "true", timeout=20)
     assert outcome.kind == "host-key-unknown", outcome
     assert "jump host [%s]:%d is not in" % (jump.address, jump.port) in outcome.detail

@@ -37,7 +37,7 @@ def run(spec, connection, accept_new=False):
 
 
 def with_known_hosts(spec, path):
-    return replace(spec, settings=dict(spec.settings, known_hosts=str(path)))
+    return replace(spec, settings=replace(spec.settings, known_hosts=str(path)))
 
 
 def key_line(fleet, spec):
@@ -171,7 +171,7 @@ def test_a_persisted_openssh_connection_is_reused_from_a_private_directory(specs
     import tempfile
     runtime = tempfile.mkdtemp(prefix="cm", dir="/tmp")        # a socket path must stay short
     monkeypatch.setenv("XDG_RUNTIME_DIR", runtime)
-    spec = replace(specs[0], connection="ssh", settings=dict(specs[0].settings, ssh_control_persist=30))
+    spec = replace(specs[0], connection="ssh", settings=replace(specs[0].settings, ssh_control_persist=30))
     try:
         first = Session().run(spec, "echo one", 20, 5)
         assert first.ok and first.stdout.strip() == "one", first

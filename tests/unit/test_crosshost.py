@@ -105,7 +105,7 @@ def test_a_baseline_with_an_unknown_attribute_is_refused(tmp_path):
 
 def test_remedies_name_the_apps_own_region_variable():
     from auditor.inventory import deep_merge
-    settings = deep_merge(DEFAULT_SETTINGS, {"region": {"env": ["APP_AWS_REGION"]}})
+    settings = host_settings({"region": {"env": ["APP_AWS_REGION"]}})
     fleet = [host("api-1", "api"), host("video-1", "video-worker", region="us-east-1")]
     found = {f.code: f for f in cross_host_findings(fleet, lambda h: settings)}
     assert found["region-mismatch"].remedy.startswith("set APP_AWS_REGION on video-1 to ap-northeast-2")

@@ -53,9 +53,9 @@ def test_precedence_group_vars_host_vars_and_auditor_deep_merge(tmp_path):
     write(tmp_path, "ansible_port: 2201\nauditor: {timeouts: {command: 9}}\n", "host_vars/v1.yaml")
     (spec,) = load_inventory(inv)
     assert spec.port == 2201                                  # host_vars beat group vars
-    assert spec.settings["app_dir"] == "/srv/app"             # group_vars file of the child group
-    assert spec.settings["log_window"] == "2h"                # from all, kept by the deep merge
-    assert spec.settings["timeouts"] == {"connect": 3, "command": 9, "aws": 5}
+    assert spec.settings.app_dir == "/srv/app"             # group_vars file of the child group
+    assert spec.settings.log_window == "2h"                # from all, kept by the deep merge
+    assert (spec.settings.timeouts.connect, spec.settings.timeouts.command, spec.settings.timeouts.aws) == (3, 9, 5)
     assert spec.roles == ("video-worker",)
     assert spec.groups == ("all", "workers", "video")
 

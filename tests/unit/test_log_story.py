@@ -10,8 +10,8 @@ from auditor.inventory import host_settings
 
 DEFAULT_SETTINGS = host_settings({})     # the reference profile, resolved
 
-VIDEO_MARKERS = DEFAULT_SETTINGS["role_defs"]["video-worker"]["markers"]
-AI_MARKERS = DEFAULT_SETTINGS["role_defs"]["ai-worker"]["markers"]
+VIDEO_MARKERS = DEFAULT_SETTINGS.as_mapping()["role_defs"]["video-worker"]["markers"]
+AI_MARKERS = DEFAULT_SETTINGS.as_mapping()["role_defs"]["ai-worker"]["markers"]
 
 
 def at(seconds_ago):

@@ -10,6 +10,7 @@ from auditor.collect import agent_config
 from auditor.errors import InventoryError
 from auditor.inventory import load_inventory
 from auditor.render.table import inventory_table
+from auditor.settings import Timeouts
 
 # the reference app's own words: none may reach another app's settings, agent or remedies
 REFERENCE_WORDS = ("academy", "video", "ai-basic", "excel", "scripts/", "video_id", "/app", "django", "ec2-user",
@@ -39,18 +40,18 @@ def inventory(tmp_path, auditor, profile_text=None):
 
 def test_another_profile_leaves_nothing_of_the_reference_app(tmp_path):
     [spec] = inventory(tmp_path, {"profile": str(tmp_path / "shop.yaml"), "roles": ["worker"]}, SHOP)
-    text = json.dumps(spec.settings) + json.dumps(agent_config(spec))
+    text = json.dumps(spec.settings.as_mapping()) + json.dumps(agent_config(spec))
     assert not [word for word in REFERENCE_WORDS if word.lower() in text.lower()]
-    assert sorted(spec.settings["role_defs"]) == ["web", "worker"] and spec.settings["profile"] == "shop"
+    assert sorted(spec.settings.role_defs) == ["web", "worker"] and spec.settings.profile == "shop"
     assert agent_config(spec)["app"]["container"] == "shop-worker"
 
 
 def test_profile_none_is_only_what_the_inventory_says(tmp_path):
     [spec] = inventory(tmp_path, {"profile": "none", "queues": {"jobs": {"name": "q"}},
                                   "role_defs": {"w": {"container": "c", "consumes": ["jobs"]}}, "roles": ["w"]})
-    text = json.dumps(spec.settings) + json.dumps(agent_config(spec))
+    text = json.dumps(spec.settings.as_mapping()) + json.dumps(agent_config(spec))
     assert not [word for word in REFERENCE_WORDS if word.lower() in text.lower()]
-    assert spec.settings["role_defs"]["w"]["markers"] == [] and spec.settings["queues"]["jobs"]["env"] is None
+    assert spec.settings.role("w").markers == () and spec.settings.queues["jobs"].env is None
 
 
 def test_no_remedy_or_description_in_the_registry_names_the_reference_app():
@@ -61,9 +62,9 @@ def test_no_remedy_or_description_in_the_registry_names_the_reference_app():
 
 def test_null_removes_a_queue_everywhere(tmp_path):
     [spec] = inventory(tmp_path, {"roles": ["api"], "queues": {"video": None}})
-    assert sorted(spec.settings["queues"]) == ["ai-basic"]
-    api = spec.settings["role_defs"]["api"]
-    assert api["produces"] == ["ai-basic"] and all(m.get("queue") != "video" for m in api["markers"])
+    assert sorted(spec.settings.queues) == ["ai-basic"]
+    api = spec.settings.role("api")
+    assert api.produces == ("ai-basic",) and all(m.queue != "video" for m in api.markers)
     assert sorted(agent_config(spec)["queues"]) == ["ai-basic"]        # the probe asks for it no more
 
 
@@ -73,8 +74,8 @@ def test_null_restores_a_default_and_a_later_layer_can_set_it_again(tmp_path):
                                         "hosts": {"h1": {"ansible_host": "127.0.0.1", "auditor": {
                                             "queues": {"video": {"name": "mine"}}}}}}}))
     [spec] = load_inventory(path)
-    assert spec.settings["queues"]["video"]["name"] == "mine"
-    assert spec.settings["timeouts"] == {"connect": 10, "command": 60, "aws": 5}
+    assert spec.settings.queues["video"].name == "mine"
+    assert spec.settings.timeouts == Timeouts(connect=10, command=60, aws=5)
 
 
 def test_an_unknown_profile_is_refused_with_a_suggestion(tmp_path):
@@ -97,7 +98,6 @@ def test_hosts_and_the_agent_agree_on_a_file_logging_worker(tmp_path):
 def test_the_readme_settings_reference_is_the_schema():
     from pathlib import Path
 
-    from auditor.profile import DEFAULT_SETTINGS, SETTING_DOCS, settings_table
-    assert list(SETTING_DOCS) == list(DEFAULT_SETTINGS)
+    from auditor.settings import settings_table
     readme = Path(__file__).resolve().parents[2] / "README.md"
-    assert settings_table() in readme.read_text(), "regenerate it: python -m auditor.profile"
+    assert settings_table() in readme.read_text(), "regenerate it: python -m auditor.settings"

@@ -1,5 +1,6 @@
 """Renderers on a hand-made audit result (pure): HTML escapes what hosts send
 and marks exactly the deviating cells; JUnit has one case per host and check."""
+import dataclasses
 from xml.etree import ElementTree
 
 from auditor.audit import AuditResult
@@ -43,7 +44,7 @@ def test_identical_findings_on_many_hosts_are_one_row_and_every_host_is_in_the_r
     SETTINGS = DEFAULT_SETTINGS
     from auditor.render.table import render_table
     from auditor.transports import RunOutcome
-    runs = [HostRun(HostSpec("h%03d" % n, "10.0.0.%d" % n, settings=dict(SETTINGS, roles=["api"])),
+    runs = [HostRun(HostSpec("h%03d" % n, "10.0.0.%d" % n, settings=dataclasses.replace(SETTINGS, roles=("api",))),
                     RunOutcome("h%03d" % n, "unreachable", detail="connection refused")) for n in range(40)]
     text = render_table(assess(runs), matrix=False)
     rows = [line for line in text.splitlines() if line.startswith("error")]
