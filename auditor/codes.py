@@ -108,6 +108,10 @@ _TABLE = (
          "the app's interpreter"),
     Code("probe-python-missing", E, 1, V.UNKNOWN, "the app's environment has no Python at auditor.app_python",
          "set auditor.app_python to the app's Python (e.g. python3, or the venv's bin/python)"),
+    Code("celery-app-unreadable", E, 1, V.UNKNOWN, "the probe could not import the Celery app (auditor.celery_app) "
+         "in the app's environment, or its broker is not SQS",
+         "check auditor.celery_app (module:attribute, importable from the container's working directory) and that "
+         "the app imports without its services; the finding quotes the error"),
     Code("probe-failed", E, 1, V.UNKNOWN, "the SQS probe did not finish in the app's environment",
          "run `{program} check-host {host}` and read the probe's error"),
     Code("probe-container-lost", W, 1, V.UNKNOWN, "the app's container stopped or restarted while the probe ran in it",

@@ -16,6 +16,7 @@ from typing import Optional
 
 from . import USER_AGENT, agent, fingerprints
 from .agent.wire import SCHEMA, STEP_TIMEOUT
+from .settings import EVERY_QUEUE
 from .transports import RunOutcome, Session, capabilities, quote
 from .errors import Terminated
 from .inventory import HostSpec
@@ -47,9 +48,11 @@ def agent_config(spec):
     app = spec.app
     public = set(s.public_env) | set(s.region.env) | ({s.settings_module_env} - {None})
     public |= {q.env for q in s.queues.values() if q.env}
-    # probe the queues this host's roles use (all of them when it has no role)
-    used = {q for role in spec.roles for q in s.role(role).produces + s.role(role).consumes}
-    queues = {key: {"name": q.name, "env": q.env} for key, q in s.queues.items() if not used or key in used}
+    # probe the queues this host's roles use (all of them when it has no role, or a role uses every
+    # queue the app defines: a Celery app's own queues are read by the probe itself)
+    used = {q for role in spec.roles for q in s.queue_keys(role, "produces") + s.queue_keys(role, "consumes")}
+    queues = {key: {"name": q.name, "env": q.env} for key, q in s.queues.items()
+              if not used or EVERY_QUEUE in used or key in used}
     return {
         "digest_domain": DIGEST_DOMAIN, "user_agent": USER_AGENT, "aws_timeout": s.timeouts.aws,
         "probe_timeout": PROBE_TIMEOUT, "region": {"env": list(s.region.env), "default": s.region.default},
@@ -57,7 +60,7 @@ def agent_config(spec):
         "queues": queues, "public_env": sorted(public), "key_id_env": list(s.key_id_env),
         "settings_module_env": s.settings_module_env, "log_window": str(s.log_window), "log_max_bytes": s.log_max_bytes,
         "workloads": [w.as_json() for w in app.workloads], "run_check_script": s.run_check_script,
-        "step_timeout": STEP_TIMEOUT, "imds_endpoint": s.imds_endpoint,
+        "step_timeout": STEP_TIMEOUT, "imds_endpoint": s.imds_endpoint, "celery_app": s.celery_app,
         # the agent ends its own steps before the remote `timeout` does, and stops when the
         # connection closes (Ctrl-C)
         "budget": max(1, s.timeouts.command - 5), "watch_stdin": keeps_stdin_open,

@@ -132,9 +132,10 @@ def users_of(hosts, settings_of, kind):
     """queue key -> hosts that produce (kind='produces') or consume it."""
     users = {}
     for host in hosts:
-        role_defs = settings_of(host).role_defs
+        probe = _probe_ok(host)
+        found = [q.key for q in probe.queues] if probe is not None else []
         for role in host.report.roles:
-            for key in getattr(role_defs[role], kind) if role in role_defs else ():
+            for key in settings_of(host).queue_keys(role, kind, found):
                 users.setdefault(key, []).append(host)
     return users
 
@@ -264,7 +265,7 @@ def _job_flow(key, producers, consumers, settings_of, right_place=None):
     queue's users disagree on where it is (region and URL) and one place is decided right
     (`right_place`, polled by the consumers), a producer that sends elsewhere is the one to blame:
     its jobs reach no consumer, and the consumers are not named for them."""
-    unjudged = set()
+    unjudged, silent = set(), set()
     sent = []
     polled = {_queue_at(h, key) for h in consumers}
     astray = {}                 # a wrong place -> (the producers sending there, the jobs they sent)
@@ -273,7 +274,9 @@ def _job_flow(key, producers, consumers, settings_of, right_place=None):
         stray = bool(right_place and place and place != right_place and right_place in polled and
                      place not in polled)
         for container in _role_containers(host, settings_of, "produces"):
-            if container.logs.read:
+            if not _logs_sends(settings_of(host), container.role, key):
+                silent.add(host.report.name)        # Celery's .delay() logs nothing: not judged, never lost
+            elif container.logs.read:
                 failed = {s.job for s in container.logs.jobs(MarkerKind.ENQUEUE_FAILED, key)}
                 jobs = [s for s in container.logs.jobs(MarkerKind.ENQUEUED, key) if s.job not in failed]
                 if stray:
@@ -298,12 +301,21 @@ def _job_flow(key, producers, consumers, settings_of, right_place=None):
     backlog, undecided = _backlog(key, producers, consumers, settings_of, skip=set(astray))
     findings += backlog
     unjudged |= undecided
+    if silent:
+        findings.append(emit(
+            "job-flow-unjudged", sorted(silent), "queue %s: job flow not judged: %s log(s) nothing about the jobs "
+            "they send (no enqueued marker)" % (key, ", ".join(sorted(silent))), {"queue": key, "reason": "no-send-log"},
+            hosts=", ".join(sorted(silent))))
     if unjudged:
         findings.append(emit(
             "job-flow-unjudged", sorted(unjudged), "queue %s: job flow and backlog not judged for %s: their logs or "
             "container state could not be read" % (key, ", ".join(sorted(unjudged))), {"queue": key},
             hosts=", ".join(sorted(unjudged))))
     return findings
+
+
+def _logs_sends(settings, role, key):
+    return any(m.kind == MarkerKind.ENQUEUED and m.queue in (None, key) for m in settings.role(role).markers)
 
 
 def _lost_jobs(key, sent, producers, job_id_hint, consuming):

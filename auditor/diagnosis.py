@@ -61,7 +61,8 @@ PROBE_FAILURE_CODES = {ProbeFailure.BOTO3_MISSING: "probe-boto3-missing",
                        ProbeFailure.DOTENV_MISSING: "app-env-missing",
                        ProbeFailure.DOTENV_UNREADABLE: "app-env-unreadable",
                        ProbeFailure.CONTAINER_LOST: "probe-container-lost",
-                       ProbeFailure.NOT_RUN: "probe-not-run"}
+                       ProbeFailure.NOT_RUN: "probe-not-run",
+                       ProbeFailure.CELERY_UNREADABLE: "celery-app-unreadable"}
 
 VALUE_FIXES = {
     "surrounding-quotes": "remove the quotes around {variable}'s value (docker --env-file keeps them; compose and "
@@ -287,7 +288,8 @@ def _step2_containers(report, settings):
         if container.present or container.is_process:
             found += _log_evidence(host, container) + _kms_denied(host, container)
         if container.logs.read and settings.consumes(container.role):
-            queues = [report.probe.queue(key) for key in settings.role(container.role).consumes
+            probed = [q.key for q in report.probe.queues] if report.probe is not None else []
+            queues = [report.probe.queue(key) for key in settings.queue_keys(container.role, "consumes", probed)
                       if report.probe is not None and report.probe.ran and report.probe.queue(key)]
             found += _worker_activity(host, container, queues)
         # which workload each finding is about: check-host shows it under that workload's step

@@ -197,11 +197,13 @@ class ExceptionGroup:
     first: Optional[str]
     last: Optional[str]
     jobs: Tuple[str, ...] = ()
+    tasks: Tuple[str, ...] = ()             # the task names (job types) its jobs had, when markers name them
 
     @property
     def label(self):
         what = self.type or repr(self.message[:80])
-        return "%s at %s" % (what, self.where) if self.where else what
+        where = "%s at %s" % (what, self.where) if self.where else what
+        return "%s in task %s" % (where, ", ".join(self.tasks)) if self.tasks else where
 
 
 @dataclass(frozen=True)
@@ -429,7 +431,8 @@ def _logs(raw):
                       raw.get("truncated_at"), raw.get("oldest"), raw.get("longest_processing_seconds"),
                       exceptions=tuple(ExceptionGroup(g.get("type"), g.get("where"), str(g.get("message") or ""),
                                                       g.get("count", 0), g.get("first"), g.get("last"),
-                                                      tuple(g.get("jobs") or ())) for g in raw.get("exceptions") or ()),
+                                                      tuple(g.get("jobs") or ()), tuple(g.get("tasks") or ()))
+                                      for g in raw.get("exceptions") or ()),
                       run_ends=tuple(RunEnd(e.get("at"), e.get("after"), e.get("job"), e.get("type"))
                                      for e in raw.get("exits") or ()),
                       open_jobs=tuple(OpenJob(job, at, age) for job, at, age in raw.get("open_jobs") or ()),

@@ -20,6 +20,7 @@ DOTENV_FORMATS = ("docker", "compose", "python-dotenv")
 # with the keys each kind needs
 LOG_SOURCES = {"docker": (), "file": ("path",), "journald": ("unit",)}
 MARKER_KINDS = tuple(str(kind) for kind in MarkerKind)
+EVERY_QUEUE = "*"           # in produces/consumes: every queue the app itself defines
 
 
 def doc(default=None, text="", factory=None):
@@ -132,6 +133,9 @@ class Settings:
     settings_module_env: Optional[str] = doc(None, "the variable naming the app's settings module, shown in the "
                                                    "matrix")
     check_script: Optional[str] = doc(None, "the app's own SQS check script, relative to the app's directory")
+    celery_app: Optional[str] = doc(None, "a Celery app on SQS (`proj.celery:app`): the probe imports it in the "
+                                          "app's environment, never connecting, and reads the broker, region, "
+                                          "queues and keys it resolves")
     run_check_script: bool = doc(False, "run it too (it calls ReceiveMessage, hiding a real job: off unless asked)")
     known_hosts: Optional[str] = doc(None, "the known_hosts file for host keys (null: ssh_config's, then "
                                            "~/.ssh/known_hosts)")
@@ -176,6 +180,12 @@ class Settings:
 
     def consumes(self, role):
         return bool(role in self.role_defs and self.role_defs[role].consumes)
+
+    def queue_keys(self, role, kind, found=()):
+        """The queues a role produces to or consumes from (`kind`); `*` stands for every queue the
+        probe `found` (an app whose queues are its own, such as Celery's)."""
+        keys = getattr(self.role_defs[role], kind) if role in self.role_defs else ()
+        return tuple(found) if EVERY_QUEUE in keys else keys
 
     def as_mapping(self):
         """The inventory's shape of these settings (JSON-ready): for recordings and the agent."""

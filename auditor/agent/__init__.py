@@ -22,7 +22,7 @@ def _pack(data):
 SHARED = ("wire.py", "redact.py", "appenv.py")
 # each program's modules, in import order: a module comes after what it imports
 PARTS = {"host_agent.py": SHARED + ("runner.py", "environment.py", "logs.py", "containers.py", "host_agent.py"),
-         "sqs_probe.py": SHARED + ("sqs_probe.py",)}
+         "sqs_probe.py": SHARED + ("celery_view.py", "sqs_probe.py")}
 
 
 def program(name):

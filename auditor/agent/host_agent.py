@@ -69,7 +69,8 @@ def stop_when_disconnected():
 
 # -- the probe, in the app's environment ----------------------------------------------
 
-PROBE_KEYS = ("digest_domain", "region", "credentials", "queues", "user_agent", "aws_timeout", "settings_module_env")
+PROBE_KEYS = ("digest_domain", "region", "credentials", "queues", "user_agent", "aws_timeout", "settings_module_env",
+              "celery_app")
 # runs the configured python, else python3, else python, and says on stderr when it fell back
 PYTHON_FALLBACK = ('for p in "$0" python3 python; do if command -v "$p" >/dev/null 2>&1; then '
                    '[ "$p" = "$0" ] || echo "fleet-agent: $0 not found, ran $p" >&2; exec "$p" - "$1"; fi; done; '

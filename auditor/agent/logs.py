@@ -153,6 +153,7 @@ class LogStory:
         self.exception = None               # a finished traceback's exception, until no chain follows
         self.seen_lines = self.earlier_lines = False
         self.kms = {"count": 0, "last": None, "keys": [], "actions": []}
+        self.tasks = {}                     # job -> the task (type) a marker named for it (Celery's task names)
 
     def current_job(self):
         if not self.open_jobs:
@@ -166,11 +167,13 @@ class LogStory:
             if len(self.groups) >= MAX_GROUPS:
                 return
             group = self.groups[key] = {"type": kind, "where": where, "message": (message or "")[:200],
-                                        "count": 0, "first": stamp, "last": stamp, "jobs": []}
+                                        "count": 0, "first": stamp, "last": stamp, "jobs": [], "tasks": []}
         group["count"] += 1
         group["last"] = stamp or group["last"]
         if job and job not in group["jobs"]:
             group["jobs"] = (group["jobs"] + [job])[-MAX_GROUPS:]
+        if job in self.tasks and self.tasks[job] not in group["tasks"]:
+            group["tasks"] = (group["tasks"] + [self.tasks[job]])[:MAX_GROUPS]
 
     def _flush_pending(self):
         if self.pending is not None:
@@ -222,8 +225,10 @@ class LogStory:
         self._flush_pending()
         return False
 
-    def marker(self, kind, job, error, stamp, epoch):
+    def marker(self, kind, job, error, stamp, epoch, task=None):
         """A marker matched on the line just fed."""
+        if job and task:
+            self.tasks[job] = task
         if kind == MarkerKind.STARTED:
             self.run_ended(stamp)
         elif kind == MarkerKind.RECEIVED and job:
@@ -295,7 +300,7 @@ def scan_logs(source, name, markers, config):
             entry["last"] = stamp or entry["last"]
             captured = match.groupdict()
             job = captured.get("job")
-            story.marker(marker["kind"], job, captured.get("error"), stamp, epoch)
+            story.marker(marker["kind"], job, captured.get("error"), stamp, epoch, captured.get("task"))
             if not job:
                 continue
             entry["jobs"] = [seen for seen in entry["jobs"] if seen[0] != job][-(MAX_JOBS - 1):]

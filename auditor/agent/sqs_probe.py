@@ -17,6 +17,7 @@ import urllib.request
 
 try:
     from .appenv import preferred_keys, queue_entries, resolved_regions, value_problems
+    from .celery_view import celery_view
     from .redact import describe_credentials, mask_key_ids_in, strip_url_user
 except ImportError:  # shipped: redact.py's and appenv.py's sources are prepended (see agent.program)
     pass
@@ -167,8 +168,27 @@ def main():
     result["endpoints"] = {k: strip_url_user(v) for k, v in sorted(os.environ.items())
                            if k.startswith("AWS_ENDPOINT_URL")}
     result["settings_module"] = os.environ.get(config.get("settings_module_env") or "", None)
+    celery = None
+    if config.get("celery_app"):
+        try:        # the app's own Celery object says where its broker is: imported, never connected
+            celery = celery_view(config["celery_app"], profile_region)
+        except BaseException as error:      # its import may fail in any way, even SystemExit
+            result["error"] = {"kind": "celery-unreadable", "message": scrub(
+                "importing %s: %s: %s" % (config["celery_app"], type(error).__name__, error), [])}
+            print(json.dumps(result))
+            return
+        result["celery"] = {k: celery[k] for k in ("broker", "options", "predefined")}
+        if celery["scheme"] != "sqs":
+            result["error"] = {"kind": "celery-unreadable", "message": "the Celery broker is %s, not SQS" %
+                               celery["broker"]}
+            print(json.dumps(result))
+            return
+        result["region"]["app"] = celery["region"]
     try:
-        key_id, secret, token, source = resolve_credentials(config, session)
+        if celery and celery["keys"][0]:        # the broker URL's keys (else kombu falls back to boto3's chain)
+            (key_id, secret, source), token = celery["keys"], None
+        else:
+            key_id, secret, token, source = resolve_credentials(config, session)
     except Exception as error:  # a credential provider that fails (bad profile, expired SSO cache)
         key_id, secret, token, source = None, None, None, None
         problems["credentials"] = "%s: %s" % (type(error).__name__, error)
@@ -201,20 +221,34 @@ def main():
     except Exception as error:  # an invalid region or endpoint: every queue says so
         sqs, client_error = None, error_record(error, secrets)
     result["proxy"] = proxy_route(sqs)
-    result["queues"] = queue_entries(config["queues"], os.environ, region)
+    result["queues"] = celery["queues"] if celery else queue_entries(config["queues"], os.environ, region)
     for entry in result["queues"]:
+        client = sqs
+        own = entry.pop("keys", None)           # a Celery predefined queue with keys of its own
+        if own or entry.get("region") != region:
+            client_kwargs = dict(kwargs, region_name=entry.get("region"))
+            if own:
+                client_kwargs.update(aws_access_key_id=own[0], aws_secret_access_key=own[1], aws_session_token=None)
+                secrets.append(own[1])
+                entry["credentials"] = describe_credentials(domain, own[0], own[1], None, own[2])
+            try:
+                client = boto3.client("sqs", **client_kwargs)
+            except Exception as error:
+                client, client_error = None, error_record(error, secrets)
         try:
-            if sqs is None:
+            if client is None:
                 entry["error"] = client_error
+            elif entry.get("predefined_url"):
+                entry["url"] = entry.pop("predefined_url")
             else:
-                entry["url"] = sqs.get_queue_url(QueueName=entry["name"])["QueueUrl"]
+                entry["url"] = client.get_queue_url(QueueName=entry["name"])["QueueUrl"]
         except Exception as error:
             entry["error"] = error_record(error, secrets)
         if entry.get("url"):
             try:
-                attributes = sqs.get_queue_attributes(QueueUrl=entry["url"], AttributeNames=ATTRIBUTES)
+                attributes = client.get_queue_attributes(QueueUrl=entry["url"], AttributeNames=ATTRIBUTES)
                 entry["attributes"] = attributes.get("Attributes", {})
-                entry["dead_letter"] = dead_letter(sqs, entry["attributes"], secrets)
+                entry["dead_letter"] = dead_letter(client, entry["attributes"], secrets)
             except Exception as error:
                 entry["attributes_error"] = error_record(error, secrets)
     print(json.dumps(result))

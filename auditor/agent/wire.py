@@ -48,6 +48,7 @@ class ProbeFailure(Word):
     CRASHED = "probe-crashed"
     CONTAINER_LOST = "container-lost"       # the container stopped or restarted under the probe
     NOT_RUN = "not-run"                     # the app is down and the host cannot run the probe
+    CELERY_UNREADABLE = "celery-unreadable"     # the Celery app could not be imported, or its broker is not SQS
 
 
 class MarkerKind(Word):
