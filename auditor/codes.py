@@ -284,7 +284,10 @@ _TABLE = (
          "consumer polls",
          "fix the consumers of {queue} (see their findings); the backlog drains once one polls the queue"),
     Code("job-flow-unjudged", I, 4, None, "a cross-host rule could not judge some hosts: their evidence is missing",
-         "fix the missing readings on {hosts} (see their findings), then audit again"),
+         "fix the missing readings on {hosts} (see their findings), then audit again",
+         (("no-send-log", "the producers {hosts} log nothing when they send a job (Celery's .delay() does not): add a "
+           "log line with the job id at each send and an enqueued marker for it, or accept that job flow is not "
+           "judged"),)),
     Code("secret-mismatch", E, 4, V.CONFIG, "one key id is used with different secrets",
          "copy the right AWS secret for that key id to {hosts}, then restart"),
     Code("key-mismatch", W, 4, None, "hosts of one role use different access keys",

@@ -305,7 +305,7 @@ def _job_flow(key, producers, consumers, settings_of, right_place=None):
         findings.append(emit(
             "job-flow-unjudged", sorted(silent), "queue %s: job flow not judged: %s log(s) nothing about the jobs "
             "they send (no enqueued marker)" % (key, ", ".join(sorted(silent))), {"queue": key, "reason": "no-send-log"},
-            hosts=", ".join(sorted(silent))))
+            cause="no-send-log", hosts=", ".join(sorted(silent))))
     if unjudged:
         findings.append(emit(
             "job-flow-unjudged", sorted(unjudged), "queue %s: job flow and backlog not judged for %s: their logs or "

@@ -23,7 +23,7 @@ import yaml
 from . import ec2_inventory, transports
 from .errors import InventoryError
 from .profile import DEFAULT_PROFILE, load_profile, profile_path, shipped_profiles
-from .settings import DOTENV_FORMATS, ENV_SOURCES, LOG_SOURCES, MARKER_KINDS, LogSource, Role, Settings, \
+from .settings import DOTENV_FORMATS, ENV_SOURCES, EVERY_QUEUE, LOG_SOURCES, MARKER_KINDS, LogSource, Role, Settings, \
     generic_defaults, schema_of
 
 
@@ -361,7 +361,7 @@ def host_settings(user):
     merged = deep_merge(deep_merge(generic_defaults(), profile, remove=True), user, remove=True)
     merged["profile"] = choice if choice == "none" else profile_path(choice).stem
     settings = Settings.from_mapping(merged)
-    known = set(settings.queues)
+    known = set(settings.queues) | {EVERY_QUEUE}     # a removed queue is gone everywhere: roles, markers, probe
     roles = {name: dataclasses.replace(
         role, produces=tuple(q for q in role.produces if q in known), consumes=tuple(q for q in role.consumes if q in known),
         markers=tuple(m for m in role.markers if m.queue in (None, *known))) for name, role in settings.role_defs.items()}

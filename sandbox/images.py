@@ -1,5 +1,6 @@
 """Container images built here, with no registry: a Debian root file system from
-debootstrap (plus a current boto3, which honours AWS_ENDPOINT_URL), imported
+debootstrap (plus a current boto3, which honours AWS_ENDPOINT_URL, and Celery with
+kombu's SQS transport), imported
 once per Docker daemon, and one small app image per role on top of it.
 
 The root file system is cached as a tarball keyed by its recipe, so only the
@@ -16,13 +17,14 @@ from . import system
 SUITE = "bookworm"
 PACKAGES = ("python3", "python-is-python3", "ca-certificates")
 BOTO3_VERSION = "1.40.0"
+CELERY_VERSION = "5.7.0"          # with kombu's SQS transport (pycurl has binary wheels): the second stack
 APP_DIR = Path(__file__).parent / "app"
 _build_lock = threading.Lock()     # hosts are prepared in parallel; the root is built once
 TRIM = ("usr/share/doc", "usr/share/man", "usr/share/locale", "var/cache/apt", "var/lib/apt/lists")
 
 
 def base_tag():
-    recipe = "%s|%s|boto3==%s" % (SUITE, ",".join(PACKAGES), BOTO3_VERSION)
+    recipe = "%s|%s|boto3==%s|celery[sqs]==%s" % (SUITE, ",".join(PACKAGES), BOTO3_VERSION, CELERY_VERSION)
     return "fleet-sandbox/base:" + hashlib.sha256(recipe.encode()).hexdigest()[:12]
 
 
@@ -52,7 +54,7 @@ def _build_rootfs(cache_dir, tarball):
         site = build / "usr/local/lib/python3.11/dist-packages"
         system.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check",
                     "--target", str(site), "--python-version", "3.11", "--only-binary=:all:",
-                    "boto3==" + BOTO3_VERSION], timeout=600)
+                    "boto3==" + BOTO3_VERSION, "celery[sqs]==" + CELERY_VERSION], timeout=600)
         for relative in TRIM:
             shutil.rmtree(build / relative, ignore_errors=True)
         partial = tarball.with_suffix(".partial")

@@ -4,16 +4,23 @@ Each scenario is the healthy fleet plus one change, and says which finding
 codes it must produce on which hosts (the tests and the README read `expect`).
 """
 import re
+import urllib.parse
 from dataclasses import dataclass, field, replace
 from typing import Mapping, Optional, Tuple
 
 API_ACTIONS = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SendMessage")
 WORKER_ACTIONS = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage",
                   "sqs:DeleteMessage", "sqs:ChangeMessageVisibility")
+# kombu lists the queues at start; a Celery worker creates a queue it does not find (its default)
+CELERY_WEB_ACTIONS = API_ACTIONS + ("sqs:ListQueues",)
+CELERY_WORKER_ACTIONS = WORKER_ACTIONS + ("sqs:ListQueues", "sqs:CreateQueue")
 REGION = "ap-northeast-2"
 STAGING_ACCOUNT = "210987654321"     # a second AWS account; moto's default one is production
 VIDEO_QUEUE = "academy-video-jobs"
 AI_QUEUE = "academy-ai-jobs-basic"
+CELERY_APP = "shop.celery:app"
+CELERY_PREFIX = "shop-"
+CELERY_QUEUE = CELERY_PREFIX + "encode"      # the app's queue `encode`, as kombu names it with the prefix
 
 # a proxy with credentials, where nothing listens: its password must never leave the host
 PROXY_URL = "http://egress:{random-secret}@127.0.0.1:3128"
@@ -38,6 +45,7 @@ class SandboxHost:
     settings_module: str
     extra_env: Mapping[str, str] = field(default_factory=dict)
     plain_process: bool = False     # runs as a process on the host, logging to a file: no Docker at all
+    stack: str = "academy"          # academy (the reference app) or celery (the second stack)
 
 
 VIDEO_1 = SandboxHost("video-1", "127.0.0.12", "video-worker", "academy-video-worker", "academy-video-worker",
@@ -56,7 +64,15 @@ HOSTS = (
     replace(VIDEO_1, name="video-2", address="127.0.0.14"),
     replace(AI_1, name="ai-2", address="127.0.0.15", plain_process=True),
     replace(API_1, name="api-2", address="127.0.0.16"),
+    # the second stack, Celery on SQS: a web process calling .delay() and two workers (-Q encode)
+    SandboxHost("web-1", "127.0.0.17", "web", "web", "shop-web", ("python", "/app/shop_web.py"), "", stack="celery"),
+    SandboxHost("worker-1", "127.0.0.18", "worker", "worker", "shop-worker",
+                ("python", "-m", "celery", "-A", CELERY_APP, "worker", "-Q", "encode", "-c", "1", "-n", "worker@%h",
+                 "--loglevel", "INFO", "--without-heartbeat", "--without-gossip", "--without-mingle"),
+                "", stack="celery"),
 )
+HOSTS += (replace(HOSTS[-1], name="worker-2", address="127.0.0.19"),)
+CELERY_HOSTS = ("web-1", "worker-1", "worker-2")
 BASE_HOSTS = ("api-1", "video-1", "ai-1")
 SSM_BUCKET = "fleet-audit-ssm-output"         # where the stand-in puts output, when a command names it
 
@@ -88,6 +104,7 @@ class Scenario:
     stopped_dockerd: Tuple[str, ...] = ()             # hosts whose Docker daemon is stopped after start
     over_ssm: Tuple[str, ...] = ()                    # hosts the inventory reaches by SSM Run Command
     extra_queues: Tuple[Tuple[str, str], ...] = ()    # (region, name): the same queues elsewhere too
+    stack: str = "academy"                            # celery: the second stack's hosts and profile
     dead_letter: Tuple[Tuple[str, int], ...] = ()     # (queue, maxReceiveCount): a redrive policy to NAME-dlq
     visibility_timeouts: Tuple[Tuple[str, int], ...] = ()   # (queue, seconds): its VisibilityTimeout
 
@@ -242,6 +259,21 @@ SCENARIOS = {s.name: s for s in (
              verdicts={"ai-1": "code-suspect"}, visibility_timeouts=((AI_QUEUE, 8),),
              env={"api-1": {"SIM_FAIL_QUEUE": "ai", "SIM_FAIL_EVERY": "4", "SIM_FAIL_LIMIT": "1",
                             "SIM_FAIL_MODE": "hang"}}),
+    Scenario("celery-healthy", "the second stack: a Celery app on SQS (profile celery), web-1 calling .delay() and two "
+             "workers consuming; the web process logs nothing about its sends, so job flow is not judged",
+             expect=(("web-1", "job-flow-unjudged"),), hosts=CELERY_HOSTS, stack="celery"),
+    Scenario("celery-wrong-region", "worker-2's broker options name no region and boto3 has none: kombu falls back to "
+             "its default us-east-1, creates the queue there and polls it, while the jobs wait in ap-northeast-2",
+             expect=(("web-1", "job-flow-unjudged"),), hosts=CELERY_HOSTS, stack="celery",
+             env={"worker-2": {"CELERY_SQS_REGION": None}}),
+    Scenario("celery-prefix-missing", "worker-2 lacks the queue_name_prefix: it creates and polls `encode`, a queue "
+             "nobody sends to, instead of shop-encode",
+             expect=(("web-1", "job-flow-unjudged"),), hosts=CELERY_HOSTS, stack="celery",
+             env={"worker-2": {"CELERY_QUEUE_PREFIX": None}}),
+    Scenario("celery-task-raises", "web-1 also sends shop.report, a task that always raises (a KeyError in the code) "
+             "while shop.encode succeeds",
+             expect=(("web-1", "job-flow-unjudged"),), hosts=CELERY_HOSTS, stack="celery",
+             env={"web-1": {"SHOP_SEND_REPORTS": "1"}}),
     Scenario("sqs-via-proxy", "ai-1's environment sends HTTP(S) through a proxy (with its own password in the URL) "
              "that does not answer, and no NO_PROXY exempts the SQS endpoint",
              expect=(("ai-1", "sqs-via-proxy"), ("ai-1", "worker-sqs-errors"), ("ai-1", "jobs-not-consumed"),
@@ -255,7 +287,8 @@ def iam_users(scenario):
     """Principal ("user" or "user@account") -> allowed actions, after the scenario's denials."""
     users = {}
     for host in HOSTS:
-        actions = API_ACTIONS if host.role == "api" else WORKER_ACTIONS
+        actions = {"api": API_ACTIONS, "web": CELERY_WEB_ACTIONS, "worker": CELERY_WORKER_ACTIONS}.get(
+            host.role, WORKER_ACTIONS)
         denied = scenario.denied_actions.get(host.iam_user, ())
         users[host.iam_user] = tuple(a for a in actions if a not in denied)
     for user in scenario.staging_users:
@@ -275,6 +308,8 @@ def queues(scenario):
         attributes[name]["RedrivePolicy"] = {"deadLetterTargetName": name + "-dlq", "maxReceiveCount": receives}
     found += [(REGION, name, None, attributes[name]) for name in (VIDEO_QUEUE, AI_QUEUE)
               if name not in scenario.missing_queues]
+    if scenario.stack == "celery":
+        found.append((REGION, CELERY_QUEUE, None, {}))
     return tuple(found + [(REGION, name, STAGING_ACCOUNT, {}) for name in scenario.staging_queues] +
                  [(region, name, None, {}) for region, name in scenario.extra_queues])
 
@@ -282,6 +317,11 @@ def queues(scenario):
 def healthy_env(host, keys, r2_keys, endpoint):
     """The .env of one host in the healthy fleet (values are secrets: never print them)."""
     key_id, secret = keys[host.iam_user]
+    if host.stack == "celery":          # the keys in the broker URL, URL-encoded, as Celery reads them
+        return {"CELERY_BROKER_URL": "sqs://%s:%s@" % (urllib.parse.quote(key_id, safe=""),
+                                                       urllib.parse.quote(secret, safe="")),
+                "CELERY_SQS_REGION": REGION, "CELERY_QUEUE_PREFIX": CELERY_PREFIX, "AWS_ENDPOINT_URL": endpoint,
+                "SHOP_INTERVAL_SECONDS": "3"}
     env = {"DJANGO_SETTINGS_MODULE": host.settings_module, "AWS_REGION": REGION,
            "VIDEO_SQS_QUEUE_NAME": VIDEO_QUEUE, "AI_SQS_QUEUE_NAME_BASIC": AI_QUEUE,
            "AWS_ENDPOINT_URL": endpoint}

@@ -3,6 +3,7 @@ variables of a container, each value described by its fingerprint (public ones a
 Every non-public value seen is remembered, so that no copy of it leaves the host."""
 import errno
 import json
+import re
 
 try:
     from .appenv import env_keys, queue_entries, resolved_regions, value_problems
@@ -18,6 +19,9 @@ MAX_ENV = 300
 # container names, roles and paths and corrupted the facts themselves.
 MIN_SECRET = 8
 SECRETS = set()             # every non-public value seen (.env, container env): never sent as is
+# a region name is no secret, whatever variable holds it (a Celery app's own region variable is not
+# known to be public): scrubbing it would erase the region from the probe's own findings
+REGION_SHAPE = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
 
 
 def scrub_outgoing(text, domain):
@@ -78,7 +82,7 @@ def describe_env(env, config):
     for name in sorted(env)[:MAX_ENV]:
         value = env[name]
         entry = {"fp": fingerprint(domain, value)}
-        if name not in public and len(value) >= MIN_SECRET:
+        if name not in public and len(value) >= MIN_SECRET and not REGION_SHAPE.match(value):
             SECRETS.add(value)
         if name in public:
             entry["value"] = value
