@@ -264,7 +264,7 @@ _TABLE = (
     Code("region-no-majority", E, 4, V.CONFIG, "hosts sharing a queue are split between regions and neither side "
          "is a majority",
          "decide which region {queue} lives in, then set {region_var} alike on {hosts}, and restart"),
-    Code("no-producer-region", W, 4, None, "a worker polls a region where no API host enqueues",
+    Code("no-producer-region", W, 4, None, "a worker polls a region where no producer enqueues",
          "point the worker at the producers' region"),
     Code("account-mismatch", E, 4, V.CONFIG, "hosts sharing a queue use different AWS accounts",
          "use credentials of account {account} on {hosts} (a queue name resolves per account)"),

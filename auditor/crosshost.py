@@ -5,7 +5,7 @@ differs from the baseline (if one is given for that attribute) or from the
 strict majority of the hosts it is compared with: the whole fleet for regions,
 accounts, queue URLs and endpoints; hosts of the same role for keys, secrets,
 settings modules and images, which legitimately differ between roles. With no
-strict majority, the producers (the API hosts) break the tie where they agree:
+strict majority, the producers break the tie where they agree:
 jobs go where they are enqueued.
 """
 import re
@@ -226,8 +226,11 @@ def _region_findings(key, users, producers, consumers, settings_of):
             key, "; ".join("%s in %s" % (", ".join(names), region) for region, names in sorted(sides.items()))),
             {"queue": key, "regions": regions}, queue=key, hosts=", ".join(sorted(regions)), **variables)]
     odd = sorted(name for name, region in regions.items() if region != right)
-    findings = [emit("region-mismatch", odd, "queue %s: %s use(s) %s; the other users of the queue use %s" % (
-        key, ", ".join(odd), ", ".join(sorted({regions[n] for n in odd})), right),
+    sources = {h.report.name: _probe_ok(h).regions["app"].source for h in users
+               if h.report.name in odd and "app" in _probe_ok(h).regions}
+    findings = [emit("region-mismatch", odd, "queue %s: %s use(s) %s (from %s); the other users of the queue use %s" % (
+        key, ", ".join(odd), ", ".join(sorted({regions[n] for n in odd})),
+        "; ".join("%s: %s" % item for item in sorted(sources.items())) or "?", right),
         {"queue": key, "regions": regions, "expected": right}, hosts=", ".join(odd), region=right, **variables)]
     producer_regions = {regions[h.report.name] for h in producers if h.report.name in regions}
     for consumer in consumers:
@@ -237,7 +240,7 @@ def _region_findings(key, users, producers, consumers, settings_of):
         if region and producer_regions and region not in producer_regions:
             findings.append(emit(
                 "no-producer-region", [consumer.report.name],
-                "queue %s: %s polls region %s, where no API host enqueues" % (key, consumer.report.name, region),
+                "queue %s: %s polls region %s, where no producer enqueues" % (key, consumer.report.name, region),
                 {"queue": key, "region": region}))
     return findings
 

@@ -264,15 +264,18 @@ SCENARIOS = {s.name: s for s in (
              expect=(("web-1", "job-flow-unjudged"),), hosts=CELERY_HOSTS, stack="celery"),
     Scenario("celery-wrong-region", "worker-2's broker options name no region and boto3 has none: kombu falls back to "
              "its default us-east-1, creates the queue there and polls it, while the jobs wait in ap-northeast-2",
-             expect=(("web-1", "job-flow-unjudged"),), hosts=CELERY_HOSTS, stack="celery",
+             expect=(("worker-2", "region-mismatch"), ("worker-2", "no-producer-region"), ("web-1", "job-flow-unjudged")),
+             verdicts={"worker-2": "config"}, hosts=CELERY_HOSTS, stack="celery",
              env={"worker-2": {"CELERY_SQS_REGION": None}}),
     Scenario("celery-prefix-missing", "worker-2 lacks the queue_name_prefix: it creates and polls `encode`, a queue "
              "nobody sends to, instead of shop-encode",
-             expect=(("web-1", "job-flow-unjudged"),), hosts=CELERY_HOSTS, stack="celery",
+             expect=(("worker-2", "queue-url-mismatch"), ("web-1", "job-flow-unjudged")),
+             verdicts={"worker-2": "config"}, hosts=CELERY_HOSTS, stack="celery",
              env={"worker-2": {"CELERY_QUEUE_PREFIX": None}}),
     Scenario("celery-task-raises", "web-1 also sends shop.report, a task that always raises (a KeyError in the code) "
-             "while shop.encode succeeds",
-             expect=(("web-1", "job-flow-unjudged"),), hosts=CELERY_HOSTS, stack="celery",
+             "while shop.encode succeeds on worker-1",
+             expect=(("worker-1", "worker-exceptions"), ("web-1", "job-flow-unjudged")),
+             verdicts={"worker-1": "code-suspect"}, hosts=("web-1", "worker-1"), stack="celery",
              env={"web-1": {"SHOP_SEND_REPORTS": "1"}}),
     Scenario("sqs-via-proxy", "ai-1's environment sends HTTP(S) through a proxy (with its own password in the URL) "
              "that does not answer, and no NO_PROXY exempts the SQS endpoint",

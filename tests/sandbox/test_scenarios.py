@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from auditor import audit, transports
 from auditor.inventory import load_inventory
@@ -78,3 +79,21 @@ def _query_action(request):
     if request.get("body_encoded"):
         body = base64.b64decode(body).decode()
     return urllib.parse.parse_qs(body).get("Action", [""])[0]
+
+
+# the reference app's own words: an audit of another app must show none of them
+REFERENCE_WORDS = ("academy", "video_id", "scripts/", "create_sqs_resources", "check_sqs_worker", "VIDEO_SQS",
+                   "AI_SQS", "EXCEL", "DJANGO", "/home/ec2-user")
+
+
+def test_a_celery_fleet_is_audited_with_its_profile_alone_and_no_word_of_the_reference_app(fleet):
+    inventory = fleet.use("celery-healthy")
+    auditor = yaml.safe_load(inventory.read_text())["all"]["vars"]["auditor"]
+    assert (auditor["profile"], auditor["celery_app"]) == ("celery", "shop.celery:app")
+    assert not {"queues", "role_defs", "roles", "region", "credentials"} & set(auditor)     # the profile says them
+    result = fleet.audit_until(lambda r: golden.matches(SCENARIOS["celery-healthy"], r))
+    assert golden.matches(SCENARIOS["celery-healthy"], result)
+    assert [q.name for q in result.hosts[1].report.probe.queues] == ["shop-encode"]     # kombu's name, resolved
+    for fmt in ("table", "json", "markdown", "html", "junit"):
+        text = render(result, fmt).lower()
+        assert not [word for word in REFERENCE_WORDS if word.lower() in text], fmt
