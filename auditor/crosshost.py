@@ -135,7 +135,7 @@ def users_of(hosts, settings_of, kind):
         probe = _probe_ok(host)
         found = [q.key for q in probe.queues] if probe is not None else []
         for role in host.report.roles:
-            for key in settings_of(host).queue_keys(role, kind, found):
+            for key in settings_of(host).queue_keys(role, kind, _polled(host, role, kind, found)):
                 users.setdefault(key, []).append(host)
     return users
 
@@ -243,6 +243,14 @@ def _region_findings(key, users, producers, consumers, settings_of):
                 "queue %s: %s polls region %s, where no producer enqueues" % (key, consumer.report.name, region),
                 {"queue": key, "region": region}))
     return findings
+
+
+def _polled(host, role, kind, found):
+    """The app's queues a role's workload uses: all it `found`, or a Celery worker's -Q ones."""
+    container = host.report.container(role)
+    if kind != "consumes" or container is None or container.polled_queues is None:
+        return found
+    return [key for key in found if key in container.polled_queues]
 
 
 def _role_containers(host, settings_of, kind):

@@ -288,7 +288,8 @@ def _step2_containers(report, settings):
         if container.present or container.is_process:
             found += _log_evidence(host, container) + _kms_denied(host, container)
         if container.logs.read and settings.consumes(container.role):
-            probed = [q.key for q in report.probe.queues] if report.probe is not None else []
+            probed = [q.key for q in report.probe.queues if container.polled_queues is None or
+                      q.key in container.polled_queues] if report.probe is not None else []
             queues = [report.probe.queue(key) for key in settings.queue_keys(container.role, "consumes", probed)
                       if report.probe is not None and report.probe.ran and report.probe.queue(key)]
             found += _worker_activity(host, container, queues)

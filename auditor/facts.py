@@ -293,6 +293,19 @@ class ContainerReading:
     logs: LogReading = LogReading(Missing(Unread.NOT_TAKEN))
     kind: WorkloadKind = WorkloadKind.CONTAINER
     exited_in_window: bool = False          # restarted by Docker after an exit within the log window
+    command: Tuple[str, ...] = ()           # what the container runs (Path and Args)
+
+    @property
+    def polled_queues(self):
+        """The queues a Celery worker's command line names (`-Q a,b`, `--queues=a`), or None."""
+        words = list(self.command)
+        for index, word in enumerate(words):
+            if word in ("-Q", "--queues") and index + 1 < len(words):
+                return tuple(q for q in words[index + 1].split(",") if q)
+            for flag in ("-Q", "--queues="):
+                if word.startswith(flag) and len(word) > len(flag):
+                    return tuple(q for q in word[len(flag):].lstrip("=").split(",") if q)
+        return None
 
     @property
     def running(self):
@@ -452,7 +465,7 @@ def _container(raw, docker):
         status=raw.get("status"), restarting=bool(raw.get("restarting")), restart_count=raw.get("restart_count") or 0,
         started_at=raw.get("started_at"), image=raw.get("image"), env=_env(raw.get("env")),
         logs=_logs(raw.get("logs")) if has_logs else LogReading(Missing(Unread.NOT_TAKEN, "no container")),
-        kind=kind, exited_in_window=bool(raw.get("exited_in_window")))
+        kind=kind, exited_in_window=bool(raw.get("exited_in_window")), command=tuple(raw.get("command") or ()))
 
 
 def digest(run):

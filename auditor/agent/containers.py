@@ -52,6 +52,8 @@ def inspect_container(name, config):
             # Docker's restart policy restarted it after it exited, within the log window: it crashed
             "exited_in_window": bool(data.get("RestartCount") and finished and finished > time.time() - window),
             "image": data.get("Config", {}).get("Image"),
+            # what it runs (a Celery worker's -Q says which queues it polls); scrubbed on the way out
+            "command": [str(word)[:200] for word in ([data.get("Path")] + list(data.get("Args") or []))[:40] if word],
             "image_id": data.get("Image"), "env": describe_env(env, config)}
 
 

@@ -46,3 +46,13 @@ def test_queue_names_are_canonical_as_kombu_makes_them():
     assert canonical_name("shop.encode") == "shop-encode"
     assert canonical_name("a b:c") == "a_b_c"
     assert canonical_name("jobs.fifo") == "jobs.fifo"
+
+
+def test_a_workers_command_line_says_which_queues_it_polls():
+    from auditor.facts import ContainerReading
+    worker = ContainerReading("worker", "worker", True, command=("python", "-m", "celery", "-A", "shop.celery:app",
+                                                                 "worker", "-Q", "encode,reports", "-c", "1"))
+    assert worker.polled_queues == ("encode", "reports")
+    assert ContainerReading("w", "worker", True, command=("celery", "worker", "--queues=encode")).polled_queues == \
+        ("encode",)
+    assert ContainerReading("w", "worker", True, command=("celery", "worker")).polled_queues is None
