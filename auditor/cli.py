@@ -42,7 +42,9 @@ SHORT_FLAGS = {"inventory": "i", "format": "f", "output": "o", "roles": "r", "pa
 CROSS_CHECK_PROGRESS = Progress("cross-check", unit="lookups")
 COMMON_HELP = {
     "inventory": "inventory file: YAML, or an aws_ec2 plugin file (default: inventory.yaml)",
-    "hosts": "only these hosts (comma-separated names)",
+    "hosts": "only these hosts: comma-separated names, or @FILE (one name per line, as --write-failed writes)",
+    "write-failed": "write the hosts whose verdict is not ok to this file (0600), one per line, for a re-run with "
+                    "--hosts @FILE (like Ansible's retry files)",
     "roles": "only hosts with these roles (comma-separated)",
     "parallel": "hosts audited at once (default: auditor.parallel)",
     "format": "report format: %s" % "|".join(FORMATS),
@@ -239,6 +241,31 @@ class ReportNotWritten(Exception):
     """The audit ran, but --output could not take its report (full disk, /dev/full, a race)."""
 
 
+def _write_private(path, pieces):
+    """Write a file only its owner may read (never through a symlink)."""
+    descriptor = os.open(os.path.expanduser(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        target = os.fstat(descriptor)
+        if stat.S_ISREG(target.st_mode) and target.st_uid == os.getuid():
+            os.fchmod(descriptor, 0o600)
+        handle.writelines(pieces)
+        handle.write("\n")
+
+
+def _write_failed(path, result):
+    """The hosts that were not ok, one per line (an empty file when every host was ok)."""
+    if not path:
+        return
+    failed = [h.report.name for h in result.hosts if str(h.verdict) != "ok"]
+    try:
+        _write_private(path, ["\n".join(failed)] if failed else [])
+    except OSError as error:
+        raise ReportNotWritten("error: the failed hosts could not be written to %s (%s)" % (
+            terminal(path), error.strerror or error))
+    print("%d host(s) not ok written to %s (re-run them with --hosts @%s)" % (
+        len(failed), terminal(path), terminal(path)), file=sys.stderr)
+
+
 def _emit(text, output):
     """Write a report (a string, or pieces of one) to stdout or, readable by its owner only, to a
     file: reports describe the fleet's credentials (masked). A file that cannot take the report
@@ -250,13 +277,7 @@ def _emit(text, output):
         return
     pieces = list(pieces)
     try:
-        descriptor = os.open(os.path.expanduser(output), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            target = os.fstat(descriptor)
-            if stat.S_ISREG(target.st_mode) and target.st_uid == os.getuid():
-                os.fchmod(descriptor, 0o600)
-            handle.writelines(pieces)
-            handle.write("\n")
+        _write_private(output, pieces)
     except OSError as error:
         sys.stdout.writelines(pieces)
         sys.stdout.write("\n")
@@ -283,12 +304,13 @@ def _exit_for(result):
 @guarded
 def audit(c, inventory="inventory.yaml", hosts=None, roles=None, parallel=None, format="table", output=None,
           accept_new_host_keys=False, matrix=True, matrix_only=False, cross_check=False, connect_timeout=None,
-          known_hosts=None, debug=False):
+          known_hosts=None, write_failed=None, debug=False):
     """Audit every host in parallel: SQS from each app's environment, containers, logs, verdicts.
     Read-only toward SQS and the hosts; hosts the inventory reaches by SSM Run Command
     (ansible_connection: community.aws.aws_ssm) leave a command record in the AWS account."""
     _check_format(format, MATRIX_FORMATS if matrix_only else FORMATS)
     _check_output(output)
+    _check_output(write_failed)
     specs = _hosts(inventory, hosts, roles, connect_timeout, known_hosts)
     result = pipeline.run_audit(inventory, parallel=_parallel(parallel), specs=specs,
                                 accept_new=accept_new_host_keys, progress=Progress("audit"), announce=_announce,
@@ -296,6 +318,7 @@ def audit(c, inventory="inventory.yaml", hosts=None, roles=None, parallel=None, 
     colour = use_colour() and not output
     _emit(render_matrix(result, format, colour) if matrix_only else render_pieces(result, format, colour, matrix),
           output)
+    _write_failed(write_failed, result)
     _exit_for(result)
 
 
@@ -344,10 +367,11 @@ def check_host(c, name, inventory="inventory.yaml", format="table", output=None,
 @guarded
 def preflight(c, baseline, inventory="inventory.yaml", hosts=None, roles=None, parallel=None, format="table",
               output=None, accept_new_host_keys=False, strict=False, cross_check=False, connect_timeout=None,
-              known_hosts=None, debug=False):
+              known_hosts=None, write_failed=None, debug=False):
     """Pre-release audit: fail (exit 1) when the fleet drifts from the baseline or has errors."""
     _check_format(format)
     _check_output(output)
+    _check_output(write_failed)
     expected = drift.load_baseline(baseline)
     specs = _hosts(inventory, hosts, roles, connect_timeout, known_hosts)
     drift.check_roles(expected, {role for spec in specs for role in spec.settings.role_defs}, baseline)
@@ -356,6 +380,7 @@ def preflight(c, baseline, inventory="inventory.yaml", hosts=None, roles=None, p
                                 specs=specs, announce=_announce,
                                 cross_check=cross_check, cross_check_progress=CROSS_CHECK_PROGRESS)
     _emit(render_pieces(result, format, colour=use_colour() and not output), output)
+    _write_failed(write_failed, result)
     if result.interrupted:
         _exit_for(result)
     drifted = drift.drift(result, expected)

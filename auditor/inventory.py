@@ -602,8 +602,27 @@ def ssh_arguments(text):
     return jump, proxy, tuple(others)
 
 
+def host_names(hosts):
+    """`--hosts`: comma-separated names, or @FILE with one name per line (# comments, blank lines and
+    commas allowed), as --write-failed writes it."""
+    if hosts is None or not hosts.startswith("@"):
+        return hosts
+    path = Path(hosts[1:]).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InventoryError("--hosts %s: cannot read %s (%s)\n  fix: pass @FILE of host names, one per line" % (
+            shown(hosts), path, getattr(error, "strerror", None) or error))
+    names = [word for line in text.splitlines() for word in line.split("#", 1)[0].replace(",", " ").split()]
+    if not names:
+        raise InventoryError("--hosts %s names no host (the file is empty: every host was ok?)\n  fix: give a file "
+                             "with host names, one per line" % shown(hosts))
+    return ",".join(names)
+
+
 def select(specs, hosts=None, roles=None):
     """Hosts by name and/or role; unknown names are a usage error, not an empty audit."""
+    hosts = host_names(hosts)
     chosen = list(specs)
     if hosts is not None and not [h for h in hosts.split(",") if h.strip()]:
         raise InventoryError("--hosts names no host\n  fix: give host names separated by commas")

@@ -1,11 +1,14 @@
 """The command line behaves like the tools operators know: Fabric's core flags work or are
 refused, flags mean the same in every task, dangerous ones have no short form."""
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from faultkit import free_port
 
 
 @pytest.mark.parametrize("core, words", [
@@ -68,3 +71,20 @@ def test_task_help_after_the_task_name_is_the_tasks_help(task):
 def test_remedies_name_the_command_the_operator_ran(fab):
     assert "(fleet-audit check-host <host>)" in fleet_audit("explain", "agent-failed").stdout
     assert "(fab check-host <host>)" in fab("explain", "agent-failed").stdout
+
+
+def test_write_failed_names_the_hosts_that_were_not_ok_and_hosts_at_file_reruns_them(fab, inventory, tmp_path):
+    closed = free_port()
+    path = inventory(hosts={"down-1": {"ansible_host": "127.0.0.1", "ansible_port": closed},
+                            "down-2": {"ansible_host": "127.0.0.1", "ansible_port": closed}})
+    failed = tmp_path / "failed.txt"
+    done = fab("audit", "-i", str(path), "--write-failed", str(failed), "--hosts", "down-1", "-f", "json")
+    assert done.returncode == 1 and failed.read_text().split() == ["down-1"]
+    assert oct(failed.stat().st_mode & 0o777) == "0o600" and "--hosts @" in done.stderr
+    again = fab("audit", "-i", str(path), "--hosts", "@%s" % failed, "-f", "json")
+    assert [h["name"] for h in json.loads(again.stdout)["hosts"]] == ["down-1"]
+    failed.write_text("# nothing failed\n")
+    empty = fab("audit", "-i", str(path), "--hosts", "@%s" % failed)
+    assert empty.returncode == 2 and "names no host" in empty.stderr
+    missing = fab("audit", "-i", str(path), "--hosts", "@%s" % (tmp_path / "absent"))
+    assert missing.returncode == 2 and "cannot read" in missing.stderr
