@@ -10,10 +10,14 @@ file, line, key and a fix.
 import copy
 import dataclasses
 import difflib
+import json
 import os
 import re
 import reprlib
 import shlex
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Tuple
@@ -22,6 +26,7 @@ import yaml
 
 from . import ec2_inventory, transports
 from .errors import InventoryError
+from .render.sanitize import one_line
 from .profile import DEFAULT_PROFILE, load_profile, profile_path, shipped_profiles
 from .settings import DOTENV_FORMATS, ENV_SOURCES, EVERY_QUEUE, LOG_SOURCES, MARKER_KINDS, LogSource, Role, Settings, \
     generic_defaults, schema_of
@@ -411,10 +416,81 @@ def _vars_files(directory, name):
     return layers
 
 
+def _ansible_reads(path):
+    """An inventory only Ansible's own reader understands: a directory, an INI file, a dynamic
+    inventory plugin other than aws_ec2 (which the auditor reads itself)."""
+    if path.is_dir():
+        return True
+    try:
+        head = path.read_text(encoding="utf-8", errors="replace")[:4096]
+    except OSError:
+        return False            # load_yaml says why
+    first = next((line.strip() for line in head.splitlines() if line.strip() and line.strip()[0] not in "#;"), "")
+    return path.suffix in (".ini", ".cfg") or (first.startswith("[") and first.endswith("]") and " " not in first) \
+        or (first.startswith("plugin:") and "aws_ec2" not in first)
+
+
+def ansible_inventory_program():
+    """`ansible-inventory` on PATH, else beside this Python (ansible-core installed in the same venv)."""
+    beside = Path(sys.executable).parent / "ansible-inventory"
+    return shutil.which("ansible-inventory") or (str(beside) if os.access(beside, os.X_OK) else None)
+
+
+def document_from_ansible(path):
+    """`ansible-inventory --list --export` (group vars kept apart, so the auditor's deep merge of
+    `auditor:` still applies) turned into the YAML inventory's shape: the same validation follows.
+    Ansible reads INI files, directories, plugins and vault-encrypted variables."""
+    program = ansible_inventory_program()
+    if program is None:
+        raise InventoryError("%s: an INI file, a directory or a dynamic inventory plugin needs Ansible's own reader\n"
+                             "  fix: install ansible-core (pip install ansible-core: `ansible-inventory` is then "
+                             "used), or write the inventory as YAML" % path)
+    try:
+        done = subprocess.run([program, "-i", str(path), "--list", "--export"], capture_output=True, text=True,
+                              timeout=120, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise InventoryError("%s: ansible-inventory did not answer in 120 s\n  fix: run `ansible-inventory -i %s "
+                             "--list` and see what it waits for" % (path, path))
+    if done.returncode != 0:
+        raise InventoryError("%s: ansible-inventory could not read it: %s\n  fix: run `ansible-inventory -i %s "
+                             "--list` and correct what it says" % (path, one_line(done.stderr.strip()[-400:]), path))
+    try:
+        listed = json.loads(done.stdout)
+    except ValueError:
+        raise InventoryError("%s: ansible-inventory printed no JSON\n  fix: run `ansible-inventory -i %s --list`"
+                             % (path, path))
+    host_vars = (listed.get("_meta") or {}).get("hostvars") or {}
+    placed = set()
+
+    def group(name, seen=()):
+        body = listed.get(name) or {}
+        converted = {}
+        if body.get("vars"):
+            converted["vars"] = body["vars"]
+        hosts = {}
+        for host in body.get("hosts") or []:
+            hosts[host] = host_vars.get(host) if host not in placed else None
+            placed.add(host)
+        if hosts:
+            converted["hosts"] = hosts
+        children = {child: group(child, seen + (name,)) for child in body.get("children") or [] if child not in seen}
+        if children:
+            converted["children"] = children
+        return converted
+
+    document = {"all": group("all")}
+    if not placed:          # Ansible only warns about a source it cannot parse: say what it said
+        raise InventoryError("%s: ansible-inventory found no hosts%s\n  fix: run `ansible-inventory -i %s --list` "
+                             "and correct what it says" % (path, ": " + one_line(done.stderr.strip()[-400:])
+                                                           if done.stderr.strip() else "", path))
+    return document
+
+
 def load_inventory(path):
     """Parse the inventory and return host specs in file order."""
     path = Path(path)
-    document = load_yaml(path)
+    from_ansible = _ansible_reads(path)
+    document = document_from_ansible(path) if from_ansible else load_yaml(path)
     if ec2_inventory.is_ec2_inventory(document):
         instances = ec2_inventory.describe_instances(document, path)
         document = ec2_inventory.document_from_instances(document, instances, path)
@@ -477,8 +553,9 @@ def load_inventory(path):
                     stack.append(parent)
         return seen
 
-    base = path.parent
-    group_layers = {name: g.vars + _vars_files(base / "group_vars", name) for name, g in groups.items()}
+    base = path.parent          # (Ansible's reader has applied group_vars/ and host_vars/ already)
+    group_layers = {name: g.vars + ([] if from_ansible else _vars_files(base / "group_vars", name))
+                    for name, g in groups.items()}
     specs = []
     for host in order:
         member_of = set(host_groups[host])
@@ -487,7 +564,7 @@ def load_inventory(path):
         member_of.add("all")
         ranked = sorted(member_of, key=lambda n: (n != "all", groups[n].depth, n))
         layers = [layer for name in ranked for layer in group_layers[name]]
-        layers += host_vars[host] + _vars_files(base / "host_vars", host)
+        layers += host_vars[host] + ([] if from_ansible else _vars_files(base / "host_vars", host))
         specs.append(_host_spec(host, merge_vars(layers), tuple(ranked), host_vars[host], path))
     return specs
 

@@ -43,12 +43,23 @@ def peer(reply=None, then="hold"):
             if then == "reset":
                 connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 connection.close()
-            elif then == "close":
-                connection.close()
+            elif then == "close":       # a clean close (FIN), as a server that read the request closes:
+                connection.shutdown(socket.SHUT_WR)     # closing with the client's banner unread would reset
+                threading.Thread(target=_drain_and_close, args=(connection,), daemon=True).start()
             else:
                 held.append(connection)
     threading.Thread(target=serve, daemon=True).start()
     return listener, lambda: count[0]
+
+
+def _drain_and_close(connection):
+    connection.settimeout(5)
+    try:
+        while connection.recv(4096):
+            pass
+    except OSError:
+        pass
+    connection.close()
 
 
 def silent_listener():

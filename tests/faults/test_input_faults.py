@@ -190,3 +190,48 @@ def test_connect_timeout_and_known_hosts_flags_win_over_the_inventory(fab, inven
     assert "host keys %s" % other in done.stderr
     missing = fab("audit", "-i", str(path), "--known-hosts", str(tmp_path / "nope"))
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+INI = """\
+[api]
+api-1 ansible_host=127.0.0.1 ansible_port=2201
+
+[video_workers]
+video-1 ansible_host=127.0.0.2
+
+[all:vars]
+ansible_user=deploy
+
+[video_workers:vars]
+auditor={"roles": ["video-worker"], "log_window": "2h"}
+"""
+
+
+def test_ini_files_and_directories_are_read_by_ansibles_own_reader(fab, tmp_path):
+    (tmp_path / "inv").mkdir()
+    (tmp_path / "inv" / "hosts.ini").write_text(INI)
+    (tmp_path / "inv" / "group_vars").mkdir()
+    (tmp_path / "inv" / "group_vars" / "api.yml").write_text("auditor:\n  roles: [api]\n")
+    for target in (tmp_path / "inv" / "hosts.ini", tmp_path / "inv"):
+        done = fab("hosts", "-i", str(target))
+        assert done.returncode == 0, done.stderr
+        rows = {line.split()[0]: line.split() for line in done.stdout.splitlines()[2:] if line.strip()[:3] in
+                ("api", "vid")}
+        assert rows["api-1"][1:4] == ["127.0.0.1:2201", "deploy", "api"]      # group_vars/ applied by Ansible
+        assert rows["video-1"][3] == "video-worker"
+    # the same validation follows: a typo in an INI group's auditor variables is named
+    (tmp_path / "bad.ini").write_text(INI.replace('"log_window"', '"log_windwo"'))
+    bad = fab("hosts", "-i", str(tmp_path / "bad.ini"))
+    assert bad.returncode == 2 and "did you mean 'log_window'" in bad.stderr
+
+
+def test_without_ansible_an_ini_inventory_says_how_to_read_it(fab, tmp_path, monkeypatch):
+    from auditor import inventory
+    from auditor.errors import InventoryError
+    (tmp_path / "hosts.ini").write_text(INI)
+    monkeypatch.setattr(inventory, "ansible_inventory_program", lambda: None)     # an install without ansible-core
+    with pytest.raises(InventoryError, match="install ansible-core"):
+        inventory.load_inventory(tmp_path / "hosts.ini")
+    (tmp_path / "broken.ini").write_text("[api\napi-1 ansible_host=\n")
+    broken = fab("hosts", "-i", str(tmp_path / "broken.ini"))
+    assert broken.returncode == 2 and "ansible-inventory" in broken.stderr
