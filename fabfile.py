@@ -6,5 +6,7 @@ inventory error, 3 an unexpected failure of the auditor itself, 4 report not wri
 130 interrupted (Ctrl-C), 141 stdout closed by its reader, 143 terminated (SIGTERM).
 """
 from auditor.cli import namespace
+from sandbox.tasks import collection as sandbox_tasks
 
 ns = namespace()
+ns.add_collection(sandbox_tasks)

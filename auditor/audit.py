@@ -10,8 +10,8 @@ from typing import List, Optional, Tuple
 
 from . import codes, collect, controller, crosshost, diagnosis, facts, fingerprints, inventory
 from .codes import Finding, Severity, Verdict
+from .errors import ExitStatus
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class AuditResult:
 
     @property
     def exit_code(self):
-        return EXIT_FINDINGS if any(f.severity == Severity.ERROR for f in self.findings) else EXIT_OK
+        return ExitStatus.FINDINGS if any(f.severity == Severity.ERROR for f in self.findings) else ExitStatus.OK
 
 
 def run_audit(inventory_path, hosts=None, roles=None, parallel=None, accept_new=False, progress=None,

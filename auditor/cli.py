@@ -7,40 +7,29 @@ Fabric's and Invoke's own core flags either work as they say or are refused: non
 import atexit
 import dataclasses
 import difflib
-import functools
-import inspect
 import json
-import logging
 import os
 import re
-import signal
 import stat
 import sys
-import threading
-import traceback
 from pathlib import Path
 
-from fabric import Connection
-from fabric import task as fabric_task
-from fabric.tasks import Task as FabricTask
 from invoke import Collection, Exit, ParseError, Program
 
 from . import __version__, codes, drift
 from . import audit as pipeline
 from . import inventory as inventory_module
-from .errors import AuditorError, Terminated, UsageError
+from .errors import ExitStatus, UsageError
 from .progress import Progress
 from .render import FORMATS, MATRIX_FORMATS, render, render_matrix, render_pieces, use_colour
 from .render.sanitize import one_line, terminal
 from .render.steps import render_steps
 from .render.table import inventory_table
+from .taskkit import COMMON_HELP, ReportNotWritten, reader_gone, guarded, task
 from .transports import Session
 
-EXIT_UNEXPECTED, EXIT_REPORT_NOT_WRITTEN = 3, 4
-EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_READER_GONE = 130, 143, 141
-SHORT_FLAGS = {"inventory": "i", "format": "f", "output": "o", "roles": "r", "parallel": "p"}
 CROSS_CHECK_PROGRESS = Progress("cross-check", unit="lookups")
-COMMON_HELP = {
+COMMON_HELP.update({
     "inventory": "inventory file: YAML, or an aws_ec2 plugin file (default: inventory.yaml)",
     "hosts": "only these hosts: comma-separated names, or @FILE (one name per line, as --write-failed writes)",
     "write-failed": "write the hosts whose verdict is not ok to this file (0600), one per line, for a re-run with "
@@ -57,116 +46,7 @@ COMMON_HELP = {
     "known-hosts": "the known_hosts file host keys are verified with; wins over the inventory's auditor.known_hosts",
     "debug": "log each host's remote command (without its payload), timings and transport decisions to "
              "stderr; tracebacks of unexpected errors",
-}
-
-
-class AuditTask(FabricTask):
-    """Short flags only from SHORT_FLAGS: Invoke would give every flag one, and they would clash
-    between tasks (`-a` trusting keys in one task, calling ReceiveMessage in another)."""
-
-    def arg_opts(self, name, default, taken_names):
-        automatic, self.auto_shortflags = self.auto_shortflags, False
-        try:
-            opts = super().arg_opts(name, default, taken_names)
-        finally:
-            self.auto_shortflags = automatic
-        short = SHORT_FLAGS.get(name)
-        if short and short not in taken_names:
-            opts["names"].append(short)
-        return opts
-
-
-def task(*args, **kwargs):
-    """Fabric's @task with AuditTask, and COMMON_HELP for every common flag the task has."""
-    if args and callable(args[0]):
-        return task()(args[0])
-    extra = kwargs.pop("help", {})
-
-    def decorate(body):
-        names = [name.replace("_", "-") for name in inspect.signature(body).parameters]
-        helps = dict({name: COMMON_HELP[name] for name in names if name in COMMON_HELP}, **extra)
-        return fabric_task(klass=AuditTask, help=helps, **kwargs)(body)
-    return decorate
-
-
-def _fail(error):
-    raise Exit("error: %s" % terminal(error), code=getattr(error, "exit_code", pipeline.EXIT_USAGE))
-
-
-def _terminated(signum, frame):
-    raise Terminated()
-
-
-def _reader_gone(kind, value, trace):
-    """sys.excepthook: a closed stdout (`--help | head -1`) ends quietly with 141, as a tool killed
-    by SIGPIPE does, wherever Invoke was writing; anything else is shown as Python would."""
-    if issubclass(kind, BrokenPipeError):
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        os._exit(EXIT_READER_GONE)
-    sys.__excepthook__(kind, value, trace)
-
-
-REFUSED_CORE_FLAGS = (
-    # (is it set in this context's config?, the flag, what to do instead)
-    (lambda c: isinstance(c, Connection), "-H/--hosts before the task",
-     "it runs the task once per host, one after another; use the task's own --hosts"),
-    (lambda c: c.config.run.dry, "-R/--dry", "nothing is dry-run here; `hosts` lists what an audit would visit"),
-    (lambda c: c.config.get("connect_kwargs", {}).get("key_filename"), "-i/--identity before the task",
-     "set ansible_ssh_private_key_file in the inventory (-i after the task is --inventory)"),
-    (lambda c: c.config.get("connect_kwargs", {}).get("password") or
-     c.config.get("connect_kwargs", {}).get("passphrase"), "--prompt-for-login-password/--prompt-for-passphrase",
-     "use keys (ansible_ssh_private_key_file) or an SSH agent"),
-    (lambda c: (c.config.get("timeouts") or {}).get("connect"), "-t/--connect-timeout before the task",
-     "give --connect-timeout after the task name"),
-    (lambda c: (c.config.get("timeouts") or {}).get("command"), "-T/--command-timeout",
-     "set auditor.timeouts.command in the inventory"),
-    (lambda c: c.config.get("ssh_config_path"), "-S/--ssh-config", "the auditor reads ~/.ssh/config"),
-    (lambda c: c.config.get("forward_agent"), "-A/--forward-agent", "the audit never forwards the SSH agent"),
-    (lambda c: c.config.run.echo or c.config.run.warn or c.config.run.pty or c.config.run.hide,
-     "-e/--echo, -w/--warn-only, -p/--pty or --hide", "they change local commands, and the audit runs none"),
-)
-
-
-def _refuse_core_flags(c):
-    for is_set, flag, instead in REFUSED_CORE_FLAGS:
-        if is_set(c):
-            raise UsageError("%s is not used by the auditor: %s" % (flag, instead))
-
-
-def guarded(body):
-    """Every task ends in an exit code, never a traceback: usage and inventory errors exit 2,
-    Ctrl-C 130, a closed stdout 141, and anything unexpected one line and 3 (the traceback with
-    --debug)."""
-    @functools.wraps(body)
-    def run(c, *args, **kwargs):
-        debug = kwargs.get("debug") or os.environ.get("FLEET_AUDIT_DEBUG")
-        if debug:
-            logging.basicConfig(stream=sys.stderr, format="debug: %(message)s")
-            logging.getLogger("auditor").setLevel(logging.DEBUG)
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, _terminated)     # SIGTERM ends like Ctrl-C: report, then 143
-        try:
-            _refuse_core_flags(c)
-            return body(c, *args, **kwargs)
-        except Exit:
-            raise
-        except AuditorError as error:
-            _fail(error)
-        except ReportNotWritten as error:
-            raise Exit(str(error), code=EXIT_REPORT_NOT_WRITTEN)
-        except Terminated:
-            raise Exit("terminated (SIGTERM)", code=EXIT_TERMINATED)
-        except KeyboardInterrupt:
-            raise Exit("interrupted", code=EXIT_INTERRUPTED)
-        except BrokenPipeError:     # `| head` read enough: stop quietly, as a killed-by-SIGPIPE tool would
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise Exit(code=EXIT_READER_GONE)
-        except Exception as error:  # the auditor's own bug: one line; the traceback with --debug
-            if debug:
-                traceback.print_exc()
-            raise Exit("error: unexpected %s: %s (run again with --debug for the traceback)" % (
-                type(error).__name__, one_line(str(error)[:300])), code=EXIT_UNEXPECTED)
-    return run
+})
 
 
 def _announce(message):
@@ -237,10 +117,6 @@ def _check_format(fmt, allowed=FORMATS):
         raise UsageError("unknown format %r; choose one of: %s" % (fmt, ", ".join(allowed)))
 
 
-class ReportNotWritten(Exception):
-    """The audit ran, but --output could not take its report (full disk, /dev/full, a race)."""
-
-
 def _write_private(path, pieces):
     """Write a file only its owner may read (never through a symlink)."""
     descriptor = os.open(os.path.expanduser(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
@@ -292,7 +168,7 @@ def _exit_for(result):
         terminated = result.interrupted_by == "SIGTERM"
         raise Exit("%s: %d host(s) not audited" % ("terminated (SIGTERM)" if terminated else "interrupted",
                                                    len(result.interrupted)),
-                   code=EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
+                   code=ExitStatus.TERMINATED if terminated else ExitStatus.INTERRUPTED)
     if result.exit_code:
         raise Exit(code=result.exit_code)
 
@@ -435,23 +311,17 @@ def _flush_stdout():
         sys.stdout.flush()
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        os._exit(EXIT_READER_GONE)
+        os._exit(ExitStatus.READER_GONE)
     except (OSError, ValueError):       # stdout already closed: nothing left to say
         pass
 
 
 def namespace():
-    """The operator's tasks, plus the sandbox's when its package is importable (a checkout).
-    Called by both entry points (`fab` reads it from fabfile.py) before Invoke prints anything."""
-    sys.excepthook = _reader_gone
+    """The operator's tasks. Called by both entry points before Invoke prints anything; the
+    checkout's fabfile.py adds the sandbox's own (the installed package never imports it)."""
+    sys.excepthook = reader_gone
     atexit.register(_flush_stdout)
-    collection = Collection(audit, check_host, preflight, diff, hosts, explain)
-    try:
-        from sandbox.tasks import collection as sandbox_collection
-    except ImportError:         # an operator install: no sandbox, and no sandbox tasks
-        return collection
-    collection.add_collection(sandbox_collection)
-    return collection
+    return Collection(audit, check_host, preflight, diff, hosts, explain)
 
 
 EPILOG = """
@@ -514,7 +384,7 @@ class FleetAuditProgram(Program):
         except UsageError as error:
             print("error: %s" % terminal(error), file=sys.stderr)
             if exit:
-                sys.exit(pipeline.EXIT_USAGE)
+                sys.exit(ExitStatus.USAGE)
             return
         return super().run([self.binary or "fleet-audit"] + words, exit)
 
@@ -553,7 +423,7 @@ class FleetAuditProgram(Program):
                 close = difflib.get_close_matches(word, names, n=1)
                 hint = " (did you mean %r?)" % close[0] if close else ""
         return Exit("error: %s%s\n  fix: `fleet-audit --list` lists the tasks, `fleet-audit TASK --help` a "
-                    "task's flags" % (terminal(message), hint), code=pipeline.EXIT_USAGE)
+                    "task's flags" % (terminal(message), hint), code=ExitStatus.USAGE)
 
 
 def main():

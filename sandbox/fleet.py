@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 
 from auditor.errors import SandboxError
-from . import images, own_root, scenarios, system
+from . import images, scenarios, system
 from .moto_server import ADMIN_USER, MotoServer
 from .ssm_standin import SsmStandIn
 
@@ -68,7 +68,7 @@ class SandboxHostRuntime:
             return
         for sub in ("docker", "run"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        system.spawn([*own_root.command_prefix(), "dockerd", "--iptables=false", "--ip6tables=false", "--bridge=none",
+        system.spawn(["dockerd", "--iptables=false", "--ip6tables=false", "--bridge=none",
                       "--data-root", str(self.dir / "docker"), "--exec-root", str(self.dir / "run"),
                       "--pidfile", str(self.dockerd_pid_file), "-H", "unix://%s" % self.socket,
                       "--log-level", "warn"], self.dir / "dockerd.log")

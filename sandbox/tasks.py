@@ -5,7 +5,7 @@ import sys
 
 from invoke import Collection
 
-from auditor.cli import guarded, task
+from auditor.taskkit import guarded, task
 from auditor.errors import SandboxError
 
 from . import fleet, golden, scenarios

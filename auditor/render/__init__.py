@@ -1,8 +1,8 @@
-"""Renderers: AuditResult -> text. Each format lives in its own module."""
+"""Renderers: AuditResult -> text. Each format lives in its own module, named in RENDERERS."""
+import importlib
 import os
 import sys
 
-FORMATS = ("table", "json", "markdown", "html", "junit")
 
 
 def use_colour(stream=sys.stdout):
@@ -36,20 +36,19 @@ def render_pieces(result, fmt, colour=False, matrix=True):
     return [render(result, fmt, colour, matrix)]
 
 
+# format -> (module, function, the options it takes): the one table of renderers, imported on use
+RENDERERS = {"table": ("table", "render_table", ("colour", "matrix")), "json": ("json_report", "render_json", ()),
+             "markdown": ("markdown", "render_markdown", ("matrix",)), "html": ("html", "render_html", ("matrix",)),
+             "junit": ("junit", "render_junit", ())}
+
+
 def render(result, fmt, colour=False, matrix=True):
-    if fmt == "json":
-        from .json_report import render_json
-        return render_json(result)
-    if fmt == "table":
-        from .table import render_table
-        return render_table(result, colour, matrix)
-    if fmt == "markdown":
-        from .markdown import render_markdown
-        return render_markdown(result, matrix)
-    if fmt == "html":
-        from .html import render_html
-        return render_html(result, matrix)
-    if fmt == "junit":
-        from .junit import render_junit
-        return render_junit(result)
-    raise ValueError("unknown format %r; choose one of %s" % (fmt, ", ".join(FORMATS)))
+    if fmt not in RENDERERS:
+        raise ValueError("unknown format %r; choose one of %s" % (fmt, ", ".join(FORMATS)))
+    module, function, takes = RENDERERS[fmt]
+    options = {"colour": colour, "matrix": matrix}
+    renderer = getattr(importlib.import_module("." + module, __name__), function)
+    return renderer(result, *(options[name] for name in takes))
+
+
+FORMATS = tuple(RENDERERS)

@@ -1,0 +1,135 @@
+"""The task plumbing every command shares (the installed `fleet-audit`, `fab` in a checkout and the
+sandbox's tasks): the flag policy, the decorator that gives each common flag its help, and the
+guard that turns every ending into a documented exit code (errors.ExitStatus), never a traceback."""
+import functools
+import inspect
+import logging
+import os
+import signal
+import sys
+import threading
+import traceback
+
+from fabric import Connection
+from fabric import task as fabric_task
+from fabric.tasks import Task as FabricTask
+from invoke import Exit
+
+from .errors import AuditorError, ExitStatus, Terminated, UsageError
+from .render.sanitize import one_line, terminal
+
+SHORT_FLAGS = {"inventory": "i", "format": "f", "output": "o", "roles": "r", "parallel": "p"}
+COMMON_HELP = {}     # filled by cli.py: the help of the flags several tasks share
+
+
+class ReportNotWritten(Exception):
+    """The audit ran, but --output could not take its report (full disk, /dev/full, a race)."""
+
+
+class AuditTask(FabricTask):
+    """Short flags only from SHORT_FLAGS: Invoke would give every flag one, and they would clash
+    between tasks (`-a` trusting keys in one task, calling ReceiveMessage in another)."""
+
+    def arg_opts(self, name, default, taken_names):
+        automatic, self.auto_shortflags = self.auto_shortflags, False
+        try:
+            opts = super().arg_opts(name, default, taken_names)
+        finally:
+            self.auto_shortflags = automatic
+        short = SHORT_FLAGS.get(name)
+        if short and short not in taken_names:
+            opts["names"].append(short)
+        return opts
+
+
+def task(*args, **kwargs):
+    """Fabric's @task with AuditTask, and COMMON_HELP for every common flag the task has."""
+    if args and callable(args[0]):
+        return task()(args[0])
+    extra = kwargs.pop("help", {})
+
+    def decorate(body):
+        names = [name.replace("_", "-") for name in inspect.signature(body).parameters]
+        helps = dict({name: COMMON_HELP[name] for name in names if name in COMMON_HELP}, **extra)
+        return fabric_task(klass=AuditTask, help=helps, **kwargs)(body)
+    return decorate
+
+
+def _fail(error):
+    raise Exit("error: %s" % terminal(error), code=getattr(error, "exit_code", ExitStatus.USAGE))
+
+
+def _terminated(signum, frame):
+    raise Terminated()
+
+
+def reader_gone(kind, value, trace):
+    """sys.excepthook: a closed stdout (`--help | head -1`) ends quietly with 141, as a tool killed
+    by SIGPIPE does, wherever Invoke was writing; anything else is shown as Python would."""
+    if issubclass(kind, BrokenPipeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        os._exit(ExitStatus.READER_GONE)
+    sys.__excepthook__(kind, value, trace)
+
+
+REFUSED_CORE_FLAGS = (
+    # (is it set in this context's config?, the flag, what to do instead)
+    (lambda c: isinstance(c, Connection), "-H/--hosts before the task",
+     "it runs the task once per host, one after another; use the task's own --hosts"),
+    (lambda c: c.config.run.dry, "-R/--dry", "nothing is dry-run here; `hosts` lists what an audit would visit"),
+    (lambda c: c.config.get("connect_kwargs", {}).get("key_filename"), "-i/--identity before the task",
+     "set ansible_ssh_private_key_file in the inventory (-i after the task is --inventory)"),
+    (lambda c: c.config.get("connect_kwargs", {}).get("password") or
+     c.config.get("connect_kwargs", {}).get("passphrase"), "--prompt-for-login-password/--prompt-for-passphrase",
+     "use keys (ansible_ssh_private_key_file) or an SSH agent"),
+    (lambda c: (c.config.get("timeouts") or {}).get("connect"), "-t/--connect-timeout before the task",
+     "give --connect-timeout after the task name"),
+    (lambda c: (c.config.get("timeouts") or {}).get("command"), "-T/--command-timeout",
+     "set auditor.timeouts.command in the inventory"),
+    (lambda c: c.config.get("ssh_config_path"), "-S/--ssh-config", "the auditor reads ~/.ssh/config"),
+    (lambda c: c.config.get("forward_agent"), "-A/--forward-agent", "the audit never forwards the SSH agent"),
+    (lambda c: c.config.run.echo or c.config.run.warn or c.config.run.pty or c.config.run.hide,
+     "-e/--echo, -w/--warn-only, -p/--pty or --hide", "they change local commands, and the audit runs none"),
+)
+
+
+def _refuse_core_flags(c):
+    for is_set, flag, instead in REFUSED_CORE_FLAGS:
+        if is_set(c):
+            raise UsageError("%s is not used by the auditor: %s" % (flag, instead))
+
+
+def guarded(body):
+    """Every task ends in an exit code, never a traceback: usage and inventory errors exit 2,
+    Ctrl-C 130, a closed stdout 141, and anything unexpected one line and 3 (the traceback with
+    --debug)."""
+    @functools.wraps(body)
+    def run(c, *args, **kwargs):
+        debug = kwargs.get("debug") or os.environ.get("FLEET_AUDIT_DEBUG")
+        if debug:
+            logging.basicConfig(stream=sys.stderr, format="debug: %(message)s")
+            logging.getLogger("auditor").setLevel(logging.DEBUG)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _terminated)     # SIGTERM ends like Ctrl-C: report, then 143
+        try:
+            _refuse_core_flags(c)
+            return body(c, *args, **kwargs)
+        except Exit:
+            raise
+        except AuditorError as error:
+            _fail(error)
+        except ReportNotWritten as error:
+            raise Exit(str(error), code=ExitStatus.REPORT_NOT_WRITTEN)
+        except Terminated:
+            raise Exit("terminated (SIGTERM)", code=ExitStatus.TERMINATED)
+        except KeyboardInterrupt:
+            raise Exit("interrupted", code=ExitStatus.INTERRUPTED)
+        except BrokenPipeError:     # `| head` read enough: stop quietly, as a killed-by-SIGPIPE tool would
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise Exit(code=ExitStatus.READER_GONE)
+        except Exception as error:  # the auditor's own bug: one line; the traceback with --debug
+            if debug:
+                traceback.print_exc()
+            raise Exit("error: unexpected %s: %s (run again with --debug for the traceback)" % (
+                type(error).__name__, one_line(str(error)[:300])), code=ExitStatus.UNEXPECTED)
+    return run
