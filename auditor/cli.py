@@ -30,7 +30,8 @@ from .transports import Session
 
 CROSS_CHECK_PROGRESS = Progress("cross-check", unit="lookups")
 COMMON_HELP.update({
-    "inventory": "inventory file: YAML, or an aws_ec2 plugin file (default: inventory.yaml)",
+    "inventory": "inventory: YAML, an aws_ec2 plugin file, or (with ansible-core installed) INI, a directory or "
+                 "another inventory plugin (default: inventory.yaml)",
     "hosts": "only these hosts: comma-separated names, or @FILE (one name per line, as --write-failed writes)",
     "write-failed": "write the hosts whose verdict is not ok to this file (0600), one per line, for a re-run with "
                     "--hosts @FILE (like Ansible's retry files)",
@@ -429,3 +430,26 @@ class FleetAuditProgram(Program):
 def main():
     FleetAuditProgram(name="fleet-audit", binary="fleet-audit", version=__version__,
                       namespace=namespace()).run()
+
+
+def flag_table():
+    """The README's flag table, generated from the tasks' own parsers (a test keeps them equal):
+    each flag once, with its short form, the tasks that take it and what it means."""
+    flags = {}
+    collection = namespace()
+    for name in collection.task_names:
+        for argument in collection[name].get_arguments():
+            long_name = argument.names[0].replace("_", "-")
+            entry = flags.setdefault(long_name, {"short": "", "tasks": [], "helps": {}, "positional": argument.positional})
+            entry["tasks"].append(name)
+            entry["helps"].setdefault(argument.help or "", []).append(name)
+            entry["short"] = entry["short"] or next(("-" + n for n in argument.names[1:] if len(n) == 1), "")
+    lines = ["| flag | short | tasks | meaning |", "|---|---|---|---|"]
+    for flag, entry in sorted(flags.items(), key=lambda item: (not item[1]["positional"], item[0])):
+        shown = flag.upper() if entry["positional"] else "--" + flag
+        helps = entry["helps"]
+        meaning = next(iter(helps)) if len(helps) == 1 else "; ".join(
+            "%s: %s" % (", ".join(tasks), text) for text, tasks in helps.items())
+        lines.append("| `%s` | %s | %s | %s |" % (shown, "`%s`" % entry["short"] if entry["short"] else "",
+                                               ", ".join(entry["tasks"]), meaning.replace("|", "/")))
+    return "\n".join(lines)

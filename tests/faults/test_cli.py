@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from faultkit import free_port
+from faultkit import ROOT, free_port
 
 
 @pytest.mark.parametrize("core, words", [
@@ -88,3 +88,9 @@ def test_write_failed_names_the_hosts_that_were_not_ok_and_hosts_at_file_reruns_
     assert empty.returncode == 2 and "names no host" in empty.stderr
     missing = fab("audit", "-i", str(path), "--hosts", "@%s" % (tmp_path / "absent"))
     assert missing.returncode == 2 and "cannot read" in missing.stderr
+
+
+def test_the_readme_flag_table_is_the_parsers():
+    from auditor.cli import flag_table
+    assert flag_table() in (ROOT / "README.md").read_text(), \
+        "regenerate it: python -c 'from auditor.cli import flag_table; print(flag_table())'"
