@@ -1,4 +1,11 @@
-"""Terminal report: one row per host, then the findings, with tabulate."""
+"""Terminal report: one row per host, then the findings, with tabulate, fitted to the terminal's
+width (COLUMNS): text wraps at word boundaries, never inside a value; a matrix wider than the
+screen is shown per attribute, and findings put their fix under them."""
+import os
+import re
+import shutil
+import sys
+import textwrap
 from collections import Counter
 
 from tabulate import tabulate
@@ -97,6 +104,22 @@ def finding_rows(result, colour):
     return rows
 
 
+def findings_block(result, colour, width):
+    """The findings as a table when it fits the screen, else each finding with its what and fix
+    wrapped under it."""
+    rows = finding_rows(result, colour)
+    text_width = max(20, (width - 40) // 2)
+    table = tabulate([row[:3] + [wrap(row[3], text_width), wrap(row[4], text_width)] for row in rows],
+                     headers=["severity", "code", "host", "what", "fix"], tablefmt="simple")
+    if visible_width(table) <= width:
+        return table
+    blocks = []
+    for severity, code, host, what, fix in rows:
+        blocks.append("%s  %s  %s\n%s\n%s" % (severity, code, host, wrap("what: " + what, width, "  ", " " * 8),
+                                              wrap("fix:  " + fix, width, "  ", " " * 8)))
+    return "\n\n".join(blocks)
+
+
 def recap(result, colour):
     """One line per host, the worst verdicts first (like Ansible's PLAY RECAP), then the totals."""
     rank = {verdict: index for index, verdict in enumerate(VERDICT_PRECEDENCE)}
@@ -111,8 +134,55 @@ def recap(result, colour):
     return "\n".join(lines)
 
 
-def matrix_table(result, colour=False):
-    """Attributes by hosts; a deviating cell is red on a terminal, else marked `!`."""
+def screen_width():
+    """The terminal's columns (COLUMNS wins, as for `ls`); no limit when writing to a file or a pipe
+    with no COLUMNS, so that what a script reads keeps one shape."""
+    if not os.environ.get("COLUMNS", "").strip().isdigit() and not sys.stdout.isatty():
+        return 10 ** 6
+    return max(40, shutil.get_terminal_size(fallback=(10 ** 6, 24)).columns)
+
+
+def visible_width(text):
+    """The widest line of a rendered block, colour codes not counted."""
+    return max((len(re.sub(r"\033\[[0-9;]*m", "", line)) for line in text.splitlines()), default=0)
+
+
+def wrap(text, width, indent="", hanging=None):
+    """Wrapped at word boundaries: a value (a URL, an ARN) is never cut, it may overrun instead."""
+    return "\n".join(textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=hanging or indent,
+                                    break_long_words=False, break_on_hyphens=False)) or indent.rstrip()
+
+
+def matrix_by_attribute(result, colour, width):
+    """The matrix for a narrow screen: one block per attribute, each value with the hosts that have
+    it; deviating hosts marked (`!`, red on a terminal)."""
+    lines = []
+    for row in result.matrix:
+        by_value = {}
+        for name in (h.report.name for h in result.hosts):
+            value = row.cells.get(name)
+            by_value.setdefault("?" if value is None else terminal(value), []).append(name)
+        lines.append(row.attribute + ":")
+        for value, names in by_value.items():
+            odd = [n for n in names if n in row.deviating]
+            marker = paint("!", "error", colour) if odd else " "
+            lines.append(wrap("%s %s  <- %s" % (marker, value, ", ".join(terminal(n) for n in names)), width, "  "))
+    return "\n".join(lines)
+
+
+def matrix_table(result, colour=False, width=None):
+    """Attributes by hosts; a deviating cell is red on a terminal, else marked `!`. Wider than the
+    screen, it is shown per attribute instead, and says how to see it whole."""
+    width = width or screen_width()
+    whole = _matrix_grid(result, colour)
+    if visible_width(whole) <= width:
+        return whole
+    header = "comparison matrix, per attribute (%d columns wide as a table; see it whole with a wider COLUMNS, " \
+             "-f markdown or --matrix-only -f json):" % visible_width(whole)
+    return wrap(header, width) + "\n" + matrix_by_attribute(result, colour, width)
+
+
+def _matrix_grid(result, colour):
     names = [h.report.name for h in result.hosts]
     rows = []
     for row in result.matrix:
@@ -124,7 +194,7 @@ def matrix_table(result, colour=False):
                 text = paint(text + " !", "error", colour) if colour else "! " + text
             cells.append(text)
         rows.append([row.attribute] + cells)
-    return tabulate(rows, headers=["attribute"] + [terminal(n) for n in names], tablefmt="simple", maxcolwidths=[None] + [40] * len(names))
+    return tabulate(rows, headers=["attribute"] + [terminal(n) for n in names], tablefmt="simple")
 
 
 def inventory_table(specs, route):
@@ -158,19 +228,35 @@ def cross_check_summary(check):
     return text
 
 
+HOST_HEADERS = ["host", "role", "reachable", "app region", "key id", "account", "queues", "containers",
+                "last activity", "verdict"]
+
+
+def hosts_block(result, colour, width):
+    """The hosts as a table when it fits the screen, else one block per host."""
+    rows = host_rows(result, colour)
+    table = tabulate(rows, headers=HOST_HEADERS, tablefmt="simple")
+    if visible_width(table) <= width:
+        return table
+    blocks = []
+    for row in rows:
+        cells = dict(zip(HOST_HEADERS, row))
+        head = "%s (%s): %s" % (cells["host"], cells["role"], cells["verdict"])
+        detail = "; ".join("%s %s" % (name, " ".join(str(cells[name]).split())) for name in HOST_HEADERS[2:-1])
+        blocks.append(head + "\n" + wrap(detail, width, "  "))
+    return "\n".join(blocks)
+
+
 def render_table(result, colour=False, matrix=True):
-    headers = ["host", "role", "reachable", "app region", "key id", "account", "queues", "containers",
-               "last activity", "verdict"]
-    parts = [tabulate(host_rows(result, colour), headers=headers, tablefmt="simple")]
+    width = screen_width()
+    parts = [hosts_block(result, colour, width)]
     if matrix and result.matrix:
-        parts += ["", matrix_table(result, colour)]
+        parts += ["", matrix_table(result, colour, width)]
     if result.cross_check is not None:
         parts += ["", cross_check_summary(result.cross_check),
                   tabulate(cross_check_rows(result.cross_check), headers=CROSS_CHECK_HEADERS, tablefmt="simple")]
     if result.findings:
-        parts.append("")
-        parts.append(tabulate(finding_rows(result, colour), headers=["severity", "code", "host", "what", "fix"],
-                              tablefmt="simple", maxcolwidths=[None, None, None, 60, 60]))
+        parts += ["", findings_block(result, colour, width)]
     else:
         parts.append("\nno findings")
     parts += ["", recap(result, colour)]

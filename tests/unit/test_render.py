@@ -51,3 +51,22 @@ def test_identical_findings_on_many_hosts_are_one_row_and_every_host_is_in_the_r
     assert len(rows) == 1 and "h000,h001,h002 and 37 more" in rows[0] and "(40 hosts) <host>: connection" in rows[0]
     recap = text.split("recap:")[1]
     assert all("h%03d  unreachable" % n in recap for n in range(40)) and "40 host(s): 40 unreachable" in recap
+
+
+def test_the_table_report_fits_the_terminal_and_never_cuts_a_value(monkeypatch):
+    import json as json_module
+    from pathlib import Path
+
+    from auditor import audit
+    from sandbox import golden
+    document = json_module.loads((Path(__file__).resolve().parents[1] / "golden" / "worker-wrong-region.json").read_text())
+    result = audit.assess(golden.runs_of(document))
+    url = next(q.url for h in result.hosts if h.report.probe for q in h.report.probe.queues if q.url)
+    monkeypatch.setenv("COLUMNS", "80")
+    narrow = render(result, "table")
+    assert "comparison matrix, per attribute" in narrow and "what: " in narrow and "fix: " in narrow
+    assert [line for line in narrow.splitlines() if len(line) > 80 and url not in line] == []
+    assert url in narrow            # a value longer than the screen overruns: it is never cut
+    monkeypatch.setenv("COLUMNS", "300")
+    wide = render(result, "table")
+    assert "per attribute" not in wide and "severity    code" in wide
