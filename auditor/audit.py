@@ -33,6 +33,7 @@ class AuditResult:
     cross_check: Optional[controller.CrossCheck] = None     # only when asked for
     interrupted: Tuple[str, ...] = ()       # hosts not audited because of a Ctrl-C or SIGTERM
     interrupted_by: str = ""                # "SIGINT" or "SIGTERM" when interrupted
+    job_flow: Tuple[crosshost.QueueFlow, ...] = ()     # per queue and minute, for the HTML report
 
     @property
     def exit_code(self):
@@ -103,7 +104,8 @@ def assess(runs, started="", seconds=0.0, inventory_path="", baseline=None, chec
     results = [with_verdict(r, all_findings) for r in results]
     producers = {h.report.name for hosts in crosshost.users_of(results, settings_of, "produces").values() for h in hosts}
     return AuditResult(hosts=results, findings=all_findings, matrix=crosshost.build_matrix(results, baseline, producers),
-                       started=started, seconds=round(seconds, 2), inventory=inventory_path, cross_check=check)
+                       started=started, seconds=round(seconds, 2), inventory=inventory_path, cross_check=check,
+                       job_flow=crosshost.job_flows(results, settings_of))
 
 
 def finding_set(result):

@@ -476,3 +476,42 @@ def cross_check_findings(hosts, check, settings_of):
                 {"queue": queue.key, "name": queue.name,
                  "found": [{"region": s.region, "account": s.account} for s in places]}, fix=fix))
     return findings
+
+
+# -- job flow per minute, for the HTML report ----------------------------------------------------
+
+FLOW_KINDS = (("sent", MarkerKind.ENQUEUED, "produces"), ("received", MarkerKind.RECEIVED, "consumes"),
+              ("completed", MarkerKind.COMPLETED, "consumes"), ("failed", MarkerKind.FAILED, "consumes"))
+
+
+@dataclass(frozen=True)
+class QueueFlow:
+    """One queue's job flow in the window: per kind (sent, received, completed, failed), per host,
+    the log lines per minute; and its dead-letter queue's depth when a host could read it."""
+    key: str
+    counts: Dict[str, Dict[str, Dict[str, int]]]     # kind -> host -> minute -> lines
+    dead_letter_depth: Optional[int] = None
+
+    @property
+    def minutes(self):
+        return sorted({minute for hosts in self.counts.values() for per in hosts.values() for minute in per})
+
+
+def job_flows(hosts, settings_of):
+    """The job flow of every queue some host produces to or consumes from."""
+    flows = []
+    users = {"produces": users_of(hosts, settings_of, "produces"), "consumes": users_of(hosts, settings_of, "consumes")}
+    for key in sorted(set(users["produces"]) | set(users["consumes"])):
+        counts = {}
+        for label, kind, side in FLOW_KINDS:
+            for host in users[side].get(key, []):
+                for container in _role_containers(host, settings_of, side):
+                    for marker in container.logs.markers if container.logs.read else ():
+                        if marker.kind == kind and marker.queue in (None, key):
+                            per = counts.setdefault(label, {}).setdefault(host.report.name, {})
+                            for minute, lines in marker.minutes.items():
+                                per[minute] = per.get(minute, 0) + lines
+        depths = [q.dead_letter.depth for _, q in _readings(hosts, key)
+                  if q.dead_letter is not None and q.dead_letter.depth is not None]
+        flows.append(QueueFlow(key, counts, max(depths) if depths else None))
+    return tuple(flows)

@@ -184,6 +184,7 @@ class Marker:
     count: int
     last: Optional[str]
     jobs: Tuple[JobSighting, ...] = ()
+    minutes: Mapping[str, int] = field(default_factory=dict, compare=False)    # "YYYY-MM-DDTHH:MM" -> lines
 
 
 @dataclass(frozen=True)
@@ -437,7 +438,7 @@ def _logs(raw):
     if missing:
         return LogReading(missing)
     markers = tuple(Marker(name, MarkerKind(m["kind"]), m.get("queue"), m.get("count", 0), m.get("last"),
-                           tuple(JobSighting(*job) for job in m.get("jobs", [])))
+                           tuple(JobSighting(*job) for job in m.get("jobs", [])), m.get("minutes") or {})
                     for name, m in (raw.get("markers") or {}).items())
     kms = raw.get("kms_denied")
     return LogReading(None, markers, raw.get("repeated_receipts") or {}, raw.get("lines", 0),

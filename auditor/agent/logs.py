@@ -16,6 +16,7 @@ except ImportError:  # shipped: the sources are concatenated (see agent.program)
 
 MAX_JOBS = 100
 MAX_GROUPS = 20             # exception groups and exits kept per workload
+MAX_MINUTES = 240           # per-minute counts kept per marker
 STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:[.,](\d+))?")
 WINDOW_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # what each log source puts before the program's own line
@@ -278,8 +279,8 @@ def scan_logs(source, name, markers, config):
     since = now - window_seconds(config["log_window"])
     prefix = SOURCE_PREFIX.get(source.get("kind", "docker"))
     compiled = [(m, re.compile(m["pattern"])) for m in markers]
-    found = {m["name"]: {"kind": m["kind"], "queue": m.get("queue"), "count": 0, "last": None, "jobs": []}
-             for m in markers}
+    found = {m["name"]: {"kind": m["kind"], "queue": m.get("queue"), "count": 0, "last": None, "jobs": [],
+                         "minutes": {}} for m in markers}
     receipts, received_at, longest = {}, {}, 0.0
     story = LogStory()
     lines, oldest = 0, None
@@ -298,6 +299,11 @@ def scan_logs(source, name, markers, config):
             entry = found[marker["name"]]
             entry["count"] += 1
             entry["last"] = stamp or entry["last"]
+            if stamp:           # per minute, for the report's job flow; the newest MAX_MINUTES kept
+                minutes = entry["minutes"]
+                minutes[stamp[:16]] = minutes.get(stamp[:16], 0) + 1
+                if len(minutes) > MAX_MINUTES:
+                    del minutes[min(minutes)]
             captured = match.groupdict()
             job = captured.get("job")
             story.marker(marker["kind"], job, captured.get("error"), stamp, epoch, captured.get("task"))

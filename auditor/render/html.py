@@ -87,6 +87,48 @@ def _findings(findings):
                     ", ".join(f.hosts), f.message, f.remedy] for f in findings])
 
 
+FLOW_COLOURS = {"sent": "#0b5cad", "received": "#9a6700", "completed": "#1a7f37", "failed": "#b00020"}
+CHART_WIDTH, CHART_HEIGHT, MARGIN = 640, 160, 34
+
+
+def _flow_svg(flow):
+    """One queue's job flow as an inline SVG (no script, nothing fetched): per minute, a line per
+    kind (all hosts together), the per-host totals in each line's title, the dead-letter depth."""
+    minutes = flow.minutes
+    if not minutes:
+        return "<p>queue <code>%s</code>: no per-minute job lines in the window.</p>" % _e(flow.key)
+    totals = {kind: {m: sum(per.get(m, 0) for per in hosts.values()) for m in minutes}
+              for kind, hosts in flow.counts.items()}
+    top = max([1] + [n for series in totals.values() for n in series.values()])
+    step = (CHART_WIDTH - 2 * MARGIN) / max(1, len(minutes) - 1)
+
+    def point(index, value):
+        return "%.1f,%.1f" % (MARGIN + index * step, CHART_HEIGHT - MARGIN - value * (CHART_HEIGHT - 2 * MARGIN) / top)
+
+    shapes = []
+    for kind, series in totals.items():
+        per_host = ", ".join("%s %d" % (host, sum(per.values())) for host, per in sorted(flow.counts[kind].items()))
+        shapes.append('<polyline class="flow-%s" fill="none" stroke="%s" stroke-width="2" points="%s">'
+                      "<title>%s per minute (%s)</title></polyline>" % (
+                          _e(kind), FLOW_COLOURS.get(kind, "#555"),
+                          " ".join(point(i, series[m]) for i, m in enumerate(minutes)), _e(kind), _e(per_host)))
+    legend = "".join('<text x="%d" y="14" fill="%s" font-size="12">%s</text>' % (
+        MARGIN + 110 * i, FLOW_COLOURS.get(kind, "#555"), _e(kind)) for i, kind in enumerate(totals))
+    axis = ('<text x="%d" y="%d" font-size="11" fill="#555">%s</text><text x="%d" y="%d" font-size="11" fill="#555" '
+            'text-anchor="end">%s</text><text x="4" y="%d" font-size="11" fill="#555">%d/min</text>' % (
+                MARGIN, CHART_HEIGHT - 8, _e(minutes[0][11:]), CHART_WIDTH - MARGIN, CHART_HEIGHT - 8,
+                _e(minutes[-1][11:]), MARGIN + 4, top))
+    dead = "" if flow.dead_letter_depth is None else \
+        '<text x="%d" y="14" font-size="12" fill="#8250df" text-anchor="end">dead letters: %d</text>' % (
+            CHART_WIDTH - MARGIN, flow.dead_letter_depth)
+    return ('<figure><figcaption>queue <code>%s</code>: job lines per minute, %s to %s (UTC)</figcaption>'
+            '<svg xmlns="http://www.w3.org/2000/svg" class="job-flow" width="%d" height="%d" viewBox="0 0 %d %d" '
+            'role="img"><rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#d0d0d5"/>%s%s%s%s</svg>'
+            "</figure>" % (_e(flow.key), _e(minutes[0]), _e(minutes[-1]), CHART_WIDTH, CHART_HEIGHT, CHART_WIDTH,
+                           CHART_HEIGHT, MARGIN, MARGIN, CHART_WIDTH - 2 * MARGIN, CHART_HEIGHT - 2 * MARGIN,
+                           "".join(shapes), legend, axis, dead))
+
+
 def _host_detail(host):
     report, probe = host.report, host.report.probe
     parts = ["<details%s><summary>%s: %s</summary>" % ("" if host.verdict == "ok" else " open",
@@ -137,6 +179,8 @@ def render_html(result, matrix=True):
     if result.cross_check is not None:
         body += ["<h2>Where the queues are</h2>", "<p>%s</p>" % _e(cross_check_summary(result.cross_check)),
                  _table(CROSS_CHECK_HEADERS, cross_check_rows(result.cross_check))]
+    if result.job_flow:
+        body += ["<h2>Job flow</h2>"] + [_flow_svg(flow) for flow in result.job_flow]
     body += ["<h2>Findings</h2>", _findings(result.findings),
              "<h2>Per host</h2>"] + [_host_detail(h) for h in result.hosts]
     return "\n".join([

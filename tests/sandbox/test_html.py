@@ -1,5 +1,6 @@
 """The HTML report, opened in headless Chromium with no network at all
 (`unshare --net`): it renders, and the cells it paints are the deviating ones."""
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -69,6 +70,11 @@ def test_html_report_renders_offline_and_paints_exactly_the_deviating_cells(flee
 
     dom = open_in_chromium(page)
     assert "<h2 id=\"matrix\">Comparison</h2>" in dom and "region-mismatch" in dom
+    # the job flow of the window, drawn inline by the browser itself: the API's sends and the AI worker's
+    # receipts and completions, per minute, from the real agent's counts
+    ai_chart = dom.split("queue <code>ai-basic</code>: job lines per minute")[1].split("</figure>")[0]
+    assert 'class="job-flow"' in ai_chart and {"flow-sent", "flow-received", "flow-completed"} <= set(
+        re.findall(r'class="(flow-\w+)"', ai_chart))
     plain = MatrixCells()
     plain.feed(dom)
     assert plain.links == [], "the report must not reference anything outside itself"

@@ -1,6 +1,7 @@
 """Renderers on a hand-made audit result (pure): HTML escapes what hosts send
 and marks exactly the deviating cells; JUnit has one case per host and check."""
 import dataclasses
+import re
 from xml.etree import ElementTree
 
 from auditor.audit import AuditResult
@@ -70,3 +71,25 @@ def test_the_table_report_fits_the_terminal_and_never_cuts_a_value(monkeypatch):
     monkeypatch.setenv("COLUMNS", "300")
     wide = render(result, "table")
     assert "per attribute" not in wide and "severity    code" in wide
+
+
+def test_the_html_report_draws_each_queues_job_flow_as_inline_svg():
+    import json as json_module
+    from pathlib import Path
+
+    from auditor import audit
+    from sandbox import golden
+    document = json_module.loads((Path(__file__).resolve().parents[1] / "golden" / "healthy.json").read_text())
+    minutes = {"2026-11-26T23:52": 3, "2026-11-26T23:53": 2, "2026-11-26T23:54": 2}
+    patches = [{"host": "api-1", "path": "facts.inspected.0.logs.markers.video-enqueued.minutes", "value": minutes},
+               {"host": "video-1", "path": "facts.inspected.0.logs.markers.received.minutes", "value": minutes},
+               {"host": "video-1", "path": "facts.inspected.0.logs.markers.completed.minutes",
+                "value": dict(minutes, **{"2026-11-26T23:54": 1})}]
+    result = audit.assess(golden.runs_of(golden.apply_patches(document, patches)))
+    video = next(flow for flow in result.job_flow if flow.key == "video")
+    assert video.counts["sent"]["api-1"] == minutes and video.minutes == sorted(minutes)
+    html = render(result, "html")
+    chart = html.split("queue <code>video</code>: job lines per minute")[1].split("</figure>")[0]
+    assert '<svg xmlns="http://www.w3.org/2000/svg" class="job-flow"' in chart
+    assert {"flow-sent", "flow-received", "flow-completed"} <= set(re.findall(r'class="(flow-\w+)"', chart))
+    assert "api-1 7" in chart and "<script" not in html.lower()        # per-host totals in the titles; no script
