@@ -1,0 +1,85 @@
+"""Seams that run without root or a sandbox: the EC2 inventory and the controller's cross-check
+against moto's in-process AWS (`mock_aws`: the same API, no server), a saved audit diffed with
+another, and the preflight's drift rule on a recorded fleet."""
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from auditor import audit, controller, drift
+from auditor.inventory import load_inventory
+from auditor.render import render
+from auditor.settings import CrossCheck
+from sandbox import golden
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+
+
+@pytest.fixture
+def aws(monkeypatch, tmp_path):
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-2")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    with mock_aws():
+        yield
+
+
+def test_ec2_instances_become_hosts_grouped_by_tag(aws, tmp_path):
+    ec2 = boto3.client("ec2", region_name="ap-northeast-2")
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    for name, role in (("api-1", "api"), ("video-1", "video-worker"), ("elsewhere", "api")):
+        ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, TagSpecifications=[{"ResourceType": "instance", "Tags": [
+            {"Key": "Name", "Value": name}, {"Key": "Role", "Value": role},
+            {"Key": "Project", "Value": "other" if name == "elsewhere" else "academy"}]}])
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "role_video_worker.yml").write_text("auditor: {roles: [video-worker]}\n")
+    (tmp_path / "group_vars" / "role_api.yml").write_text("auditor: {roles: [api]}\n")
+    path = tmp_path / "fleet.aws_ec2.yml"
+    path.write_text("plugin: amazon.aws.aws_ec2\nregions: [ap-northeast-2]\nfilters: {tag:Project: academy}\n"
+                    "hostnames: [tag:Name]\nkeyed_groups: [{key: tags.Role, prefix: role}]\n")
+    specs = {spec.name: spec for spec in load_inventory(path)}
+    assert sorted(specs) == ["api-1", "video-1"]                  # the filter left the other project out
+    assert specs["video-1"].roles == ("video-worker",) and "role_video_worker" in specs["video-1"].groups
+    assert specs["api-1"].address.startswith("10.")               # the private address, by default
+
+
+def test_the_cross_check_finds_each_queue_where_it_is_and_says_where_it_is_not(aws):
+    boto3.client("sqs", region_name="us-east-1").create_queue(QueueName="academy-video-jobs")
+    check = controller.cross_check(["academy-video-jobs", "academy-ai-jobs-basic"],
+                                   CrossCheck(regions=("ap-northeast-2", "us-east-1")), timeout=5)
+    assert [(s.name, s.region) for s in check.sightings] == [("academy-video-jobs", "us-east-1")]
+    assert check.where("academy-ai-jobs-basic") == [] and set(check.regions) == {"ap-northeast-2", "us-east-1"}
+    assert list(check.identities.values())[0]["account"]
+
+
+def _snapshot(name, tmp_path):
+    result = audit.assess(golden.runs_of(json.loads((GOLDEN / ("%s.json" % name)).read_text())))
+    path = tmp_path / ("%s.json" % name)
+    path.write_text(render(result, "json"))
+    return result, drift.load_snapshot(path)
+
+
+def test_diff_of_two_saved_audits_says_what_changed(tmp_path):
+    _, healthy = _snapshot("healthy", tmp_path)
+    _, broken = _snapshot("worker-wrong-region", tmp_path)
+    lines = drift.diff_snapshots(healthy, broken)
+    assert "video-1: verdict ok -> config" in lines
+    assert any(line.startswith("video-1: app region ap-northeast-2 -> us-east-1") for line in lines)
+    assert any(line.startswith("new finding: error region-mismatch on video-1") for line in lines)
+    assert drift.diff_snapshots(healthy, healthy) == []
+
+
+def test_preflight_drift_names_the_hosts_off_the_baseline_and_passes_a_matching_one(tmp_path):
+    baseline = tmp_path / "baseline.yaml"
+    baseline.write_text("app region: ap-northeast-2\n")
+    expected = drift.load_baseline(baseline)
+    healthy = audit.assess(golden.runs_of(json.loads((GOLDEN / "healthy.json").read_text())), baseline=expected)
+    assert drift.drift(healthy, expected) == []
+    broken = audit.assess(golden.runs_of(json.loads((GOLDEN / "worker-wrong-region.json").read_text())),
+                          baseline=expected)
+    assert drift.drift(broken, expected) == [("video-1", "app region", "us-east-1", "ap-northeast-2")]
