@@ -28,8 +28,8 @@ from . import ec2_inventory, transports
 from .errors import InventoryError
 from .render.sanitize import one_line
 from .profile import DEFAULT_PROFILE, load_profile, profile_path, shipped_profiles
-from .settings import DOTENV_FORMATS, ENV_SOURCES, EVERY_QUEUE, LOG_SOURCES, MARKER_KINDS, LogSource, Role, Settings, \
-    generic_defaults, schema_of
+from .settings import DOTENV_FORMATS, ENV_SOURCES, EVERY_QUEUE, LOG_SOURCES, MARKER_KINDS, LogSource, Role, \
+    Settings, SsmDefaults, generic_defaults, schema_of
 
 
 class Located(dict):
@@ -95,18 +95,10 @@ def load_yaml(path):
 
 
 @dataclass(frozen=True)
-class SsmTarget:
-    """Where Run Command reaches a host: its instance id and the controller's AWS side."""
-    instance_id: str
-    region: Optional[str] = None
-    profile: Optional[str] = None
-    bucket: Optional[str] = None
-    key_prefix: str = "fleet-audit"
-    delivery_timeout: float = 60
-    endpoint_url: Optional[str] = None
-    s3_endpoint_url: Optional[str] = None
-    config_file: Optional[str] = None
-    credentials_file: Optional[str] = None
+class SsmTarget(SsmDefaults):
+    """Where Run Command reaches a host: its instance id, and the controller's AWS side (the
+    inventory's auditor.ssm, Ansible's ansible_aws_ssm_* winning)."""
+    instance_id: str = ""
 
     @property
     def aws_side(self):
@@ -639,13 +631,10 @@ def _ssm_target(name, variables, settings, path):
                              "`instance_id: i-0123456789abcdef0` (or ansible_host to the id)" % (
                                  path, name, shown(instance_id or None)))
     ssm = settings.ssm
-    return SsmTarget(instance_id=instance_id,
-                     region=variables.get("ansible_aws_ssm_region") or ssm.region,
-                     profile=variables.get("ansible_aws_ssm_profile") or ssm.profile,
-                     bucket=variables.get("ansible_aws_ssm_bucket_name") or ssm.bucket,
-                     key_prefix=ssm.key_prefix, delivery_timeout=ssm.delivery_timeout,
-                     endpoint_url=ssm.endpoint_url, s3_endpoint_url=ssm.s3_endpoint_url,
-                     config_file=ssm.config_file, credentials_file=ssm.credentials_file)
+    return SsmTarget(**dict(dataclasses.asdict(ssm), instance_id=instance_id,
+                            region=variables.get("ansible_aws_ssm_region") or ssm.region,
+                            profile=variables.get("ansible_aws_ssm_profile") or ssm.profile,
+                            bucket=variables.get("ansible_aws_ssm_bucket_name") or ssm.bucket))
 
 
 def ssh_arguments(text):
