@@ -204,7 +204,7 @@ ENTRY_KEY = {Queue: "key", Role: "name"}
 # -- mappings <-> records -------------------------------------------------------------------
 
 def _to_mapping(value):
-    if hasattr(value, "__dataclass_fields__"):
+    if _is_record(value):
         skip = ENTRY_KEY.get(type(value))
         return {f.name: _to_mapping(getattr(value, f.name)) for f in fields(value) if f.name != skip}
     if isinstance(value, dict):
