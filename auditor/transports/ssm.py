@@ -168,8 +168,9 @@ class SSM(Transport):
         try:
             self._poll(ssm, command_id, batch, tickets)
         finally:
-            with self._lock:
-                self._running.pop(command_id, None)
+            if not self.session.closing.is_set():      # on Ctrl-C, close_all cancels what it finds here
+                with self._lock:
+                    self._running.pop(command_id, None)
 
     def _poll(self, ssm, command_id, batch, tickets):
         waiting = {t.instance_id: t for t in tickets}
@@ -192,6 +193,8 @@ class SSM(Transport):
                     continue
                 del waiting[instance_id]
                 self._finish(ssm, command_id, batch, ticket, invocation)
+        if self.session.closing.is_set():
+            return              # Ctrl-C: close_all cancels the unfinished and says so (not a timeout)
         for ticket in waiting.values():
             ticket.resolve(K.COMMAND_TIMEOUT, "Run Command did not finish on %s within %ss" % (
                 ticket.instance_id, round(deadline - ticket.started)))
