@@ -507,7 +507,7 @@ def job_flows(hosts, settings_of):
             for host in users[side].get(key, []):
                 for container in _role_containers(host, settings_of, side):
                     for marker in container.logs.markers if container.logs.read else ():
-                        if marker.kind == kind and marker.queue in (None, key):
+                        if marker.kind == kind and marker.queue in (None, key) and marker.minutes:
                             per = counts.setdefault(label, {}).setdefault(host.report.name, {})
                             for minute, lines in marker.minutes.items():
                                 per[minute] = per.get(minute, 0) + lines

@@ -63,7 +63,8 @@ def open_in_chromium(path):
 def test_html_report_renders_offline_and_paints_exactly_the_deviating_cells(fleet, tmp_path):
     assert shutil.which("chromium"), "Debian's chromium is needed (make setup installs it)"
     fleet.use("worker-wrong-region")
-    result = fleet.audit_until(lambda r: any(f.code == "region-mismatch" for f in r.findings))
+    result = fleet.audit_until(lambda r: any(f.code == "region-mismatch" for f in r.findings) and any(
+        flow.key == "ai-basic" and flow.counts.get("completed") for flow in r.job_flow))   # jobs have flowed
     report = render(result, "html")
     page = tmp_path / "audit.html"
     page.write_text(report)
