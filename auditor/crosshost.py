@@ -340,7 +340,7 @@ def _lost_jobs(key, sent, producers, job_id_hint, consuming):
     newest_taken = max((s.at or "" for s in sent if s.job in received), default=None)
     lost = [s.job for s in settled if s.job not in received and (newest_taken is None or (s.at or "") < newest_taken)]
     # a worker hung in a job takes no other: job-stuck is its finding, the lost jobs its consequence
-    running = sorted({h.report.name for h, c in consuming if c.running and not stuck_jobs(c, _readings_of(h, key))[0]})
+    running = sorted({h.report.name for h, c in consuming if c.running and not stuck_jobs(c, [q for _, q in _readings([h], key)])[0]})
     if not lost or not running:
         return []           # no consumer runs: container-not-running, job-stuck and the backlog say it
     if received and not received & {s.job for s in sent}:
@@ -352,12 +352,6 @@ def _lost_jobs(key, sent, producers, job_id_hint, consuming):
     return [emit("jobs-not-consumed", running, "queue %s: %d job(s) enqueued by %s were received by no worker in "
                  "the window: %s" % (key, len(lost), ", ".join(h.report.name for h in producers), ", ".join(lost[-10:])),
                  {"queue": key, "jobs": lost[-50:]}, hosts=", ".join(running))]
-
-
-def _readings_of(host, key):
-    probe = _probe_ok(host)
-    queue = probe.queue(key) if probe is not None else None
-    return [queue] if queue is not None else []
 
 
 def _enqueued_unpolled(key, place, senders, jobs, consumers):

@@ -270,7 +270,7 @@ def validate_settings(settings, path="auditor", record=Settings):
                     _fail(settings, key, "%s.%s[%d] needs %s" % (path, key, number, ", ".join(missing)),
                           "write each entry with %s" % ", ".join(schema_of(expected.record)))
         elif list in expected.types and expected.record is None and \
-                not all(isinstance(item, str) and item for item in value) and key != "profiles":
+                not all(isinstance(item, str) and item or item is None and expected.null_items for item in value):
             _fail(settings, key, "%s.%s must list names (strings), not %s" % (path, key, shown(value)),
                   "write %s.%s as a list of names" % (path, key))
     if "log_window" in settings and settings["log_window"] is not None and \

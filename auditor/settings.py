@@ -255,6 +255,7 @@ class Field:
     types: tuple                        # the YAML value's allowed Python types
     record: Optional[type] = None       # a nested mapping's record, or a list's item record
     entries: Optional[type] = None      # a free-form mapping's entry record (queues, role_defs)
+    null_items: bool = False            # a list of names that may hold null (cross_check.profiles: the default chain)
 
 
 def schema_of(record):
@@ -269,7 +270,7 @@ def _field(hint):
     if _is_record(hint):
         return Field((dict,), hint)
     if origin is tuple:
-        return Field((list,), args[0] if _is_record(args[0]) else None)
+        return Field((list,), args[0] if _is_record(args[0]) else None, null_items=_nullable(args[0]))
     if origin is collections.abc.Mapping:
         return Field((dict,), entries=args[1])
     if origin is typing.Union:

@@ -59,3 +59,10 @@ def test_a_nullable_setting_keeps_its_null_and_others_fall_back_to_their_default
     [spec] = load_inventory(inventory(tmp_path, {"imds_endpoint": None, "parallel": None, "roles": ["api"]}))
     assert spec.settings.imds_endpoint is None          # null: never asked
     assert spec.settings.parallel == GENERIC.parallel   # null where null is no value: the default
+
+
+def test_a_list_of_names_holds_null_only_where_its_type_says_so(tmp_path):
+    [spec] = load_inventory(inventory(tmp_path, {"roles": ["api"], "cross_check": {"profiles": [None, "staging"]}}))
+    assert spec.settings.cross_check.profiles == (None, "staging")        # null: the default credential chain
+    with pytest.raises(InventoryError, match="auditor.roles must list names"):
+        load_inventory(inventory(tmp_path, {"roles": [None]}))
