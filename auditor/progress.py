@@ -7,11 +7,11 @@ from .render.sanitize import one_line
 
 
 class Progress:
-    def __init__(self, label, unit="hosts", stream=sys.stderr):
+    def __init__(self, label, unit="hosts", stream=None):
         self.label = label
         self.unit = unit
-        self.stream = stream
-        self.tty = stream.isatty()
+        self.stream = stream or sys.stderr      # the stderr of this run, not of the import
+        self.tty = self.stream.isatty()
 
     def __call__(self, done, total, name, failed=0, slowest=None):
         """`failed`: items that failed so far; `slowest`: (name, seconds) of the oldest still running."""

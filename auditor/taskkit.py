@@ -1,6 +1,7 @@
 """The task plumbing every command shares (the installed `fleet-audit`, `fab` in a checkout and the
 sandbox's tasks): the flag policy, the decorator that gives each common flag its help, and the
 guard that turns every ending into a documented exit code (errors.ExitStatus), never a traceback."""
+import contextlib
 import functools
 import inspect
 import logging
@@ -99,6 +100,38 @@ def _refuse_core_flags(c):
             raise UsageError("%s is not used by the auditor: %s" % (flag, instead))
 
 
+@contextlib.contextmanager
+def _debug_lines(debug):
+    """--debug: the auditor's log lines on this run's stderr, for this run only (basicConfig
+    would do nothing where the root logger already has a handler)."""
+    if not debug:
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("debug: %(message)s"))
+    log = logging.getLogger("auditor")
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(logging.NOTSET)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM ends the run like Ctrl-C (report, then 143); the previous handler comes back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def guarded(body):
     """Every task ends in an exit code, never a traceback: usage and inventory errors exit 2,
     Ctrl-C 130, a closed stdout 141, and anything unexpected one line and 3 (the traceback with
@@ -106,14 +139,10 @@ def guarded(body):
     @functools.wraps(body)
     def run(c, *args, **kwargs):
         debug = kwargs.get("debug") or os.environ.get("FLEET_AUDIT_DEBUG")
-        if debug:
-            logging.basicConfig(stream=sys.stderr, format="debug: %(message)s")
-            logging.getLogger("auditor").setLevel(logging.DEBUG)
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, _terminated)     # SIGTERM ends like Ctrl-C: report, then 143
         try:
-            _refuse_core_flags(c)
-            return body(c, *args, **kwargs)
+            with _debug_lines(debug), _sigterm_as_interrupt():
+                _refuse_core_flags(c)
+                return body(c, *args, **kwargs)
         except Exit:
             raise
         except AuditorError as error:

@@ -4,10 +4,9 @@ import os
 import sys
 
 
-
-def use_colour(stream=sys.stdout):
+def use_colour(stream=None):
     """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
-    return stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+    return (stream or sys.stdout).isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
 MATRIX_FORMATS = ("table", "json", "markdown")

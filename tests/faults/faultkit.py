@@ -1,6 +1,7 @@
 """Helpers for the fault matrix: the real command line on throwaway inventories whose
 hosts are loopback ports (nothing outside this machine is ever contacted)."""
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -8,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+import fabric.main
 import pytest
 import yaml
 
@@ -67,8 +69,46 @@ def silent_listener():
     return peer()[0]
 
 
+class Hung(BaseException):
+    """A command line that outlived its timeout (a BaseException: no task may swallow it)."""
+
+
 @pytest.fixture
-def fab(tmp_path):
+def fab(monkeypatch, capfd):
+    """fab(*args) -> CompletedProcess of `fab ARGS` in the checkout, run in this process through
+    Fabric's own program (parsing, fabfile, tasks, exit code): most of the fault matrix checks the
+    auditor's logic, which needs no new interpreter. What only a real process shows (the console
+    script, a closed pipe, signals) has `fab_process` and its own tests."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("NO_COLOR", "1")
+
+    def run(*args, timeout=120, env=None):
+        for name, value in (env or {}).items():
+            monkeypatch.setenv(name, value)
+        capfd.readouterr()
+        previous = signal.signal(signal.SIGALRM, _hung)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+        code = 0
+        try:
+            fabric.main.make_program().run(["fab", *args])
+        except SystemExit as ended:
+            code = ended.code if isinstance(ended.code, int) else 0 if ended.code is None else 1
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        out, err = capfd.readouterr()
+        assert "Traceback" not in err, err[-3000:]
+        return subprocess.CompletedProcess(["fab", *args], code, out, err)
+    return run
+
+
+def _hung(signum, frame):
+    raise Hung("the command line outlived its timeout")
+
+
+@pytest.fixture
+def fab_process():
+    """fab(*args) as its own process, for what only a process shows."""
     def run(*args, timeout=120, env=None):
         done = subprocess.run([FAB, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
                               env=dict(os.environ, NO_COLOR="1", **(env or {})))

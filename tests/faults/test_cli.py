@@ -68,9 +68,9 @@ def test_task_help_after_the_task_name_is_the_tasks_help(task):
     assert done.stdout.startswith("Usage: fleet-audit [--core-opts] %s" % task)
 
 
-def test_remedies_name_the_command_the_operator_ran(fab):
+def test_remedies_name_the_command_the_operator_ran(fab_process):
     assert "(fleet-audit check-host <host>)" in fleet_audit("explain", "agent-failed").stdout
-    assert "(fab check-host <host>)" in fab("explain", "agent-failed").stdout
+    assert "(fab check-host <host>)" in fab_process("explain", "agent-failed").stdout
 
 
 def test_write_failed_names_the_hosts_that_were_not_ok_and_hosts_at_file_reruns_them(fab, inventory, tmp_path):
