@@ -263,11 +263,9 @@ def preflight(c, baseline, inventory="inventory.yaml", hosts=None, roles=None, p
     drifted = drift.drift(result, expected)
     for host, attribute, seen, wanted in drifted:       # host names and values are hosts' data
         print(one_line("drift: %s %s is %s, baseline says %s" % (host, attribute, seen, wanted)), file=sys.stderr)
-    warnings = [f for f in result.findings if f.severity == "warning"]
-    if drifted or result.exit_code or (strict and warnings):
-        raise Exit("preflight failed: %d drifted value(s), %d error finding(s)%s" % (
-            len(drifted), sum(f.severity == "error" for f in result.findings),
-            ", %d warning(s) (--strict)" % len(warnings) if strict else ""), code=1)
+    failure = drift.preflight_failure(result, drifted, strict)
+    if failure:
+        raise Exit(failure, code=1)
     print("preflight passed", file=sys.stderr)
 
 

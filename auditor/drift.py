@@ -99,3 +99,14 @@ def diff_snapshots(old, new):
               for k in sorted(set(new_findings) - set(old_findings))]
     lines += ["resolved: %s on %s" % (k[0], ", ".join(k[1])) for k in sorted(set(old_findings) - set(new_findings))]
     return lines
+
+
+def preflight_failure(result, drifted, strict):
+    """Why a pre-release audit fails (None: it passes): drift from the baseline, an error-level
+    finding, or with `strict` a warning."""
+    errors = sum(f.severity == "error" for f in result.findings)
+    warnings = sum(f.severity == "warning" for f in result.findings)
+    if not (drifted or errors or result.exit_code or (strict and warnings)):
+        return None
+    return "preflight failed: %d drifted value(s), %d error finding(s)%s" % (
+        len(drifted), errors, ", %d warning(s) (--strict)" % warnings if strict else "")

@@ -325,7 +325,11 @@ def classify(stderr, spec, connect_timeout, resolved):
     if "Connection reset by" in text:
         return causes.reset_in_handshake(hop_label(spec.address, spec.port))
     if "Connection closed by" in text:
-        via = " (its ProxyCommand ended: %s)" % last if "UNKNOWN port 65535" in text else ""
+        via = ""
+        if "UNKNOWN port 65535" in text:     # the ProxyCommand's end: what it said before ssh's own lines
+            said = [line for line in text.strip().splitlines()
+                    if not line.startswith(("kex_exchange_identification:", "Connection closed by"))]
+            via = " (its ProxyCommand ended%s)" % (": %s" % said[-1].strip()[:200] if said else "")
         return K.UNREACHABLE, "%s closed the connection during the SSH handshake%s: not an SSH server there, or " \
             "sshd refusing it (MaxStartups, tcp wrappers, AllowUsers)" % (hop_label(spec.address, spec.port), via)
     return K.ERROR, "ssh failed (exit 255): %s" % last

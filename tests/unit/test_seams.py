@@ -83,3 +83,21 @@ def test_preflight_drift_names_the_hosts_off_the_baseline_and_passes_a_matching_
     broken = audit.assess(golden.runs_of(json.loads((GOLDEN / "worker-wrong-region.json").read_text())),
                           baseline=expected)
     assert drift.drift(broken, expected) == [("video-1", "app region", "us-east-1", "ap-northeast-2")]
+
+
+@pytest.mark.parametrize("scenario, strict, failure", [
+    ("healthy", False, None),
+    ("healthy", True, None),
+    ("default-region-only", False, None),       # one warning: passes unless --strict
+    ("default-region-only", True, "preflight failed: 0 drifted value(s), 0 error finding(s), 1 warning(s) (--strict)"),
+    ("docker-down", False, "preflight failed: 0 drifted value(s), 1 error finding(s)"),
+])
+def test_preflight_fails_on_errors_and_with_strict_on_warnings(scenario, strict, failure):
+    result = audit.assess(golden.runs_of(json.loads((GOLDEN / ("%s.json" % scenario)).read_text())))
+    assert drift.preflight_failure(result, [], strict) == failure
+
+
+def test_preflight_fails_on_drift_alone():
+    result = audit.assess(golden.runs_of(json.loads((GOLDEN / "healthy.json").read_text())))
+    drifted = [("video-1", "app region", "us-east-1", "ap-northeast-2")]
+    assert drift.preflight_failure(result, drifted, False) == "preflight failed: 1 drifted value(s), 0 error finding(s)"
