@@ -42,6 +42,15 @@ class AuditTask(FabricTask):
             opts["names"].append(short)
         return opts
 
+    def get_arguments(self, ignore_unknown_help=None):
+        """Invoke pops each flag's help as it builds the parser: keep it, so a second parser
+        (the README's flag table, a second run in one process) still explains every flag."""
+        helps = dict(self.help)
+        try:
+            return super().get_arguments(ignore_unknown_help)
+        finally:
+            self.help = helps
+
 
 def task(*args, **kwargs):
     """Fabric's @task with AuditTask, and COMMON_HELP for every common flag the task has."""

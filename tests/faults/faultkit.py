@@ -13,6 +13,9 @@ import fabric.main
 import pytest
 import yaml
 
+from auditor import __version__
+from auditor.cli import FleetAuditProgram, namespace
+
 ROOT = Path(__file__).resolve().parents[2]
 FAB = str(Path(sys.executable).parent / "fab")
 
@@ -79,6 +82,17 @@ def fab(monkeypatch, capfd):
     Fabric's own program (parsing, fabfile, tasks, exit code): most of the fault matrix checks the
     auditor's logic, which needs no new interpreter. What only a real process shows (the console
     script, a closed pipe, signals) has `fab_process` and its own tests."""
+    return _in_process(monkeypatch, capfd, "fab", fabric.main.make_program)
+
+
+@pytest.fixture
+def fleet_audit(monkeypatch, capfd):
+    """fleet_audit(*args): the installed command's program (auditor.cli), in this process."""
+    return _in_process(monkeypatch, capfd, "fleet-audit", lambda: FleetAuditProgram(
+        name="fleet-audit", binary="fleet-audit", version=__version__, namespace=namespace()))
+
+
+def _in_process(monkeypatch, capfd, command, make_program):
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("NO_COLOR", "1")
 
@@ -90,7 +104,7 @@ def fab(monkeypatch, capfd):
         signal.setitimer(signal.ITIMER_REAL, timeout)
         code = 0
         try:
-            fabric.main.make_program().run(["fab", *args])
+            make_program().run([command, *args])
         except SystemExit as ended:
             code = ended.code if isinstance(ended.code, int) else 0 if ended.code is None else 1
         finally:
@@ -98,7 +112,7 @@ def fab(monkeypatch, capfd):
             signal.signal(signal.SIGALRM, previous)
         out, err = capfd.readouterr()
         assert "Traceback" not in err, err[-3000:]
-        return subprocess.CompletedProcess(["fab", *args], code, out, err)
+        return subprocess.CompletedProcess([command, *args], code, out, err)
     return run
 
 

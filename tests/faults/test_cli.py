@@ -38,7 +38,8 @@ def test_flags_are_consistent_and_dangerous_ones_have_no_short_form(fab, name):
 FLEET_AUDIT = str(Path(sys.executable).parent / "fleet-audit")
 
 
-def fleet_audit(*args):
+def fleet_audit_process(*args):
+    """The installed console script itself, for what depends on how the command was started."""
     done = subprocess.run([FLEET_AUDIT, *args], capture_output=True, text=True, timeout=60,
                           env=dict(os.environ, NO_COLOR="1"))
     assert "Traceback" not in done.stderr, done.stderr
@@ -55,21 +56,21 @@ def fleet_audit(*args):
     (["--prompt-for-sudo-password", "audit"], "never prompts"),
     (["sandbox.up"], "the sandbox's tasks live in a checkout"),
 ])
-def test_usage_errors_of_the_installed_command_exit_2_and_say_what_was_meant(args, words):
+def test_usage_errors_of_the_installed_command_exit_2_and_say_what_was_meant(fleet_audit, args, words):
     done = fleet_audit(*args)
     assert done.returncode == 2, (done.returncode, done.stderr)
     assert words in done.stderr
 
 
 @pytest.mark.parametrize("task", ["audit", "check-host", "preflight", "diff", "hosts", "explain"])
-def test_task_help_after_the_task_name_is_the_tasks_help(task):
+def test_task_help_after_the_task_name_is_the_tasks_help(fleet_audit, task):
     done = fleet_audit(task, "--help")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Usage: fleet-audit [--core-opts] %s" % task)
 
 
 def test_remedies_name_the_command_the_operator_ran(fab_process):
-    assert "(fleet-audit check-host <host>)" in fleet_audit("explain", "agent-failed").stdout
+    assert "(fleet-audit check-host <host>)" in fleet_audit_process("explain", "agent-failed").stdout
     assert "(fab check-host <host>)" in fab_process("explain", "agent-failed").stdout
 
 
@@ -94,3 +95,9 @@ def test_the_readme_flag_table_is_the_parsers():
     from auditor.cli import flag_table
     assert flag_table() in (ROOT / "README.md").read_text(), \
         "regenerate it: python -c 'from auditor.cli import flag_table; print(flag_table())'"
+
+
+def test_a_task_explains_its_flags_however_often_its_parser_is_built(fleet_audit):
+    first = fleet_audit("audit", "--help").stdout
+    assert "--parallel=STRING" in first and "hosts audited at once" in first
+    assert fleet_audit("audit", "--help").stdout == first
