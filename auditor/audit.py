@@ -96,16 +96,17 @@ def assess(runs, started="", seconds=0.0, inventory_path="", baseline=None, chec
     def settings_of(host):
         return settings[host.report.name]
 
-    fleet_findings = crosshost.cross_host_findings(results, settings_of)
+    users = crosshost.queue_users(results, settings_of)
+    fleet_findings = crosshost.cross_host_findings(results, settings_of, users)
     if check is not None:
         fleet_findings += crosshost.cross_check_findings(results, check, settings_of)
     all_findings = [f for r in results for f in r.findings] + fleet_findings
     all_findings.sort(key=lambda f: (codes.SEVERITY_ORDER[f.severity], f.step, f.hosts, f.code))
     results = [with_verdict(r, all_findings) for r in results]
-    producers = {h.report.name for hosts in crosshost.users_of(results, settings_of, "produces").values() for h in hosts}
-    return AuditResult(hosts=results, findings=all_findings, matrix=crosshost.build_matrix(results, baseline, producers),
+    return AuditResult(hosts=results, findings=all_findings,
+                       matrix=crosshost.build_matrix(results, baseline, users.producer_names),
                        started=started, seconds=round(seconds, 2), inventory=inventory_path, cross_check=check,
-                       job_flow=crosshost.job_flows(results, settings_of))
+                       job_flow=crosshost.job_flows(results, settings_of, users))
 
 
 def finding_set(result):

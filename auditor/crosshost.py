@@ -11,7 +11,7 @@ jobs go where they are enqueued.
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from .codes import emit
 from .diagnosis import app_variables, classify_aws_error, stuck_jobs
@@ -128,7 +128,29 @@ def _majority(values, producer_values):
 
 # -- fleet-wide findings ---------------------------------------------------------------
 
-def users_of(hosts, settings_of, kind):
+@dataclass(frozen=True)
+class QueueUsers:
+    """Who uses each queue key, decided once per audit for its rules, matrix and job-flow chart:
+    kind ('produces' or 'consumes') -> queue key -> the hosts."""
+    by_kind: Dict[str, Dict[str, List["HostResult"]]]      # audit.HostResult
+
+    def of(self, kind, key):
+        return self.by_kind[kind].get(key, [])
+
+    @property
+    def keys(self):
+        return sorted(set(self.by_kind["produces"]) | set(self.by_kind["consumes"]))
+
+    @property
+    def producer_names(self):
+        return {host.report.name for hosts in self.by_kind["produces"].values() for host in hosts}
+
+
+def queue_users(hosts, settings_of):
+    return QueueUsers({kind: _users_of(hosts, settings_of, kind) for kind in ("produces", "consumes")})
+
+
+def _users_of(hosts, settings_of, kind):
     """queue key -> hosts that produce (kind='produces') or consume it."""
     users = {}
     for host in hosts:
@@ -160,12 +182,11 @@ def _odd_ones(values, trusted=None):
     return right, sorted(name for name, value in values.items() if value != right)
 
 
-def cross_host_findings(hosts, settings_of):
-    producers = users_of(hosts, settings_of, "produces")
-    consumers = users_of(hosts, settings_of, "consumes")
+def cross_host_findings(hosts, settings_of, users=None):
+    users = users or queue_users(hosts, settings_of)
     findings = []
-    for key in sorted(set(producers) | set(consumers)):
-        findings += _queue_findings(key, producers.get(key, []), consumers.get(key, []), settings_of)
+    for key in users.keys:
+        findings += _queue_findings(key, users.of("produces", key), users.of("consumes", key), settings_of)
     findings += _credential_findings(hosts)
     return findings
 
@@ -491,14 +512,14 @@ class QueueFlow:
         return sorted({minute for hosts in self.counts.values() for per in hosts.values() for minute in per})
 
 
-def job_flows(hosts, settings_of):
+def job_flows(hosts, settings_of, users=None):
     """The job flow of every queue some host produces to or consumes from."""
+    users = users or queue_users(hosts, settings_of)
     flows = []
-    users = {"produces": users_of(hosts, settings_of, "produces"), "consumes": users_of(hosts, settings_of, "consumes")}
-    for key in sorted(set(users["produces"]) | set(users["consumes"])):
+    for key in users.keys:
         counts = {}
         for label, kind, side in FLOW_KINDS:
-            for host in users[side].get(key, []):
+            for host in users.of(side, key):
                 for container in _role_containers(host, settings_of, side):
                     for marker in container.logs.markers if container.logs.read else ():
                         if marker.kind == kind and marker.queue in (None, key) and marker.minutes:

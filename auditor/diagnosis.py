@@ -292,7 +292,8 @@ def _step2_containers(report, settings):
                       q.key in container.polled_queues] if report.probe is not None else []
             queues = [report.probe.queue(key) for key in settings.queue_keys(container.role, "consumes", probed)
                       if report.probe is not None and report.probe.ran and report.probe.queue(key)]
-            found += _worker_activity(host, container, queues)
+            named = {f.evidence["job"] for f in found if f.code == "job-crash-loop"}
+            found += _worker_activity(host, container, queues, named)
         # which workload each finding is about: check-host shows it under that workload's step
         findings += [dataclasses.replace(f, evidence=dict(f.evidence, workload=container.name)) for f in found]
     return findings
@@ -383,8 +384,9 @@ def _log_evidence(host, container):
     return []
 
 
-def _worker_activity(host, container, queues):
-    """Errors, redeliveries and idleness of one worker, from its logs and its own queue readings."""
+def _worker_activity(host, container, queues, named_jobs=()):
+    """Errors, redeliveries and idleness of one worker, from its logs and its own queue readings;
+    `named_jobs`: jobs a finding about its state already names, with their exceptions."""
     logs, name, findings = container.logs, container.name, []
     errors = logs.count(MarkerKind.ERROR)
     if errors:
@@ -392,8 +394,7 @@ def _worker_activity(host, container, queues):
                              % (host, name, errors, logs.last(MarkerKind.ERROR)), {"count": errors}))
     completed = {s.job for s in logs.jobs(MarkerKind.COMPLETED)}
     code_groups = [g for g in logs.exceptions if not is_aws_error(g)]
-    loop = crash_loop_job(container)
-    explained = {loop[0]} if loop else set()          # jobs a finding already names, with their exceptions
+    explained = set(named_jobs)
     dead, dead_jobs = _dead_letters(host, container, queues, completed, code_groups)
     findings += dead
     explained |= dead_jobs

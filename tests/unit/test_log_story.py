@@ -139,3 +139,17 @@ def test_kms_denials_name_the_key_and_the_action(tmp_path):
     assert reading.kms_denied.count == 1
     assert reading.kms_denied.keys == ("arn:aws:kms:ap-northeast-2:123456789012:key/abcd-1234",)
     assert reading.kms_denied.actions == ("kms:GenerateDataKey",)
+
+
+def test_a_process_whose_runs_end_on_one_job_still_has_its_exception_reported(tmp_path):
+    """A plain process has no container state rule, so no crash-loop finding names the job: its
+    exception must not be taken as explained (it was, when the activity rule re-derived the loop)."""
+    lines = [started(300)]
+    for n in range(3):
+        lines += video_crash(250 - n * 60, "77") + [started(249 - n * 60)]
+    reading = _logs(scan(tmp_path, lines, VIDEO_MARKERS))
+    process = ContainerReading("/var/log/video.log", "video-worker", True, status="running", logs=reading)
+    [finding] = diagnosis._worker_activity("video-1", process, [])
+    assert finding.code == "job-repeated-failure" and "77 x3" in finding.message, finding.message
+    assert "RuntimeError" in finding.message
+    assert [f.code for f in diagnosis._worker_activity("video-1", process, [], named_jobs={"77"})] == []
