@@ -272,8 +272,9 @@ def preflight(c, baseline, inventory="inventory.yaml", hosts=None, roles=None, p
 @task(help={"old": "an earlier saved audit (audit --format json --output FILE)", "new": "a later one"})
 @guarded
 def diff(c, old, new):
-    """Show what changed between two saved audits: hosts, verdicts, values, findings. Exits 1 when
-    something changed, 0 when nothing did (like `git diff --exit-code`)."""
+    """Show what changed between two saved audits: hosts, verdicts, values, findings.
+
+    Exits 1 when something changed, 0 when nothing did (like `git diff --exit-code`)."""
     lines = drift.diff_snapshots(drift.load_snapshot(old), drift.load_snapshot(new))
     print("\n".join(one_line(line) for line in lines) if lines else "no change")
     if lines:
@@ -361,12 +362,22 @@ MISPLACED_CORE_FLAGS = {
 }
 
 
+# Invoke's core flags that mean something to the auditor (the rest run local commands, or read an
+# Invoke config file: MISPLACED_CORE_FLAGS and taskkit.REFUSED_CORE_FLAGS say what to use instead)
+HONOURED_CORE_FLAGS = ("complete", "print-completion-script", "help", "list", "list-depth", "list-format", "version")
+
+
 class FleetAuditProgram(Program):
     """`fleet-audit`: Invoke's program with usage errors that say what was meant and exit 2, and
     `TASK --help` as the task's help (Invoke would take --help as the task's first argument)."""
 
     def print_help(self):
-        super().print_help()
+        """Invoke's help with only the core options the auditor honours: the others stay parsed
+        (Invoke reads them) and are refused with what to do instead, but are not advertised."""
+        print("Usage: %s [--core-opts] <subcommand> [--subcommand-opts] ...\n\nCore options:\n" % self.binary)
+        self.print_columns([(flags, text) for flags, text in self.initial_context.help_tuples()
+                            if re.search(r"--([a-z-]+)", flags).group(1) in HONOURED_CORE_FLAGS])
+        self.list_tasks()
         print(EPILOG.strip())
 
     def run(self, argv=None, exit=True):

@@ -101,3 +101,14 @@ def test_a_task_explains_its_flags_however_often_its_parser_is_built(fleet_audit
     first = fleet_audit("audit", "--help").stdout
     assert "--parallel=STRING" in first and "hosts audited at once" in first
     assert fleet_audit("audit", "--help").stdout == first
+
+
+def test_help_lists_only_the_core_options_the_auditor_honours_and_a_whole_line_per_task(fleet_audit):
+    helped = fleet_audit("--help").stdout
+    for shown in ("--version", "--list", "--print-completion-script", "--complete"):
+        assert shown in helped
+    for refused in ("--config", "--pty", "--echo", "--prompt-for-sudo-password", "--dry", "--warn-only",
+                    "--command-timeout", "--hide", "--write-pyc", "-d, --debug"):
+        assert refused not in helped, refused
+    tasks = helped.split("Subcommands:")[1].split("Examples:")[0]
+    assert "Exits 1 when" not in tasks
