@@ -24,7 +24,7 @@ from .progress import Progress
 from .render import FORMATS, MATRIX_FORMATS, render, render_matrix, render_pieces, use_colour
 from .render.sanitize import one_line, terminal
 from .render.steps import render_steps
-from .render.table import inventory_table
+from .render.table import inventory_table, screen_width, wrap
 from .taskkit import COMMON_HELP, ReportNotWritten, reader_gone, guarded, task
 from .transports import Session
 
@@ -294,15 +294,19 @@ def hosts(c, inventory="inventory.yaml", hosts=None, roles=None):
 @guarded
 def explain(c, code):
     """Say what a finding code means, the verdict it implies and its fix (like ansible-doc)."""
+    width = screen_width()
     if code == "all":
         for entry in codes.CODES.values():
-            print("%-26s %-7s step %d  %s" % (entry.code, entry.severity, entry.step, entry.description))
+            print(wrap("%-26s %-7s step %d  %s" % (entry.code, entry.severity, entry.step, entry.description),
+                       width, hanging=" " * 43))
         return
     if code not in codes.CODES:
         close = difflib.get_close_matches(code, codes.CODES, n=1)
         raise UsageError("unknown finding code %r%s; `explain all` lists them all"
                          % (code, " (did you mean %r?)" % close[0] if close else ""))
-    print(codes.explain(code))
+    for line in codes.explain(code).splitlines():      # "  Fix: ..." goes on under its label
+        indent = line[:len(line) - len(line.lstrip())]
+        print(wrap(line.strip(), width, indent, indent + "  "))
 
 
 def _flush_stdout():

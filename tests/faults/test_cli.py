@@ -112,3 +112,13 @@ def test_help_lists_only_the_core_options_the_auditor_honours_and_a_whole_line_p
         assert refused not in helped, refused
     tasks = helped.split("Subcommands:")[1].split("Examples:")[0]
     assert "Exits 1 when" not in tasks
+
+
+def test_explain_fits_the_terminal_and_keeps_one_line_per_part_for_scripts(fleet_audit):
+    narrow = fleet_audit("explain", "ssh-host-key-unknown", env={"COLUMNS": "60"}).stdout
+    assert max(len(line) for line in narrow.splitlines()) <= 60
+    whole = fleet_audit("explain", "ssh-host-key-unknown", env={"COLUMNS": ""}).stdout     # a pipe
+    assert " ".join(narrow.split()) == " ".join(whole.split())
+    assert [line for line in whole.splitlines() if line.startswith("  Fix: ")][0].endswith("ansible_connection: ssh")
+    listed = fleet_audit("explain", "all", env={"COLUMNS": "70"}).stdout.splitlines()
+    assert max(len(line) for line in listed) <= 70 and listed[1].startswith(" " * 43)
