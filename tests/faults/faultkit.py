@@ -1,5 +1,6 @@
-"""Helpers for the fault matrix: the real command line on throwaway inventories whose
-hosts are loopback ports (nothing outside this machine is ever contacted)."""
+"""Helpers for the fault matrix: the real command line (its program run in this process, or as a
+process where only a process shows the fault) on throwaway inventories whose hosts are loopback
+ports (nothing outside this machine is ever contacted)."""
 import os
 import signal
 import socket
