@@ -42,20 +42,33 @@ class AuditResult:
 
 def run_audit(inventory_path, hosts=None, roles=None, parallel=None, accept_new=False, progress=None,
               run_check_script=None, baseline=None, cross_check=False, cross_check_progress=None, specs=None,
-              announce=None):
-    """The whole audit; `specs`, when the caller has read the inventory already, are its hosts;
-    `announce(text)` says what the operator must know (host keys trusted on first use)."""
+              announce=None, left_out=()):
+    """The whole audit; `specs`, when the caller has read the inventory already, are its hosts and
+    `left_out` the inventory's others; `announce(text)` says what the operator must know (host keys
+    trusted on first use)."""
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     clock = time.monotonic()
+    if specs is None:
+        specs, left_out = choose(inventory_path, hosts, roles)
     try:
-        specs, runs = collect_runs(inventory_path, hosts, roles, parallel, accept_new, progress, run_check_script,
-                                   specs=specs, announce=announce)
+        specs, runs = collect_runs(inventory_path, parallel=parallel, accept_new=accept_new, progress=progress,
+                                   run_check_script=run_check_script, specs=specs, announce=announce)
     except collect.Interrupted as stop:     # report the finished hosts; the rest are listed as not audited
-        result = assess(stop.runs, started, time.monotonic() - clock, str(inventory_path), baseline)
+        result = assess(stop.runs, started, time.monotonic() - clock, str(inventory_path), baseline,
+                        left_out=left_out)
         return dataclasses.replace(result, interrupted_by=stop.signal, interrupted=tuple(
             r.spec.name for r in stop.runs if r.outcome.kind == "not-audited"))
     check = run_cross_check(specs, runs, cross_check_progress) if cross_check else None
-    return assess(runs, started, time.monotonic() - clock, str(inventory_path), baseline, check)
+    return assess(runs, started, time.monotonic() - clock, str(inventory_path), baseline, check, left_out)
+
+
+def choose(inventory_path, hosts=None, roles=None):
+    """(the hosts to visit, the inventory's other hosts): a rule about a whole queue must know whose
+    evidence an audit of part of the fleet (--hosts, --roles, check-host) did not gather."""
+    every = inventory.load_inventory(inventory_path)
+    chosen = inventory.select(every, hosts, roles)
+    names = {spec.name for spec in chosen}
+    return chosen, [spec for spec in every if spec.name not in names]
 
 
 def collect_runs(inventory_path, hosts=None, roles=None, parallel=None, accept_new=False, progress=None,
@@ -63,7 +76,7 @@ def collect_runs(inventory_path, hosts=None, roles=None, parallel=None, accept_n
     """(host specs, their HostRuns): the inventory read and every host visited once; each run keeps
     its typed reading, or with keep_raw the agent's parsed JSON."""
     if specs is None:
-        specs = inventory.select(inventory.load_inventory(inventory_path), hosts, roles)
+        specs = choose(inventory_path, hosts, roles)[0]
     inventory.check_key_files(specs)
     if run_check_script is not None:
         specs = [dataclasses.replace(s, settings=dataclasses.replace(s.settings, run_check_script=run_check_script))
@@ -83,9 +96,10 @@ def run_cross_check(specs, runs, progress=None):
                                   progress)
 
 
-def assess(runs, started="", seconds=0.0, inventory_path="", baseline=None, check=None):
+def assess(runs, started="", seconds=0.0, inventory_path="", baseline=None, check=None, left_out=()):
     """Pure: host runs -> the audit result. Rules first (per host, then fleet-wide), all
-    reading facts; then one verdict pass over every finding naming each host."""
+    reading facts; then one verdict pass over every finding naming each host. `left_out`: the
+    inventory's hosts this audit did not visit (their evidence is missing, not clean)."""
     results = []
     settings = {}
     for run in runs:
@@ -96,7 +110,7 @@ def assess(runs, started="", seconds=0.0, inventory_path="", baseline=None, chec
     def settings_of(host):
         return settings[host.report.name]
 
-    users = crosshost.queue_users(results, settings_of)
+    users = crosshost.queue_users(results, settings_of, left_out)
     fleet_findings = crosshost.cross_host_findings(results, settings_of, users)
     if check is not None:
         fleet_findings += crosshost.cross_check_findings(results, check, settings_of)

@@ -89,9 +89,10 @@ def _check_output(output):
 
 
 def _hosts(inventory, hosts=None, roles=None, connect_timeout=None, known_hosts=None):
-    """The hosts to visit, with the command line's overrides: a flag wins over the inventory,
-    which wins over the defaults (as `ssh -o` over ssh_config, `ansible --timeout` over ansible.cfg)."""
-    specs = inventory_module.select(inventory_module.load_inventory(inventory), hosts, roles)
+    """(the hosts to visit, with the command line's overrides, and the inventory's others): a flag
+    wins over the inventory, which wins over the defaults (as `ssh -o` over ssh_config, `ansible
+    --timeout` over ansible.cfg)."""
+    specs, left_out = pipeline.choose(inventory, hosts, roles)
     timeouts, settings = {}, {}
     if connect_timeout not in (None, ""):
         low, high = inventory_module.LIMITS["timeouts.connect"]
@@ -109,7 +110,8 @@ def _hosts(inventory, hosts=None, roles=None, connect_timeout=None, known_hosts=
             raise UsageError("--known-hosts %s: no such file (an empty file trusts no host)" % known_hosts)
         settings["known_hosts"] = str(path)
     return [dataclasses.replace(spec, settings=dataclasses.replace(
-        spec.settings, timeouts=dataclasses.replace(spec.settings.timeouts, **timeouts), **settings)) for spec in specs]
+        spec.settings, timeouts=dataclasses.replace(spec.settings.timeouts, **timeouts), **settings))
+        for spec in specs], left_out
 
 
 def _check_format(fmt, allowed=FORMATS):
@@ -188,8 +190,8 @@ def audit(c, inventory="inventory.yaml", hosts=None, roles=None, parallel=None, 
     _check_format(format, MATRIX_FORMATS if matrix_only else FORMATS)
     _check_output(output)
     _check_output(write_failed)
-    specs = _hosts(inventory, hosts, roles, connect_timeout, known_hosts)
-    result = pipeline.run_audit(inventory, parallel=_parallel(parallel), specs=specs,
+    specs, left_out = _hosts(inventory, hosts, roles, connect_timeout, known_hosts)
+    result = pipeline.run_audit(inventory, parallel=_parallel(parallel), specs=specs, left_out=left_out,
                                 accept_new=accept_new_host_keys, progress=Progress("audit"), announce=_announce,
                                 cross_check=cross_check, cross_check_progress=CROSS_CHECK_PROGRESS)
     colour = use_colour() and not output
@@ -216,7 +218,7 @@ def check_host(c, name, inventory="inventory.yaml", format="table", output=None,
     if app_check:
         print("warning: --app-check runs the app's own check script, which calls ReceiveMessage: a real job "
               "is hidden from the workers for its visibility timeout", file=sys.stderr)
-    specs = _hosts(inventory, name, None, connect_timeout, known_hosts)
+    specs, left_out = _hosts(inventory, name, None, connect_timeout, known_hosts)
     if raw:
         _, runs = pipeline.collect_runs(inventory, accept_new=accept_new_host_keys, specs=specs,
                                         run_check_script=app_check or None, keep_raw=True, announce=_announce)
@@ -224,7 +226,8 @@ def check_host(c, name, inventory="inventory.yaml", format="table", output=None,
         _emit(json.dumps(run.facts if run.facts is not None else {
             "transport": {"kind": run.outcome.kind, "detail": run.outcome.detail}}, indent=2), output)
         return
-    result = pipeline.run_audit(inventory, accept_new=accept_new_host_keys, specs=specs, announce=_announce,
+    result = pipeline.run_audit(inventory, accept_new=accept_new_host_keys, specs=specs, left_out=left_out,
+                                announce=_announce,
                                 run_check_script=app_check or None, cross_check=cross_check,
                                 cross_check_progress=CROSS_CHECK_PROGRESS)
     if format == "json":
@@ -250,11 +253,11 @@ def preflight(c, baseline, inventory="inventory.yaml", hosts=None, roles=None, p
     _check_output(output)
     _check_output(write_failed)
     expected = drift.load_baseline(baseline)
-    specs = _hosts(inventory, hosts, roles, connect_timeout, known_hosts)
+    specs, left_out = _hosts(inventory, hosts, roles, connect_timeout, known_hosts)
     drift.check_roles(expected, {role for spec in specs for role in spec.settings.role_defs}, baseline)
     result = pipeline.run_audit(inventory, parallel=_parallel(parallel),
                                 accept_new=accept_new_host_keys, baseline=expected, progress=Progress("preflight"),
-                                specs=specs, announce=_announce,
+                                specs=specs, left_out=left_out, announce=_announce,
                                 cross_check=cross_check, cross_check_progress=CROSS_CHECK_PROGRESS)
     _emit(render_pieces(result, format, colour=use_colour() and not output), output)
     _write_failed(write_failed, result)

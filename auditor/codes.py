@@ -287,7 +287,10 @@ _TABLE = (
          "fix the missing readings on {hosts} (see their findings), then audit again",
          (("no-send-log", "the producers {hosts} log nothing when they send a job (Celery's .delay() does not): add a "
            "log line with the job id at each send and an enqueued marker for it, or accept that job flow is not "
-           "judged"),)),
+           "judged"),
+          ("not-audited", "audit the queue's consumers too ({program} audit, or add {outside} to --hosts/--roles): "
+           "a job or a backlog may be theirs, so lost jobs and unattended backlogs are judged only with every "
+           "consumer's evidence"))),
     Code("secret-mismatch", E, 4, V.CONFIG, "one key id is used with different secrets",
          "copy the right AWS secret for that key id to {hosts}, then restart"),
     Code("key-mismatch", W, 4, None, "hosts of one role use different access keys",

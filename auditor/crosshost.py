@@ -131,8 +131,10 @@ def _majority(values, producer_values):
 @dataclass(frozen=True)
 class QueueUsers:
     """Who uses each queue key, decided once per audit for its rules, matrix and job-flow chart:
-    kind ('produces' or 'consumes') -> queue key -> the hosts."""
+    kind ('produces' or 'consumes') -> queue key -> the hosts; and the inventory's hosts left out
+    of this audit that consume it (queue key -> their names)."""
     by_kind: Dict[str, Dict[str, List["HostResult"]]]      # audit.HostResult
+    left_out_consumers: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
 
     def of(self, kind, key):
         return self.by_kind[kind].get(key, [])
@@ -146,8 +148,16 @@ class QueueUsers:
         return {host.report.name for hosts in self.by_kind["produces"].values() for host in hosts}
 
 
-def queue_users(hosts, settings_of):
-    return QueueUsers({kind: _users_of(hosts, settings_of, kind) for kind in ("produces", "consumes")})
+def queue_users(hosts, settings_of, left_out=()):
+    """`left_out`: HostSpecs of the inventory this audit did not visit. A role consuming every
+    queue of its app (`*`, Celery's) may consume any queue the audited hosts use."""
+    by_kind = {kind: _users_of(hosts, settings_of, kind) for kind in ("produces", "consumes")}
+    used = sorted(set(by_kind["produces"]) | set(by_kind["consumes"]))
+    outside = {}
+    for spec in left_out:
+        for key in {key for role in spec.roles for key in spec.settings.queue_keys(role, "consumes", used)}:
+            outside.setdefault(key, []).append(spec.name)
+    return QueueUsers(by_kind, {key: tuple(sorted(names)) for key, names in outside.items()})
 
 
 def _users_of(hosts, settings_of, kind):
@@ -186,7 +196,8 @@ def cross_host_findings(hosts, settings_of, users=None):
     users = users or queue_users(hosts, settings_of)
     findings = []
     for key in users.keys:
-        findings += _queue_findings(key, users.of("produces", key), users.of("consumes", key), settings_of)
+        findings += _queue_findings(key, users.of("produces", key), users.of("consumes", key), settings_of,
+                                    users.left_out_consumers.get(key, ()))
     findings += _credential_findings(hosts)
     return findings
 
@@ -206,7 +217,7 @@ def _decide(values, key, users, producers):
     return tied[0] if len(tied) == 1 else None
 
 
-def _queue_findings(key, producers, consumers, settings_of):
+def _queue_findings(key, producers, consumers, settings_of, left_out=()):
     users = producers + [c for c in consumers if c not in producers]
     findings = _region_findings(key, users, producers, consumers, settings_of)
     accounts = {h.report.name: _probe_ok(h).account for h in users if _probe_ok(h) and _probe_ok(h).account}
@@ -227,8 +238,24 @@ def _queue_findings(key, producers, consumers, settings_of):
             {"queue": key, "urls": urls}, hosts=", ".join(odd)))
     places = {host.report.name: place for host in users for place in [_queue_at(host, key)] if place}
     right_place = _decide(places, key, users, producers) if len(set(places.values())) > 1 else None
-    findings += _job_flow(key, producers, consumers, settings_of, right_place)
+    findings += _job_flow(key, producers, consumers, settings_of, right_place) if not left_out else \
+        _job_flow_left_out(key, producers, consumers, settings_of, left_out)
     return findings
+
+
+def _job_flow_left_out(key, producers, consumers, settings_of, left_out):
+    """An audit of part of the fleet: consumers it did not visit may have taken the jobs sent and may
+    poll the backlog, so neither is judged; said when there was something to judge."""
+    sent = any(c.logs.read and c.logs.jobs(MarkerKind.ENQUEUED, key)
+               for h in producers for c in _role_containers(h, settings_of, "produces"))
+    waiting = any(queue.waiting for _, queue in _readings(producers + consumers, key))
+    if not (sent or waiting):
+        return []
+    shown = ", ".join(left_out[:10]) + (" and %d more" % (len(left_out) - 10) if len(left_out) > 10 else "")
+    users = sorted({h.report.name for h in producers + consumers})
+    return [emit("job-flow-unjudged", users, "queue %s: job flow and backlog not judged, since this audit left out "
+                 "its consumer(s) %s" % (key, shown), {"queue": key, "reason": "not-audited", "left_out": list(left_out)},
+                 cause="not-audited", hosts=", ".join(users), outside=shown)]
 
 
 def _region_findings(key, users, producers, consumers, settings_of):

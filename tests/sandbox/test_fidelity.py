@@ -105,6 +105,22 @@ def test_stand_in_check_script_prints_the_runbook_fail_line(fleet, scenario, hos
     assert "결과: SQS 연결 실패" in done.stdout
 
 
+def test_an_audit_of_the_api_alone_does_not_guess_what_the_left_out_workers_did(fleet):
+    """check-host api-1 while a worker is down: the backlog is real, but whether a worker polls it is
+    evidence this audit did not gather (the full audit's backlog-no-consumer is the scenario test's)."""
+    fleet.use("worker-down")
+
+    def backlog(result):
+        probe = result.hosts[0].report.probe
+        return probe is not None and any(queue.waiting for queue in probe.queues)
+    result = fleet.audit_until(backlog, hosts="api-1")
+    assert backlog(result), "no message waited in 60 s"
+    assert not {f.code for f in result.findings} & {"backlog-no-consumer", "jobs-not-consumed"}
+    notes = [f for f in result.findings if f.evidence.get("reason") == "not-audited"]
+    assert notes and all(f.severity == "info" for f in notes), result.findings
+    assert result.hosts[0].verdict == "ok"
+
+
 def test_check_host_shows_the_app_script_beside_the_probe(fleet):
     fleet.use("queue-missing")
     result = audit.run_audit(fleet.sandbox.inventory, hosts="api-1", run_check_script=True)
@@ -198,12 +214,15 @@ def test_a_crash_loop_is_one_from_its_first_restart(fleet):
 
 def test_a_missing_app_python_falls_back_and_says_which_ran(fleet):
     fleet.use("healthy")
-    spec = next(s for s in load_inventory(fleet.sandbox.inventory) if s.name == "api-1")
+    specs = load_inventory(fleet.sandbox.inventory)
+    spec = next(s for s in specs if s.name == "api-1")
     spec = replace(spec, settings=replace(spec.settings, app_python="/usr/local/bin/python3.12"))
-    result = audit.assess([run_agent(spec, b"test-key", Session())])
+    # as check-host api-1 would: the workers are left out, so what they did with the jobs is not judged
+    result = audit.assess([run_agent(spec, b"test-key", Session())], left_out=[s for s in specs if s.name != "api-1"])
     (host,) = result.hosts
     assert host.report.probe.ran and host.report.probe.python_fallback == ("/usr/local/bin/python3.12", "python3")
-    assert [f.code for f in result.findings] == ["app-python-fallback"]
+    assert [f.code for f in result.findings if f.evidence.get("reason") != "not-audited"] == ["app-python-fallback"]
+    assert host.verdict == "ok"
 
 
 def test_the_apps_check_script_output_leaves_no_secret(fleet):

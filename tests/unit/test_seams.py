@@ -8,7 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from auditor import audit, controller, drift
+from auditor import audit, controller, crosshost, drift
 from auditor.inventory import load_inventory
 from auditor.render import render
 from auditor.settings import CrossCheck
@@ -101,3 +101,28 @@ def test_preflight_fails_on_drift_alone():
     result = audit.assess(golden.runs_of(json.loads((GOLDEN / "healthy.json").read_text())))
     drifted = [("video-1", "app region", "us-east-1", "ap-northeast-2")]
     assert drift.preflight_failure(result, drifted, False) == "preflight failed: 1 drifted value(s), 0 error finding(s)"
+
+
+@pytest.mark.parametrize("scenario", ["worker-down", "idle-worker", "wrong-secret"])
+def test_an_audit_of_part_of_the_fleet_leaves_what_the_others_did_unjudged(scenario):
+    """check-host api-1, or --hosts/--roles: consumers left out of the audit may have taken the jobs
+    and may poll the backlog; "no running worker polls it" would be a guess, and a false error."""
+    runs = golden.runs_of(json.loads((GOLDEN / ("%s.json" % scenario)).read_text()))
+    whole = {f.code for f in audit.assess(runs).findings}
+    assert whole & {"backlog-no-consumer", "jobs-not-consumed"}
+    api = [run for run in runs if "api" in run.spec.roles]
+    part = audit.assess(api, left_out=[run.spec for run in runs if run not in api])
+    assert not {f.code for f in part.findings} & {"backlog-no-consumer", "jobs-not-consumed"}
+    notes = {f.evidence["queue"]: f for f in part.findings if f.evidence.get("reason") == "not-audited"}
+    assert notes["video"].severity == "info" and notes["video"].message.endswith("left out its consumer(s) video-1")
+    assert "add video-1 to --hosts/--roles" in notes["video"].remedy
+    # the whole fleet, or every consumer of the queue audited: judged as before
+    assert {f.code for f in audit.assess(runs, left_out=()).findings} == whole
+
+
+def test_left_out_workers_that_consume_every_queue_of_their_app_count_for_each_queue_used():
+    runs = golden.runs_of(json.loads((GOLDEN / "celery-healthy.json").read_text()))
+    web = [run for run in runs if run.spec.name == "web-1"]
+    hosts = audit.assess(web).hosts
+    users = crosshost.queue_users(hosts, lambda host: web[0].spec.settings, [run.spec for run in runs if run not in web])
+    assert users.keys == ["encode"] and users.left_out_consumers == {"encode": ("worker-1", "worker-2")}
