@@ -13,7 +13,6 @@ from .codes import Finding, Severity, Verdict
 from .errors import ExitStatus
 
 
-
 @dataclass(frozen=True)
 class HostResult:
     report: facts.HostReport

@@ -25,30 +25,10 @@ from .render import FORMATS, MATRIX_FORMATS, render, render_matrix, render_piece
 from .render.sanitize import one_line, terminal
 from .render.steps import render_steps
 from .render.table import inventory_table, screen_width, wrap
-from .taskkit import COMMON_HELP, ReportNotWritten, reader_gone, guarded, task
+from .taskkit import ReportNotWritten, drop_stdout, guarded, reader_gone, task
 from .transports import Session
 
 CROSS_CHECK_PROGRESS = Progress("cross-check", unit="lookups")
-COMMON_HELP.update({
-    "inventory": "inventory: YAML, an aws_ec2 plugin file, or (with ansible-core installed) INI, a directory or "
-                 "another inventory plugin (default: inventory.yaml)",
-    "hosts": "only these hosts: comma-separated names, or @FILE (one name per line, as --write-failed writes)",
-    "write-failed": "write the hosts whose verdict is not ok to this file (0600), one per line, for a re-run with "
-                    "--hosts @FILE (like Ansible's retry files)",
-    "roles": "only hosts with these roles (comma-separated)",
-    "parallel": "hosts audited at once (default: auditor.parallel)",
-    "format": "report format: %s" % "|".join(FORMATS),
-    "output": "write the report to this file (created 0600) instead of stdout",
-    "accept-new-host-keys": "trust unknown host keys on first use and record them in known_hosts",
-    "cross-check": "also look for every queue name with the controller's own AWS credentials, to say where "
-                   "each queue really is (auditor.cross_check)",
-    "connect-timeout": "seconds for each host's connection (TCP, banner, handshake); wins over the inventory's "
-                       "auditor.timeouts.connect",
-    "known-hosts": "the known_hosts file host keys are verified with; wins over the inventory's auditor.known_hosts",
-    "debug": "log each host's remote command (without its payload), timings and transport decisions to "
-             "stderr; tracebacks of unexpected errors",
-})
-
 
 def _announce(message):
     """What the operator must know at once (a host key trusted on first use), on stderr."""
@@ -317,7 +297,7 @@ def _flush_stdout():
     try:
         sys.stdout.flush()
     except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        drop_stdout()
         os._exit(ExitStatus.READER_GONE)
     except (OSError, ValueError):       # stdout already closed: nothing left to say
         pass
@@ -443,9 +423,13 @@ class FleetAuditProgram(Program):
                     "task's flags" % (terminal(message), hint), code=ExitStatus.USAGE)
 
 
+def program():
+    """The installed command's program (its tests run it in process too)."""
+    return FleetAuditProgram(name="fleet-audit", binary="fleet-audit", version=__version__, namespace=namespace())
+
+
 def main():
-    FleetAuditProgram(name="fleet-audit", binary="fleet-audit", version=__version__,
-                      namespace=namespace()).run()
+    program().run()
 
 
 def flag_table():

@@ -11,11 +11,14 @@ jobs go where they are enqueued.
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from .codes import emit
 from .diagnosis import app_variables, classify_aws_error, stuck_jobs
 from .facts import MarkerKind
+
+if TYPE_CHECKING:
+    from .audit import HostResult     # audit imports this module
 
 IN_FLIGHT_GRACE = 3     # the newest job ids per queue may simply not be received yet
 NOT_USED = "-"          # a matrix cell for a queue this host does not use (None is unknown)
@@ -133,7 +136,7 @@ class QueueUsers:
     """Who uses each queue key, decided once per audit for its rules, matrix and job-flow chart:
     kind ('produces' or 'consumes') -> queue key -> the hosts; and the inventory's hosts left out
     of this audit that consume it (queue key -> their names)."""
-    by_kind: Dict[str, Dict[str, List["HostResult"]]]      # audit.HostResult
+    by_kind: Dict[str, Dict[str, List["HostResult"]]]
     left_out_consumers: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
 
     def of(self, kind, key):
@@ -388,7 +391,8 @@ def _lost_jobs(key, sent, producers, job_id_hint, consuming):
     newest_taken = max((s.at or "" for s in sent if s.job in received), default=None)
     lost = [s.job for s in settled if s.job not in received and (newest_taken is None or (s.at or "") < newest_taken)]
     # a worker hung in a job takes no other: job-stuck is its finding, the lost jobs its consequence
-    running = sorted({h.report.name for h, c in consuming if c.running and not stuck_jobs(c, [q for _, q in _readings([h], key)])[0]})
+    running = sorted({h.report.name for h, c in consuming
+                      if c.running and not stuck_jobs(c, [q for _, q in _readings([h], key)])[0]})
     if not lost or not running:
         return []           # no consumer runs: container-not-running, job-stuck and the backlog say it
     if received and not received & {s.job for s in sent}:

@@ -17,10 +17,29 @@ from fabric.tasks import Task as FabricTask
 from invoke import Exit
 
 from .errors import AuditorError, ExitStatus, Terminated, UsageError
+from .render import FORMATS
 from .render.sanitize import one_line, terminal
 
 SHORT_FLAGS = {"inventory": "i", "format": "f", "output": "o", "roles": "r", "parallel": "p"}
-COMMON_HELP = {}     # filled by cli.py: the help of the flags several tasks share
+COMMON_HELP = {  # the help of the flags several tasks share
+    "inventory": "inventory: YAML, an aws_ec2 plugin file, or (with ansible-core installed) INI, a directory or "
+                 "another inventory plugin (default: inventory.yaml)",
+    "hosts": "only these hosts: comma-separated names, or @FILE (one name per line, as --write-failed writes)",
+    "write-failed": "write the hosts whose verdict is not ok to this file (0600), one per line, for a re-run with "
+                    "--hosts @FILE (like Ansible's retry files)",
+    "roles": "only hosts with these roles (comma-separated)",
+    "parallel": "hosts audited at once (default: auditor.parallel)",
+    "format": "report format: %s" % "|".join(FORMATS),
+    "output": "write the report to this file (created 0600) instead of stdout",
+    "accept-new-host-keys": "trust unknown host keys on first use and record them in known_hosts",
+    "cross-check": "also look for every queue name with the controller's own AWS credentials, to say where "
+                   "each queue really is (auditor.cross_check)",
+    "connect-timeout": "seconds for each host's connection (TCP, banner, handshake); wins over the inventory's "
+                       "auditor.timeouts.connect",
+    "known-hosts": "the known_hosts file host keys are verified with; wins over the inventory's auditor.known_hosts",
+    "debug": "log each host's remote command (without its payload), timings and transport decisions to "
+             "stderr; tracebacks of unexpected errors",
+}
 
 
 class ReportNotWritten(Exception):
@@ -73,11 +92,17 @@ def _terminated(signum, frame):
     raise Terminated()
 
 
+def drop_stdout():
+    """Point stdout at /dev/null: its reader is gone, and Python's own flush at exit must not meet
+    the closed pipe again."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def reader_gone(kind, value, trace):
     """sys.excepthook: a closed stdout (`--help | head -1`) ends quietly with 141, as a tool killed
     by SIGPIPE does, wherever Invoke was writing; anything else is shown as Python would."""
     if issubclass(kind, BrokenPipeError):
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        drop_stdout()
         os._exit(ExitStatus.READER_GONE)
     sys.__excepthook__(kind, value, trace)
 
@@ -163,7 +188,7 @@ def guarded(body):
         except KeyboardInterrupt:
             raise Exit("interrupted", code=ExitStatus.INTERRUPTED)
         except BrokenPipeError:     # `| head` read enough: stop quietly, as a killed-by-SIGPIPE tool would
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            drop_stdout()
             raise Exit(code=ExitStatus.READER_GONE)
         except Exception as error:  # the auditor's own bug: one line; the traceback with --debug
             if debug:

@@ -1,6 +1,7 @@
 """Helpers for the fault matrix: the real command line (its program run in this process, or as a
 process where only a process shows the fault) on throwaway inventories whose hosts are loopback
 ports (nothing outside this machine is ever contacted)."""
+import functools
 import os
 import signal
 import socket
@@ -14,8 +15,7 @@ import fabric.main
 import pytest
 import yaml
 
-from auditor import __version__
-from auditor.cli import FleetAuditProgram, namespace
+from auditor import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 FAB = str(Path(sys.executable).parent / "fab")
@@ -89,8 +89,7 @@ def fab(monkeypatch, capfd):
 @pytest.fixture
 def fleet_audit(monkeypatch, capfd):
     """fleet_audit(*args): the installed command's program (auditor.cli), in this process."""
-    return _in_process(monkeypatch, capfd, "fleet-audit", lambda: FleetAuditProgram(
-        name="fleet-audit", binary="fleet-audit", version=__version__, namespace=namespace()))
+    return _in_process(monkeypatch, capfd, "fleet-audit", cli.program)
 
 
 def _in_process(monkeypatch, capfd, command, make_program):
@@ -121,15 +120,18 @@ def _hung(signum, frame):
     raise Hung("the command line outlived its timeout")
 
 
+def in_a_process(executable, *args, timeout=120, env=None):
+    """A command as its own process, for what only a process shows (how it was started, signals)."""
+    done = subprocess.run([executable, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                          env=dict(os.environ, NO_COLOR="1", **(env or {})))
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    return done
+
+
 @pytest.fixture
 def fab_process():
-    """fab(*args) as its own process, for what only a process shows."""
-    def run(*args, timeout=120, env=None):
-        done = subprocess.run([FAB, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                              env=dict(os.environ, NO_COLOR="1", **(env or {})))
-        assert "Traceback" not in done.stderr, done.stderr[-3000:]
-        return done
-    return run
+    """fab(*args) as its own process."""
+    return functools.partial(in_a_process, FAB)
 
 
 @pytest.fixture

@@ -1,14 +1,12 @@
 """The command line behaves like the tools operators know: Fabric's core flags work or are
 refused, flags mean the same in every task, dangerous ones have no short form."""
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from faultkit import ROOT, free_port
+from faultkit import ROOT, free_port, in_a_process
 
 
 @pytest.mark.parametrize("core, words", [
@@ -40,10 +38,7 @@ FLEET_AUDIT = str(Path(sys.executable).parent / "fleet-audit")
 
 def fleet_audit_process(*args):
     """The installed console script itself, for what depends on how the command was started."""
-    done = subprocess.run([FLEET_AUDIT, *args], capture_output=True, text=True, timeout=60,
-                          env=dict(os.environ, NO_COLOR="1"))
-    assert "Traceback" not in done.stderr, done.stderr
-    return done
+    return in_a_process(FLEET_AUDIT, *args, timeout=60)
 
 
 @pytest.mark.parametrize("args, words", [
