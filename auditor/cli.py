@@ -10,13 +10,12 @@ import difflib
 import json
 import os
 import re
-import stat
 import sys
 from pathlib import Path
 
 from invoke import Collection, Exit, ParseError, Program
 
-from . import __version__, codes, drift
+from . import __version__, codes, drift, files
 from . import audit as pipeline
 from . import inventory as inventory_module
 from .errors import ExitStatus, UsageError
@@ -47,9 +46,11 @@ def _parallel(value):
 
 
 def _check_output(output):
-    """Before any host is visited: the report must have somewhere to go, and never through a
-    symbolic link (a planted link would make the report overwrite, and chmod, its target)."""
-    if not output:
+    """Before any host is visited: the report must have somewhere to go. The caller's own stream
+    (`/dev/stdout`, `>(jq .)`, a FIFO) is written as it is; a regular file is written in place or
+    created, never through a symbolic link (a planted link would make the report overwrite, and
+    chmod, its target)."""
+    if not output or files.caller_stream(output):
         return
     path = Path(output).expanduser()
     parent = path.absolute().parent
@@ -57,12 +58,16 @@ def _check_output(output):
         problem = "it is a symbolic link (to %s); name the file itself" % os.readlink(path)
     elif path.is_dir():
         problem = "it is a directory"
-    elif not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        problem = "no writable directory %s" % parent
-    elif path.exists() and not (path.is_file() or path.is_char_device()):
-        problem = "it is not a regular file"
-    elif path.exists() and not os.access(path, os.W_OK):
+    elif path.exists() and not path.is_file():
+        problem = "it is %s, not a file, pipe or terminal" % files.kind_of(path.stat().st_mode)
+    elif path.exists():
+        if os.access(path, os.W_OK):
+            return
         problem = "the file exists and you may not write it"
+    elif not parent.is_dir():
+        problem = "no directory %s" % parent
+    elif not os.access(parent, os.W_OK | os.X_OK):
+        problem = "you may not create files in %s" % parent
     else:
         return
     raise UsageError("cannot write the report to %s: %s" % (output, problem))
@@ -101,12 +106,8 @@ def _check_format(fmt, allowed=FORMATS):
 
 
 def _write_private(path, pieces):
-    """Write a file only its owner may read (never through a symlink)."""
-    descriptor = os.open(os.path.expanduser(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        target = os.fstat(descriptor)
-        if stat.S_ISREG(target.st_mode) and target.st_uid == os.getuid():
-            os.fchmod(descriptor, 0o600)
+    """Write a report or list: see files.open_for_report."""
+    with os.fdopen(files.open_for_report(path), "w", encoding="utf-8") as handle:
         handle.writelines(pieces)
         handle.write("\n")
 

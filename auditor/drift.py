@@ -3,23 +3,28 @@ audits (snapshots are `fab audit --format json --output FILE`). Pure functions
 over the result or its JSON form."""
 import difflib
 import json
-from pathlib import Path
 
 import yaml
 
+from . import files
 from .codes import PROGRAM
 from .crosshost import ATTRIBUTES, is_attribute
 from .errors import UsageError
+from .inventory import yaml_error
 from .render.json_report import SCHEMA
 
 
 def load_baseline(path):
     """attribute -> expected value (or role -> value); attribute names as in the matrix."""
     try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as error:
+        text = files.read_text(path)
+        data = yaml.safe_load(text)
+    except (files.Unreadable, UnicodeDecodeError) as error:
         raise UsageError("%s: cannot read the baseline: %s\n  fix: pass a YAML file of `attribute: value` lines"
                          % (path, error))
+    except yaml.YAMLError as error:
+        raise UsageError("%s: the baseline is not valid YAML: %s\n  fix: correct the YAML syntax at that line"
+                         % yaml_error(error, text, path))
     if not isinstance(data, dict):
         raise UsageError("%s: the baseline must be a mapping of attribute: value\n  fix: e.g. `app region: "
                          "ap-northeast-2`" % path)
@@ -61,8 +66,8 @@ def drift(result, baseline):
 
 def load_snapshot(path):
     try:
-        document = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as error:
+        document = json.loads(files.read_text(path))
+    except (files.Unreadable, ValueError) as error:
         raise UsageError("%s: not a saved audit: %s\n  fix: save one with `%s audit --format json --output FILE`"
                          % (path, error, PROGRAM))
     schema = document.get("schema") if isinstance(document, dict) else None

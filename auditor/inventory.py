@@ -18,13 +18,14 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Tuple
 
 import yaml
 
-from . import ec2_inventory, transports
+from . import ec2_inventory, files, transports
 from .errors import InventoryError
 from .render.sanitize import one_line
 from .profile import DEFAULT_PROFILE, load_profile, profile_path, shipped_profiles
@@ -70,28 +71,45 @@ def _loader_for(path):
     return Loader
 
 
-def load_yaml(path):
-    path = Path(path)
+def read_inventory_text(path):
+    """The file's text, read once (a pipe such as `-i <(sops -d inventory.yaml)` is empty the
+    second time) and with a bound (`-i /dev/zero` must not eat the memory)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise InventoryError("%s: cannot read inventory: %s\n  fix: pass an existing file with -i PATH"
-                             % (path, error.strerror))
+        return files.read_text(path)
+    except files.Unreadable as error:
+        raise InventoryError("%s: cannot read inventory: %s\n  fix: pass an existing file (or a pipe) with -i PATH"
+                             % (path, error))
     except UnicodeDecodeError as error:
         raise InventoryError("%s: not UTF-8 text (byte %d)\n  fix: save the inventory as UTF-8" % (path, error.start))
+
+
+def load_yaml(path, text=None):
+    """The YAML document of a file (or of its text, already read), keys located by line."""
+    path = Path(path)
+    if text is None:
+        text = read_inventory_text(path)
     try:
         document = yaml.load(text, Loader=_loader_for(path))
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        if mark:
-            line = ":%d" % (mark.line + 1)
-        elif isinstance(getattr(error, "position", None), int):     # a character YAML refuses (NUL, ...)
-            line = ":%d" % (text.count("\n", 0, error.position) + 1)
-        else:
-            line = ""
-        raise InventoryError("%s%s: not valid YAML: %s\n  fix: correct the YAML syntax at that line"
-                             % (path, line, getattr(error, "problem", None) or error))
+        raise InventoryError("%s: not valid YAML: %s\n  fix: correct the YAML syntax at that line"
+                             % yaml_error(error, text, path))
     return document if document is not None else Located()
+
+
+def yaml_error(error, text, path):
+    """(path:line, problem) of a YAML error, in the file's terms: PyYAML's own wording quotes its
+    input as `in "<unicode string>"`, which names nothing the operator has."""
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    if mark:
+        where = "%s:%d" % (path, mark.line + 1)
+    elif isinstance(getattr(error, "position", None), int):     # a character YAML refuses (NUL, ...)
+        where = "%s:%d" % (path, text.count("\n", 0, error.position) + 1)
+    else:
+        where = str(path)
+    problem = getattr(error, "problem", None) or getattr(error, "reason", None) or \
+        " ".join(line.strip() for line in str(error).splitlines() if "<unicode string>" not in line)
+    context = getattr(error, "context", None)
+    return where, ("%s (%s)" % (problem, context) if context and getattr(error, "problem", None) else problem)
 
 
 @dataclass(frozen=True)
@@ -408,15 +426,10 @@ def _vars_files(directory, name):
     return layers
 
 
-def _ansible_reads(path):
-    """An inventory only Ansible's own reader understands: a directory, an INI file, a dynamic
-    inventory plugin other than aws_ec2 (which the auditor reads itself)."""
-    if path.is_dir():
-        return True
-    try:
-        head = path.read_text(encoding="utf-8", errors="replace")[:4096]
-    except OSError:
-        return False            # load_yaml says why
+def _ansible_reads(path, text):
+    """An inventory only Ansible's own reader understands: an INI file, a dynamic inventory plugin
+    other than aws_ec2 (which the auditor reads itself); directories are checked before reading."""
+    head = text[:4096]
     first = next((line.strip() for line in head.splitlines() if line.strip() and line.strip()[0] not in "#;"), "")
     return path.suffix in (".ini", ".cfg") or (first.startswith("[") and first.endswith("]") and " " not in first) \
         or (first.startswith("plugin:") and "aws_ec2" not in first)
@@ -428,17 +441,28 @@ def ansible_inventory_program():
     return shutil.which("ansible-inventory") or (str(beside) if os.access(beside, os.X_OK) else None)
 
 
-def document_from_ansible(path):
+def document_from_ansible(path, text=None):
     """`ansible-inventory --list --export` (group vars kept apart, so the auditor's deep merge of
     `auditor:` still applies) turned into the YAML inventory's shape: the same validation follows.
-    Ansible reads INI files, directories, plugins and vault-encrypted variables."""
+    Ansible reads INI files, directories, plugins and vault-encrypted variables. A pipe already read
+    (`-i <(...)`) is handed to it as a private temporary copy: it cannot be read twice."""
     program = ansible_inventory_program()
     if program is None:
         raise InventoryError("%s: an INI file, a directory or a dynamic inventory plugin needs Ansible's own reader\n"
                              "  fix: install ansible-core (pip install ansible-core: `ansible-inventory` is then "
                              "used), or write the inventory as YAML" % path)
+    with tempfile.TemporaryDirectory(prefix="fleet-audit-") as private:
+        source = path
+        if text is not None and not path.is_file():
+            source = Path(private) / ("inventory" + (path.suffix if path.suffix in (".ini", ".cfg", ".yml", ".yaml")
+                                                     else ".ini"))
+            source.write_text(text, encoding="utf-8")
+        return _ansible_document(program, path, source)
+
+
+def _ansible_document(program, path, source):
     try:
-        done = subprocess.run([program, "-i", str(path), "--list", "--export"], capture_output=True, text=True,
+        done = subprocess.run([program, "-i", str(source), "--list", "--export"], capture_output=True, text=True,
                               timeout=120, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise InventoryError("%s: ansible-inventory did not answer in 120 s\n  fix: run `ansible-inventory -i %s "
@@ -481,8 +505,9 @@ def document_from_ansible(path):
 def load_inventory(path):
     """Parse the inventory and return host specs in file order."""
     path = Path(path)
-    from_ansible = _ansible_reads(path)
-    document = document_from_ansible(path) if from_ansible else load_yaml(path)
+    text = None if path.is_dir() else read_inventory_text(path)
+    from_ansible = text is None or _ansible_reads(path, text)
+    document = document_from_ansible(path, text) if from_ansible else load_yaml(path, text)
     if ec2_inventory.is_ec2_inventory(document):
         instances = ec2_inventory.describe_instances(document, path)
         document = ec2_inventory.document_from_instances(document, instances, path)
@@ -675,10 +700,10 @@ def host_names(hosts):
         return hosts
     path = Path(hosts[1:]).expanduser()
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
+        text = files.read_text(path)
+    except (files.Unreadable, UnicodeDecodeError) as error:
         raise InventoryError("--hosts %s: cannot read %s (%s)\n  fix: pass @FILE of host names, one per line" % (
-            shown(hosts), path, getattr(error, "strerror", None) or error))
+            shown(hosts), path, error))
     names = [word for line in text.splitlines() for word in line.split("#", 1)[0].replace(",", " ").split()]
     if not names:
         raise InventoryError("--hosts %s names no host (the file is empty: every host was ok?)\n  fix: give a file "
