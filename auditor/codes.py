@@ -135,7 +135,9 @@ _TABLE = (
          "let the SSH user read {path} (group read), or audit as the app's user"),
     Code("dotenv-unreadable", W, 1, None, "the .env on disk could not be read: the stale-environment check "
          "was skipped",
-         "let the SSH user read {path} (group read), or audit as the app's user"),
+         "let the SSH user read {path} (group read), or audit as the app's user",
+         (("not-a-file", "{path} is not a regular file (a FIFO, device or directory): point the role's dotenv_path "
+           "at the app's .env file"),)),
     Code("sqs-credentials-missing", E, 1, V.CONFIG, "the app's environment has no AWS credentials",
          "set {app_keys} (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) in the app's environment, or attach an "
          "IAM role; " + RESTART),

@@ -254,7 +254,8 @@ def _dotenv_rules(report, probe):
         if dotenv.missing.reason == Unread.NOT_FOUND or probe_said_it:
             return []           # no .env is a fact (container mode needs none); dotenv mode reported it
         return [emit("dotenv-unreadable", [report.name], "%s: cannot read %s (%s)" % (
-            report.name, dotenv.path, dotenv.missing), {"reason": str(dotenv.missing.reason)}, path=dotenv.path)]
+            report.name, dotenv.path, dotenv.missing), {"reason": str(dotenv.missing.reason)}, path=dotenv.path,
+            cause=dotenv.missing.reason)]
     findings = []
     for container in report.containers:
         if not container.running or container.is_process or not dotenv.values:

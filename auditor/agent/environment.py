@@ -3,9 +3,12 @@ variables of a container, each value described by its fingerprint (public ones a
 Every non-public value seen is remembered, so that no copy of it leaves the host."""
 import errno
 import json
+import os
 import re
+import stat
 
 try:
+    from .wire import Unread
     from .appenv import env_keys, queue_entries, resolved_regions, value_problems
     from .redact import describe_credentials, fingerprint, mask_key_id, mask_key_ids_in, strip_url_user, \
         strip_url_users_in
@@ -13,6 +16,7 @@ except ImportError:  # shipped: the sources are concatenated (see agent.program)
     pass
 
 MAX_ENV = 300
+MAX_DOTENV_BYTES = 16 * 1024 * 1024      # a .env is small; a huge value fails the probe alone
 # Free text (log lines, errors, the check script's output) is searched for secret values of at
 # least this length. Shorter values are fingerprinted in every structured field, but not searched
 # for in text: measured on the sandbox, a 5-letter non-public value (`video`) matched inside
@@ -65,14 +69,32 @@ def parse_dotenv(text, loader="compose"):
 
 def read_dotenv(path, loader):
     """(values, None) or (None, (reason, detail)). A BOM is dropped (utf-8-sig), as Docker and
-    python-dotenv drop it; the file is parsed, never evaluated."""
+    python-dotenv drop it; the file is parsed, never evaluated. Opened without blocking and read only
+    if it is a regular file, with a bound: a FIFO or a device at that path would otherwise hold the
+    whole agent until its timeout, and every other reading of the host with it."""
     try:
-        with open(path, encoding="utf-8-sig", errors="replace") as handle:
-            return parse_dotenv(handle.read(), loader), None
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except OSError as error:
-        reason = {errno.ENOENT: "not-found", errno.EACCES: "permission-denied",
-                  errno.EPERM: "permission-denied"}.get(error.errno, "command-failed")
-        return None, (reason, error.strerror)
+        return None, _unread(error)
+    with os.fdopen(descriptor, "rb") as handle:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a FIFO" if stat.S_ISFIFO(mode) else "a directory" if stat.S_ISDIR(mode) else \
+                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
+            return None, (Unread.NOT_A_FILE, "%s is %s" % (path, kind))
+        try:
+            content = handle.read(MAX_DOTENV_BYTES + 1)
+        except OSError as error:
+            return None, _unread(error)
+    if len(content) > MAX_DOTENV_BYTES:
+        return None, (Unread.FAILED, "%s holds more than %d bytes: not a .env" % (path, MAX_DOTENV_BYTES))
+    return parse_dotenv(content.decode("utf-8-sig", errors="replace"), loader), None
+
+
+def _unread(error):
+    reason = {errno.ENOENT: Unread.NOT_FOUND, errno.EACCES: Unread.PERMISSION_DENIED,
+              errno.EPERM: Unread.PERMISSION_DENIED}.get(error.errno, Unread.FAILED)
+    return reason, error.strerror
 
 
 def describe_env(env, config):

@@ -35,6 +35,7 @@ class Unread(Word):
     NOT_FOUND = "not-found"
     FAILED = "command-failed"
     NOT_TAKEN = "not-taken"         # a reading it depends on is missing (e.g. docker)
+    NOT_A_FILE = "not-a-file"       # a FIFO, device or directory where a file was expected
 
 
 class ProbeFailure(Word):

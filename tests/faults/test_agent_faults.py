@@ -2,6 +2,7 @@
 against hostile files (huge logs in long lines, a huge .env value, a BOM). No AWS call
 leaves the machine: the app's endpoint is a closed loopback port."""
 import json
+import os
 import random
 import string
 import subprocess
@@ -19,9 +20,13 @@ MB = 1024 * 1024
 
 
 def run_agent_here(tmp_path, env_lines, log_text=None, log_bytes=0):
+    """Facts and peak RSS of the agent run here; env_lines None makes the .env a FIFO nobody writes."""
     app = tmp_path / "app"
     app.mkdir()
-    (app / ".env").write_bytes(env_lines)
+    if env_lines is None:
+        os.mkfifo(app / ".env")
+    else:
+        (app / ".env").write_bytes(env_lines)
     log = tmp_path / "worker.log"
     with open(log, "wb") as handle:
         for _ in range(log_bytes // MB):            # a few very long lines, as a runaway app writes
@@ -61,6 +66,13 @@ def test_a_1_mb_env_value_fails_the_probe_alone(tmp_path):
     assert facts["probe"]["error"]["kind"] == "probe-crashed"
     assert "could not start" in facts["probe"]["error"]["message"]
     assert facts["dotenv"]["read"] and facts["inspected"][0]["logs"]["read"]     # the rest survives
+
+
+def test_a_env_that_is_a_fifo_is_one_unreadable_reading_not_a_hung_host(tmp_path):
+    facts, _ = run_agent_here(tmp_path, None, TAIL)     # a blocked agent would be killed at 40 s: no facts
+    assert facts["dotenv"]["read"] is False and facts["dotenv"]["reason"] == "not-a-file"
+    assert "is a FIFO" in facts["dotenv"]["error"]
+    assert facts["inspected"][0]["logs"]["read"]          # the host's other readings survive
 
 
 def test_a_bom_before_the_first_variable_is_dropped_like_docker_does(tmp_path):
