@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
 from .facts import Word
+from .shell import quote
 
 
 class Severity(Word):
@@ -53,6 +54,9 @@ class Code:
 
 # the command the operator runs, named in remedies: `fab` in a checkout, else the installed command
 PROGRAM = "fab" if os.path.basename(sys.argv[0] if sys.argv else "") == "fab" else "fleet-audit"
+# remedy fields that are names from the inventory or a host, printed inside commands to copy and paste:
+# quoted as the commands the auditor runs are (a plain name is printed as it is)
+SHELL_WORDS = frozenset({"host", "container", "path", "unit"})
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
 V = Verdict
 
@@ -206,14 +210,18 @@ _TABLE = (
     Code("process-not-running", E, 2, V.WORKER_DOWN, "the role's plain process (systemd unit or pgrep pattern) "
          "is not running",
          "start it ({start}) and read its last logs"),
+    Code("process-state-unknown", E, 2, V.UNKNOWN, "whether the role's plain process runs could not be told: "
+         "systemctl or pgrep did not answer",
+         "run `{check}` on the host and read the error (no systemd on the host, or the SSH user may not ask it)"),
     Code("container-not-running", E, 2, V.WORKER_DOWN, "the container exists but is not running",
          "start it (docker start {container}) and read its last logs"),
-    Code("logs-unreadable", E, 2, V.UNKNOWN, "a container's logs could not be read, so its activity is unknown",
-         "run `docker logs {container}` on the host and read the error",
+    Code("logs-unreadable", E, 2, V.UNKNOWN, "a workload's logs could not be read, so its activity is unknown",
+         "run `{read}` on the host and read the error",
          (("log-driver-unreadable", "{container}'s log driver cannot be read back by `docker logs`: use json-file "
            "or local, or keep Docker's dual logging enabled"),
-          ("permission-denied", "let the SSH user run `docker logs` (the docker group)"),
-          ("timed-out", "`docker logs` did not answer in time: shorten auditor.log_window or raise "
+          ("permission-denied", "{access}"),
+          ("not-found", "{absent}"),
+          ("timed-out", "`{read}` did not answer in time: shorten auditor.log_window or raise "
            "auditor.timeouts"))),
     Code("logs-truncated", W, 2, None, "a container logged more than auditor.log_max_bytes in the window: only "
          "the newest part was read",
@@ -327,7 +335,9 @@ def emit(code, hosts, message, evidence=None, /, cause=None, **fields):
     the one registered for `cause` when there is one."""
     entry = CODES[code]         # a KeyError here is a programming error: an unregistered code
     remedy = dict(entry.causes).get(str(cause), entry.remedy)
-    return Finding(code, entry.severity, tuple(hosts), message, remedy.format(program=PROGRAM, **fields), entry.step,
+    words = {name: quote(value) if name in SHELL_WORDS and isinstance(value, str) else value
+             for name, value in fields.items()}
+    return Finding(code, entry.severity, tuple(hosts), message, remedy.format(program=PROGRAM, **words), entry.step,
                    evidence or {})
 
 

@@ -10,7 +10,8 @@ import urllib.parse
 from collections import Counter
 
 from .codes import emit
-from .facts import MarkerKind, ProbeFailure, Unread
+from .shell import command
+from .facts import MarkerKind, ProbeFailure, Unread, WorkloadKind
 
 RESTART_LOOP = 3
 REPEATED_RECEIPTS = 3
@@ -306,12 +307,18 @@ def _process_state(host, process, settings):
     if process.present and not process.running:
         source = settings.role(process.role).log_source
         if source.kind == "journald":
-            seen, start = "unit %s is %s" % (source.unit, process.status), "systemctl start %s" % source.unit
+            seen, start = "unit %s is %s" % (source.unit, process.status), command("systemctl", "start", source.unit)
         else:
             seen = "no process matches %r (pgrep -f; its log: %s)" % (source.process, process.name)
             start = "the service or supervisor that runs %r" % source.process
         return [emit("process-not-running", [host], "%s: role %s: %s" % (host, process.role, seen),
                      name=process.name, start=start)]
+    if process.present is None and process.missing is not None:        # a way to tell, and it failed
+        source = settings.role(process.role).log_source
+        check = command("systemctl", "is-active", source.unit) if source.kind == "journald" else \
+            command("pgrep", "-f", source.process)
+        return [emit("process-state-unknown", [host], "%s: role %s: could not tell whether it runs (%s: %s)" % (
+            host, process.role, check, process.missing), {"reason": str(process.missing.reason)}, check=check)]
     return []       # running, or no way to tell was configured
 
 
@@ -371,13 +378,29 @@ def is_aws_error(group):
         AWS_EXCEPTION_TYPES or "An error occurred (" in group.message or "endpoint URL" in group.message
 
 
+def log_reading_advice(kind, name):
+    """(the command that reads a workload's logs, how to be allowed to, what to do when there are
+    none) for its log source: `docker logs` is no remedy for a file or a journal."""
+    if kind == WorkloadKind.FILE:
+        return (command("tail", "-n", "20", name), "let the SSH user read %s (group read on the file and "
+                "x on its directories)" % command(name), "no file matches %s: point the role's log_source.path at "
+                "the worker's log file (its rotations are read too)" % command(name))
+    if kind == WorkloadKind.JOURNALD:
+        return (command("journalctl", "-u", name, "-n", "20"), "let the SSH user read the system journal (the "
+                "systemd-journal or adm group)", "the host keeps no journal for %s (no systemd, or journald does not "
+                "store it): point the role's log_source at where the unit logs" % command(name))
+    return (command("docker", "logs", "--tail", "20", name), "let the SSH user run `docker logs` (the docker "
+            "group)", "read `docker ps -a` on the host: the container's name may have changed")
+
+
 def _log_evidence(host, container):
     logs = container.logs
     if not logs.read:
+        read, access, absent = log_reading_advice(container.kind, container.name)
         return [emit("logs-unreadable", [host], "%s: the logs of %s could not be read (%s): its activity is unknown"
                      % (host, container.name, logs.missing), {"container": container.name,
                                                                "reason": str(logs.missing.reason)},
-                     cause=logs.missing.reason, container=container.name)]
+                     cause=logs.missing.reason, container=container.name, read=read, access=access, absent=absent)]
     if logs.truncated_at:
         return [emit("logs-truncated", [host], "%s: %s logged more than %d bytes in the window; only lines since %s "
                      "were read" % (host, container.name, logs.truncated_at, logs.oldest or "?"),

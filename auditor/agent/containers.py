@@ -74,9 +74,9 @@ def process_state(workload):
     source = workload["source"]
     if source.get("kind") == "journald":
         code, out, err = run(["systemctl", "is-active", source["unit"]])
-        if code == 127 or not out.strip():
-            return dict(unread(code, out, err), present=None)
         state = out.strip()
+        if code == 127 or not state or "\n" in state or " " in state:     # no systemd answered: a sentence
+            return dict(unread(code, "", err or out), present=None)
         return {"present": True, "status": "running" if state == "active" else state}
     if source.get("process"):
         code, out, err = run(["pgrep", "-f", source["process"]])

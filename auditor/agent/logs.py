@@ -9,7 +9,7 @@ import re
 import time
 
 try:
-    from .runner import LineWindow, stream_command, unread
+    from .runner import LineWindow, run, stream_command, unread
     from .wire import MarkerKind, Unread
 except ImportError:  # shipped: the sources are concatenated (see agent.program)
     pass
@@ -65,11 +65,27 @@ def docker_log_lines(name, window, max_bytes, timeout):
     return None, lines
 
 
+# what journalctl says (without -q) when it shows nothing because it cannot: the lines are unknown
+JOURNAL_DENIED = ("insufficient permissions", "not seeing messages from other users", "permission denied")
+JOURNAL_ABSENT = ("no journal files were found", "has not been booted with systemd")
+
+
 def journald_log_lines(unit, window, max_bytes, timeout):
+    """The unit's lines in the window. `-q` keeps journalctl's notices out of the lines, but it
+    also hides why a journal shows nothing (a user who may not read it, no journal at all): an
+    empty window is asked again without `-q`, so silence is never mistaken for a quiet worker."""
     code, lines = stream_command(["journalctl", "-u", unit, "--since", "-%ds" % window_seconds(window),
                                   "-o", "short-iso", "--no-pager", "-q"], LineWindow(max_bytes), timeout)
     if code != 0:
         return unread(code, "", "\n".join(list(lines.lines)[-5:])), None
+    if not lines.lines:
+        code, out, err = run(["journalctl", "-u", unit, "-n", "1", "-o", "short-iso", "--no-pager"],
+                             timeout=min(timeout, 10))
+        said = (err or "").strip()
+        if any(words in said.lower() for words in JOURNAL_DENIED):
+            return {"read": False, "reason": Unread.PERMISSION_DENIED, "error": said[-300:]}, None
+        if any(words in said.lower() for words in JOURNAL_ABSENT):
+            return {"read": False, "reason": Unread.NOT_FOUND, "error": said[-300:]}, None
     return None, lines
 
 

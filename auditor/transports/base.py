@@ -5,13 +5,13 @@ A transport runs the one agent command on one host with a timeout and returns a 
 it never raises for the host's failure. Models: pytest-testinfra's backends (one `run`,
 non-zero exits as data) and Ansible's ConnectionBase.exec_command.
 """
-import shlex
 import subprocess
 import threading
 from dataclasses import dataclass
 from typing import Optional
 
 from ..agent.wire import Word
+from ..shell import quote  # noqa: F401  (the transports' one quoting, re-exported)
 
 
 class OutcomeKind(Word):
@@ -57,11 +57,6 @@ class RunOutcome:
     @property
     def ok(self):
         return self.kind == OutcomeKind.OK
-
-
-def quote(value):
-    """The one quoting helper for anything put into a remote command line."""
-    return shlex.quote(str(value))
 
 
 def key_problem(path):

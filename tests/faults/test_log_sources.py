@@ -51,3 +51,41 @@ def test_journald_and_systemd_state(tmp_path, monkeypatch):
     assert (tmp_path / "args").read_text().split() == ["-u", "academy-ai-worker", "--since", "-3600s", "-o",
                                                        "short-iso", "--no-pager", "-q"]
     assert containers.process_state({"source": source}) == {"present": True, "status": "inactive"}
+
+
+def stand_ins(tmp_path, monkeypatch, journalctl, systemctl):
+    """journalctl and systemctl as shell scripts on PATH (their bodies), as on a host without them."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in (("journalctl", journalctl), ("systemctl", systemctl)):
+        (bin_dir / name).write_text("#!/bin/sh\n" + body + "\n")
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (bin_dir, os.environ["PATH"]))
+
+
+JOURNAL = {"kind": "journald", "unit": "academy-ai-worker"}
+
+
+def test_a_journal_the_user_may_not_read_is_unread_not_a_quiet_worker(tmp_path, monkeypatch):
+    # as systemd 252 does: -q hides the notice and exits 0 with no line; without -q it says why
+    stand_ins(tmp_path, monkeypatch, 'case "$*" in *-q*) exit 0;; esac\n'
+              'echo "No journal files were opened due to insufficient permissions." >&2', "echo active")
+    result = logs.scan_logs(JOURNAL, "academy-ai-worker", MARKERS, config())
+    assert result["read"] is False and result["reason"] == "permission-denied"
+    assert "insufficient permissions" in result["error"]
+
+
+def test_a_host_without_systemd_is_unknown_state_and_unread_logs(tmp_path, monkeypatch):
+    stand_ins(tmp_path, monkeypatch, 'case "$*" in *-q*) exit 0;; esac\necho "No journal files were found." >&2',
+              'echo "System has not been booted with systemd as init system (PID 1). Can\'t operate." >&2\n'
+              'echo "Failed to connect to bus: Host is down" >&2\nexit 1')
+    result = logs.scan_logs(JOURNAL, "academy-ai-worker", MARKERS, config())
+    assert result["read"] is False and result["reason"] == "not-found"
+    state = containers.process_state({"source": JOURNAL})
+    assert state["present"] is None and "not been booted with systemd" in state["error"]
+
+
+def test_a_quiet_journal_that_can_be_read_is_read_and_empty(tmp_path, monkeypatch):
+    stand_ins(tmp_path, monkeypatch, 'case "$*" in *-q*) exit 0;; esac\necho "-- No entries --"', "echo active")
+    result = logs.scan_logs(JOURNAL, "academy-ai-worker", MARKERS, config())
+    assert result["read"] is True

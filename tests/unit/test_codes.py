@@ -33,7 +33,7 @@ def test_the_readme_code_table_is_the_registrys():
 def test_verdict_precedence_takes_the_first_implied():
     def finding(code):
         return emit(code, ["h"], "m", None, container="c", fix="f", queue="q", hosts="h", host="h", region="r",
-                    region_var="R", account="a", detail="d", path="p", app_keys="k", create_queue="c")
+                    region_var="R", account="a", detail="d", path="p", app_keys="k", create_queue="c", read="r")
     assert codes.verdict(True, []) == (Verdict.OK, ())
     assert codes.verdict(True, [finding("worker-no-activity"), finding("logs-truncated")]) == (Verdict.OK, ())
     assert codes.verdict(True, [finding("logs-unreadable")]) == (Verdict.UNKNOWN, ("logs-unreadable",))

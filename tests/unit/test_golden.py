@@ -101,3 +101,17 @@ def test_code_suspect_is_reached_from_five_independent_kinds_of_evidence():
              if len(scenario.expect) == 1 and scenario.verdict(scenario.expect[0][0]) == "code-suspect"}
     assert {"job-repeated-failure", "dead-letter-messages", "worker-exceptions", "job-crash-loop",
             "job-stuck"} <= alone
+
+
+def test_a_missing_log_file_names_the_file_reader_and_quotes_the_path():
+    from auditor import diagnosis
+    from auditor.facts import ContainerReading, LogReading, Missing, Unread, WorkloadKind
+    path = "/srv/$(touch pwned)/worker.log"
+    unread = LogReading(Missing(Unread.NOT_FOUND, "no file matches %s" % path))
+    (finding,) = diagnosis._log_evidence("ai-1", ContainerReading(path, "ai-worker", True, logs=unread,
+                                                                  kind=WorkloadKind.FILE))
+    assert "docker" not in finding.remedy and "'/srv/$(touch pwned)/worker.log'" in finding.remedy
+    journal = LogReading(Missing(Unread.PERMISSION_DENIED, "insufficient permissions"))
+    (finding,) = diagnosis._log_evidence("ai-1", ContainerReading("academy-ai-worker", "ai-worker", None,
+                                                                  logs=journal, kind=WorkloadKind.JOURNALD))
+    assert "systemd-journal" in finding.remedy and "docker" not in finding.remedy
