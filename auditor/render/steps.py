@@ -17,6 +17,15 @@ def _step_workloads(step, host, api_roles):
     return [c for c in host.report.containers if (step == 3) == (c.role in api_roles)]
 
 
+def _inapplicable(step, host, api_roles):
+    """Why step 2 or 3 has nothing to examine on this host (no workload of its kind), else None."""
+    if step not in (2, 3) or _step_workloads(step, host, api_roles) or \
+            (step == 2 and host.report.docker.missing is not None):
+        return None
+    return "no %s on this host (roles: %s)" % ("API (producer) workload" if step == 3 else "worker workload",
+                                               ", ".join(host.report.roles) or "none")
+
+
 def _findings_of(step, host, api_roles):
     """A step's findings; one about a workload (a container's state, its logs) goes to the step
     that workload belongs to, so the API's unreadable logs are step 3's, not a worker's."""
@@ -92,7 +101,7 @@ def _seen(step, host, api_roles):
             lines.append("  %-22s %4d  last %s" % (marker.name, marker.count, marker.last or "-"))
     if step == 2 and report.docker.missing is not None:
         lines.append("docker: %s" % report.docker.missing)
-    return lines or ["nothing configured for this step on this host"]
+    return lines
 
 
 def _where(host, check):
@@ -106,16 +115,19 @@ def _where(host, check):
     return lines
 
 
-def _section(out, title, seen, found, unjudged=()):
+def _section(out, title, seen, found, unjudged=(), inapplicable=None):
     """A step's verdict: FAIL on an error that judges (not one that only says evidence is
     missing); NOT JUDGED, with why, when its evidence is missing (never OK then); WARN on other
-    findings; OK."""
+    findings; NOT APPLICABLE, with why, when the step had nothing on this host to examine (an OK
+    there would claim a check that never ran); OK."""
     if any(f.severity == "error" and CODES[f.code].verdict != Verdict.UNKNOWN for f in found):
         verdict = "FAIL"
     elif unjudged:
         verdict = "NOT JUDGED (%s)" % "; ".join(unjudged)
+    elif found:
+        verdict = "WARN"
     else:
-        verdict = "WARN" if found else "OK"
+        verdict = "NOT APPLICABLE (%s)" % inapplicable if inapplicable else "OK"
     out.append("%s: %s" % (title, verdict))
     out += ["    " + line for line in seen]
     for f in found:
@@ -133,7 +145,7 @@ def render_steps(host, check=None, fleet_findings=(), api_roles=()):
     steps = [0] if not host.report.reachable else [1, 2, 3]
     for step in steps:
         _section(out, STEPS[step], _seen(step, host, api_roles), _findings_of(step, host, api_roles),
-                 _unjudged(step, host, api_roles) if step else ())
+                 _unjudged(step, host, api_roles) if step else (), _inapplicable(step, host, api_roles))
     if check is not None:
         _section(out, "Where the queues are (the controller's own AWS view)", _where(host, check),
                  [f for f in fleet_findings if f.code in ("queue-elsewhere", "cross-check-failed")])

@@ -94,6 +94,14 @@ def test_check_host_never_says_ok_for_a_step_whose_evidence_is_missing():
     assert "academy-api" not in steps.split("Step 3")[0].split("Step 2")[1]    # the API is not shown as a worker
 
 
+def test_check_host_says_a_step_with_nothing_to_examine_is_not_applicable_not_ok():
+    steps = _steps(load(GOLDEN / "healthy.json"), "video-1")              # a worker-only host
+    assert "Step 3 - API logs: NOT APPLICABLE (no API (producer) workload on this host (roles: video-worker))" in steps
+    assert "Step 2 - worker containers and their logs: OK" in steps
+    steps = _steps(load(GOLDEN / "healthy.json"), "api-1")
+    assert "Step 3 - API logs: OK" in steps
+
+
 def test_code_suspect_is_reached_from_five_independent_kinds_of_evidence():
     """Repeated receipts, a dead-letter queue's depth, failure lines, runs ending on one job and a
     job held past its visibility timeout: each alone makes a host code-suspect in its own scenario."""
