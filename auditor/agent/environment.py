@@ -10,8 +10,8 @@ import stat
 try:
     from .wire import Unread
     from .appenv import env_keys, queue_entries, resolved_regions, value_problems
-    from .redact import describe_credentials, fingerprint, mask_key_id, mask_key_ids_in, strip_url_user, \
-        strip_url_users_in
+    from .redact import describe_credentials, fingerprint, mask_key_id, mask_key_ids_in, scrub_shapes, \
+        strip_url_user, strip_url_users_in
 except ImportError:  # shipped: the sources are concatenated (see agent.program)
     pass
 
@@ -23,6 +23,7 @@ MAX_DOTENV_BYTES = 16 * 1024 * 1024      # a .env is small; a huge value fails t
 # container names, roles and paths and corrupted the facts themselves.
 MIN_SECRET = 8
 SECRETS = set()             # every non-public value seen (.env, container env): never sent as is
+PUBLIC_VALUES = set()       # every public value seen: shown in clear, so never scrubbed from inside
 # a region name is no secret, whatever variable holds it (a Celery app's own region variable is not
 # known to be public): scrubbing it would erase the region from the probe's own findings
 REGION_SHAPE = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
@@ -30,11 +31,22 @@ REGION_SHAPE = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
 
 def scrub_outgoing(text, domain):
     """The last pass over everything that leaves the host: any secret value the agent knows
-    (MIN_SECRET characters or more) is replaced by its fingerprint, full key ids are masked,
-    URL user info is removed."""
+    (MIN_SECRET characters or more) is replaced by its fingerprint where it stands as a whole token
+    and is not part of a public value (a host `127.0.0.1` in a private variable must not corrupt a
+    public endpoint URL); then credentials by their shape (those no .env declared), full key ids
+    masked, URL user info removed."""
     for value in sorted(SECRETS, key=len, reverse=True):
-        text = text.replace(json.dumps(value)[1:-1], "fp:" + fingerprint(domain, value))
-    return strip_url_users_in(mask_key_ids_in(text))
+        if any(value in shown for shown in PUBLIC_VALUES):
+            continue                    # shown in clear anyway: scrubbing it would only corrupt the public one
+        text = _whole_token(json.dumps(value)[1:-1]).sub("fp:" + fingerprint(domain, value), text)
+    return strip_url_users_in(mask_key_ids_in(scrub_shapes(text)))
+
+
+def _whole_token(encoded):
+    """The value where its ends are not glued to more of a word (an escape such as `\\n` is a break)."""
+    starts = r"(?:(?<=\\[nrt\"])|(?<![A-Za-z0-9_]))" if encoded[:1].isalnum() else ""
+    ends = r"(?![A-Za-z0-9_])" if encoded[-1:].isalnum() else ""
+    return re.compile(starts + re.escape(encoded) + ends)
 
 
 def parse_dotenv(text, loader="compose"):
@@ -108,6 +120,7 @@ def describe_env(env, config):
             SECRETS.add(value)
         if name in public:
             entry["value"] = value
+            PUBLIC_VALUES.add(value)
         elif name in key_ids:
             entry["masked"] = mask_key_id(value)
         described[name] = entry

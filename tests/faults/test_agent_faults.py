@@ -88,6 +88,18 @@ def test_no_secret_value_leaves_the_host(tmp_path):
     assert KEY_ID not in text and "AKIA************" + KEY_ID[-4:] in text
 
 
+def test_a_credential_no_env_declared_never_leaves_the_host(tmp_path):
+    secret = "Zq8vN2mLx4Rt7YbW1cKp9Hs3Df6Gj0UaEoTiQwPy"          # made up; in no .env
+    token = "IQoJb3JpZ2luX2VjEHoaDmFwLW5vcnRoZWFzdC0yIkcwRQIhAK7" * 3
+    traceback = ("%s ERROR job failed | job_id=j1\nTraceback (most recent call last):\n"
+                 '  File "/app/worker.py", line 10, in run\n'
+                 "ValueError: signing failed key=%s sess=%s\n" % (TAIL[:23], secret, token))
+    facts, _ = run_agent_here(tmp_path, ENV, TAIL + traceback)
+    text = json.dumps(facts)
+    assert "signing failed" in text                     # the line came through, its credentials did not
+    assert secret not in text and token[:40] not in text and "[secret removed]" in text
+
+
 def test_the_agent_exits_0_with_its_stdin_open_as_over_ssh(tmp_path):
     """Over SSH the agent watches stdin to stop when the connection closes; at its normal end it
     must not kill its own process group (that lost the real status: --debug said exit -1)."""
