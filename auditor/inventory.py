@@ -582,7 +582,7 @@ def load_inventory(path):
         ranked = sorted(member_of, key=lambda n: (n != "all", groups[n].depth, n))
         layers = [layer for name in ranked for layer in group_layers[name]]
         layers += host_vars[host] + ([] if from_ansible else _vars_files(base / "host_vars", host))
-        specs.append(_host_spec(host, merge_vars(layers), tuple(ranked), host_vars[host], path))
+        specs.append(_host_spec(host, merge_vars(layers), tuple(ranked), host_vars[host], path, layers))
     return specs
 
 
@@ -594,7 +594,7 @@ OLDER_NAMES = {"ansible_ssh_host": "ansible_host", "ansible_ssh_user": "ansible_
 PASSWORDS = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
 
 
-def _host_spec(name, variables, groups, own_layers, path):
+def _host_spec(name, variables, groups, own_layers, path, layers=()):
     for key in PASSWORDS:
         if variables.get(key):
             raise InventoryError("%s: host %r sets %s: the audit never logs in with a password (it would have to "
@@ -639,11 +639,66 @@ def _host_spec(name, variables, groups, own_layers, path):
     except ValueError as error:
         raise InventoryError("%s: host %r: ansible_ssh_common_args cannot be read (%s)\n  fix: balance its quotes"
                              % (path, name, error))
+    _check_ssh_names(name, address if not ssm else None, variables.get("ansible_user"), jump,
+                     lambda key: _located(layers, key, path))
     return HostSpec(name=name, address=str(address), port=port, user=variables.get("ansible_user"),
                     key_file=variables.get("ansible_ssh_private_key_file"), proxy_jump=jump, proxy_command=proxy,
                     ssh_args=others, connection=connection, ssm=ssm,
                     python=variables.get("ansible_python_interpreter") or "python3",
                     groups=groups, settings=settings)
+
+
+# what OpenSSH refuses in a user or host name on its command line (ssh.c valid_ruser/valid_hostname),
+# refused here for every transport: such a name is a typo or an attempt to smuggle in an option
+REFUSED_IN_USER = frozenset("'`\";&<>|(){}")
+REFUSED_IN_HOST = REFUSED_IN_USER | frozenset("$\\ \t")
+
+
+def _name_problem(value, refused):
+    """Why ssh would refuse or misread a user or host name (None when it is fine)."""
+    if not value:
+        return "it is empty"
+    if value.startswith("-"):
+        return "it starts with '-' (ssh would read it as an option)"
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return "it holds a control character"
+    bad = sorted(set(value) & refused)
+    return "it holds %s, which ssh refuses" % " ".join(repr(c) for c in bad) if bad else None
+
+
+def _check_ssh_names(name, address, user, jump, where):
+    """The address, user and each jump host of a host as ssh will take them, else an inventory
+    error at the line that set them (`ProxyJump=root@bastion:24o3` is a typo, not a bug to report)."""
+    for key, value, refused in (("ansible_host", address, REFUSED_IN_HOST), ("ansible_user", user, REFUSED_IN_USER)):
+        if value is not None:
+            problem = _name_problem(str(value), refused)
+            if problem:
+                raise InventoryError("%s: host %r: %s %s: %s\n  fix: write the %s as ssh takes it" % (
+                    where(key), name, key, shown(value), problem, "address" if key == "ansible_host" else "user name"))
+    for element in (jump or "").split(",") if jump is not None else ():
+        jump_user, _, rest = element.rpartition("@")
+        host, port = rest, "22"
+        if rest.startswith("["):
+            host, _, tail = rest[1:].partition("]")
+            port = tail[1:] if tail.startswith(":") else "22"
+        elif rest.count(":") == 1:
+            host, port = rest.split(":")
+        problem = (_name_problem(jump_user, REFUSED_IN_USER) if "@" in element else None) or \
+            _name_problem(host, REFUSED_IN_HOST) or \
+            (None if port.isdigit() and 1 <= int(port) <= 65535 else "its port %r is not a number from 1 to 65535" % port)
+        if problem:
+            key = "ansible_ssh_common_args" if where("ansible_ssh_common_args") != where(None) \
+                else "ansible_ssh_extra_args"
+            raise InventoryError("%s: host %r: jump host %s: %s\n  fix: write each jump host as [user@]host[:port] "
+                                 "(ProxyJump=a,b for a chain)" % (where(key), name, shown(element), problem))
+
+
+def _located(layers, key, path):
+    """file:line where the highest-precedence layer sets `key`, else the inventory's path."""
+    for layer in reversed(list(layers)):
+        if isinstance(layer, Located) and key in layer:
+            return layer.where(key)
+    return str(path)
 
 
 def _ssm_target(name, variables, settings, path):

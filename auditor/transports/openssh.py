@@ -77,8 +77,8 @@ class OpenSSH(Transport):
         happens, and none is waited for."""
         if not spec.settings.ssh_control_persist:
             return False
-        argv = self.argv(spec, "true", connect_timeout)[:-2]
-        done = subprocess.run(argv[:1] + ["-O", "check"] + argv[1:] + [spec.address], capture_output=True,
+        argv = self.argv(spec, "true", connect_timeout)[:-3]
+        done = subprocess.run(argv[:1] + ["-O", "check"] + argv[1:] + ["--", spec.address], capture_output=True,
                               timeout=10, stdin=subprocess.DEVNULL)
         return done.returncode == 0
 
@@ -92,7 +92,7 @@ class OpenSSH(Transport):
                 argv += ["-l", user]
             if proxy:
                 argv += ["-o", "ProxyCommand=%s" % proxy]
-            proxy = " ".join(shlex.quote(word) for word in argv + [host])
+            proxy = " ".join(shlex.quote(word) for word in argv + ["--", host])
         return proxy
 
     def argv(self, spec, command, connect_timeout):
@@ -104,7 +104,7 @@ class OpenSSH(Transport):
         elif spec.proxy_command:
             argv += ["-o", "ProxyCommand=%s" % spec.proxy_command]
         argv += list(spec.ssh_args)
-        return argv + [spec.address, command]
+        return argv + ["--", spec.address, command]      # `--`: no address is ever read as an option
 
     def describe(self, spec):
         """The route as ssh will take it: the inventory's jump hosts, else ssh_config's (`ssh -G`)."""
@@ -178,7 +178,7 @@ class OpenSSH(Transport):
     def resolved(self, spec):
         """{hostname, port, proxyjump} as the operator's ssh_config resolves the target (`ssh -G`,
         no connection): asked only to name the hop of a failure."""
-        done = subprocess.run(["ssh", "-G", "-p", str(spec.port), spec.address], capture_output=True, text=True,
+        done = subprocess.run(["ssh", "-G", "-p", str(spec.port), "--", spec.address], capture_output=True, text=True,
                               timeout=10, stdin=subprocess.DEVNULL)
         pairs = dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
         return {"hostname": pairs.get("hostname", spec.address), "port": int(pairs.get("port", spec.port)),

@@ -2,6 +2,7 @@
 usage and inventory errors, one line), never a traceback and never an audit that lies."""
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -235,3 +236,20 @@ def test_without_ansible_an_ini_inventory_says_how_to_read_it(fab, tmp_path, mon
     (tmp_path / "broken.ini").write_text("[api\napi-1 ansible_host=\n")
     broken = fab("hosts", "-i", str(tmp_path / "broken.ini"))
     assert broken.returncode == 2 and "ansible-inventory" in broken.stderr
+
+
+@pytest.mark.parametrize("variables, words", [
+    ({"ansible_host": "-oProxyCommand=touch /tmp/owned", "ansible_connection": "ssh"}, "starts with '-'"),
+    ({"ansible_user": "-oProxyCommand=touch /tmp/owned", "ansible_connection": "ssh"}, "starts with '-'"),
+    ({"ansible_user": "deploy;id"}, "holds ';', which ssh refuses"),
+    ({"ansible_user": "x'y", "ansible_connection": "ssh"}, "holds \"'\", which ssh refuses"),
+    ({"ansible_ssh_common_args": "-o ProxyJump=root@bastion:24o3"}, "its port '24o3' is not a number"),
+    ({"ansible_ssh_common_args": "-J -oProxyCommand=id", "ansible_connection": "ssh"}, "starts with '-'"),
+])
+def test_names_ssh_would_misread_are_inventory_errors_at_their_line(fab, inventory, variables, words):
+    host = dict({"ansible_host": "127.0.0.1", "ansible_port": free_port()}, **variables)
+    for task in ("hosts", "audit"):
+        done = fab(task, "-i", str(inventory(hosts={"api-1": host})))
+        assert done.returncode == 2, done.stderr
+        assert words in done.stderr and re.search(r"inventory\.yaml:\d+: host 'api-1'", done.stderr), done.stderr
+        assert "unexpected" not in done.stderr and "agent-failed" not in done.stdout

@@ -231,3 +231,12 @@ def test_openssh_host_key_and_authentication_failures(stderr, spec, kind, words)
 def test_openssh_connection_failures(stderr, spec, kind, words):
     found_kind, detail = openssh_case(stderr, spec)
     assert found_kind == kind and words in detail, detail
+
+
+def test_ssh_ends_its_options_before_every_address_it_is_given():
+    from auditor.transports.base import Session
+    jumped = HostSpec("web-2", "10.9.9.9", user="nobody", proxy_jump="bastion:2222")
+    argv = openssh.OpenSSH(Session()).argv(jumped, "true", 5)
+    assert argv[-3:] == ["--", "10.9.9.9", "true"]
+    proxy = next(word for word in argv if word.startswith("ProxyCommand="))
+    assert proxy.endswith(" -- bastion")
