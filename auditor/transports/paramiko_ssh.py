@@ -244,6 +244,14 @@ class Wire:
             self.error = error
             raise
 
+    def wait_for_banner(self, timeout):
+        """Until the peer has sent something (its SSH banner): a peer that accepts TCP and never
+        speaks costs no CPU, so it must not hold a key-exchange slot while it is waited for."""
+        if not isinstance(self.sock, (socket.socket, paramiko.Channel)):
+            return                      # a ProxyCommand's pipe: paramiko waits for it itself
+        if not select.select([self.sock], [], [], timeout)[0]:
+            raise socket.timeout("no SSH banner within %ss" % timeout)
+
     def settimeout(self, timeout):
         self.sock.settimeout(timeout)
 
@@ -484,6 +492,7 @@ class ParamikoSSH(Transport):
 
         client._auth = authenticate
         try:
+            hop.wire.wait_for_banner(hop.connection.connect_timeout)
             with self.handshakes:
                 hop.connection.open()
         finally:
