@@ -36,6 +36,9 @@ class AuditResult:
 
     @property
     def exit_code(self):
+        """How the run ends, as its reports say it: an interrupted run by its signal."""
+        if self.interrupted:
+            return ExitStatus.TERMINATED if self.interrupted_by == "SIGTERM" else ExitStatus.INTERRUPTED
         return ExitStatus.FINDINGS if any(f.severity == Severity.ERROR for f in self.findings) else ExitStatus.OK
 
 

@@ -149,10 +149,9 @@ def _emit(text, output):
 
 def _exit_for(result):
     if result.interrupted:
-        terminated = result.interrupted_by == "SIGTERM"
+        terminated = result.exit_code == ExitStatus.TERMINATED
         raise Exit("%s: %d host(s) not audited" % ("terminated (SIGTERM)" if terminated else "interrupted",
-                                                   len(result.interrupted)),
-                   code=ExitStatus.TERMINATED if terminated else ExitStatus.INTERRUPTED)
+                                                   len(result.interrupted)), code=result.exit_code)
     if result.exit_code:
         raise Exit(code=result.exit_code)
 

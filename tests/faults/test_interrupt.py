@@ -44,3 +44,4 @@ def test_a_signal_returns_promptly_with_the_report_and_its_exit_code(inventory, 
     document = json.loads(report.read_text())
     assert len(document["hosts"]) == 1000
     assert {f["code"] for f in document["findings"]} == {"host-not-audited"}
+    assert document["exit_code"] == code                # the report says how the run ended
