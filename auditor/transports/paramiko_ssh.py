@@ -8,10 +8,10 @@ hop and the phase where it happened, from what the peer really sent.
 """
 import base64
 import errno
-import fnmatch
 import hashlib
 import logging
 import os
+import re
 import select
 import socket
 import threading
@@ -126,12 +126,18 @@ class IndexedHostKeys(paramiko.HostKeys):
         bare = hostname[1:].split("]:")[0] if hostname.startswith("[") else hostname
         for patterns, number in self.authorities:
             names = patterns.split(",")
-            if any(fnmatch.fnmatch(hostname, p[1:]) or fnmatch.fnmatch(bare, p[1:]) for p in names
-                   if p.startswith("!")):
+            if any(_host_matches(hostname, p[1:]) or _host_matches(bare, p[1:]) for p in names if p.startswith("!")):
                 continue
-            if any(fnmatch.fnmatch(hostname, p) or fnmatch.fnmatch(bare, p) for p in names if not p.startswith("!")):
+            if any(_host_matches(hostname, p) or _host_matches(bare, p) for p in names if not p.startswith("!")):
                 return "%s:%d" % (self.filename, number)
         return None
+
+
+def _host_matches(hostname, pattern):
+    """OpenSSH's host pattern: `*` and `?` are its only wildcards (a `[host]:port` pattern is literal,
+    where fnmatch would read `[...]` as a set of characters and never match it)."""
+    expression = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern.lower())
+    return re.fullmatch(expression, hostname.lower()) is not None
 
 
 def fingerprint(key):

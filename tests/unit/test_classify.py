@@ -51,6 +51,22 @@ def test_paramiko_host_key_vouched_for_only_by_a_certificate_authority_points_at
     assert "(%s:3: @cert-authority)" % KNOWN_HOSTS in detail and "`ansible_connection: ssh`" in detail
 
 
+@pytest.mark.parametrize("patterns, vouched", [
+    ("127.0.0.1,[127.0.0.1]:42722", True),          # as OpenSSH's own docs write a non-default port
+    ("[127.0.0.1]:42722", True),
+    ("127.0.0.*", True),
+    ("[127.0.0.1]:2222", False),
+    ("*,![127.0.0.1]:42722", False),
+])
+def test_a_cert_authority_line_is_matched_by_openssh_host_patterns(tmp_path, patterns, vouched):
+    from auditor.transports.paramiko_ssh import IndexedHostKeys as KnownHosts
+    known = tmp_path / "known_hosts"
+    known.write_text("@cert-authority %s ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
+                     % patterns)
+    found = KnownHosts(str(known)).authority_for("[127.0.0.1]:42722")
+    assert found == ("%s:1" % known if vouched else None)
+
+
 def test_paramiko_revoked_host_key_names_its_fingerprint_as_openssh_prints_it():
     kind, detail = paramiko_case(failed(HostKeyRefused("[10.0.0.5]:2222", HOST_KEY, revoked=True), "handshake"))
     assert kind == K.HOST_KEY_REVOKED
