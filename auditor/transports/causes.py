@@ -38,6 +38,17 @@ def no_banner(where, seconds):
         "sshd" % (where, seconds)
 
 
+def not_ssh(where, answered):
+    return K.PROTOCOL, "%s answered, but not as an SSH server: %r (another service on that port?)" % (where, answered)
+
+
+def proxy_failed(where, command, said):
+    """A ProxyCommand that ended before the SSH handshake: its own words are the cause, not sshd."""
+    return K.UNREACHABLE, "the ProxyCommand for %s ended before the SSH handshake (%s)%s: run it by hand and fix " \
+        "what it says; the host's sshd was never reached" % (where, command, ": %r" % said if said else
+                                                              ", saying nothing")
+
+
 def ssh1_only(where, banner=None):
     return K.PROTOCOL, "%s speaks only SSH-1%s: the audit needs SSH-2" % (where, " (%r)" % banner if banner else "")
 

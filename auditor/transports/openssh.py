@@ -18,6 +18,7 @@ import re
 import select
 import shlex
 import signal
+import socket
 import stat
 import subprocess
 import threading
@@ -166,7 +167,10 @@ class OpenSSH(Transport):
         # at LogLevel VERBOSE too): fewer means ssh failed before or while reaching the target
         reached = sum(line.startswith("Authenticated to ") for line in own) >= hops
         if exited == SSH_FAILED and not reused and not reached:
-            kind, detail = classify(stderr, spec, connect_timeout, self.resolved(spec))
+            resolved = self.resolved(spec)
+            kind, detail = classify(stderr, spec, connect_timeout, resolved)
+            if kind in (K.TIMEOUT, K.UNREACHABLE) and ("handshake" in detail or "banner" in detail):
+                kind, detail = _what_answered(spec, resolved, connect_timeout) or (kind, detail)
             if kind == K.AUTH_FAILED and spec.key_file and self.key_problem(spec.key_file) == "protected":
                 detail += ": " + causes.without_agent(spec.key_file)
             return RunOutcome(spec.name, str(kind), exit_status=exited, detail=detail, seconds=seconds)
@@ -182,7 +186,7 @@ class OpenSSH(Transport):
                               timeout=10, stdin=subprocess.DEVNULL)
         pairs = dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
         return {"hostname": pairs.get("hostname", spec.address), "port": int(pairs.get("port", spec.port)),
-                "proxyjump": pairs.get("proxyjump", "none")}
+                "proxyjump": pairs.get("proxyjump", "none"), "proxycommand": pairs.get("proxycommand", "none")}
 
     def _announce_added(self, spec, own):
         for line in own:
@@ -210,12 +214,13 @@ def control_directory():
 
 
 def _kill(process):
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        process.wait()
+    """ssh and its whole process group: a ProxyCommand's children outlive ssh's own exit (ssh ends
+    only the proxy it started), so the group is ended even when ssh has exited by itself."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)      # the group outlives its leader while it has members
+    except OSError:
+        pass
+    process.wait()
     for stream in (process.stdin, process.stdout, process.stderr):
         if stream and not stream.closed:
             stream.close()
@@ -262,6 +267,34 @@ def _stalled(stderr, spec, handshake):
 
 
 # -- classification of ssh's own failures (exit 255) ---------------------------------------------
+
+def _what_answered(spec, resolved, connect_timeout):
+    """ssh does not say what a peer that is not sshd sent (an HTTP server's 400 is "no banner" or "closed"
+    to it): on a direct route, one more connection says an SSH client's banner and reads the answer
+    (read-only, bounded), so both transports name the other service alike. None when it is sshd-like
+    or silent."""
+    if spec.proxy_jump or spec.proxy_command or resolved.get("proxyjump", "none") != "none" or \
+            resolved.get("proxycommand", "none") != "none":
+        return None
+    seconds = min(connect_timeout, 3)
+    try:
+        with socket.create_connection((resolved["hostname"], resolved["port"]), timeout=seconds) as peer:
+            peer.sendall(b"SSH-2.0-fleet-audit\r\n")
+            answer = peer.recv(256)
+    except OSError:
+        return None
+    first = (answer.decode("ascii", "replace").splitlines() or [""])[0][:60]
+    if not first or first.startswith("SSH-"):
+        return None
+    return causes.not_ssh(hop_label(spec.address, spec.port), first)
+
+
+def _proxy_of(spec, resolved):
+    """The ProxyCommand ssh ran for the target, as the operator would name it."""
+    if spec.proxy_jump or resolved.get("proxyjump", "none") != "none":
+        return "the jump host's ssh, ProxyJump %s" % (spec.proxy_jump or resolved["proxyjump"])
+    return spec.proxy_command or resolved.get("proxycommand", "none")
+
 
 def classify(stderr, spec, connect_timeout, resolved):
     """(kind, detail) from what ssh said when it failed itself; `resolved` is the target as the
@@ -324,12 +357,12 @@ def classify(stderr, spec, connect_timeout, resolved):
         return causes.no_banner(hop_label(spec.address, spec.port), connect_timeout)
     if "Connection reset by" in text:
         return causes.reset_in_handshake(hop_label(spec.address, spec.port))
+    if "Connection closed by UNKNOWN port 65535" in text:     # the ProxyCommand's end, not sshd's
+        said = [line.strip() for line in text.strip().splitlines() if line.strip() and
+                not line.startswith(("kex_exchange_identification:", "Connection closed by"))]
+        return causes.proxy_failed(hop_label(spec.address, spec.port), _proxy_of(spec, resolved),
+                                   said[-1][:200] if said else "")
     if "Connection closed by" in text:
-        via = ""
-        if "UNKNOWN port 65535" in text:     # the ProxyCommand's end: what it said before ssh's own lines
-            said = [line for line in text.strip().splitlines()
-                    if not line.startswith(("kex_exchange_identification:", "Connection closed by"))]
-            via = " (its ProxyCommand ended%s)" % (": %s" % said[-1].strip()[:200] if said else "")
-        return K.UNREACHABLE, "%s closed the connection during the SSH handshake%s: not an SSH server there, or " \
-            "sshd refusing it (MaxStartups, tcp wrappers, AllowUsers)" % (hop_label(spec.address, spec.port), via)
+        return K.UNREACHABLE, "%s closed the connection during the SSH handshake: not an SSH server there, or " \
+            "sshd refusing it (MaxStartups, tcp wrappers, AllowUsers)" % hop_label(spec.address, spec.port)
     return K.ERROR, "ssh failed (exit 255): %s" % last

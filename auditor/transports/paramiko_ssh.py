@@ -7,13 +7,16 @@ ssh_config) and a ProxyCommand are opened here, hop by hop, so that a failure is
 hop and the phase where it happened, from what the peer really sent.
 """
 import base64
+import collections
 import errno
 import hashlib
 import logging
 import os
 import re
 import select
+import signal
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -195,9 +198,12 @@ class Hop:
         return hop_label(self.connection.host, self.connection.port)
 
     @property
+    def name(self):
+        return "%s %s" % (self.role, self.label) if self.role != "target" else self.label
+
+    @property
     def where(self):
-        where = "%s %s" % (self.role, self.label) if self.role != "target" else self.label
-        return where + (" (via its ProxyCommand)" if self.proxy_command else "")
+        return self.name + (" (via its ProxyCommand)" if self.proxy_command else "")
 
 
 class HopFailed(Exception):
@@ -253,8 +259,6 @@ class Wire:
     def wait_for_banner(self, timeout):
         """Until the peer has sent something (its SSH banner): a peer that accepts TCP and never
         speaks costs no CPU, so it must not hold a key-exchange slot while it is waited for."""
-        if not isinstance(self.sock, (socket.socket, paramiko.Channel)):
-            return                      # a ProxyCommand's pipe: paramiko waits for it itself
         if not select.select([self.sock], [], [], timeout)[0]:
             raise socket.timeout("no SSH banner within %ss" % timeout)
 
@@ -273,6 +277,75 @@ class Wire:
     @property
     def _closed(self):      # read by paramiko's Transport.stop_thread
         return getattr(self.sock, "_closed", getattr(self.sock, "closed", False))
+
+
+class ProxyProcess:
+    """A ProxyCommand run as OpenSSH runs it (`sh -c 'exec COMMAND'`), in its own process group:
+    what it says on stderr is kept (its last lines are why it failed, which paramiko's own
+    ProxyCommand discards), its end reads as the end of the connection (paramiko's spins until the
+    timeout), and closing it ends its whole group (a hung proxy and its children never outlive
+    the audit)."""
+
+    def __init__(self, command_line):
+        self.command = command_line
+        self.process = subprocess.Popen(["/bin/sh", "-c", "exec " + command_line], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+                                        start_new_session=True)
+        self.timeout = None
+        self.said = collections.deque(maxlen=5)
+        threading.Thread(target=self._listen, daemon=True).start()
+
+    def _listen(self):
+        for line in self.process.stderr:
+            if line.strip():
+                self.said.append(line.decode("utf-8", "replace").strip()[:200])
+
+    def last_words(self):
+        """The proxy's last stderr line, once it has ended (a moment for the pipe to drain)."""
+        try:
+            self.process.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            return None
+        deadline = time.monotonic() + 1
+        while not self.said and self.process.stderr and not self.process.stderr.closed and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.said[-1] if self.said else ""
+
+    def send(self, data):
+        try:
+            return os.write(self.process.stdin.fileno(), data)
+        except OSError as error:
+            raise paramiko.ssh_exception.ProxyCommandFailure(self.command, error.strerror)
+
+    def recv(self, size):
+        if not select.select([self.process.stdout], [], [], self.timeout)[0]:
+            raise socket.timeout()
+        return os.read(self.process.stdout.fileno(), size)      # b"" at its end: the connection closed
+
+    def settimeout(self, timeout):
+        self.timeout = timeout
+
+    def fileno(self):           # select() waits on what the proxy prints
+        return self.process.stdout.fileno()
+
+    def close(self):
+        for signum in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self.process.pid, signum)
+            except (ProcessLookupError, PermissionError):
+                break
+            try:
+                self.process.wait(timeout=2)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+
+    @property
+    def closed(self):
+        return self.process.poll() is not None
+
+    _closed = closed
 
 
 def expand_tokens(command, host, port, user):
@@ -423,6 +496,8 @@ class ParamikoSSH(Transport):
                 self._open.difference_update(hop.connection for hop in hops)
             for hop in reversed(hops):
                 hop.connection.close()
+                if hop.wire is not None:        # a transport that never started leaves its socket (or proxy) open
+                    hop.wire.close()
         log.debug("%s: exit %s after %.2fs", spec.name, exited, time.monotonic() - started)
         return command_outcome(spec.name, exited, stdout, stderr, timeout, time.monotonic() - started)
 
@@ -461,7 +536,7 @@ class ParamikoSSH(Transport):
                         raise HopFailed(previous, error) from error
                 elif hop.proxy_command:
                     hop.phase = "proxy"
-                    sock = paramiko.ProxyCommand(hop.proxy_command)
+                    sock = ProxyProcess(hop.proxy_command)
                 else:
                     # TCP first, outside the handshake slots: a dead subnet must not hold them for its timeouts
                     sock = socket.create_connection((conn.host, conn.port), timeout=conn.connect_timeout)
@@ -559,8 +634,13 @@ def classify(failure, spec, known_hosts, connect_timeout):
         return K.TIMEOUT, str(error)
     if isinstance(error, OutputTooLarge):
         return K.ERROR, str(error)
+    proxy = getattr(hop.wire, "sock", None)
+    if isinstance(proxy, ProxyProcess) and hop.phase in ("proxy", "handshake"):
+        said = proxy.last_words()
+        if said is not None:            # it ended: the proxy failed, the host's sshd was never reached
+            return causes.proxy_failed(hop.name, proxy.command, said)
     if isinstance(error, paramiko.ssh_exception.ProxyCommandFailure) or hop.phase == "proxy":
-        return K.UNREACHABLE, "the ProxyCommand for %s failed: %s (%s)" % (where, hop.proxy_command, error)
+        return causes.proxy_failed(hop.name, hop.proxy_command, str(error))
     if not isinstance(error, (OSError, EOFError, paramiko.SSHException)):     # the auditor's own failure
         return K.ERROR, "%s, %s: %s: %s" % (where, hop.phase, type(error).__name__, error)
     if hop.phase == "tcp":
@@ -597,8 +677,7 @@ def _handshake_failure(error, hop, where, connect_timeout):
     if answered.startswith("SSH-1.") and not answered.startswith("SSH-1.99"):
         return causes.ssh1_only(where, answered)
     if answered and not answered.startswith("SSH-"):
-        return K.PROTOCOL, "%s answered, but not as an SSH server: %r (another service on that port?)" % (
-            where, answered)
+        return causes.not_ssh(where, answered)
     if wire and isinstance(wire.error, ConnectionResetError):
         return causes.reset_in_handshake(where)
     if wire and wire.closed_by_peer:

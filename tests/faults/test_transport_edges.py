@@ -81,8 +81,9 @@ HTTP = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
 
 @pytest.mark.parametrize("connection, reply, then, kind, words", [
     ("paramiko", HTTP, "close", "protocol", "not as an SSH server: 'HTTP/1.1 400 Bad Request'"),
-    # OpenSSH does not say what a non-SSH peer sent before it closed: the cause says what it can
-    ("ssh", HTTP, "close", "unreachable", "closed the connection during the SSH handshake: not an SSH server"),
+    # OpenSSH does not say what a non-SSH peer sent: the transport asks the peer itself, as paramiko sees it
+    ("ssh", HTTP, "close", "protocol", "not as an SSH server: 'HTTP/1.1 400 Bad Request'"),
+    ("ssh", HTTP, "hold", "protocol", "not as an SSH server: 'HTTP/1.1 400 Bad Request'"),
     ("paramiko", b"SSH-1.5-OldServer\r\n", "hold", "protocol", "SSH-1"),
     ("ssh", b"SSH-1.5-OldServer\r\n", "hold", "protocol", "SSH-1"),
     ("paramiko", None, "reset", "unreachable", "reset the connection"),
@@ -152,3 +153,32 @@ def test_syn_drops_are_one_code_for_every_host(tmp_path, connection):
     assert len(outcomes) == 60
     assert {(o.kind, "no answer to the TCP connection" in o.detail) for o in outcomes} == {("unreachable", True)}, \
         {o.detail for o in outcomes}
+
+
+@pytest.mark.parametrize("connection", ["paramiko", "ssh"])
+def test_a_failing_proxy_command_is_named_with_its_own_words_not_blamed_on_sshd(tmp_path, connection):
+    proxy = "sh -c 'echo proxy.internal:3128: connection refused by policy >&2; exit 1'"
+    outcome, _ = _outcome(tmp_path, free_port(), connection=connection, proxy_command=proxy)
+    assert outcome.kind == "unreachable", outcome
+    assert "the ProxyCommand for" in outcome.detail and proxy in outcome.detail, outcome.detail
+    assert "connection refused by policy" in outcome.detail and "MaxStartups" not in outcome.detail
+
+
+def _alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as stat:
+            return stat.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("connection", ["paramiko", "ssh"])
+def test_a_hung_proxy_command_and_its_children_end_with_the_visit(tmp_path, connection):
+    pids = tmp_path / "pids"
+    proxy = "sh -c 'sleep 300 & echo $$ $! > %s; wait'" % pids
+    outcome, _ = _outcome(tmp_path, free_port(), connection=connection, proxy_command=proxy)
+    assert outcome.kind == "timeout", outcome
+    deadline = time.monotonic() + 10
+    while any(_alive(int(pid)) for pid in pids.read_text().split()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in pids.read_text().split() if _alive(int(pid))], "the proxy outlived the audit"

@@ -151,7 +151,7 @@ def test_paramiko_a_failing_proxy_command_is_named():
     failure = failed(paramiko.ssh_exception.ProxyCommandFailure("nc -X 5 proxy %h %p", "exit 1"), "proxy",
                      proxy_command="nc -X 5 proxy %h %p")
     kind, detail = paramiko_case(failure)
-    assert kind == K.UNREACHABLE and "the ProxyCommand for [10.0.0.5]:2222 (via its ProxyCommand) failed" in detail
+    assert kind == K.UNREACHABLE and "the ProxyCommand for [10.0.0.5]:2222 ended before the SSH handshake (nc -X 5 proxy %h %p)" in detail
 
 
 def test_paramiko_command_timeout_output_flood_and_the_auditors_own_bug():
@@ -166,7 +166,7 @@ def test_paramiko_command_timeout_output_flood_and_the_auditors_own_bug():
 # -- OpenSSH: what ssh said ------------------------------------------------------------------------
 
 TARGET = HostSpec("web-1", "127.0.0.1", port=42722, user="nobody")
-BEHIND_A_JUMP = HostSpec("web-2", "10.9.9.9", user="nobody")
+BEHIND_A_JUMP = HostSpec("web-2", "10.9.9.9", user="nobody", proxy_jump="bastion:2222")
 BANNER_LINES = "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\r\n"
 
 UNKNOWN = ("No ED25519 host key is known for [127.0.0.1]:42722 and you have requested strict checking.\r\n"
@@ -239,9 +239,14 @@ def test_openssh_host_key_and_authentication_failures(stderr, spec, kind, words)
     ("Connection timed out during banner exchange\nConnection to 127.0.0.1 port 42722 timed out\n", TARGET,
      K.TIMEOUT, "no SSH banner from [127.0.0.1]:42722 within 5s"),
     ("/bin/false: exec failed\r\n" + JUMP_CLOSED, BEHIND_A_JUMP, K.UNREACHABLE,
-     "(its ProxyCommand ended: /bin/false: exec failed): not an SSH server there"),
-    (JUMP_CLOSED, BEHIND_A_JUMP, K.UNREACHABLE, "10.9.9.9 closed the connection during the SSH handshake (its "
-                                                "ProxyCommand ended): not an SSH server there"),
+     "the ProxyCommand for 10.9.9.9 ended before the SSH handshake (the jump host's ssh, ProxyJump bastion:2222): "
+     "'/bin/false: exec failed': run it by hand"),
+    (JUMP_CLOSED, BEHIND_A_JUMP, K.UNREACHABLE, "the ProxyCommand for 10.9.9.9 ended before the SSH handshake (the "
+                                                "jump host's ssh, ProxyJump bastion:2222), saying nothing"),
+    ("nc: connect to proxy.internal port 3128 (tcp) failed: Connection refused\r\n" + JUMP_CLOSED,
+     HostSpec("web-3", "10.9.9.9", proxy_command="nc -X connect -x proxy.internal:3128 %h %p"), K.UNREACHABLE,
+     "(nc -X connect -x proxy.internal:3128 %h %p): 'nc: connect to proxy.internal port 3128 (tcp) failed: "
+     "Connection refused'"),
     ("", TARGET, K.ERROR, "ssh failed (exit 255): ssh failed and said nothing"),
 ])
 def test_openssh_connection_failures(stderr, spec, kind, words):
