@@ -17,7 +17,7 @@ from typing import Optional
 from . import USER_AGENT, agent, fingerprints
 from .agent.wire import SCHEMA, STEP_TIMEOUT
 from .settings import EVERY_QUEUE
-from .transports import RunOutcome, Session, capabilities, quote
+from .transports import RunOutcome, Session, capabilities, causes, quote
 from .errors import Terminated
 from .inventory import HostSpec
 
@@ -81,8 +81,11 @@ def run_agent(spec, key, session, digest=None):
     if log.isEnabledFor(logging.DEBUG):
         log.debug("%s: %s", spec.name, agent.command_display(spec.python, config, timeouts.command))
     sent = time.time()
-    outcome = session.run(spec, command, timeout=timeouts.command + 10, connect_timeout=timeouts.connect)
+    waited = timeouts.command + 10          # the host's own `timeout` ends the agent first, with 5 s of grace
+    outcome = session.run(spec, command, timeout=waited, connect_timeout=timeouts.connect)
     received = time.time()
+    if outcome.detail == causes.ran_past(waited):
+        outcome = dataclasses.replace(outcome, detail=causes.ran_past(timeouts.command))    # the operator's number
     outcome = dataclasses.replace(outcome, stdout=fingerprints.rekey(outcome.stdout, key),
                                   stderr=fingerprints.rekey(outcome.stderr, key))
     if not outcome.ok:

@@ -116,3 +116,21 @@ def test_the_agent_exits_0_with_its_stdin_open_as_over_ssh(tmp_path):
     process.stdin.close()
     assert json.loads(out.decode().splitlines()[-1])["schema"] == wire.SCHEMA
     assert status == 0, status
+
+
+def test_a_command_timeout_is_said_in_the_operators_number(tmp_path, monkeypatch):
+    """`timeouts.command: 8`: the host's own `timeout 8` ends an agent that hangs; the finding says
+    8 s, the setting the operator wrote, not the transport's wait with its grace (18 s)."""
+    from auditor import transports
+    from auditor.collect import run_agent
+    from auditor.transports import Session
+    from local_transport import REGISTRY_LINE
+    monkeypatch.setitem(transports.BACKENDS, *REGISTRY_LINE)
+    hanging = tmp_path / "python3"
+    hanging.write_text("#!/bin/sh\nexec sleep 60\n")
+    hanging.chmod(0o755)
+    settings = host_settings({"roles": ["ai-worker"], "timeouts": {"command": 8}})
+    spec = HostSpec("slow", "127.0.0.1", python=str(hanging), settings=settings, connection="local-shell")
+    run = run_agent(spec, b"k" * 32, Session())
+    assert run.outcome.kind == "timeout", run.outcome
+    assert run.outcome.detail == "the remote command ran past 8s and was stopped", run.outcome.detail
