@@ -20,6 +20,7 @@ from . import audit as pipeline
 from . import inventory as inventory_module
 from .errors import ExitStatus, UsageError
 from .progress import Progress
+from .shell import command
 from .render import FORMATS, MATRIX_FORMATS, render, render_matrix, render_pieces, use_colour
 from .render.sanitize import one_line, terminal
 from .render.steps import render_steps
@@ -99,10 +100,16 @@ def _hosts(inventory, hosts=None, roles=None, connect_timeout=None, known_hosts=
         for spec in specs], left_out
 
 
-def _check_format(fmt, allowed=FORMATS):
-    """Before any host is visited: a wrong --format must not cost an audit."""
-    if fmt not in allowed:
-        raise UsageError("unknown format %r; choose one of: %s" % (fmt, ", ".join(allowed)))
+def _check_format(fmt, allowed=FORMATS, why=""):
+    """Before any host is visited: a wrong --format must not cost an audit. `why` says what limits
+    `allowed` when a format the auditor has is not one of them."""
+    if fmt in allowed:
+        return
+    if fmt in FORMATS and why:
+        raise UsageError("--format %s %s; choose one of: %s" % (fmt, why, ", ".join(allowed)))
+    close = difflib.get_close_matches(str(fmt), allowed, n=1)
+    raise UsageError("unknown format %r%s; choose one of: %s" % (fmt, " (did you mean %r?)" % close[0] if close
+                                                                 else "", ", ".join(allowed)))
 
 
 def _write_private(path, pieces):
@@ -167,7 +174,8 @@ def audit(c, inventory="inventory.yaml", hosts=None, roles=None, parallel=None, 
     """Audit every host in parallel: SQS from each app's environment, containers, logs, verdicts.
     Read-only toward SQS and the hosts; hosts the inventory reaches by SSM Run Command
     (ansible_connection: community.aws.aws_ssm) leave a command record in the AWS account."""
-    _check_format(format, MATRIX_FORMATS if matrix_only else FORMATS)
+    _check_format(format, MATRIX_FORMATS if matrix_only else FORMATS,
+                  "is a whole report, not a matrix alone: drop --matrix-only for it" if matrix_only else "")
     _check_output(output)
     _check_output(write_failed)
     specs, left_out = _hosts(inventory, hosts, roles, connect_timeout, known_hosts)
@@ -346,6 +354,11 @@ MISPLACED_CORE_FLAGS = {
     "--collection": "the tasks are built in: there is no collection to choose",
     "-r": "the tasks are built in: there is no search root",
     "--search-root": "the tasks are built in: there is no search root",
+    "-i": "the inventory goes after the task: fleet-audit audit -i inventory.yaml",
+    "--inventory": "the inventory goes after the task: fleet-audit audit --inventory inventory.yaml",
+    "-H": "hosts go after the task: fleet-audit audit --hosts web-1,web-2 (or fleet-audit check-host web-1)",
+    "--hosts": "hosts go after the task: fleet-audit audit --hosts web-1,web-2 (or fleet-audit check-host web-1)",
+    "--roles": "roles go after the task: fleet-audit audit --roles api",
 }
 
 
@@ -357,6 +370,8 @@ HONOURED_CORE_FLAGS = ("complete", "print-completion-script", "help", "list", "l
 class FleetAuditProgram(Program):
     """`fleet-audit`: Invoke's program with usage errors that say what was meant and exit 2, and
     `TASK --help` as the task's help (Invoke would take --help as the task's first argument)."""
+
+    words = ()          # the command line after the program's name, as run() was given it
 
     def print_help(self):
         """Invoke's help with only the core options the auditor honours: the others stay parsed
@@ -383,6 +398,7 @@ class FleetAuditProgram(Program):
             if exit:
                 sys.exit(ExitStatus.USAGE)
             return
+        self.words = words
         return super().run([self.binary or "fleet-audit"] + words, exit)
 
     def parse_core(self, argv):
@@ -418,7 +434,16 @@ class FleetAuditProgram(Program):
                                                            self.namespace.task_names for arg in
                                                            self.namespace[name].get_arguments()]
                 close = difflib.get_close_matches(word, names, n=1)
-                hint = " (did you mean %r?)" % close[0] if close else ""
+                if close:
+                    hint = " (did you mean %r?)" % close[0]
+                elif not word.startswith("-"):      # a word where the task takes none: say what it takes
+                    task = next((w for w in self.words if w in self.namespace.task_names), None)
+                    hint = {"audit": " (hosts go to --hosts: `%s`)" % command("fleet-audit", "audit", "--hosts", word),
+                            "preflight": " (hosts go to --hosts: `%s`)" % command("fleet-audit", "preflight", "--hosts",
+                                                                                   word),
+                            "check-host": " (check-host takes one host name; several: `fleet-audit audit --hosts "
+                                          "a,b`)",
+                            "explain": " (explain takes one code, or `all`)"}.get(task, "")
         return Exit("error: %s%s\n  fix: `fleet-audit --list` lists the tasks, `fleet-audit TASK --help` a "
                     "task's flags" % (terminal(message), hint), code=ExitStatus.USAGE)
 

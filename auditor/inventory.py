@@ -782,9 +782,17 @@ def select(specs, hosts=None, roles=None):
         chosen = [s for s in chosen if s.name in wanted]
     if roles:
         wanted_roles = {r.strip() for r in roles.split(",") if r.strip()}
+        known_roles = sorted({role for spec in specs for role in spec.roles})
+        unknown = sorted(wanted_roles - set(known_roles))
+        if unknown:
+            hints = ["%s (did you mean %r?)" % (r, close[0]) if close else r
+                     for r in unknown for close in [difflib.get_close_matches(r, known_roles, n=1)]]
+            raise InventoryError("no host has role %s\n  fix: choose from %s" % (
+                ", ".join(hints), ", ".join(known_roles) or "(no host has a role)"))
         chosen = [s for s in chosen if wanted_roles & set(s.roles)]
         if not chosen:
-            raise InventoryError("no host has role %s\n  fix: check --roles" % ", ".join(sorted(wanted_roles)))
+            raise InventoryError("no host named %s has role %s\n  fix: check --hosts and --roles" % (
+                hosts, ", ".join(sorted(wanted_roles))))
     return chosen
 
 

@@ -50,6 +50,13 @@ def fleet_audit_process(*args):
     (["-p", "audit"], "hosts at once go after the task"),
     (["--prompt-for-sudo-password", "audit"], "never prompts"),
     (["sandbox.up"], "the sandbox's tasks live in a checkout"),
+    (["-i", "inventory.yaml", "audit"], "the inventory goes after the task"),
+    (["-H", "web-1", "audit"], "hosts go after the task"),
+    (["audit", "web-1"], "hosts go to --hosts: `fleet-audit audit --hosts web-1`"),
+    (["check-host", "web-1", "web-2"], "check-host takes one host name"),
+    (["explain", "a", "b"], "explain takes one code"),
+    (["audit", "--matrix-only", "-f", "html"], "--format html is a whole report, not a matrix alone"),
+    (["audit", "-f", "jsno"], "did you mean 'json'?"),
 ])
 def test_usage_errors_of_the_installed_command_exit_2_and_say_what_was_meant(fleet_audit, args, words):
     done = fleet_audit(*args)

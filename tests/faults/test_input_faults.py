@@ -253,3 +253,18 @@ def test_names_ssh_would_misread_are_inventory_errors_at_their_line(fab, invento
         assert done.returncode == 2, done.stderr
         assert words in done.stderr and re.search(r"inventory\.yaml:\d+: host 'api-1'", done.stderr), done.stderr
         assert "unexpected" not in done.stderr and "agent-failed" not in done.stdout
+
+
+def test_a_role_typo_gets_a_did_you_mean(fab, inventory):
+    done = fab("audit", "-i", str(inventory()), "--roles", "apii")
+    assert done.returncode == 2 and "no host has role apii (did you mean 'api'?)" in done.stderr
+
+
+def test_yaml_errors_name_the_file_and_line_never_pyyamls_internal_names(fab, inventory, tmp_path):
+    broken = inventory(raw=b"all:\n  hosts:\n    api-1: {ansible_host: [\n")
+    done = fab("hosts", "-i", str(broken))
+    assert done.returncode == 2 and "<unicode string>" not in done.stderr and "inventory.yaml:" in done.stderr
+    baseline = tmp_path / "baseline.yaml"
+    baseline.write_text("app region: 'unclosed\n")
+    done = fab("preflight", "-i", str(inventory()), "--baseline", str(baseline))
+    assert done.returncode == 2 and "<unicode string>" not in done.stderr and "baseline.yaml:" in done.stderr
