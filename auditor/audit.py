@@ -29,7 +29,7 @@ class AuditResult:
     started: str
     seconds: float
     inventory: str
-    cross_check: Optional[controller.CrossCheck] = None     # only when asked for
+    cross_check: Optional[controller.QueueLocations] = None     # only when asked for
     interrupted: Tuple[str, ...] = ()       # hosts not audited because of a Ctrl-C or SIGTERM
     interrupted_by: str = ""                # "SIGINT" or "SIGTERM" when interrupted
     job_flow: Tuple[crosshost.QueueFlow, ...] = ()     # per queue and minute, for the HTML report

@@ -20,6 +20,7 @@ from . import audit as pipeline
 from . import inventory as inventory_module
 from .errors import ExitStatus, UsageError
 from .progress import Progress
+from .settings import limits_of
 from .shell import command
 from .render import FORMATS, MATRIX_FORMATS, render, render_matrix, render_pieces, use_colour
 from .render.sanitize import one_line, terminal
@@ -28,7 +29,11 @@ from .render.table import inventory_table, screen_width, wrap
 from .taskkit import ReportNotWritten, drop_stdout, guarded, reader_gone, task
 from .transports import Session
 
-CROSS_CHECK_PROGRESS = Progress("cross-check", unit="lookups")
+
+def _cross_check_progress():
+    """The cross-check's progress line, on this run's stderr (made per run, never at import)."""
+    return Progress("cross-check", unit="lookups")
+
 
 def _announce(message):
     """What the operator must know at once (a host key trusted on first use), on stderr."""
@@ -40,7 +45,7 @@ def _parallel(value):
     if value in (None, ""):
         return None
     text = str(value).strip()
-    largest = inventory_module.LIMITS["parallel"][1]
+    largest = limits_of("parallel")[1]
     if not text.isdigit() or not 1 <= int(text) <= largest:
         raise UsageError("--parallel %r is not a number of hosts from 1 to %d" % (value, largest))
     return int(text)
@@ -81,7 +86,7 @@ def _hosts(inventory, hosts=None, roles=None, connect_timeout=None, known_hosts=
     specs, left_out = pipeline.choose(inventory, hosts, roles)
     timeouts, settings = {}, {}
     if connect_timeout not in (None, ""):
-        low, high = inventory_module.LIMITS["timeouts.connect"]
+        low, high = limits_of("timeouts.connect")
         try:
             seconds = float(connect_timeout)
         except ValueError:
@@ -181,7 +186,7 @@ def audit(c, inventory="inventory.yaml", hosts=None, roles=None, parallel=None, 
     specs, left_out = _hosts(inventory, hosts, roles, connect_timeout, known_hosts)
     result = pipeline.run_audit(inventory, parallel=_parallel(parallel), specs=specs, left_out=left_out,
                                 accept_new=accept_new_host_keys, progress=Progress("audit"), announce=_announce,
-                                cross_check=cross_check, cross_check_progress=CROSS_CHECK_PROGRESS)
+                                cross_check=cross_check, cross_check_progress=_cross_check_progress())
     colour = use_colour() and not output
     _emit(render_matrix(result, format, colour) if matrix_only else render_pieces(result, format, colour, matrix),
           output)
@@ -217,7 +222,7 @@ def check_host(c, name, inventory="inventory.yaml", format="table", output=None,
     result = pipeline.run_audit(inventory, accept_new=accept_new_host_keys, specs=specs, left_out=left_out,
                                 announce=_announce,
                                 run_check_script=app_check or None, cross_check=cross_check,
-                                cross_check_progress=CROSS_CHECK_PROGRESS)
+                                cross_check_progress=_cross_check_progress())
     if format == "json":
         _emit(render(result, "json"), output)
     else:
@@ -246,7 +251,7 @@ def preflight(c, baseline, inventory="inventory.yaml", hosts=None, roles=None, p
     result = pipeline.run_audit(inventory, parallel=_parallel(parallel),
                                 accept_new=accept_new_host_keys, baseline=expected, progress=Progress("preflight"),
                                 specs=specs, left_out=left_out, announce=_announce,
-                                cross_check=cross_check, cross_check_progress=CROSS_CHECK_PROGRESS)
+                                cross_check=cross_check, cross_check_progress=_cross_check_progress())
     _emit(render_pieces(result, format, colour=use_colour() and not output), output)
     _write_failed(write_failed, result)
     if result.interrupted:

@@ -52,8 +52,11 @@ class Code:
     causes: Tuple[Tuple[str, str], ...] = ()    # (cause, remedy) pairs that replace the default by cause
 
 
-# the command the operator runs, named in remedies: `fab` in a checkout, else the installed command
-PROGRAM = "fab" if os.path.basename(sys.argv[0] if sys.argv else "") == "fab" else "fleet-audit"
+def program_name():
+    """The command the operator runs, named in remedies: `fab` in a checkout, else the installed
+    command (asked when a remedy is written: the process may be either)."""
+    return "fab" if os.path.basename(sys.argv[0] if sys.argv else "") == "fab" else "fleet-audit"
+
 # remedy fields that are names from the inventory or a host, printed inside commands to copy and paste:
 # quoted as the commands the auditor runs are (a plain name is printed as it is)
 SHELL_WORDS = frozenset({"host", "container", "path", "unit"})
@@ -337,7 +340,7 @@ def emit(code, hosts, message, evidence=None, /, cause=None, **fields):
     remedy = dict(entry.causes).get(str(cause), entry.remedy)
     words = {name: quote(value) if name in SHELL_WORDS and isinstance(value, str) else value
              for name, value in fields.items()}
-    return Finding(code, entry.severity, tuple(hosts), message, remedy.format(program=PROGRAM, **words), entry.step,
+    return Finding(code, entry.severity, tuple(hosts), message, remedy.format(program=program_name(), **words), entry.step,
                    evidence or {})
 
 
@@ -361,7 +364,7 @@ def explain(code):
     entry = CODES[code]
 
     def placeholders(text):
-        return text.replace("{program}", PROGRAM).replace("{", "<").replace("}", ">")
+        return text.replace("{program}", program_name()).replace("{", "<").replace("}", ">")
 
     lines = ["%s (%s, step %d: %s)" % (entry.code, entry.severity, entry.step, STEPS[entry.step]), "",
              "  %s%s." % (entry.description[0].upper(), entry.description[1:]),

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from . import USER_AGENT, agent, fingerprints
-from .agent.wire import SCHEMA, STEP_TIMEOUT
+from .agent.wire import SCHEMA, STEP_TIMEOUT, AgentConfig, AppConfig, KeyPairConfig, LogSourceConfig, \
+    MarkerConfig, ProbeConfig, QueueConfig, RegionConfig, WorkloadConfig
 from .settings import EVERY_QUEUE
 from .transports import RunOutcome, Session, capabilities, causes, quote
 from .errors import Terminated
@@ -38,11 +39,12 @@ class HostRun:
     report: Optional[object] = None
 
 
-DIGEST_DOMAIN = "fleet-audit/fp/2"     # the hosts' digests are of this and the value; keyed on the controller
+FINGERPRINT_DOMAIN = "fleet-audit/fp/2"     # the hosts' fingerprints are of this and the value; keyed on the controller
 
 
-def agent_config(spec):
-    """What the host agent needs to know (JSON), derived from the host's settings."""
+def agent_config(spec: HostSpec) -> AgentConfig:
+    """What the host agent needs to know, derived once from the host's settings (the agent reads
+    the same record back, and refuses what it cannot read)."""
     s = spec.settings
     keeps_stdin_open, compact_output = capabilities(spec.connection)
     app = spec.app
@@ -51,25 +53,27 @@ def agent_config(spec):
     # probe the queues this host's roles use (all of them when it has no role, or a role uses every
     # queue the app defines: a Celery app's own queues are read by the probe itself)
     used = {q for role in spec.roles for q in s.queue_keys(role, "produces") + s.queue_keys(role, "consumes")}
-    queues = {key: {"name": q.name, "env": q.env} for key, q in s.queues.items()
-              if not used or EVERY_QUEUE in used or key in used}
-    return {
-        "digest_domain": DIGEST_DOMAIN, "user_agent": USER_AGENT, "aws_timeout": s.timeouts.aws,
-        "probe_timeout": PROBE_TIMEOUT, "region": {"env": list(s.region.env), "default": s.region.default},
-        "credentials": {"prefer": [{"key_id": p.key_id, "secret": p.secret} for p in s.credentials.prefer]},
-        "queues": queues, "public_env": sorted(public), "key_id_env": list(s.key_id_env),
-        "settings_module_env": s.settings_module_env, "log_window": str(s.log_window), "log_max_bytes": s.log_max_bytes,
-        "workloads": [w.as_json() for w in app.workloads], "run_check_script": s.run_check_script,
-        "step_timeout": STEP_TIMEOUT, "imds_endpoint": s.imds_endpoint, "celery_app": s.celery_app,
+    probe = ProbeConfig(
+        fingerprint_domain=FINGERPRINT_DOMAIN, user_agent=USER_AGENT, aws_timeout=float(s.timeouts.aws),
+        region=RegionConfig(tuple(s.region.env), s.region.default),
+        credentials=tuple(KeyPairConfig(p.key_id, p.secret) for p in s.credentials.prefer),
+        queues={key: QueueConfig(q.name, q.env) for key, q in s.queues.items()
+                if not used or EVERY_QUEUE in used or key in used},
+        settings_module_env=s.settings_module_env, celery_app=s.celery_app)
+    return AgentConfig(
+        probe=probe, public_env=tuple(sorted(public)), key_id_env=tuple(s.key_id_env),
+        log_window_seconds=s.log_window_seconds, log_max_bytes=s.log_max_bytes,
+        workloads=tuple(WorkloadConfig(w.name, w.role, LogSourceConfig(**dataclasses.asdict(w.source)),
+                                       tuple(MarkerConfig(**dataclasses.asdict(m)) for m in w.markers))
+                        for w in app.workloads),
+        run_check_script=s.run_check_script, step_timeout=float(STEP_TIMEOUT), probe_timeout=float(PROBE_TIMEOUT),
+        imds_endpoint=s.imds_endpoint,
         # the agent ends its own steps before the remote `timeout` does, and stops when the
         # connection closes (Ctrl-C)
-        "budget": max(1, s.timeouts.command - 5), "watch_stdin": keeps_stdin_open,
-        "compress_output": compact_output,
-        "app": {"env_from": app.env_from, "container": app.container, "app_python": s.app_python,
-                "host_python": spec.python, "app_dir": s.app_dir, "check_script": s.check_script,
-                "workdir": s.app_workdir, "dotenv_path": posixpath.join(s.app_dir, s.dotenv),
-                "dotenv_format": s.dotenv_format},
-    }
+        budget=float(max(1, s.timeouts.command - 5)), watch_stdin=keeps_stdin_open, compress_output=compact_output,
+        app=AppConfig(env_from=app.env_from, container=app.container, app_python=s.app_python,
+                      host_python=spec.python, app_dir=s.app_dir, check_script=s.check_script, workdir=s.app_workdir,
+                      dotenv_path=posixpath.join(s.app_dir, s.dotenv), dotenv_format=s.dotenv_format))
 
 
 def run_agent(spec, key, session, digest=None):

@@ -29,7 +29,7 @@ class Sighting:
 
 
 @dataclass(frozen=True)
-class CrossCheck:
+class QueueLocations:
     names: Tuple[str, ...]
     regions: Tuple[str, ...]
     identities: dict = field(default_factory=dict, compare=False)   # profile label -> account or error
@@ -63,7 +63,7 @@ def _look(session, config, profile, account, region, name):
 
 
 def cross_check(names, settings, timeout=5, seen_regions=(), progress=None):
-    """Search every (profile, region, queue name) with `settings` (settings.CrossCheck); never
+    """Search every (profile, region, queue name) with `settings` (settings.CrossCheckSettings); never
     raises for AWS errors. `progress(done, total, label)` is called as lookups finish."""
     names = tuple(sorted(set(names)))
     config = client_config(timeout)
@@ -94,4 +94,4 @@ def cross_check(names, settings, timeout=5, seen_regions=(), progress=None):
             elif state == "failed":
                 failures.add((profile_label(profile), region, value))
     sightings.sort(key=lambda s: (s.name, s.region, s.account or ""))
-    return CrossCheck(names, tuple(sorted(all_regions)), identities, tuple(sightings), tuple(sorted(failures)))
+    return QueueLocations(names, tuple(sorted(all_regions)), identities, tuple(sightings), tuple(sorted(failures)))

@@ -33,7 +33,7 @@ class Row:
     expected: Dict[str, Optional[str]] = field(default_factory=dict)   # host -> the value it should have
 
 
-def _probe_ok(host):
+def _usable_probe(host):
     """The host's probe when it has values (it ran, or read the .env statically), else None."""
     probe = host.report.probe
     return probe if probe is not None and probe.has_values else None
@@ -45,7 +45,7 @@ def _role_of(host):
 
 def attribute_values(host, queue_keys):
     """The comparable attributes of one host, as display strings (masked already)."""
-    probe = _probe_ok(host)
+    probe = _usable_probe(host)
     values = {}
     if probe is not None:
         for who, label in (("app", "app region"), ("boto3", "boto3 region"), ("cli", "aws-cli region")):
@@ -83,7 +83,7 @@ def is_attribute(name):
 def build_matrix(hosts, baseline=None, producers=()):
     """Rows of attributes by hosts; `producers`: names of the hosts that enqueue."""
     baseline = baseline or {}
-    queue_keys = sorted({q.key for h in hosts if _probe_ok(h) for q in h.report.probe.queues})
+    queue_keys = sorted({q.key for h in hosts if _usable_probe(h) for q in h.report.probe.queues})
     per_host = {h.report.name: attribute_values(h, queue_keys) for h in hosts}
     attributes = []
     for values in per_host.values():
@@ -167,7 +167,7 @@ def _users_of(hosts, settings_of, kind):
     """queue key -> hosts that produce (kind='produces') or consume it."""
     users = {}
     for host in hosts:
-        probe = _probe_ok(host)
+        probe = _usable_probe(host)
         found = [q.key for q in probe.queues] if probe is not None else []
         for role in host.report.roles:
             for key in settings_of(host).queue_keys(role, kind, _polled(host, role, kind, found)):
@@ -176,14 +176,14 @@ def _users_of(hosts, settings_of, kind):
 
 
 def _app_region(host):
-    probe = _probe_ok(host)
+    probe = _usable_probe(host)
     return probe.region("app") if probe else None
 
 
 def _readings(hosts, key):
     """(host, queue reading) for every host whose probe read queue `key`."""
     for host in hosts:
-        probe = _probe_ok(host)
+        probe = _usable_probe(host)
         queue = probe.queue(key) if probe else None
         if queue is not None:
             yield host, queue
@@ -223,7 +223,7 @@ def _decide(values, key, users, producers):
 def _queue_findings(key, producers, consumers, settings_of, left_out=()):
     users = producers + [c for c in consumers if c not in producers]
     findings = _region_findings(key, users, producers, consumers, settings_of)
-    accounts = {h.report.name: _probe_ok(h).account for h in users if _probe_ok(h) and _probe_ok(h).account}
+    accounts = {h.report.name: _usable_probe(h).account for h in users if _usable_probe(h) and _usable_probe(h).account}
     right = _decide(accounts, key, users, producers) if len(set(accounts.values())) > 1 else None
     if right is not None:
         odd = sorted(name for name, account in accounts.items() if account != right)
@@ -277,8 +277,8 @@ def _region_findings(key, users, producers, consumers, settings_of):
             key, "; ".join("%s in %s" % (", ".join(names), region) for region, names in sorted(sides.items()))),
             {"queue": key, "regions": regions}, queue=key, hosts=", ".join(sorted(regions)), **variables)]
     odd = sorted(name for name, region in regions.items() if region != right)
-    sources = {h.report.name: _probe_ok(h).regions["app"].source for h in users
-               if h.report.name in odd and "app" in _probe_ok(h).regions}
+    sources = {h.report.name: _usable_probe(h).regions["app"].source for h in users
+               if h.report.name in odd and "app" in _usable_probe(h).regions}
     findings = [emit("region-mismatch", odd, "queue %s: %s use(s) %s (from %s); the other users of the queue use %s" % (
         key, ", ".join(odd), ", ".join(sorted({regions[n] for n in odd})),
         "; ".join("%s: %s" % item for item in sorted(sources.items())) or "?", right),
@@ -286,7 +286,7 @@ def _region_findings(key, users, producers, consumers, settings_of):
     producer_regions = {regions[h.report.name] for h in producers if h.report.name in regions}
     for consumer in consumers:
         region = regions.get(consumer.report.name)
-        if _probe_ok(consumer) and _probe_ok(consumer).app_region_refused:
+        if _usable_probe(consumer) and _usable_probe(consumer).app_region_refused:
             continue            # its region value is refused (env-value-invalid): it polls nothing at all
         if region and producer_regions and region not in producer_regions:
             findings.append(emit(
@@ -313,7 +313,7 @@ def _role_containers(host, settings_of, kind):
 def _queue_at(host, key):
     """Where a host's probe found queue `key`: (region, URL), or None. The region belongs to the
     identity: a URL need not name it (moto's, a VPC endpoint's)."""
-    probe = _probe_ok(host)
+    probe = _usable_probe(host)
     queue = probe.queue(key) if probe else None
     return (queue.region, queue.url) if queue is not None and queue.url else None
 
@@ -410,7 +410,7 @@ def _enqueued_unpolled(key, place, senders, jobs, consumers):
     """Producers that enqueue where no consumer polls: theirs is the finding, with both sides'
     places and accounts, the jobs sent there in the window and what waits there."""
     def where(host):
-        return "%s, account %s" % (_shown_at(_queue_at(host, key)), _probe_ok(host).account or "?")
+        return "%s, account %s" % (_shown_at(_queue_at(host, key)), _usable_probe(host).account or "?")
 
     waiting = max((q.waiting or 0 for _, q in _readings(senders, key) if (q.region, q.url) == place), default=0)
     names = sorted(h.report.name for h in senders)
@@ -437,7 +437,7 @@ def _backlog(key, producers, consumers, settings_of, skip=()):
         polling, unknown = [], []
         for host in consumers:
             containers = _role_containers(host, settings_of, "consumes")
-            probe = _probe_ok(host)
+            probe = _usable_probe(host)
             if not host.report.reachable or any(c.present is None for c in containers) or (
                     probe is None and any(c.running for c in containers)):
                 unknown.append(host.report.name)
@@ -460,7 +460,7 @@ def _credential_findings(hosts):
     findings = []
     by_key = {}
     for host in hosts:
-        probe = _probe_ok(host)
+        probe = _usable_probe(host)
         if probe and probe.credentials.key_id_fp:
             by_key.setdefault(probe.credentials.key_id_fp, []).append(host)
     for members in by_key.values():
@@ -475,7 +475,7 @@ def _credential_findings(hosts):
                 {"secret_fingerprints": secrets}, hosts=", ".join(odd)))
     by_role = {}
     for host in hosts:
-        probe = _probe_ok(host)
+        probe = _usable_probe(host)
         if probe and probe.credentials.key_id_fp:
             by_role.setdefault(_role_of(host), {})[host.report.name] = probe.credentials.key_id
     for role, keys in sorted(by_role.items()):
@@ -502,7 +502,7 @@ def cross_check_findings(hosts, check, settings_of):
                 "the controller's AWS profile %s could not be used: %s" % (label, identity["error"]),
                 {"profile": label}))
     for host in hosts:
-        probe = _probe_ok(host)
+        probe = _usable_probe(host)
         for queue in probe.queues if probe else ():
             if queue.ok or classify_aws_error(queue.error_code) != "sqs-queue-missing":
                 continue

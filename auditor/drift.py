@@ -7,7 +7,7 @@ import json
 import yaml
 
 from . import files
-from .codes import PROGRAM
+from .codes import program_name
 from .crosshost import ATTRIBUTES, is_attribute
 from .errors import UsageError
 from .inventory import yaml_error
@@ -69,11 +69,11 @@ def load_snapshot(path):
         document = json.loads(files.read_text(path))
     except (files.Unreadable, ValueError) as error:
         raise UsageError("%s: not a saved audit: %s\n  fix: save one with `%s audit --format json --output FILE`"
-                         % (path, error, PROGRAM))
+                         % (path, error, program_name()))
     schema = document.get("schema") if isinstance(document, dict) else None
     if schema not in ("fleet-audit/1", SCHEMA):     # /1 snapshots: same hosts, matrix, findings
         raise UsageError("%s: not a saved audit (schema %r, expected %s)\n  fix: save one with `%s audit --format "
-                         "json --output FILE`" % (path, schema, SCHEMA, PROGRAM))
+                         "json --output FILE`" % (path, schema, SCHEMA, program_name()))
     if not all(isinstance(document.get(key), list) for key in ("hosts", "findings", "matrix")):
         raise UsageError("%s: a saved audit without hosts, findings and matrix lists" % path)
     return document

@@ -29,8 +29,8 @@ from . import ec2_inventory, files, transports
 from .errors import InventoryError
 from .render.sanitize import one_line
 from .profile import DEFAULT_PROFILE, load_profile, profile_path, shipped_profiles
-from .settings import DOTENV_FORMATS, ENV_SOURCES, EVERY_QUEUE, LOG_SOURCES, MARKER_KINDS, LogSource, Role, \
-    Settings, SsmDefaults, generic_defaults, schema_of
+from .settings import EVERY_QUEUE, LOG_SOURCES, LogSource, Marker, Role, Settings, SsmDefaults, duration_seconds, \
+    generic_defaults, schema_of
 
 
 class Located(dict):
@@ -206,11 +206,7 @@ def app_environment(settings, roles):
 
 # -- the settings schema --------------------------------------------------------
 
-LOG_WINDOW = re.compile(r"[0-9]+|(?:[0-9]+\s*[smhd]\s*)+")     # what the agent's window_seconds() reads
-# numeric settings and their ranges: (smallest, largest); a boolean is never a number here
-LIMITS = {"ssm.delivery_timeout": (30, 2592000), "ssh_control_persist": (0, 86400), "parallel": (1, 5000),
-          "log_max_bytes": (1024, 1 << 32), "timeouts.connect": (0.1, 3600),
-          "timeouts.command": (1, 86400), "timeouts.aws": (0.1, 600), "cross_check.parallel": (1, 256)}
+
 
 
 def _wrong_type(value, types):
@@ -264,10 +260,11 @@ def validate_settings(settings, path="auditor", record=Settings):
         if _wrong_type(value, expected.types):
             _fail(settings, key, "%s.%s must be %s, not %s" % (path, key, _type_name(expected.types), shown(value)),
                   "write %s.%s as %s" % (path, key, _type_name(expected.types)))
-        limits = LIMITS.get(("%s.%s" % (path, key)).split(".", 1)[1])
-        if limits and not limits[0] <= value <= limits[1]:
+        if expected.limits and not expected.limits[0] <= value <= expected.limits[1]:
             _fail(settings, key, "%s.%s is %s, out of range" % (path, key, shown(value)),
-                  "use a value from %s to %s" % limits)
+                  "use a value from %s to %s" % expected.limits)
+        if expected.choices and value not in expected.choices:
+            _fail(settings, key, "%s.%s is %s" % (path, key, shown(value)), "use one of: %s" % ", ".join(expected.choices))
         if key == "log_source":
             _check_log_source(settings, value, path)
         elif expected.entries is not None:      # user-named entries: queues, role_defs
@@ -291,16 +288,12 @@ def validate_settings(settings, path="auditor", record=Settings):
                 not all(isinstance(item, str) and item or item is None and expected.null_items for item in value):
             _fail(settings, key, "%s.%s must list names (strings), not %s" % (path, key, shown(value)),
                   "write %s.%s as a list of names" % (path, key))
-    if "log_window" in settings and settings["log_window"] is not None and \
-            not LOG_WINDOW.fullmatch(str(settings["log_window"]).strip()):
-        _fail(settings, "log_window", "%s.log_window is %s, not a duration" % (path, shown(settings["log_window"])),
-              "write seconds (3600) or a duration such as 90m, 1h or 2h30m")
-    if settings.get("dotenv_format") not in (None,) + DOTENV_FORMATS:
-        _fail(settings, "dotenv_format", "%s.dotenv_format is %s" % (path, shown(settings["dotenv_format"])),
-              "use one of: %s" % ", ".join(DOTENV_FORMATS))
-    if settings.get("env_from") not in (None,) + ENV_SOURCES:
-        _fail(settings, "env_from", "%s.env_from is %s" % (path, shown(settings["env_from"])),
-              "use one of: %s" % ", ".join(ENV_SOURCES))
+    if "log_window" in settings and settings["log_window"] is not None:
+        try:
+            duration_seconds(settings["log_window"])
+        except ValueError:
+            _fail(settings, "log_window", "%s.log_window is %s, not a duration" % (path, shown(settings["log_window"])),
+                  "write seconds (3600) or a duration such as 90m, 1h or 2h30m")
     if record is Role:
         for marker in settings.get("markers") or []:
             _check_marker(settings, marker, path)
@@ -310,7 +303,7 @@ def _check_log_source(settings, source, path):
     kind = source.get("kind", "docker")
     if kind not in LOG_SOURCES:
         _fail(settings, "log_source", "%s.log_source.kind is %s" % (path, shown(kind)),
-              "use one of: %s" % ", ".join(LOG_SOURCES))
+              "use one of: %s" % ", ".join(schema_of(LogSource)["kind"].choices))
     missing = [key for key in LOG_SOURCES[kind] if not isinstance(source.get(key), str) or not source.get(key)]
     unknown = sorted(set(source) - {"kind", "path", "unit", "process"})
     if missing or unknown:
@@ -324,9 +317,10 @@ def _check_marker(settings, marker, path):
     if not isinstance(marker, dict) or not {"name", "kind", "pattern"} <= set(marker):
         _fail(settings, "markers", "%s.markers entries need name, kind and pattern" % path,
               "e.g. {name: received, kind: received, pattern: 'SQS_MESSAGE_RECEIVED .*job_id=(?P<job>\\S+)'}")
-    if marker["kind"] not in MARKER_KINDS:
+    kinds = schema_of(Marker)["kind"].choices
+    if marker["kind"] not in kinds:
         _fail(settings, "markers", "%s marker %s has kind %s" % (path, shown(marker["name"]), shown(marker["kind"])),
-              "use one of: %s" % ", ".join(MARKER_KINDS))
+              "use one of: %s" % ", ".join(kinds))
     try:
         re.compile(marker["pattern"])
     except re.error as error:

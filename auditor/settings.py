@@ -7,8 +7,11 @@ are `Settings()`, and the README's settings reference is generated from the same
 other module reads attributes: nothing downstream indexes a settings dict by string.
 """
 import collections.abc
+import functools
 import json
+import re
 import typing
+import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Mapping, Optional, Tuple
 
@@ -23,18 +26,35 @@ MARKER_KINDS = tuple(str(kind) for kind in MarkerKind)
 EVERY_QUEUE = "*"           # in produces/consumes: every queue the app itself defines
 
 
-def doc(default=None, text="", factory=None):
-    """A field with its generic default and the one line the settings reference shows."""
+def doc(default=None, text="", factory=None, limits=None, choices=None):
+    """A field with its generic default, the one line the settings reference shows, and what the
+    inventory may write there: `limits` (smallest, largest) of a number, `choices` of a word."""
+    metadata = {"doc": text, "limits": limits, "choices": choices}
     if factory is not None:
-        return field(default_factory=factory, metadata={"doc": text})
-    return field(default=default, metadata={"doc": text})
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(value):
+    """Seconds of a duration as the inventory writes it: 3600, "3600", "90m", "1h", "2h30m".
+    Raises ValueError for anything else (the inventory says where; nothing falls back)."""
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    parts = re.findall(r"([0-9]+)\s*([smhd])\s*", text)
+    if not parts or "".join(re.findall(r"[0-9]+\s*[smhd]\s*", text)) != text:
+        raise ValueError("%r is not a duration" % (value,))
+    return sum(int(number) * DURATION_UNITS[unit] for number, unit in parts)
 
 
 # -- the records ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class LogSource:
-    kind: str = "docker"
+    kind: str = doc("docker", choices=tuple(LOG_SOURCES))
     path: Optional[str] = None          # kind file: the log file (its rotations PATH.1, PATH.2.gz too)
     unit: Optional[str] = None          # kind journald: the systemd unit
     process: Optional[str] = None       # kind file: a pgrep -f pattern that says whether it runs
@@ -44,9 +64,9 @@ class LogSource:
 class Marker:
     """A log line that means something: a regular expression with `(?P<job>...)` (and, for
     failures, `(?P<error>...)`), of one kind, maybe about one queue."""
-    name: str
-    kind: str
-    pattern: str
+    name: str = doc(dataclasses.MISSING)
+    kind: str = doc(dataclasses.MISSING, choices=MARKER_KINDS)     # required, as name and pattern
+    pattern: str = doc(dataclasses.MISSING)
     queue: Optional[str] = None
 
 
@@ -71,9 +91,9 @@ class Queue:
 
 @dataclass(frozen=True)
 class Timeouts:
-    connect: float = 10
-    command: float = 60
-    aws: float = 5
+    connect: float = doc(10, limits=(0.1, 3600))
+    command: float = doc(60, limits=(1, 86400))
+    aws: float = doc(5, limits=(0.1, 600))
 
 
 @dataclass(frozen=True)
@@ -95,12 +115,12 @@ class CredentialRule:
 
 
 @dataclass(frozen=True)
-class CrossCheck:
+class CrossCheckSettings:
     profiles: Tuple[Optional[str], ...] = (None,)
     regions: Tuple[str, ...] = ()
     config_file: Optional[str] = None
     credentials_file: Optional[str] = None
-    parallel: int = 16
+    parallel: int = doc(16, limits=(1, 256))
 
 
 @dataclass(frozen=True)
@@ -109,7 +129,7 @@ class SsmDefaults:
     profile: Optional[str] = None
     bucket: Optional[str] = None
     key_prefix: str = "fleet-audit"
-    delivery_timeout: float = 60
+    delivery_timeout: float = doc(60, limits=(30, 2592000))
     endpoint_url: Optional[str] = None
     s3_endpoint_url: Optional[str] = None
     config_file: Optional[str] = None
@@ -121,12 +141,13 @@ class Settings:
     roles: Tuple[str, ...] = doc((), "what the host runs: names of `role_defs` entries")
     profile: str = doc("academy", "the app profile: a name under auditor/profiles, a YAML file's path, or `none`")
     app_dir: str = doc(".", "the app's directory on the host (its .env and check script are found there)")
-    env_from: str = doc("container", "where the app's environment is read: `container`, `dotenv` or `shell`")
+    env_from: str = doc("container", "where the app's environment is read: `container`, `dotenv` or `shell`",
+                        choices=ENV_SOURCES)
     app_container: Optional[str] = doc(None, "container mode: the app's container (null: the first role's "
                                              "container)")
     dotenv: str = doc(".env", "the .env file, relative to app_dir")
     dotenv_format: str = doc("compose", "how the .env's reader parses it: `docker` (verbatim), `compose` or "
-                                        "`python-dotenv`")
+                                        "`python-dotenv`", choices=DOTENV_FORMATS)
     app_python: str = doc("python", "the Python inside the app's container")
     app_workdir: Optional[str] = doc(None, "the app's directory inside its container, where its check script runs "
                                            "(null: the image's)")
@@ -142,11 +163,11 @@ class Settings:
     imds_endpoint: Optional[str] = doc("http://169.254.169.254", "the instance metadata service asked for the "
                                        "role's name when the app finds no credentials (null: never)")
     ssh_control_persist: float = doc(0, "seconds the OpenSSH transport keeps a host's connection for the next "
-                                        "audit (0: off)")
+                                        "audit (0: off)", limits=(0, 86400))
     allowed_endpoints: Tuple[str, ...] = doc((), "AWS endpoint overrides that are expected (not reported)")
     log_window: typing.Union[str, int] = doc("1h", "how far back logs are read: seconds or a duration (90m, 1h, 2h30m)")
-    log_max_bytes: int = doc(2000000, "the newest bytes of each workload's logs that are read")
-    parallel: int = doc(100, "hosts audited at once (why 100: README, \"Measured\")")
+    log_max_bytes: int = doc(2000000, "the newest bytes of each workload's logs that are read", limits=(1024, 1 << 32))
+    parallel: int = doc(100, "hosts audited at once (why 100: README, \"Measured\")", limits=(1, 5000))
     timeouts: Timeouts = doc(text="seconds: `connect` (SSH), `command` (the agent's whole run), `aws` (each AWS "
                                   "call)", factory=Timeouts)
     region: RegionRule = doc(text="how the app resolves its region: the first set of `env`, else `default`",
@@ -161,9 +182,9 @@ class Settings:
     queue_create_hint: str = doc("aws sqs create-queue --queue-name NAME --region REGION",
                                  "how the app's queues are created, for the missing-queue remedy")
     job_id_hint: str = doc("", "which id the markers should share, for the job-ids remedy")
-    cross_check: CrossCheck = doc(text="`--cross-check`: the controller's AWS `profiles` (one per account), "
+    cross_check: CrossCheckSettings = doc(text="`--cross-check`: the controller's AWS `profiles` (one per account), "
                                        "`regions` ([]: all), `config_file`, `credentials_file`, `parallel`",
-                                  factory=CrossCheck)
+                                  factory=CrossCheckSettings)
     ssm: SsmDefaults = doc(text="Run Command hosts: `region`, `profile`, `bucket`, `key_prefix`, `delivery_timeout`, "
                                 "`endpoint_url`, `s3_endpoint_url`, `config_file`, `credentials_file`",
                            factory=SsmDefaults)
@@ -171,6 +192,11 @@ class Settings:
                                            "it", factory=dict)
     role_defs: Mapping[str, Role] = doc(text="NAME -> `{container, log_source, produces, consumes, markers}`",
                                         factory=dict)
+
+    @functools.cached_property
+    def log_window_seconds(self):
+        """The log window in seconds, parsed once (the inventory refused what does not parse)."""
+        return duration_seconds(self.log_window)
 
     def role(self, name):
         return self.role_defs[name]
@@ -256,13 +282,25 @@ class Field:
     record: Optional[type] = None       # a nested mapping's record, or a list's item record
     entries: Optional[type] = None      # a free-form mapping's entry record (queues, role_defs)
     null_items: bool = False            # a list of names that may hold null (cross_check.profiles: the default chain)
+    limits: Optional[tuple] = None      # (smallest, largest) of a number
+    choices: Optional[tuple] = None     # the words it may be
 
 
 def schema_of(record):
     """{key: Field} of a record, as an inventory writes it (an entry's own key or name is the key
     of the mapping it is written under, not a field of its own)."""
     hints = typing.get_type_hints(record)
-    return {item.name: _field(hints[item.name]) for item in fields(record) if item.name != ENTRY_KEY.get(record)}
+    return {item.name: dataclasses.replace(_field(hints[item.name]), limits=item.metadata.get("limits"),
+                                           choices=item.metadata.get("choices"))
+            for item in fields(record) if item.name != ENTRY_KEY.get(record)}
+
+
+def limits_of(path):
+    """(smallest, largest) of a numeric setting named by its dotted path (`timeouts.connect`)."""
+    record, *parents, name = [Settings] + path.split(".")
+    for parent in parents:
+        record = schema_of(record)[parent].record
+    return schema_of(record)[name].limits
 
 
 def _field(hint):

@@ -16,7 +16,7 @@ from auditor import audit
 from auditor.codes import CODES
 from auditor.collect import HostRun
 from auditor.errors import SandboxError
-from auditor.controller import CrossCheck, Sighting
+from auditor.controller import QueueLocations, Sighting
 from auditor.inventory import HostSpec, host_settings
 from auditor.transports import RunOutcome
 
@@ -62,10 +62,10 @@ def apply_patches(document, patches):
 
 
 def cross_check_of(raw):
-    """A CrossCheck from its JSON form (`names`, `regions`, `identities`, `found`, `not_searched`)."""
+    """A QueueLocations from its JSON form (`names`, `regions`, `identities`, `found`, `not_searched`)."""
     if raw is None:
         return None
-    return CrossCheck(tuple(raw["names"]), tuple(raw["regions"]), raw.get("identities", {}),
+    return QueueLocations(tuple(raw["names"]), tuple(raw["regions"]), raw.get("identities", {}),
                       tuple(Sighting(**s) for s in raw.get("found", [])),
                       tuple((f["profile"], f["region"], f["error"]) for f in raw.get("not_searched", [])))
 

@@ -10,6 +10,8 @@ import json
 import zlib
 from pathlib import Path
 
+from .wire import to_wire
+
 HERE = Path(__file__).parent
 BOOTSTRAP = ("import sys,zlib,base64;exec(compile(zlib.decompress(base64.b64decode(sys.argv[1])),"
              "'fleet-agent','exec'))")
@@ -48,5 +50,6 @@ def command_line(python, config, timeout, quote):
     """`timeout N PYTHON -c BOOTSTRAP AGENT SETTINGS PROBE`: one exec, every word quoted; only
     the settings differ between hosts."""
     words = ["timeout", "-k", "5", str(int(timeout)), python, "-c", BOOTSTRAP,
-             packed_program("host_agent.py"), _pack(json.dumps(config).encode()), packed_program("sqs_probe.py")]
+             packed_program("host_agent.py"), _pack(json.dumps(to_wire(config)).encode()),
+             packed_program("sqs_probe.py")]
     return " ".join(quote(word) for word in words)

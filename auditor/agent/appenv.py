@@ -25,10 +25,10 @@ def first_set(env, names):
 
 def app_region(region_config, env):
     """{value, source} of the region the app itself uses: its first set variable, else its default."""
-    name, value = first_set(env, region_config["env"])
+    name, value = first_set(env, region_config.env)
     if name:
         return {"value": value, "source": "env:" + name}
-    return {"value": region_config.get("default"), "source": "app-default"}
+    return {"value": region_config.default, "source": "app-default"}
 
 
 def resolved_regions(region_config, env, profile_region=None):
@@ -44,17 +44,17 @@ def resolved_regions(region_config, env, profile_region=None):
     return {"app": app_region(region_config, env), "boto3": boto, "cli": cli}
 
 
-def preferred_keys(credentials_config, env):
+def preferred_keys(pairs, env):
     """(key id, secret, source) of the first preferred pair set in env, else (None, None, None)."""
-    for pair in credentials_config.get("prefer", []):
-        if env.get(pair["key_id"]) and env.get(pair["secret"]):
-            return env[pair["key_id"]], env[pair["secret"]], "env:" + pair["key_id"]
+    for pair in pairs:
+        if env.get(pair.key_id) and env.get(pair.secret):
+            return env[pair.key_id], env[pair.secret], "env:" + pair.key_id
     return None, None, None
 
 
-def env_keys(credentials_config, env):
+def env_keys(pairs, env):
     """(key id, secret, source) from env alone: a preferred pair, else AWS_ACCESS_KEY_ID's."""
-    key_id, secret, source = preferred_keys(credentials_config, env)
+    key_id, secret, source = preferred_keys(pairs, env)
     if not key_id and env.get("AWS_ACCESS_KEY_ID"):
         return env["AWS_ACCESS_KEY_ID"], env.get("AWS_SECRET_ACCESS_KEY"), "env:AWS_ACCESS_KEY_ID"
     return key_id, secret, source
@@ -71,10 +71,9 @@ def queue_entries(queues_config, env, region):
 
 def queue_name(queue, env):
     """(name, source) of one configured queue: its variable if set, else the profile's name."""
-    variable = queue.get("env")
-    if variable and env.get(variable):
-        return env[variable], "env:" + variable
-    return queue["name"], "profile"
+    if queue.env and env.get(queue.env):
+        return env[queue.env], "env:" + queue.env
+    return queue.name, "profile"
 
 
 def shape_problems(value):
@@ -91,11 +90,12 @@ def shape_problems(value):
 
 def value_problems(config, env, known_regions=None, profiles=None):
     """[{variable, public, value (public only), length, problems}] for the variables the app's AWS
-    libraries read, when a value would be refused or read otherwise than it looks."""
-    region_variables = list(config["region"]["env"]) + ["AWS_DEFAULT_REGION", "AWS_REGION"]
+    libraries read, when a value would be refused or read otherwise than it looks (`config`: the
+    probe's ProbeConfig)."""
+    region_variables = list(config.region.env) + ["AWS_DEFAULT_REGION", "AWS_REGION"]
     secret_variables = list(CREDENTIAL_VARIABLES)
-    for pair in config["credentials"].get("prefer", []):
-        secret_variables += [pair["key_id"], pair["secret"]]
+    for pair in config.credentials:
+        secret_variables += [pair.key_id, pair.secret]
     found = []
     for name in sorted(set(region_variables) | set(secret_variables) | {"AWS_PROFILE"} |
                        {n for n in env if n.startswith("AWS_ENDPOINT_URL")}):

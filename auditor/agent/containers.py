@@ -5,7 +5,7 @@ import time
 
 try:
     from .environment import describe_env
-    from .logs import stamp_of, window_seconds
+    from .logs import stamp_of
     from .runner import run, unread
     from .wire import Unread
 except ImportError:  # shipped: the sources are concatenated (see agent.program)
@@ -43,7 +43,7 @@ def inspect_container(name, config):
                 "error": "docker inspect printed no JSON: %s" % out[:200]}
     state = data.get("State", {})
     _, finished = stamp_of(state.get("FinishedAt") or "")
-    window = window_seconds(config["log_window"])
+    window = config.log_window_seconds
     env = dict(item.split("=", 1) for item in data.get("Config", {}).get("Env") or [] if "=" in item)
     return {"name": name, "present": True, "status": state.get("Status"), "running": state.get("Running"),
             "restarting": state.get("Restarting"), "restart_count": data.get("RestartCount"),
@@ -54,7 +54,8 @@ def inspect_container(name, config):
             "image": data.get("Config", {}).get("Image"),
             # what it runs (a Celery worker's -Q says which queues it polls); scrubbed on the way out
             "command": [str(word)[:200] for word in ([data.get("Path")] + list(data.get("Args") or []))[:40] if word],
-            "image_id": data.get("Image"), "env": describe_env(env, config)}
+            "image_id": data.get("Image"), "env": describe_env(env, config.probe.fingerprint_domain, config.public_env,
+                                                                config.key_id_env)}
 
 
 def container_changed(name, before):
@@ -71,15 +72,15 @@ def container_changed(name, before):
 def process_state(workload):
     """A plain process's state: systemd's word for a journald unit, pgrep for a file-logging
     process with a `process` pattern; None when the inventory gives no way to tell."""
-    source = workload["source"]
-    if source.get("kind") == "journald":
-        code, out, err = run(["systemctl", "is-active", source["unit"]])
+    source = workload.source
+    if source.kind == "journald":
+        code, out, err = run(["systemctl", "is-active", source.unit])
         state = out.strip()
         if code == 127 or not state or "\n" in state or " " in state:     # no systemd answered: a sentence
             return dict(unread(code, "", err or out), present=None)
         return {"present": True, "status": "running" if state == "active" else state}
-    if source.get("process"):
-        code, out, err = run(["pgrep", "-f", source["process"]])
+    if source.process:
+        code, out, err = run(["pgrep", "-f", source.process])
         if code not in (0, 1):
             return dict(unread(code, out, err), present=None)
         return {"present": True, "status": "running" if code == 0 else "stopped"}

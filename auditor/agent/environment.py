@@ -109,9 +109,10 @@ def _unread(error):
     return reason, error.strerror
 
 
-def describe_env(env, config):
-    """Every variable as a fingerprint; public ones also in clear, key ids masked."""
-    domain, public, key_ids = config["digest_domain"], set(config["public_env"]), set(config["key_id_env"])
+def describe_env(env, domain, public, key_ids):
+    """Every variable as a fingerprint (of `domain` and the value); the `public` ones also in clear,
+    the `key_ids` masked."""
+    public, key_ids = set(public), set(key_ids)
     described = {}
     for name in sorted(env)[:MAX_ENV]:
         value = env[name]
@@ -131,12 +132,13 @@ def static_reading(config, values):
     """What the .env alone says (when the app's container is not running), by the same rules the
     probe applies to a live environment: regions, masked key id and fingerprints, queue names;
     no AWS call behind it."""
-    key_id, secret, source = env_keys(config["credentials"], values)
-    regions = resolved_regions(config["region"], values)
+    probe = config.probe
+    key_id, secret, source = env_keys(probe.credentials, values)
+    regions = resolved_regions(probe.region, values)
     return {"static": True, "region": regions,
-            "credentials": describe_credentials(config["digest_domain"], key_id, secret,
+            "credentials": describe_credentials(probe.fingerprint_domain, key_id, secret,
                                                 values.get("AWS_SESSION_TOKEN"), source),
-            "queues": queue_entries(config["queues"], values, regions["app"]["value"]),
-            "settings_module": values.get(config.get("settings_module_env") or ""),
+            "queues": queue_entries(probe.queues, values, regions["app"]["value"]),
+            "settings_module": values.get(probe.settings_module_env or ""),
             "endpoints": {k: strip_url_user(v) for k, v in sorted(values.items()) if k.startswith("AWS_ENDPOINT_URL")},
-            "env_problems": value_problems(config, values)}
+            "env_problems": value_problems(probe, values)}

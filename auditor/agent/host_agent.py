@@ -27,7 +27,7 @@ try:
     from .environment import describe_env, read_dotenv, scrub_outgoing, static_reading
     from .logs import scan_logs
     from .runner import DEADLINE, run
-    from .wire import COMPRESSED, SCHEMA, ProbeFailure
+    from .wire import COMPRESSED, SCHEMA, AgentConfig, ConfigError, ProbeFailure, from_wire, to_wire
 except ImportError:  # shipped: the sources are concatenated (see agent.program)
     pass
 
@@ -45,8 +45,8 @@ def timed(step, function, *args):
 
 
 def emit_facts(config):
-    text = scrub_outgoing(json.dumps(FACTS), config["digest_domain"])
-    if config.get("compress_output"):
+    text = scrub_outgoing(json.dumps(FACTS), config.probe.fingerprint_domain)
+    if config.compress_output:
         text = COMPRESSED + base64.b64encode(zlib.compress(text.encode(), 9)).decode()
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
@@ -69,8 +69,6 @@ def stop_when_disconnected():
 
 # -- the probe, in the app's environment ----------------------------------------------
 
-PROBE_KEYS = ("digest_domain", "region", "credentials", "queues", "user_agent", "aws_timeout", "settings_module_env",
-              "celery_app")
 # runs the configured python, else python3, else python, and says on stderr when it fell back
 PYTHON_FALLBACK = ('for p in "$0" python3 python; do if command -v "$p" >/dev/null 2>&1; then '
                    '[ "$p" = "$0" ] || echo "fleet-agent: $0 not found, ran $p" >&2; exec "$p" - "$1"; fi; done; '
@@ -78,32 +76,34 @@ PYTHON_FALLBACK = ('for p in "$0" python3 python; do if command -v "$p" >/dev/nu
 CONTAINER_GONE = ("is not running", "is restarting", "no such container", "is paused")
 
 
-def probe(config, app, dotenv_values, dotenv_reason, containers, facts_before=None):
-    probe_config = json.dumps({k: config[k] for k in PROBE_KEYS})
-    mode = app["env_from"]
-    container = app.get("container")
+def probe(config, source_code, dotenv_values, dotenv_reason, containers, facts_before=None):
+    """The SQS probe (`source_code`) run in the app's environment, with its part of the config."""
+    app = config.app
+    probe_config = json.dumps(to_wire(config.probe))
+    mode = app.env_from
+    container = app.container
     running = any(c["name"] == container and c["state"] == "running" for c in containers)
     fallback = mode == "container" and not running
     if fallback:
         mode = "dotenv"
     if mode == "container":
-        argv = ["docker", "exec", "-i", container, "sh", "-c", PYTHON_FALLBACK, app["app_python"], probe_config]
+        argv = ["docker", "exec", "-i", container, "sh", "-c", PYTHON_FALLBACK, app.app_python, probe_config]
         env = None
     elif mode == "dotenv":
         if dotenv_values is None:
             kind = ProbeFailure.DOTENV_MISSING if dotenv_reason == "not-found" else ProbeFailure.DOTENV_UNREADABLE
             if fallback:
                 kind = ProbeFailure.NOT_RUN
-            return {"env_source": "dotenv:%s" % app["dotenv_path"],
-                    "error": {"kind": kind, "message": "cannot read %s (%s)" % (app["dotenv_path"], dotenv_reason)}}
-        argv = [app["host_python"], "-", probe_config]
+            return {"env_source": "dotenv:%s" % app.dotenv_path,
+                    "error": {"kind": kind, "message": "cannot read %s (%s)" % (app.dotenv_path, dotenv_reason)}}
+        argv = [app.host_python, "-", probe_config]
         env = dict(os.environ)
         env.update(dotenv_values)
     else:
-        argv = [os.environ.get("SHELL") or "/bin/sh", "-lc", 'exec "$0" - "$1"', app["host_python"], probe_config]
+        argv = [os.environ.get("SHELL") or "/bin/sh", "-lc", 'exec "$0" - "$1"', app.host_python, probe_config]
         env = None
-    code, out, err = run(argv, timeout=config["probe_timeout"], input_text=config["probe_source"], env=env)
-    source = {"container": "container:%s" % container, "dotenv": "dotenv:%s" % app["dotenv_path"],
+    code, out, err = run(argv, timeout=config.probe_timeout, input_text=source_code, env=env)
+    source = {"container": "container:%s" % container, "dotenv": "dotenv:%s" % app.dotenv_path,
               "shell": "login-shell"}[mode]
     try:
         result = json.loads(out.strip().splitlines()[-1])
@@ -129,7 +129,7 @@ def probe(config, app, dotenv_values, dotenv_reason, containers, facts_before=No
         result["note"] = "container %s is not running: read with the .env on disk instead" % container
         if (result.get("error") or {}).get("kind") in (ProbeFailure.BOTO3_MISSING, ProbeFailure.PYTHON_MISSING):
             result["error"] = {"kind": ProbeFailure.NOT_RUN, "message": "the host's %s cannot run the probe (%s): only the "
-                               ".env was read" % (app["host_python"], result["error"]["message"][:200])}
+                               ".env was read" % (app.host_python, result["error"]["message"][:200])}
             result.update(static_reading(config, dotenv_values))
     return result
 
@@ -157,23 +157,28 @@ def instance_role(endpoint):
 
 
 def check_script(app):
-    if not app["check_script"]:
+    if not app.check_script:
         return {"command": "", "exit_status": None, "output": "no check script is configured (auditor.check_script)"}
-    if app["env_from"] == "container":
-        workdir = ["-w", app["workdir"]] if app.get("workdir") else []
-        argv = ["docker", "exec"] + workdir + [app["container"], app["app_python"], app["check_script"]]
+    if app.env_from == "container":
+        workdir = ["-w", app.workdir] if app.workdir else []
+        argv = ["docker", "exec"] + workdir + [app.container, app.app_python, app.check_script]
     else:
-        argv = [app["host_python"], os.path.join(app["app_dir"], app["check_script"])]
+        argv = [app.host_python, os.path.join(app.app_dir, app.check_script)]
     code, out, err = run(argv, timeout=60)
     return {"command": " ".join(argv), "exit_status": code, "output": (out + err)[-6000:]}
 
 
 def main():
-    config = json.loads(zlib.decompress(base64.b64decode(sys.argv[2])))
-    config["probe_source"] = zlib.decompress(base64.b64decode(sys.argv[3])).decode()
+    try:
+        config = from_wire(AgentConfig, json.loads(zlib.decompress(base64.b64decode(sys.argv[2]))))
+    except ConfigError as error:        # a controller of another version: said, never guessed around
+        sys.stderr.write("fleet-agent: cannot read the controller's settings (%s): run the same auditor version "
+                         "on the controller\n" % error)
+        sys.exit(2)
+    probe_source = zlib.decompress(base64.b64decode(sys.argv[3])).decode()
     started = time.time()
-    DEADLINE[0] = started + config.get("budget", 55)
-    if config.get("watch_stdin"):
+    DEADLINE[0] = started + config.budget
+    if config.watch_stdin:
         stop_when_disconnected()
     facts = FACTS
     facts.update({"schema": SCHEMA, "hostname": socket.gethostname(), "python": sys.version.split()[0],
@@ -185,46 +190,47 @@ def main():
         os._exit(0)
 
     signal.signal(signal.SIGTERM, out_of_time)
-    app = config["app"]
-    workloads = config["workloads"]
-    if app["env_from"] == "container" or any(w["source"].get("kind", "docker") == "docker" for w in workloads):
+    app = config.app
+    workloads = config.workloads
+    if app.env_from == "container" or any(w.source.kind == "docker" for w in workloads):
         facts["docker"], facts["containers"] = timed("docker", docker_facts)
     else:                   # a host of plain processes: docker is not asked, and not missed
         facts["docker"], facts["containers"] = {"read": True, "available": None, "used": False}, []
-    dotenv_values, dotenv_reason = timed("dotenv", read_dotenv, app["dotenv_path"], app["dotenv_format"])
+    dotenv_values, dotenv_reason = timed("dotenv", read_dotenv, app.dotenv_path, app.dotenv_format)
     if dotenv_values is None:
-        facts["dotenv"] = {"read": False, "path": app["dotenv_path"], "reason": dotenv_reason[0],
+        facts["dotenv"] = {"read": False, "path": app.dotenv_path, "reason": dotenv_reason[0],
                            "error": dotenv_reason[1]}
         dotenv_reason = dotenv_reason[0]
     else:
-        facts["dotenv"] = {"read": True, "path": app["dotenv_path"], "env": describe_env(dotenv_values, config)}
-    facts["wanted"] = [{"name": w["name"], "role": w["role"], "kind": w["source"].get("kind", "docker")}
-                       for w in workloads]
+        facts["dotenv"] = {"read": True, "path": app.dotenv_path,
+                           "env": describe_env(dotenv_values, config.probe.fingerprint_domain, config.public_env,
+                                               config.key_id_env)}
+    facts["wanted"] = [{"name": w.name, "role": w.role, "kind": w.source.kind} for w in workloads]
     facts["inspected"] = []
     for workload in workloads:
-        kind = workload["source"].get("kind", "docker")
+        kind = workload.source.kind
         if kind == "docker":
             if not facts["docker"]["available"]:
                 continue
-            entry = timed("inspect %s" % workload["name"], inspect_container, workload["name"], config)
+            entry = timed("inspect %s" % workload.name, inspect_container, workload.name, config)
         else:
-            entry = dict(process_state(workload), name=workload["name"])
-        entry["role"], entry["kind"] = workload["role"], kind
+            entry = dict(process_state(workload), name=workload.name)
+        entry["role"], entry["kind"] = workload.role, kind
         if entry.get("present") or kind != "docker":
-            entry["logs"] = timed("logs %s" % workload["name"], scan_logs, workload["source"], workload["name"],
-                                  workload["markers"], config)
+            entry["logs"] = timed("logs %s" % workload.name, scan_logs, workload, config.log_window_seconds,
+                                  config.log_max_bytes, config.step_timeout)
         facts["inspected"].append(entry)
-    if app["env_from"] == "container" and not facts["docker"]["available"]:
-        facts["probe"] = {"env_source": "container:%s" % app.get("container"),
+    if app.env_from == "container" and not facts["docker"]["available"]:
+        facts["probe"] = {"env_source": "container:%s" % app.container,
                           "error": {"kind": ProbeFailure.DOCKER_UNAVAILABLE, "message": facts["docker"]["error"]}}
     else:
-        app_entry = next((e for e in facts["inspected"] if e.get("name") == app.get("container")), None)
-        facts["probe"] = timed("probe", probe, config, app, dotenv_values, dotenv_reason, facts["containers"],
-                               app_entry)
-        if app["env_from"] == "container" and \
+        app_entry = next((e for e in facts["inspected"] if e.get("name") == app.container), None)
+        facts["probe"] = timed("probe", probe, config, probe_source, dotenv_values, dotenv_reason,
+                               facts["containers"], app_entry)
+        if app.env_from == "container" and \
                 (facts["probe"].get("error") or {}).get("kind") == ProbeFailure.CREDENTIALS_MISSING:
-            facts["instance_role"] = timed("instance role", instance_role, config.get("imds_endpoint"))
-    if config.get("run_check_script"):
+            facts["instance_role"] = timed("instance role", instance_role, config.imds_endpoint)
+    if config.run_check_script:
         facts["check_script"] = timed("check script", check_script, app)
     facts["seconds"] = round(time.time() - started, 3)
     emit_facts(config)

@@ -9,7 +9,7 @@ import re
 import time
 
 try:
-    from .runner import LineWindow, run, stream_command, unread
+    from .runner import NewestLines, run, stream_command, unread
     from .wire import MarkerKind, Unread
 except ImportError:  # shipped: the sources are concatenated (see agent.program)
     pass
@@ -18,7 +18,6 @@ MAX_JOBS = 100
 MAX_GROUPS = 20             # exception groups and exits kept per workload
 MAX_MINUTES = 240           # per-minute counts kept per marker
 STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:[.,](\d+))?")
-WINDOW_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # what each log source puts before the program's own line
 SOURCE_PREFIX = {"docker": re.compile(r"^\d{4}-\d{2}-\d{2}T[\d:.]+Z "),
                  "journald": re.compile(r"^\S+ \S+ [^:\s]+: ")}
@@ -30,15 +29,6 @@ LIBRARY_PATH = re.compile(r"(site-packages|dist-packages|/lib/python\d[\d.]*/|^<
 KMS_DENIED = re.compile(r"KMS\.AccessDeniedException|KmsAccessDenied\w*|KMS\.KMSAccessDenied\w*")
 KMS_KEY = re.compile(r"arn:aws:kms:[\w-]+:\d{12}:(?:key|alias)/[\w/-]+|alias/[\w/-]+")
 KMS_ACTION = re.compile(r"\bkms:[A-Z]\w*")    # actions are CamelCase; key ARNs are not
-
-
-def window_seconds(window):
-    """'1h', '90m', '2h30m', '3600' -> seconds."""
-    text = str(window).strip()
-    if text.isdigit():
-        return int(text)
-    parts = re.findall(r"(\d+)\s*([smhd])", text)
-    return sum(int(n) * WINDOW_UNITS[unit] for n, unit in parts) or 3600
 
 
 def stamp_of(line):
@@ -57,9 +47,9 @@ def stamp_of(line):
 
 # -- reading ----------------------------------------------------------------------------
 
-def docker_log_lines(name, window, max_bytes, timeout):
-    code, lines = stream_command(["docker", "logs", "--timestamps", "--since", window, "--tail", "50000", name],
-                                 LineWindow(max_bytes), timeout)
+def docker_log_lines(name, seconds, max_bytes, timeout):
+    code, lines = stream_command(["docker", "logs", "--timestamps", "--since", "%ds" % seconds, "--tail", "50000",
+                                  name], NewestLines(max_bytes), timeout)
     if code != 0:
         return unread(code, "", "\n".join(list(lines.lines)[-5:])), None
     return None, lines
@@ -70,12 +60,12 @@ JOURNAL_DENIED = ("insufficient permissions", "not seeing messages from other us
 JOURNAL_ABSENT = ("no journal files were found", "has not been booted with systemd")
 
 
-def journald_log_lines(unit, window, max_bytes, timeout):
+def journald_log_lines(unit, seconds, max_bytes, timeout):
     """The unit's lines in the window. `-q` keeps journalctl's notices out of the lines, but it
     also hides why a journal shows nothing (a user who may not read it, no journal at all): an
     empty window is asked again without `-q`, so silence is never mistaken for a quiet worker."""
-    code, lines = stream_command(["journalctl", "-u", unit, "--since", "-%ds" % window_seconds(window),
-                                  "-o", "short-iso", "--no-pager", "-q"], LineWindow(max_bytes), timeout)
+    code, lines = stream_command(["journalctl", "-u", unit, "--since", "-%ds" % seconds,
+                                  "-o", "short-iso", "--no-pager", "-q"], NewestLines(max_bytes), timeout)
     if code != 0:
         return unread(code, "", "\n".join(list(lines.lines)[-5:])), None
     if not lines.lines:
@@ -89,10 +79,10 @@ def journald_log_lines(unit, window, max_bytes, timeout):
     return None, lines
 
 
-def file_log_lines(pattern, window, max_bytes):
+def file_log_lines(pattern, seconds, max_bytes):
     """A log file and its rotations (`PATH`, `PATH.1`, ..., `.gz` too), modified within the
     window; the newest max_bytes of them, newest file last so its lines win."""
-    since = time.time() - window_seconds(window)
+    since = time.time() - seconds
     try:
         paths = [p for p in glob.glob(pattern) + glob.glob(pattern + ".*") if os.path.isfile(p)]
         dated = sorted(((os.path.getmtime(p), p) for p in set(paths)), reverse=True)
@@ -106,7 +96,7 @@ def file_log_lines(pattern, window, max_bytes):
         budget -= os.path.getsize(path)
     if not dated:
         return {"read": False, "reason": Unread.NOT_FOUND, "error": "no file matches %s" % pattern}, None
-    lines = LineWindow(max_bytes)
+    lines = NewestLines(max_bytes)
     for path in reversed(chosen):
         try:
             if path.endswith(".gz"):
@@ -126,16 +116,14 @@ def file_log_lines(pattern, window, max_bytes):
     return None, lines
 
 
-def read_logs(source, name, config):
-    """(unread reading or None, LineWindow) from the role's log source."""
-    window, max_bytes = config["log_window"], config["log_max_bytes"]
-    timeout = config["step_timeout"]
-    kind = source.get("kind", "docker")
-    if kind == "file":
-        return file_log_lines(source["path"], window, max_bytes)
-    if kind == "journald":
-        return journald_log_lines(source["unit"], window, max_bytes, timeout)
-    return docker_log_lines(name, window, max_bytes, timeout)
+def read_logs(workload, seconds, max_bytes, timeout):
+    """(unread reading or None, NewestLines) from the workload's log source."""
+    source = workload.source
+    if source.kind == "file":
+        return file_log_lines(source.path, seconds, max_bytes)
+    if source.kind == "journald":
+        return journald_log_lines(source.unit, seconds, max_bytes, timeout)
+    return docker_log_lines(workload.name, seconds, max_bytes, timeout)
 
 
 # -- what the code did ----------------------------------------------------------------------
@@ -284,23 +272,23 @@ class LogStory:
                 "kms_denied": self.kms if self.kms["count"] else None}
 
 
-def scan_logs(source, name, markers, config):
-    """Counts, last time and job ids of each marker in the window, from the newest log_max_bytes,
-    with the receive-to-completion time of each job, the receipts per job, and the story of the
-    code (LogStory)."""
-    missing, window = read_logs(source, name, config)
+def scan_logs(workload, seconds, max_bytes, timeout):
+    """Counts, last time and job ids of each marker in the window (`seconds` back), from the newest
+    `max_bytes`, with the receive-to-completion time of each job, the receipts per job, and the
+    story of the code (LogStory)."""
+    missing, newest = read_logs(workload, seconds, max_bytes, timeout)
     if missing:
         return missing
     now = time.time()
-    since = now - window_seconds(config["log_window"])
-    prefix = SOURCE_PREFIX.get(source.get("kind", "docker"))
-    compiled = [(m, re.compile(m["pattern"])) for m in markers]
-    found = {m["name"]: {"kind": m["kind"], "queue": m.get("queue"), "count": 0, "last": None, "jobs": [],
-                         "minutes": {}} for m in markers}
+    since = now - seconds
+    prefix = SOURCE_PREFIX.get(workload.source.kind)
+    compiled = [(m, re.compile(m.pattern)) for m in workload.markers]
+    found = {m.name: {"kind": m.kind, "queue": m.queue, "count": 0, "last": None, "jobs": [],
+                      "minutes": {}} for m in workload.markers}
     receipts, received_at, longest = {}, {}, 0.0
     story = LogStory()
     lines, oldest = 0, None
-    for line in window.lines:
+    for line in newest.lines:
         stamp, epoch = stamp_of(line)
         if epoch is not None and epoch < since:
             continue                # a rotated file's older lines
@@ -312,7 +300,7 @@ def scan_logs(source, name, markers, config):
             match = pattern.search(line)
             if not match:
                 continue
-            entry = found[marker["name"]]
+            entry = found[marker.name]
             entry["count"] += 1
             entry["last"] = stamp or entry["last"]
             if stamp:           # per minute, for the report's job flow; the newest MAX_MINUTES kept
@@ -322,18 +310,18 @@ def scan_logs(source, name, markers, config):
                     del minutes[min(minutes)]
             captured = match.groupdict()
             job = captured.get("job")
-            story.marker(marker["kind"], job, captured.get("error"), stamp, epoch, captured.get("task"))
+            story.marker(marker.kind, job, captured.get("error"), stamp, epoch, captured.get("task"))
             if not job:
                 continue
             entry["jobs"] = [seen for seen in entry["jobs"] if seen[0] != job][-(MAX_JOBS - 1):]
             entry["jobs"].append([job, stamp])
-            if marker["kind"] == MarkerKind.RECEIVED:
+            if marker.kind == MarkerKind.RECEIVED:
                 receipts[job] = receipts.get(job, 0) + 1
                 if epoch is not None:
                     received_at[job] = epoch        # a redelivery starts the job again
-            elif marker["kind"] == MarkerKind.COMPLETED and job in received_at and epoch is not None:
+            elif marker.kind == MarkerKind.COMPLETED and job in received_at and epoch is not None:
                 longest = max(longest, epoch - received_at[job])
     repeated = dict(sorted(((j, n) for j, n in receipts.items() if n > 1), key=lambda item: -item[1])[:20])
-    return dict(story.finish(now), read=True, lines=lines, truncated_at=window.max_bytes if window.dropped else None,
+    return dict(story.finish(now), read=True, lines=lines, truncated_at=newest.max_bytes if newest.dropped else None,
                 oldest=oldest, markers=found, repeated_receipts=repeated,
                 longest_processing_seconds=round(longest, 3) if longest else None)

@@ -60,7 +60,7 @@ def run(argv, timeout=STEP_TIMEOUT, input_text=None, env=None):
         return 124, "", "%s timed out after %ss" % (" ".join(argv[:3]), timeout)
 
 
-class LineWindow:
+class NewestLines:
     """The newest lines of a stream, never more than max_bytes in all (plus one line)."""
 
     def __init__(self, max_bytes):
@@ -89,17 +89,17 @@ class LineWindow:
             self.dropped = True
 
 
-def stream_command(argv, window, timeout):
+def stream_command(argv, newest, timeout):
     """Run argv and keep the newest lines of its output (stdout and stderr merged):
-    (exit status, LineWindow), with 124 when it ran past `timeout`."""
+    (exit status, NewestLines), with 124 when it ran past `timeout`."""
     timeout = remaining(timeout)
     if timeout < 0.5:
-        window.add("%s not run: the agent's time budget ran out" % argv[0])
-        return 124, window
+        newest.add("%s not run: the agent's time budget ran out" % argv[0])
+        return 124, newest
     try:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     except OSError:
-        return 127, window
+        return 127, newest
     expired = []
 
     def stop():
@@ -109,9 +109,9 @@ def stream_command(argv, window, timeout):
     timer = threading.Timer(timeout, stop)
     timer.start()
     try:
-        window.feed(process.stdout)
+        newest.feed(process.stdout)
         code = process.wait()
     finally:
         timer.cancel()
         process.stdout.close()
-    return (124 if expired else code), window
+    return (124 if expired else code), newest

@@ -16,6 +16,7 @@ import urllib.parse
 import urllib.request
 
 try:
+    from .wire import ConfigError, ProbeConfig, from_wire
     from .appenv import preferred_keys, queue_entries, resolved_regions, value_problems
     from .celery_view import celery_view
     from .redact import describe_credentials, mask_key_ids_in, strip_url_user
@@ -31,7 +32,7 @@ PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO
 
 def resolve_credentials(config, session):
     """The credentials the app uses: a preferred env pair if set, else boto3's chain."""
-    key_id, secret, source = preferred_keys(config["credentials"], os.environ)
+    key_id, secret, source = preferred_keys(config.credentials, os.environ)
     if key_id:
         return key_id, secret, None, source
     credentials = session.get_credentials() if session is not None else None
@@ -138,9 +139,14 @@ def dead_letter(sqs, attributes, secrets):
 
 
 def main():
-    config = json.loads(sys.argv[1])
     result = {"schema": "sqs-probe/1", "python": platform.python_version(),
               "executable": sys.executable, "read_only": True}
+    try:
+        config = from_wire(ProbeConfig, json.loads(sys.argv[1]))
+    except ConfigError as error:        # a controller of another version: said, never guessed around
+        result["error"] = {"kind": "probe-crashed", "message": "cannot read the controller's settings (%s)" % error}
+        print(json.dumps(result))
+        return
     try:
         import boto3
         import botocore
@@ -150,7 +156,7 @@ def main():
         print(json.dumps(result))
         return
     result.update(boto3=boto3.__version__, botocore=botocore.__version__)
-    domain = config["digest_domain"]
+    domain = config.fingerprint_domain
     problems = {}
     try:
         session = boto3.Session()
@@ -164,17 +170,17 @@ def main():
     except Exception:  # an unreadable config file: the profile check is skipped
         profiles = None
     result["env_problems"] = value_problems(config, os.environ, known_regions(bare) if bare else None, profiles)
-    result["region"] = resolved_regions(config["region"], os.environ, profile_region)
+    result["region"] = resolved_regions(config.region, os.environ, profile_region)
     result["endpoints"] = {k: strip_url_user(v) for k, v in sorted(os.environ.items())
                            if k.startswith("AWS_ENDPOINT_URL")}
-    result["settings_module"] = os.environ.get(config.get("settings_module_env") or "", None)
+    result["settings_module"] = os.environ.get(config.settings_module_env or "", None)
     celery = None
-    if config.get("celery_app"):
+    if config.celery_app:
         try:        # the app's own Celery object says where its broker is: imported, never connected
-            celery = celery_view(config["celery_app"], profile_region)
+            celery = celery_view(config.celery_app, profile_region)
         except BaseException as error:      # its import may fail in any way, even SystemExit
             result["error"] = {"kind": "celery-unreadable", "message": scrub(
-                "importing %s: %s: %s" % (config["celery_app"], type(error).__name__, error), [])}
+                "importing %s: %s: %s" % (config.celery_app, type(error).__name__, error), [])}
             print(json.dumps(result))
             return
         result["celery"] = {k: celery[k] for k in ("broker", "options", "predefined")}
@@ -201,9 +207,9 @@ def main():
                            + ("" if not problems else " (%s)" % "; ".join(result["field_errors"].values()))}
         print(json.dumps(result))
         return
-    timeout = float(config.get("aws_timeout", 5))
+    timeout = config.aws_timeout
     botocore_config = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=timeout,
-                             read_timeout=timeout, user_agent_extra=config["user_agent"])
+                             read_timeout=timeout, user_agent_extra=config.user_agent)
     region = result["region"]["app"]["value"]
     kwargs = dict(region_name=region, aws_access_key_id=key_id, aws_secret_access_key=secret,
                   aws_session_token=token, config=botocore_config)
@@ -221,7 +227,7 @@ def main():
     except Exception as error:  # an invalid region or endpoint: every queue says so
         sqs, client_error = None, error_record(error, secrets)
     result["proxy"] = proxy_route(sqs)
-    result["queues"] = celery["queues"] if celery else queue_entries(config["queues"], os.environ, region)
+    result["queues"] = celery["queues"] if celery else queue_entries(config.queues, os.environ, region)
     for entry in result["queues"]:
         client = sqs
         own = entry.pop("keys", None)           # a Celery predefined queue with keys of its own

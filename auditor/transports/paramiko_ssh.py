@@ -225,7 +225,7 @@ class OutputTooLarge(Exception):
         super().__init__(causes.too_much_output(limit))
 
 
-class Wire:
+class RecordingSocket:
     """The socket handed to paramiko, recording what the peer sent first and how the connection
     ended: failures are classified by what happened, not by paramiko's words."""
 
@@ -554,7 +554,7 @@ class ParamikoSSH(Transport):
 
     def _open_hop(self, hop, sock):
         """The SSH handshake, host key and authentication of one hop, on a socket made by the caller."""
-        hop.wire = Wire(sock)
+        hop.wire = RecordingSocket(sock)
         protected = hop.connection.connect_kwargs.pop("passphrase_protected", None)
         hop.connection.connect_kwargs["sock"] = hop.wire
         hop.phase = "handshake"

@@ -1,6 +1,7 @@
 """Fault matrix, on the host: the real agent program, run here as the controller ships it,
 against hostile files (huge logs in long lines, a huge .env value, a BOM). No AWS call
 leaves the machine: the app's endpoint is a closed loopback port."""
+import dataclasses
 import json
 import os
 import random
@@ -37,7 +38,7 @@ def run_agent_here(tmp_path, env_lines, log_text=None, log_bytes=0):
         "timeouts": {"command": 40, "aws": 1},
         "role_defs": {"ai-worker": {"log_source": {"kind": "file", "path": str(log)}}}})
     spec = HostSpec("here", "127.0.0.1", python=sys.executable, settings=settings)
-    config = dict(agent_config(spec), watch_stdin=False)
+    config = dataclasses.replace(agent_config(spec), watch_stdin=False)
     command = agent.command_line(sys.executable, config, 40, quote)
     measure = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1], shell=True, capture_output=True,"
                " stdin=subprocess.DEVNULL); sys.stdout.write(done.stdout.decode()); "

@@ -7,16 +7,23 @@ import os
 import time
 
 from auditor.agent import containers, logs
+from auditor.agent.wire import WorkloadConfig, from_wire
 
-MARKERS = [{"name": "received", "kind": "received", "pattern": r"SQS_MESSAGE_RECEIVED .*?job_id=(?P<job>\w+)"}]
+MARKERS = [{"name": "received", "kind": "received", "pattern": r"SQS_MESSAGE_RECEIVED .*?job_id=(?P<job>\w+)",
+            "queue": None}]
 
 
 def stamp(seconds_ago):
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() - seconds_ago)) + ",000"
 
 
-def config(**extra):
-    return dict({"log_window": "1h", "log_max_bytes": 1 << 20, "step_timeout": 10}, **extra)
+def scan(source, name):
+    """The agent's scan of one workload's logs, an hour back, at most 1 MiB."""
+    return logs.scan_logs(workload(source, name), 3600, 1 << 20, 10)
+
+
+def workload(source, name="w"):
+    return from_wire(WorkloadConfig, {"name": name, "role": "ai-worker", "source": source, "markers": MARKERS})
 
 
 def test_a_rotated_file_is_read_newest_last_within_the_window(tmp_path):
@@ -26,13 +33,13 @@ def test_a_rotated_file_is_read_newest_last_within_the_window(tmp_path):
     (tmp_path / "worker.log.1").write_text("%s INFO SQS_MESSAGE_RECEIVED | job_id=j1\n" % stamp(1800))
     log.write_text("%s INFO SQS_MESSAGE_RECEIVED | job_id=j2\n" % stamp(60))
     os.utime(str(log) + ".2.gz", (time.time() - 7200, time.time() - 7200))
-    result = logs.scan_logs({"kind": "file", "path": str(log)}, str(log), MARKERS, config())
+    result = scan({"kind": "file", "path": str(log)}, str(log))
     assert result["read"]
     assert [job for job, _ in result["markers"]["received"]["jobs"]] == ["j1", "j2"]
 
 
 def test_a_missing_log_file_is_a_reading_not_taken(tmp_path):
-    result = logs.scan_logs({"kind": "file", "path": str(tmp_path / "none.log")}, "x", MARKERS, config())
+    result = scan({"kind": "file", "path": str(tmp_path / "none.log")}, "x")
     assert result["read"] is False and result["reason"] == "not-found"
 
 
@@ -46,11 +53,11 @@ def test_journald_and_systemd_state(tmp_path, monkeypatch):
         (bin_dir / name).chmod(0o755)
     monkeypatch.setenv("PATH", "%s:%s" % (bin_dir, os.environ["PATH"]))
     source = {"kind": "journald", "unit": "academy-ai-worker"}
-    result = logs.scan_logs(source, "academy-ai-worker", MARKERS, config())
+    result = scan(source, "academy-ai-worker")
     assert [job for job, _ in result["markers"]["received"]["jobs"]] == ["j9"]
     assert (tmp_path / "args").read_text().split() == ["-u", "academy-ai-worker", "--since", "-3600s", "-o",
                                                        "short-iso", "--no-pager", "-q"]
-    assert containers.process_state({"source": source}) == {"present": True, "status": "inactive"}
+    assert containers.process_state(workload(source)) == {"present": True, "status": "inactive"}
 
 
 def stand_ins(tmp_path, monkeypatch, journalctl, systemctl):
@@ -70,7 +77,7 @@ def test_a_journal_the_user_may_not_read_is_unread_not_a_quiet_worker(tmp_path, 
     # as systemd 252 does: -q hides the notice and exits 0 with no line; without -q it says why
     stand_ins(tmp_path, monkeypatch, 'case "$*" in *-q*) exit 0;; esac\n'
               'echo "No journal files were opened due to insufficient permissions." >&2', "echo active")
-    result = logs.scan_logs(JOURNAL, "academy-ai-worker", MARKERS, config())
+    result = scan(JOURNAL, "academy-ai-worker")
     assert result["read"] is False and result["reason"] == "permission-denied"
     assert "insufficient permissions" in result["error"]
 
@@ -79,13 +86,13 @@ def test_a_host_without_systemd_is_unknown_state_and_unread_logs(tmp_path, monke
     stand_ins(tmp_path, monkeypatch, 'case "$*" in *-q*) exit 0;; esac\necho "No journal files were found." >&2',
               'echo "System has not been booted with systemd as init system (PID 1). Can\'t operate." >&2\n'
               'echo "Failed to connect to bus: Host is down" >&2\nexit 1')
-    result = logs.scan_logs(JOURNAL, "academy-ai-worker", MARKERS, config())
+    result = scan(JOURNAL, "academy-ai-worker")
     assert result["read"] is False and result["reason"] == "not-found"
-    state = containers.process_state({"source": JOURNAL})
+    state = containers.process_state(workload(JOURNAL))
     assert state["present"] is None and "not been booted with systemd" in state["error"]
 
 
 def test_a_quiet_journal_that_can_be_read_is_read_and_empty(tmp_path, monkeypatch):
     stand_ins(tmp_path, monkeypatch, 'case "$*" in *-q*) exit 0;; esac\necho "-- No entries --"', "echo active")
-    result = logs.scan_logs(JOURNAL, "academy-ai-worker", MARKERS, config())
+    result = scan(JOURNAL, "academy-ai-worker")
     assert result["read"] is True

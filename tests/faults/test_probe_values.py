@@ -8,13 +8,16 @@ import string
 import subprocess
 import sys
 
+import dataclasses
+
 from auditor import agent
-from auditor.inventory import host_settings
+from auditor.agent.wire import to_wire
+from auditor.collect import agent_config
+from auditor.inventory import HostSpec, host_settings
 
-S = host_settings({}).as_mapping()     # the reference profile, resolved
-
-CONFIG = {"digest_domain": "s", "region": S["region"], "credentials": S["credentials"], "queues": S["queues"],
-          "user_agent": "fleet-auditor/test", "aws_timeout": 1, "settings_module_env": "DJANGO_SETTINGS_MODULE"}
+# the reference profile's probe settings, as the controller sends them
+CONFIG = to_wire(dataclasses.replace(agent_config(HostSpec("here", "127.0.0.1", settings=host_settings(
+    {"timeouts": {"aws": 1}, "settings_module_env": "DJANGO_SETTINGS_MODULE"}))).probe, user_agent="fleet-auditor/test"))
 KEY_ID = "AKIA" + "".join(random.choice(string.ascii_uppercase + string.digits) for _ in range(16))  # made here
 BASE = {"AWS_ENDPOINT_URL": "http://127.0.0.1:1", "AWS_CONFIG_FILE": "/nonexistent",
         "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "PATH": os.environ["PATH"]}

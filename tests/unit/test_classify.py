@@ -13,7 +13,7 @@ from auditor.inventory import HostSpec
 from auditor.transports import openssh
 from auditor.transports.base import OutcomeKind as K
 from auditor.transports.paramiko_ssh import (CommandTimeout, HopFailed, HostKeyRefused, Hop, KeyUnusable,
-                                             OutputTooLarge, Wire, classify)
+                                             OutputTooLarge, RecordingSocket, classify)
 
 KNOWN_HOSTS = "/home/op/.ssh/known_hosts"
 HOST_KEY = paramiko.Ed25519Key(data=base64.b64decode(
@@ -28,7 +28,7 @@ def failed(error, phase, role="target", host="10.0.0.5", port=2222, first_bytes=
     hop = Hop(role, Connection(host, port=port, user="deploy", connect_timeout=5))
     hop.phase, hop.proxy_command = phase, proxy_command
     if first_bytes is not None or wire_error or closed_by_peer:
-        hop.wire = Wire(None)
+        hop.wire = RecordingSocket(None)
         hop.wire.first_bytes, hop.wire.error, hop.wire.closed_by_peer = first_bytes or b"", wire_error, closed_by_peer
     return HopFailed(hop, error)
 

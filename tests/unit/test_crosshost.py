@@ -65,13 +65,13 @@ def test_healthy_fleet_has_no_cross_host_finding():
 
 
 def test_controller_sighting_names_where_the_missing_queue_is():
-    from auditor.controller import CrossCheck, Sighting
+    from auditor.controller import QueueLocations, Sighting
     from auditor.crosshost import cross_check_findings
     lost = host("video-1", "video-worker", region="us-east-1", url=None)
     lost = HostResult(dataclasses.replace(lost.report, probe=dataclasses.replace(
         lost.report.probe, queues=(QueueReading("video", "academy-video-jobs", "us-east-1",
                                                 error_code="AWS.SimpleQueueService.NonExistentQueue"),))), ())
-    check = CrossCheck(("academy-video-jobs",), ("ap-northeast-2", "us-east-1"),
+    check = QueueLocations(("academy-video-jobs",), ("ap-northeast-2", "us-east-1"),
                        {"prod": {"account": "111111111111"}, "staging": {"error": "InvalidClientTokenId"}},
                        (Sighting("academy-video-jobs", "ap-northeast-2", "111111111111", "prod", "https://q"),))
     found = {f.code: f for f in cross_check_findings([host("api-1", "api"), lost], check, lambda h: DEFAULT_SETTINGS)}

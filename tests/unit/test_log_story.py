@@ -5,6 +5,7 @@ import time
 
 from auditor import diagnosis
 from auditor.agent import logs
+from auditor.agent.wire import WorkloadConfig, from_wire
 from auditor.facts import ContainerReading, QueueReading, _logs
 from auditor.inventory import host_settings
 
@@ -21,8 +22,9 @@ def at(seconds_ago):
 def scan(tmp_path, lines, markers):
     path = tmp_path / "worker.log"
     path.write_text("\n".join(lines) + "\n")
-    return logs.scan_logs({"kind": "file", "path": str(path)}, "w", markers,
-                          {"log_window": "1h", "log_max_bytes": 1 << 20, "step_timeout": 10})
+    workload = from_wire(WorkloadConfig, {"name": "w", "role": "video-worker", "markers": markers,
+                                          "source": {"kind": "file", "path": str(path)}})
+    return logs.scan_logs(workload, 3600, 1 << 20, 10)
 
 
 def video_crash(seconds_ago, video_id, site_packages=False):

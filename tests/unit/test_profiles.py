@@ -6,6 +6,7 @@ import json
 import pytest
 
 from auditor import codes
+from auditor.agent.wire import to_wire
 from auditor.collect import agent_config
 from auditor.errors import InventoryError
 from auditor.inventory import load_inventory
@@ -40,16 +41,16 @@ def inventory(tmp_path, auditor, profile_text=None):
 
 def test_another_profile_leaves_nothing_of_the_reference_app(tmp_path):
     [spec] = inventory(tmp_path, {"profile": str(tmp_path / "shop.yaml"), "roles": ["worker"]}, SHOP)
-    text = json.dumps(spec.settings.as_mapping()) + json.dumps(agent_config(spec))
+    text = json.dumps(spec.settings.as_mapping()) + json.dumps(to_wire(agent_config(spec)))
     assert not [word for word in REFERENCE_WORDS if word.lower() in text.lower()]
     assert sorted(spec.settings.role_defs) == ["web", "worker"] and spec.settings.profile == "shop"
-    assert agent_config(spec)["app"]["container"] == "shop-worker"
+    assert agent_config(spec).app.container == "shop-worker"
 
 
 def test_profile_none_is_only_what_the_inventory_says(tmp_path):
     [spec] = inventory(tmp_path, {"profile": "none", "queues": {"jobs": {"name": "q"}},
                                   "role_defs": {"w": {"container": "c", "consumes": ["jobs"]}}, "roles": ["w"]})
-    text = json.dumps(spec.settings.as_mapping()) + json.dumps(agent_config(spec))
+    text = json.dumps(spec.settings.as_mapping()) + json.dumps(to_wire(agent_config(spec)))
     assert not [word for word in REFERENCE_WORDS if word.lower() in text.lower()]
     assert spec.settings.role("w").markers == () and spec.settings.queues["jobs"].env is None
 
@@ -65,7 +66,7 @@ def test_null_removes_a_queue_everywhere(tmp_path):
     assert sorted(spec.settings.queues) == ["ai-basic"]
     api = spec.settings.role("api")
     assert api.produces == ("ai-basic",) and all(m.queue != "video" for m in api.markers)
-    assert sorted(agent_config(spec)["queues"]) == ["ai-basic"]        # the probe asks for it no more
+    assert sorted(agent_config(spec).probe.queues) == ["ai-basic"]        # the probe asks for it no more
 
 
 def test_null_restores_a_default_and_a_later_layer_can_set_it_again(tmp_path):
@@ -90,7 +91,7 @@ def test_hosts_and_the_agent_agree_on_a_file_logging_worker(tmp_path):
     [spec] = inventory(tmp_path, {"roles": ["ai-worker"], "role_defs": {"ai-worker": {
         "log_source": {"kind": "file", "path": "/var/log/ai.log"}}}})
     config = agent_config(spec)
-    assert (config["app"]["env_from"], config["app"]["container"]) == ("dotenv", None)
+    assert (config.app.env_from, config.app.container) == ("dotenv", None)
     row = inventory_table([spec], lambda s: "ssh").splitlines()[2]
     assert "dotenv" in row and "academy-ai-worker-cpu" not in row
 

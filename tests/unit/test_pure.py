@@ -61,7 +61,7 @@ def test_env_description_never_contains_secret_values():
     secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
     described = describe_env({"AWS_SECRET_ACCESS_KEY": secret, "AWS_ACCESS_KEY_ID": "AKIA" + "Z" * 16,
                               "AWS_REGION": "us-east-1"},
-                             {"digest_domain": "s", "public_env": ["AWS_REGION"], "key_id_env": ["AWS_ACCESS_KEY_ID"]})
+                             "s", ["AWS_REGION"], ["AWS_ACCESS_KEY_ID"])
     assert secret not in repr(described)
     assert described["AWS_ACCESS_KEY_ID"]["masked"] == "AKIA************ZZZZ"
     assert described["AWS_REGION"]["value"] == "us-east-1"

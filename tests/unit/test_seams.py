@@ -11,7 +11,7 @@ from moto import mock_aws
 from auditor import audit, controller, crosshost, drift
 from auditor.inventory import load_inventory
 from auditor.render import render
-from auditor.settings import CrossCheck
+from auditor.settings import CrossCheckSettings
 from sandbox import golden
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
@@ -51,7 +51,7 @@ def test_ec2_instances_become_hosts_grouped_by_tag(aws, tmp_path):
 def test_the_cross_check_finds_each_queue_where_it_is_and_says_where_it_is_not(aws):
     boto3.client("sqs", region_name="us-east-1").create_queue(QueueName="academy-video-jobs")
     check = controller.cross_check(["academy-video-jobs", "academy-ai-jobs-basic"],
-                                   CrossCheck(regions=("ap-northeast-2", "us-east-1")), timeout=5)
+                                   CrossCheckSettings(regions=("ap-northeast-2", "us-east-1")), timeout=5)
     assert [(s.name, s.region) for s in check.sightings] == [("academy-video-jobs", "us-east-1")]
     assert check.where("academy-ai-jobs-basic") == [] and set(check.regions) == {"ap-northeast-2", "us-east-1"}
     assert list(check.identities.values())[0]["account"]
