@@ -306,7 +306,7 @@ def _process_state(host, process, settings):
     pgrep looked for (a file-logging workload's name is its log file)."""
     if process.present and not process.running:
         source = settings.role(process.role).log_source
-        if source.kind == "journald":
+        if source.kind == WorkloadKind.JOURNALD:
             seen, start = "unit %s is %s" % (source.unit, process.status), command("systemctl", "start", source.unit)
         else:
             seen = "no process matches %r (pgrep -f; its log: %s)" % (source.process, process.name)
@@ -315,7 +315,7 @@ def _process_state(host, process, settings):
                      name=process.name, start=start)]
     if process.present is None and process.missing is not None:        # a way to tell, and it failed
         source = settings.role(process.role).log_source
-        check = command("systemctl", "is-active", source.unit) if source.kind == "journald" else \
+        check = command("systemctl", "is-active", source.unit) if source.kind == WorkloadKind.JOURNALD else \
             command("pgrep", "-f", source.process)
         return [emit("process-state-unknown", [host], "%s: role %s: could not tell whether it runs (%s: %s)" % (
             host, process.role, check, process.missing), {"reason": str(process.missing.reason)}, check=check)]

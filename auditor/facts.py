@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Tuple
 
-from .agent.wire import MarkerKind, ProbeFailure, Unread, Word  # noqa: F401 (read from here by the rules)
+from .agent.wire import LogSourceKind, MarkerKind, ProbeFailure, Unread, Word  # noqa: F401 (read from here by the rules)
 
 
 @dataclass(frozen=True)
@@ -272,10 +272,10 @@ class EnvValue:
         return self.value or self.masked or "fp:" + self.fp[:8]
 
 
-class WorkloadKind(Word):
-    CONTAINER = "docker"
-    FILE = "file"                           # a plain process logging to a file
-    JOURNALD = "journald"                   # a systemd unit
+class WorkloadKind(Word):             # a workload is known by where its logs are read
+    CONTAINER = LogSourceKind.DOCKER.value
+    FILE = LogSourceKind.FILE.value         # a plain process logging to a file
+    JOURNALD = LogSourceKind.JOURNALD.value     # a systemd unit
 
 
 @dataclass(frozen=True)

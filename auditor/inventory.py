@@ -29,6 +29,7 @@ from . import ec2_inventory, files, transports
 from .errors import InventoryError
 from .render.sanitize import one_line
 from .profile import DEFAULT_PROFILE, load_profile, profile_path, shipped_profiles
+from .agent.wire import LogSourceKind
 from .settings import EVERY_QUEUE, LOG_SOURCES, LogSource, Marker, Role, Settings, SsmDefaults, duration_seconds, \
     generic_defaults, schema_of
 
@@ -195,7 +196,8 @@ def app_environment(settings, roles):
     for role in roles:
         definition = settings.role(role)
         source = definition.log_source
-        name = {"docker": definition.container, "file": source.path, "journald": source.unit}.get(source.kind)
+        name = {LogSourceKind.DOCKER: definition.container, LogSourceKind.FILE: source.path,
+                LogSourceKind.JOURNALD: source.unit}.get(source.kind)
         if name:
             workloads.append(Workload(name, role, source, definition.markers))
     containers = [w.name for w in workloads if w.kind == "docker"]

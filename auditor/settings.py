@@ -15,13 +15,13 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Mapping, Optional, Tuple
 
-from .agent.wire import MarkerKind
+from .agent.wire import LogSourceKind, MarkerKind
 
 ENV_SOURCES = ("container", "dotenv", "shell")
 DOTENV_FORMATS = ("docker", "compose", "python-dotenv")
 # where a role's logs are read: its container (docker logs), a file and its rotations, or a systemd unit;
 # with the keys each kind needs
-LOG_SOURCES = {"docker": (), "file": ("path",), "journald": ("unit",)}
+LOG_SOURCES = {LogSourceKind.DOCKER.value: (), LogSourceKind.FILE.value: ("path",), LogSourceKind.JOURNALD.value: ("unit",)}
 MARKER_KINDS = tuple(str(kind) for kind in MarkerKind)
 EVERY_QUEUE = "*"           # in produces/consumes: every queue the app itself defines
 

@@ -7,7 +7,7 @@ try:
     from .environment import describe_env
     from .logs import stamp_of
     from .runner import run, unread
-    from .wire import Unread
+    from .wire import LogSourceKind, Unread
 except ImportError:  # shipped: the sources are concatenated (see agent.program)
     pass
 
@@ -73,7 +73,7 @@ def process_state(workload):
     """A plain process's state: systemd's word for a journald unit, pgrep for a file-logging
     process with a `process` pattern; None when the inventory gives no way to tell."""
     source = workload.source
-    if source.kind == "journald":
+    if source.kind == LogSourceKind.JOURNALD:
         code, out, err = run(["systemctl", "is-active", source.unit])
         state = out.strip()
         if code == 127 or not state or "\n" in state or " " in state:     # no systemd answered: a sentence

@@ -27,7 +27,7 @@ try:
     from .environment import describe_env, read_dotenv, scrub_outgoing, static_reading
     from .logs import scan_logs
     from .runner import DEADLINE, run
-    from .wire import COMPRESSED, SCHEMA, AgentConfig, ConfigError, ProbeFailure, from_wire, to_wire
+    from .wire import COMPRESSED, SCHEMA, AgentConfig, ConfigError, LogSourceKind, ProbeFailure, from_wire, to_wire
 except ImportError:  # shipped: the sources are concatenated (see agent.program)
     pass
 
@@ -192,7 +192,7 @@ def main():
     signal.signal(signal.SIGTERM, out_of_time)
     app = config.app
     workloads = config.workloads
-    if app.env_from == "container" or any(w.source.kind == "docker" for w in workloads):
+    if app.env_from == "container" or any(w.source.kind == LogSourceKind.DOCKER for w in workloads):
         facts["docker"], facts["containers"] = timed("docker", docker_facts)
     else:                   # a host of plain processes: docker is not asked, and not missed
         facts["docker"], facts["containers"] = {"read": True, "available": None, "used": False}, []
@@ -209,14 +209,14 @@ def main():
     facts["inspected"] = []
     for workload in workloads:
         kind = workload.source.kind
-        if kind == "docker":
+        if kind == LogSourceKind.DOCKER:
             if not facts["docker"]["available"]:
                 continue
             entry = timed("inspect %s" % workload.name, inspect_container, workload.name, config)
         else:
             entry = dict(process_state(workload), name=workload.name)
         entry["role"], entry["kind"] = workload.role, kind
-        if entry.get("present") or kind != "docker":
+        if entry.get("present") or kind != LogSourceKind.DOCKER:
             entry["logs"] = timed("logs %s" % workload.name, scan_logs, workload, config.log_window_seconds,
                                   config.log_max_bytes, config.step_timeout)
         facts["inspected"].append(entry)

@@ -10,7 +10,7 @@ import time
 
 try:
     from .runner import NewestLines, run, stream_command, unread
-    from .wire import MarkerKind, Unread
+    from .wire import LogSourceKind, MarkerKind, Unread
 except ImportError:  # shipped: the sources are concatenated (see agent.program)
     pass
 
@@ -19,8 +19,8 @@ MAX_GROUPS = 20             # exception groups and exits kept per workload
 MAX_MINUTES = 240           # per-minute counts kept per marker
 STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:[.,](\d+))?")
 # what each log source puts before the program's own line
-SOURCE_PREFIX = {"docker": re.compile(r"^\d{4}-\d{2}-\d{2}T[\d:.]+Z "),
-                 "journald": re.compile(r"^\S+ \S+ [^:\s]+: ")}
+SOURCE_PREFIX = {LogSourceKind.DOCKER: re.compile(r"^\d{4}-\d{2}-\d{2}T[\d:.]+Z "),
+                 LogSourceKind.JOURNALD: re.compile(r"^\S+ \S+ [^:\s]+: ")}
 TRACEBACK = "Traceback (most recent call last):"
 CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
 FRAME = re.compile(r'^\s+File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<function>\S+)')
@@ -119,9 +119,9 @@ def file_log_lines(pattern, seconds, max_bytes):
 def read_logs(workload, seconds, max_bytes, timeout):
     """(unread reading or None, NewestLines) from the workload's log source."""
     source = workload.source
-    if source.kind == "file":
+    if source.kind == LogSourceKind.FILE:
         return file_log_lines(source.path, seconds, max_bytes)
-    if source.kind == "journald":
+    if source.kind == LogSourceKind.JOURNALD:
         return journald_log_lines(source.unit, seconds, max_bytes, timeout)
     return docker_log_lines(workload.name, seconds, max_bytes, timeout)
 

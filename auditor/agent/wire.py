@@ -55,6 +55,14 @@ class ProbeFailure(Word):
     CELERY_UNREADABLE = "celery-unreadable"     # the Celery app could not be imported, or its broker is not SQS
 
 
+class LogSourceKind(Word):
+    """Where a workload's logs are read: its container (docker logs), a file and its rotations, or
+    a systemd unit's journal (the last two are plain processes)."""
+    DOCKER = "docker"
+    FILE = "file"
+    JOURNALD = "journald"
+
+
 class MarkerKind(Word):
     STARTED = "started"
     RECEIVED = "received"
