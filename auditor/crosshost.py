@@ -104,8 +104,8 @@ def build_matrix(hosts, baseline=None, producers=()):
             if isinstance(wanted, dict):            # per-role baseline values
                 wanted = wanted.get(group)
             if wanted is None:
-                known = [m for m in members if cells[m] not in (None, NOT_USED)]
-                wanted = _majority([cells[m] for m in known], {cells[m] for m in known if m in producers})
+                known = {m: cells[m] for m in members if cells[m] not in (None, NOT_USED)}
+                wanted, _ = shared_value(known, producers=producers)
                 if wanted is None:
                     continue
             for member in members:
@@ -116,17 +116,26 @@ def build_matrix(hosts, baseline=None, producers=()):
     return rows
 
 
-def _majority(values, producer_values):
-    """The strict majority value; on a tie, the producers' value if they agree on a tied one."""
-    counts = Counter(values).most_common()
-    if not counts:
-        return None
+def shared_value(values, proven=(), evidence=(), producers=()):
+    """(the value these hosts should share, the hosts that differ from it, sorted), or (None, ())
+    when nothing decides it. `values`: host name -> value. The one rule for every "odd one out":
+    1. what AWS proved (`proven`: hosts whose value AWS accepted, such as a secret) decides;
+    2. else the strict majority;
+    3. a tie goes to the tied value of the hosts with evidence (`evidence`: they found the queue),
+    4. then to the producers' (`producers`: jobs go where they are enqueued);
+    a tie left after that is undecided: no host is blamed."""
+    if not values:
+        return None, ()
+    candidates = Counter(values[name] for name in proven if name in values) or Counter(values.values())
+    counts = candidates.most_common()
     tied = [value for value, count in counts if count == counts[0][1]]
-    if len(tied) == 1:
-        return tied[0]
-    if len(producer_values) == 1 and next(iter(producer_values)) in tied:
-        return next(iter(producer_values))
-    return None
+    for preferred in (evidence, producers):
+        if len(tied) > 1:
+            chosen = {values[name] for name in preferred if name in values}
+            tied = [value for value in tied if value in chosen] or tied
+    if len(tied) > 1:
+        return None, ()
+    return tied[0], tuple(sorted(name for name, value in values.items() if value != tied[0]))
 
 
 # -- fleet-wide findings ---------------------------------------------------------------
@@ -189,12 +198,6 @@ def _readings(hosts, key):
             yield host, queue
 
 
-def _odd_ones(values, trusted=None):
-    """(the value most hosts have, or most `trusted` values are; the hosts that differ from it, sorted)."""
-    right = Counter(trusted or values.values()).most_common(1)[0][0]
-    return right, sorted(name for name, value in values.items() if value != right)
-
-
 def cross_host_findings(hosts, settings_of, users=None):
     users = users or queue_users(hosts, settings_of)
     findings = []
@@ -206,18 +209,9 @@ def cross_host_findings(hosts, settings_of, users=None):
 
 
 def _decide(values, key, users, producers):
-    """The value the users of a queue should share, or None when nothing decides it: the strict
-    majority; on a tie, the tied value whose hosts found the queue (evidence), then the producers'
-    (jobs go where they are enqueued)."""
-    counts = Counter(values.values()).most_common()
-    tied = [value for value, count in counts if count == counts[0][1]]
-    if len(tied) > 1:
-        found = {values[h.report.name] for h, q in _readings(users, key) if q.ok and h.report.name in values}
-        tied = [value for value in tied if value in found] or tied
-    if len(tied) > 1:
-        produced = {values[h.report.name] for h in producers if h.report.name in values}
-        tied = [value for value in tied if value in produced] or tied
-    return tied[0] if len(tied) == 1 else None
+    """The value the users of a queue should share (shared_value): evidence is finding the queue."""
+    return shared_value(values, evidence=[h.report.name for h, q in _readings(users, key) if q.ok],
+                        producers=[h.report.name for h in producers])[0]
 
 
 def _queue_findings(key, producers, consumers, settings_of, left_out=()):
@@ -467,8 +461,8 @@ def _credential_findings(hosts):
         secrets = {h.report.name: h.report.probe.credentials.secret_fp for h in members}
         if len(set(secrets.values())) > 1:
             # the secret AWS accepted is the right one; the majority only breaks a tie
-            accepted = [h.report.probe.credentials.secret_fp for h in members if h.report.probe.account]
-            _, odd = _odd_ones(secrets, trusted=accepted)
+            _, odd = shared_value(secrets, proven=[h.report.name for h in members if h.report.probe.account])
+            odd = odd or tuple(sorted(secrets))         # an even split AWS did not settle: every one of them
             findings.append(emit(
                 "secret-mismatch", odd, "key id %s is used with %d different secrets; %s differ(s) from the rest" % (
                     members[0].report.probe.credentials.key_id, len(set(secrets.values())), ", ".join(odd)),

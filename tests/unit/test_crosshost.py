@@ -109,3 +109,16 @@ def test_remedies_name_the_apps_own_region_variable():
     fleet = [host("api-1", "api"), host("video-1", "video-worker", region="us-east-1")]
     found = {f.code: f for f in cross_host_findings(fleet, lambda h: settings)}
     assert found["region-mismatch"].remedy.startswith("set APP_AWS_REGION on video-1 to ap-northeast-2")
+
+
+def test_one_rule_decides_every_odd_one_out():
+    from auditor.crosshost import shared_value
+    two_to_one = {"a": "x", "b": "x", "c": "y"}
+    assert shared_value(two_to_one) == ("x", ("c",))
+    assert shared_value(two_to_one, proven=["c"]) == ("y", ("a", "b"))          # what AWS accepted wins
+    tie = {"a": "x", "b": "y"}
+    assert shared_value(tie) == (None, ())                                       # nobody is blamed
+    assert shared_value(tie, evidence=["b"]) == ("y", ("a",))
+    assert shared_value(tie, producers=["a"]) == ("x", ("b",))
+    assert shared_value(tie, evidence=["b"], producers=["a"]) == ("y", ("a",))  # evidence before producers
+    assert shared_value({}) == (None, ())
