@@ -11,6 +11,7 @@ from typing import List, Optional, Tuple
 from . import codes, collect, controller, crosshost, diagnosis, facts, fingerprints, inventory
 from .codes import Finding, Severity, Verdict
 from .errors import ExitStatus
+from .transports import OutcomeKind
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def run_audit(inventory_path, hosts=None, roles=None, parallel=None, accept_new=
         result = assess(stop.runs, started, time.monotonic() - clock, str(inventory_path), baseline,
                         left_out=left_out)
         return dataclasses.replace(result, interrupted_by=stop.signal, interrupted=tuple(
-            r.spec.name for r in stop.runs if r.outcome.kind == "not-audited"))
+            r.spec.name for r in stop.runs if r.outcome.kind == OutcomeKind.NOT_AUDITED))
     check = run_cross_check(specs, runs, cross_check_progress) if cross_check else None
     return assess(runs, started, time.monotonic() - clock, str(inventory_path), baseline, check, left_out)
 

@@ -11,14 +11,15 @@ import json
 import os
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 from invoke import Collection, Exit, ParseError, Program
 
-from . import __version__, codes, drift, files
+from . import __version__, codes, drift, files, transports
 from . import audit as pipeline
 from . import inventory as inventory_module
-from .errors import ExitStatus, UsageError
+from .errors import ExitStatus, UsageError, exit_codes_text
 from .progress import Progress
 from .settings import limits_of
 from .shell import command
@@ -324,7 +325,13 @@ def namespace():
     return Collection(audit, check_host, preflight, diff, hosts, explain)
 
 
-EPILOG = """
+def epilog():
+    """`--help`'s closing text: examples, the exit codes (from their enum), what stays read-only."""
+    notes = "".join(note + "\n" for note in transports.help_notes())
+    return EXAMPLES + "\n" + "\n".join(textwrap.wrap(exit_codes_text(), 100)) + "\n" + READ_ONLY + notes + COMPLETION
+
+
+EXAMPLES = """
 Examples:
   fleet-audit audit -i inventory.yaml                    every host, a table on stdout
   fleet-audit audit -i inventory.yaml -f json | jq .      JSON for scripts (progress goes to stderr)
@@ -332,17 +339,9 @@ Examples:
   fleet-audit preflight --baseline baseline.yaml -i inventory.yaml --strict
   fleet-audit diff before.json after.json
   fleet-audit explain logs-unreadable
-
-Exit codes: 0 no error-level finding (diff: no change); 1 error-level findings, unreachable hosts
-included (diff: something changed); 2 usage or inventory error (nothing audited); 3 unexpected failure
-of the auditor; 4 the report could not be written to --output (it went to stdout); 130 interrupted
-(Ctrl-C); 141 stdout closed by its reader (| head); 143 terminated (SIGTERM). Interrupted or
-terminated audits still print the report of the finished hosts.
-Read-only: the audit never sends, receives or deletes a queue message and changes nothing on a host.
-Hosts reached by SSM Run Command (only those whose inventory says ansible_connection:
-community.aws.aws_ssm) leave a command record in the AWS account (SendCommand), as any Run Command does.
-Shell completion: fleet-audit --print-completion-script bash > /etc/bash_completion.d/fleet-audit
 """
+READ_ONLY = "Read-only: the audit never sends, receives or deletes a queue message and changes nothing on a host.\n"
+COMPLETION = "Shell completion: fleet-audit --print-completion-script bash > /etc/bash_completion.d/fleet-audit\n"
 
 
 # Invoke's core flags whose short forms mean something else in the tasks (-f format, -p parallel),
@@ -385,7 +384,7 @@ class FleetAuditProgram(Program):
         self.print_columns([(flags, text) for flags, text in self.initial_context.help_tuples()
                             if re.search(r"--([a-z-]+)", flags).group(1) in HONOURED_CORE_FLAGS])
         self.list_tasks()
-        print(EPILOG.strip())
+        print(epilog().strip())
 
     def run(self, argv=None, exit=True):
         words = list(sys.argv[1:] if argv is None else argv[1:] if isinstance(argv, list) else argv.split()[1:])

@@ -18,7 +18,7 @@ from . import USER_AGENT, agent, fingerprints
 from .agent.wire import SCHEMA, STEP_TIMEOUT, AgentConfig, AppConfig, KeyPairConfig, LogSourceConfig, \
     MarkerConfig, ProbeConfig, QueueConfig, RegionConfig, WorkloadConfig
 from .settings import EVERY_QUEUE
-from .transports import RunOutcome, Session, capabilities, causes, quote
+from .transports import OutcomeKind, RunOutcome, Session, capabilities, causes, quote
 from .errors import Terminated
 from .inventory import HostSpec
 
@@ -101,7 +101,7 @@ def run_agent(spec, key, session, digest=None):
     except (ValueError, IndexError) as error:
         detail = "agent printed no facts (%s); exit %s; stderr: %s" % (
             error, outcome.exit_status, outcome.stderr.strip()[-300:])
-        return HostRun(spec, RunOutcome(spec.name, "error", outcome.exit_status, detail=detail,
+        return HostRun(spec, RunOutcome(spec.name, OutcomeKind.ERROR, outcome.exit_status, detail=detail,
                                                   seconds=outcome.seconds))
     facts["controller_clock"] = [round(sent, 3), round(received, 3)]     # the host's clock was read between
     log.debug("%s: agent steps %s", spec.name, ", ".join("%s %.2fs" % item for item in
@@ -111,7 +111,7 @@ def run_agent(spec, key, session, digest=None):
         return digest(run) if digest else run
     except Exception as error:  # facts this controller cannot read: that host's error, not a stuck fan-out
         log.debug("%s: facts not readable", spec.name, exc_info=True)
-        return HostRun(spec, RunOutcome(spec.name, "error", outcome.exit_status, seconds=outcome.seconds,
+        return HostRun(spec, RunOutcome(spec.name, OutcomeKind.ERROR, outcome.exit_status, seconds=outcome.seconds,
                                                   detail="the agent's facts could not be read (%s: %s); run "
                                                   "check-host %s --raw and report it" % (
                                                       type(error).__name__, error, spec.name)))
@@ -126,7 +126,7 @@ def visit(spec, key, session, digest=None):
     except Exception as error:  # the auditor's own failure on this host: data, and the other hosts go on
         log.debug("%s: the visit failed", spec.name, exc_info=True)
         return HostRun(spec, RunOutcome(
-            spec.name, "error", seconds=time.monotonic() - started,
+            spec.name, OutcomeKind.ERROR, seconds=time.monotonic() - started,
             detail="the auditor failed while visiting this host (%s: %s); run `check-host %s --debug` and report "
                    "it" % (type(error).__name__, str(error)[:200], spec.name)))
 
@@ -187,10 +187,10 @@ def collect(specs, key, parallel, accept_new=False, progress=None, digest=None, 
                 spec, run = finished.get(timeout=max(0.05, deadline - time.monotonic()))
             except queue.Empty:
                 break
-            if run.outcome.kind == "ok":        # finished before the Ctrl-C landed: keep it
+            if run.outcome.ok:          # finished before the Ctrl-C landed: keep it
                 results[spec.name] = run
         because = "Ctrl-C" if signal == "SIGINT" else signal
         raise Interrupted([results.get(spec.name) or HostRun(spec, RunOutcome(
-            spec.name, "not-audited", detail="interrupted (%s) before this host finished" % because))
+            spec.name, OutcomeKind.NOT_AUDITED, detail="interrupted (%s) before this host finished" % because))
             for spec in specs], signal)
     return [results[spec.name] for spec in specs]

@@ -11,6 +11,7 @@ from collections import Counter
 
 from .codes import emit
 from .shell import command
+from .transports import failure_codes
 from .facts import MarkerKind, ProbeFailure, Unread, WorkloadKind
 
 RESTART_LOOP = 3
@@ -46,15 +47,6 @@ AWS_ERROR_CODES = {
     "NoRegionError": "sqs-region-missing",
     "ProxyConnectionError": "sqs-endpoint-unreachable",
 }
-
-TRANSPORT_CODES = {"unreachable": "ssh-unreachable", "protocol": "ssh-not-ssh", "auth-failed": "ssh-auth-failed",
-                   "key-unusable": "ssh-key-unusable", "host-key-unknown": "ssh-host-key-unknown",
-                   "host-key-changed": "ssh-host-key-changed", "host-key-revoked": "ssh-host-key-revoked",
-                   "timeout": "ssh-timeout", "python-missing": "agent-python-missing", "error": "agent-failed",
-                   "not-audited": "host-not-audited", "not-managed": "ssm-not-managed",
-                   "denied": "ssm-access-denied", "delivery-timeout": "ssm-delivery-timeout",
-                   "command-timeout": "ssm-command-timeout", "cancelled": "ssm-cancelled",
-                   "output-too-large": "agent-output-too-large"}
 
 PROBE_FAILURE_CODES = {ProbeFailure.BOTO3_MISSING: "probe-boto3-missing",
                        ProbeFailure.PYTHON_MISSING: "probe-python-missing",
@@ -101,7 +93,7 @@ def diagnose_host(report, settings):
 
 
 def _transport_finding(report):
-    code = TRANSPORT_CODES.get(report.transport_kind, "agent-failed")
+    code = failure_codes().get(str(report.transport_kind), "agent-failed")
     return emit(code, [report.name], "%s: %s" % (report.name, report.transport_detail or code),
                 {"transport": report.transport_kind}, detail=report.transport_detail, host=report.name)
 

@@ -351,7 +351,8 @@ class HostReport:
     name: str
     roles: Tuple[str, ...]
     address: str
-    transport_kind: str
+    transport_kind: str                     # how the visit ended, in the transport's words
+    reachable: bool = False                 # the agent ran (the transport said ok)
     transport_detail: str = ""
     seconds: float = 0.0
     docker: DockerReading = DockerReading(None, Missing(Unread.NOT_TAKEN))
@@ -362,10 +363,6 @@ class HostReport:
     check_script: Optional[CheckScript] = None
     clock_offset: Optional[float] = None    # the host's clock minus the controller's, beyond the round trip
     instance_role: Optional[InstanceRole] = None
-
-    @property
-    def reachable(self):
-        return self.transport_kind == "ok"
 
     def container(self, role):
         return next((c for c in self.containers if c.role == role), None)
@@ -479,8 +476,8 @@ def host_report(run) -> HostReport:
     if run.report is not None:
         return run.report
     spec, facts = run.spec, run.facts
-    base = dict(name=spec.name, roles=tuple(spec.roles), address=spec.address, transport_kind=run.outcome.kind,
-                transport_detail=run.outcome.detail, seconds=round(run.outcome.seconds, 2))
+    base = dict(name=spec.name, roles=tuple(spec.roles), address=spec.address, transport_kind=str(run.outcome.kind),
+                reachable=run.outcome.ok, transport_detail=run.outcome.detail, seconds=round(run.outcome.seconds, 2))
     if facts is None:
         return HostReport(**base)
     raw_docker = facts.get("docker") or {}

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import reprlib
-import shlex
 import shutil
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from .errors import InventoryError
 from .render.sanitize import one_line
 from .profile import DEFAULT_PROFILE, load_profile, profile_path, shipped_profiles
 from .agent.wire import LogSourceKind
-from .settings import EVERY_QUEUE, LOG_SOURCES, LogSource, Marker, Role, Settings, SsmDefaults, duration_seconds, \
+from .settings import EVERY_QUEUE, LOG_SOURCES, LogSource, Marker, Role, Settings, duration_seconds, \
     generic_defaults, schema_of
 
 
@@ -114,37 +113,24 @@ def yaml_error(error, text, path):
 
 
 @dataclass(frozen=True)
-class SsmTarget(SsmDefaults):
-    """Where Run Command reaches a host: its instance id, and the controller's AWS side (the
-    inventory's auditor.ssm, Ansible's ansible_aws_ssm_* winning)."""
-    instance_id: str = ""
-
-    @property
-    def aws_side(self):
-        """What hosts must share to be sent one command together: everything but the instance."""
-        return dataclasses.replace(self, instance_id="")
-
-
-INSTANCE_ID = re.compile(r"(i|mi)-[0-9a-f]{8,17}")
-
-
-@dataclass(frozen=True)
 class HostSpec:
     """Everything needed to reach one host and audit it."""
 
     name: str
-    address: str
-    port: int = 22
-    user: Optional[str] = None
-    key_file: Optional[str] = None
-    proxy_jump: Optional[str] = None        # jump hosts, `user@host:port[,...]`
-    proxy_command: Optional[str] = None     # a ProxyCommand from ansible_ssh_common_args
-    ssh_args: Tuple[str, ...] = ()          # the other words of ansible_ssh_common_args/extra_args
+    target: transports.Target               # where its transport reaches it (that transport's own record)
     connection: str = transports.DEFAULT    # the transport, by Ansible's `ansible_connection` name
-    ssm: Optional[SsmTarget] = None         # for hosts reached by Run Command
     python: str = "python3"
     groups: Tuple[str, ...] = ()
     settings: Settings = field(default_factory=Settings, compare=False, hash=False)
+
+    @property
+    def address(self):
+        """Where the host is, as every transport names it (an address, an instance id)."""
+        return self.target.address
+
+    def with_target(self, **changes):
+        """This host reached otherwise: its target with `changes` (a key file, a jump host...)."""
+        return dataclasses.replace(self, target=dataclasses.replace(self.target, **changes))
 
     @property
     def roles(self):
@@ -200,7 +186,7 @@ def app_environment(settings, roles):
                 LogSourceKind.JOURNALD: source.unit}.get(source.kind)
         if name:
             workloads.append(Workload(name, role, source, definition.markers))
-    containers = [w.name for w in workloads if w.kind == "docker"]
+    containers = [w.name for w in workloads if w.kind == LogSourceKind.DOCKER]
     container = settings.app_container or (containers[0] if containers else None)
     env_from = settings.env_from if (container or settings.env_from != "container") else "dotenv"
     return AppEnvironment(env_from, container if env_from == "container" else None, tuple(workloads))
@@ -607,141 +593,31 @@ def _host_spec(name, variables, groups, own_layers, path, layers=()):
     except ValueError as error:
         close = difflib.get_close_matches(str(variables["ansible_connection"]), list(transports.BACKENDS), n=1)
         raise InventoryError("%s: host %r: %s\n  fix: %s" % (path, name, error, "did you mean %r?" % close[0] if close
-                                                            else "set ansible_connection to ssh or paramiko"))
-    ssm = _ssm_target(name, variables, settings, path) if connection == transports.SSM else None
-    address = variables.get("ansible_host") or (ssm.instance_id if ssm else None)
-    if not address:
-        if "." not in name:
-            where = own_layers[0].where() if own_layers and isinstance(own_layers[0], Located) else str(path)
-            raise InventoryError("%s: host %r has no address (ansible_host)\n  fix: add `ansible_host: <ip or "
-                                 "dns name>` under it" % (where, name))
-        address = name
-    raw_port = variables.get("ansible_port", 22)
-    try:
-        port = int(raw_port) if not isinstance(raw_port, (bool, float)) else None
-    except (TypeError, ValueError):
-        port = None
-    if port is None or not 1 <= port <= 65535:
-        raise InventoryError("%s: host %r: ansible_port %s is not a port number\n  fix: write a number from 1 to "
-                             "65535" % (path, name, shown(raw_port)))
+                                                            else "set ansible_connection to one of: %s" %
+                                                            ", ".join(sorted(transports.BACKENDS))))
     unknown_roles = [r for r in settings.roles if r not in settings.role_defs]
     if unknown_roles:
         raise InventoryError("%s: host %r has role(s) %s not defined in auditor.role_defs\n  fix: use one of: %s"
                              % (path, name, ", ".join(unknown_roles), ", ".join(settings.role_defs) or
                                 "define them under auditor.role_defs, or choose a profile that does"))
     try:
-        jump, proxy, others = ssh_arguments(" ".join(str(variables.get(key) or "") for key in (
-            "ansible_ssh_common_args", "ansible_ssh_extra_args")))
-    except ValueError as error:
-        raise InventoryError("%s: host %r: ansible_ssh_common_args cannot be read (%s)\n  fix: balance its quotes"
-                             % (path, name, error))
-    _check_ssh_names(name, address if not ssm else None, variables.get("ansible_user"), jump,
-                     lambda key: _located(layers, key, path))
-    return HostSpec(name=name, address=str(address), port=port, user=variables.get("ansible_user"),
-                    key_file=variables.get("ansible_ssh_private_key_file"), proxy_jump=jump, proxy_command=proxy,
-                    ssh_args=others, connection=connection, ssm=ssm,
-                    python=variables.get("ansible_python_interpreter") or "python3",
-                    groups=groups, settings=settings)
-
-
-# what OpenSSH refuses in a user or host name on its command line (ssh.c valid_ruser/valid_hostname),
-# refused here for every transport: such a name is a typo or an attempt to smuggle in an option
-REFUSED_IN_USER = frozenset("'`\";&<>|(){}")
-REFUSED_IN_HOST = REFUSED_IN_USER | frozenset("$\\ \t")
-
-
-def _name_problem(value, refused):
-    """Why ssh would refuse or misread a user or host name (None when it is fine)."""
-    if not value:
-        return "it is empty"
-    if value.startswith("-"):
-        return "it starts with '-' (ssh would read it as an option)"
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        return "it holds a control character"
-    bad = sorted(set(value) & refused)
-    return "it holds %s, which ssh refuses" % " ".join(repr(c) for c in bad) if bad else None
-
-
-def _check_ssh_names(name, address, user, jump, where):
-    """The address, user and each jump host of a host as ssh will take them, else an inventory
-    error at the line that set them (`ProxyJump=root@bastion:24o3` is a typo, not a bug to report)."""
-    for key, value, refused in (("ansible_host", address, REFUSED_IN_HOST), ("ansible_user", user, REFUSED_IN_USER)):
-        if value is not None:
-            problem = _name_problem(str(value), refused)
-            if problem:
-                raise InventoryError("%s: host %r: %s %s: %s\n  fix: write the %s as ssh takes it" % (
-                    where(key), name, key, shown(value), problem, "address" if key == "ansible_host" else "user name"))
-    for element in (jump or "").split(",") if jump is not None else ():
-        jump_user, _, rest = element.rpartition("@")
-        host, port = rest, "22"
-        if rest.startswith("["):
-            host, _, tail = rest[1:].partition("]")
-            port = tail[1:] if tail.startswith(":") else "22"
-        elif rest.count(":") == 1:
-            host, port = rest.split(":")
-        problem = (_name_problem(jump_user, REFUSED_IN_USER) if "@" in element else None) or \
-            _name_problem(host, REFUSED_IN_HOST) or \
-            (None if port.isdigit() and 1 <= int(port) <= 65535 else "its port %r is not a number from 1 to 65535" % port)
-        if problem:
-            key = "ansible_ssh_common_args" if where("ansible_ssh_common_args") != where(None) \
-                else "ansible_ssh_extra_args"
-            raise InventoryError("%s: host %r: jump host %s: %s\n  fix: write each jump host as [user@]host[:port] "
-                                 "(ProxyJump=a,b for a chain)" % (where(key), name, shown(element), problem))
+        target = transports.target_class(connection).from_variables(
+            name, variables, settings, lambda key: _located(layers, key, None) is not None)
+    except transports.TargetProblem as problem:
+        where = _located(layers, problem.key, None) if problem.key else None
+        if where is None:
+            where = own_layers[0].where() if own_layers and isinstance(own_layers[0], Located) else str(path)
+        raise InventoryError("%s: %s\n  fix: %s" % (where, problem.message, problem.fix))
+    return HostSpec(name=name, target=target, connection=connection,
+                    python=variables.get("ansible_python_interpreter") or "python3", groups=groups, settings=settings)
 
 
 def _located(layers, key, path):
-    """file:line where the highest-precedence layer sets `key`, else the inventory's path."""
+    """file:line where the highest-precedence layer sets `key`, else `path`."""
     for layer in reversed(list(layers)):
         if isinstance(layer, Located) and key in layer:
             return layer.where(key)
-    return str(path)
-
-
-def _ssm_target(name, variables, settings, path):
-    """A Run Command host's target, as Ansible's aws_ssm plugin reads it: the instance id from
-    `instance_id` (the aws_ec2 inventory's) or an `i-...` ansible_host; region, profile and bucket
-    from ansible_aws_ssm_*, else auditor.ssm."""
-    instance_id = str(variables.get("instance_id") or variables.get("ansible_host") or "")
-    if not INSTANCE_ID.fullmatch(instance_id):
-        raise InventoryError("%s: host %r is reached by SSM but has no instance id (got %s)\n  fix: set "
-                             "`instance_id: i-0123456789abcdef0` (or ansible_host to the id)" % (
-                                 path, name, shown(instance_id or None)))
-    ssm = settings.ssm
-    return SsmTarget(**dict(dataclasses.asdict(ssm), instance_id=instance_id,
-                            region=variables.get("ansible_aws_ssm_region") or ssm.region,
-                            profile=variables.get("ansible_aws_ssm_profile") or ssm.profile,
-                            bucket=variables.get("ansible_aws_ssm_bucket_name") or ssm.bucket))
-
-
-def ssh_arguments(text):
-    """(jump hosts, ProxyCommand, the other words) of ansible_ssh_common_args/extra_args: `-J x`,
-    `-o ProxyJump=x`, `-o ProxyCommand=...` (also `-oKey=value` and `-o "Key value"`)."""
-    words = shlex.split(text or "")
-    jump = proxy = None
-    others = []
-    index = 0
-    while index < len(words):
-        word = words[index]
-        value = None
-        if word in ("-J", "-o") and index + 1 < len(words):
-            value, index = words[index + 1], index + 2
-        elif word.startswith(("-J", "-o")) and len(word) > 2:
-            value, index = word[2:], index + 1
-        else:
-            others.append(word)
-            index += 1
-            continue
-        if word.startswith("-J"):
-            jump = value
-            continue
-        key, _, setting = value.replace("=", " ", 1).partition(" ")
-        if key.lower() == "proxyjump":
-            jump = setting.strip()
-        elif key.lower() == "proxycommand":
-            proxy = setting.strip()
-        else:
-            others += ["-o", value]
-    return jump, proxy, tuple(others)
+    return str(path) if path is not None else None
 
 
 def host_names(hosts):
@@ -796,8 +672,8 @@ def check_key_files(specs):
     """Every private key an audit will use exists and is readable: before any connection, since
     a missing key would otherwise look like an unreachable host."""
     for spec in specs:
-        if spec.key_file:
-            path = os.path.expanduser(spec.key_file)
+        for key_file in spec.target.key_files():
+            path = os.path.expanduser(key_file)
             if not os.path.isfile(path) or not os.access(path, os.R_OK):
                 raise InventoryError("host %r: private key %s %s\n  fix: point ansible_ssh_private_key_file at a "
                                      "key this user can read" % (spec.name, path,

@@ -16,12 +16,14 @@ from dataclasses import dataclass, field, fields
 from typing import Mapping, Optional, Tuple
 
 from .agent.wire import LogSourceKind, MarkerKind
+from .transports.ssm import SsmSettings
 
 ENV_SOURCES = ("container", "dotenv", "shell")
 DOTENV_FORMATS = ("docker", "compose", "python-dotenv")
 # where a role's logs are read: its container (docker logs), a file and its rotations, or a systemd unit;
 # with the keys each kind needs
-LOG_SOURCES = {LogSourceKind.DOCKER.value: (), LogSourceKind.FILE.value: ("path",), LogSourceKind.JOURNALD.value: ("unit",)}
+LOG_SOURCES = {LogSourceKind.DOCKER.value: (), LogSourceKind.FILE.value: ("path",),
+               LogSourceKind.JOURNALD.value: ("unit",)}
 MARKER_KINDS = tuple(str(kind) for kind in MarkerKind)
 EVERY_QUEUE = "*"           # in produces/consumes: every queue the app itself defines
 
@@ -124,19 +126,6 @@ class CrossCheckSettings:
 
 
 @dataclass(frozen=True)
-class SsmDefaults:
-    region: Optional[str] = None
-    profile: Optional[str] = None
-    bucket: Optional[str] = None
-    key_prefix: str = "fleet-audit"
-    delivery_timeout: float = doc(60, limits=(30, 2592000))
-    endpoint_url: Optional[str] = None
-    s3_endpoint_url: Optional[str] = None
-    config_file: Optional[str] = None
-    credentials_file: Optional[str] = None
-
-
-@dataclass(frozen=True)
 class Settings:
     roles: Tuple[str, ...] = doc((), "what the host runs: names of `role_defs` entries")
     profile: str = doc("academy", "the app profile: a name under auditor/profiles, a YAML file's path, or `none`")
@@ -185,9 +174,9 @@ class Settings:
     cross_check: CrossCheckSettings = doc(text="`--cross-check`: the controller's AWS `profiles` (one per account), "
                                        "`regions` ([]: all), `config_file`, `credentials_file`, `parallel`",
                                   factory=CrossCheckSettings)
-    ssm: SsmDefaults = doc(text="Run Command hosts: `region`, `profile`, `bucket`, `key_prefix`, `delivery_timeout`, "
+    ssm: SsmSettings = doc(text="Run Command hosts: `region`, `profile`, `bucket`, `key_prefix`, `delivery_timeout`, "
                                 "`endpoint_url`, `s3_endpoint_url`, `config_file`, `credentials_file`",
-                           factory=SsmDefaults)
+                           factory=SsmSettings)
     queues: Mapping[str, Queue] = doc(text="KEY -> `{name, env}`: the queue's name and the variable that overrides "
                                            "it", factory=dict)
     role_defs: Mapping[str, Role] = doc(text="NAME -> `{container, log_source, produces, consumes, markers}`",

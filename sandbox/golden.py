@@ -12,6 +12,7 @@ import json
 import time
 from pathlib import Path
 
+from auditor.transports.ssh import SshTarget
 from auditor import audit
 from auditor.codes import CODES
 from auditor.collect import HostRun
@@ -35,7 +36,7 @@ def runs_of(document):
     runs = []
     for host in document["hosts"]:
         # recorded settings are complete; the profile fills what a newer version added since
-        spec = HostSpec(name=host["name"], address=host["address"], settings=host_settings(host["settings"]))
+        spec = HostSpec(name=host["name"], target=SshTarget(host["address"]), settings=host_settings(host["settings"]))
         outcome = RunOutcome(host["name"], host["outcome"]["kind"], host["outcome"]["exit_status"],
                              detail=host["outcome"]["detail"], seconds=host["outcome"]["seconds"])
         runs.append(HostRun(spec, outcome, host.get("facts")))

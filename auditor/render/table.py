@@ -202,7 +202,7 @@ def inventory_table(specs, route):
     reached (its transport and hops, as the transport itself resolves them)."""
     rows = []
     for spec in specs:
-        row = [spec.name, "%s:%d" % (spec.address, spec.port), spec.user or "-", ",".join(spec.roles) or "-",
+        row = [spec.name, spec.target.location(), spec.target.login() or "-", ",".join(spec.roles) or "-",
                ",".join(g for g in spec.groups if g != "all") or "-", spec.app.describe(), route(spec)]
         rows.append([terminal(cell) for cell in row])
     return tabulate(rows, headers=["host", "address", "user", "roles", "groups", "app environment", "reached by"],

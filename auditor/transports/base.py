@@ -8,14 +8,15 @@ non-zero exits as data) and Ansible's ConnectionBase.exec_command.
 import subprocess
 import threading
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Mapping, Optional, Tuple, Union
 
 from ..agent.wire import Word
 from ..shell import quote  # noqa: F401  (the transports' one quoting, re-exported)
 
 
 class OutcomeKind(Word):
-    """How a visit ended; each failure kind maps to one step-0 finding code."""
+    """How a visit ended, in every transport's words; each failure kind maps to one step-0 finding
+    code (FAILURE_CODES). A backend with failures of its own declares them beside its class."""
     OK = "ok"
     UNREACHABLE = "unreachable"             # no working connection: refused, reset, dropped, unresolvable
     PROTOCOL = "protocol"                   # the port answered, but not as an SSH-2 server
@@ -28,16 +29,49 @@ class OutcomeKind(Word):
     PYTHON_MISSING = "python-missing"
     ERROR = "error"                         # the agent ran but printed no facts, or the auditor failed
     NOT_AUDITED = "not-audited"             # interrupted before this host finished
-    # Run Command's own (SSM)
-    NOT_MANAGED = "not-managed"             # not an SSM managed instance, or its agent is not connected
-    DENIED = "denied"                       # the controller may not send the command or read its result
-    DELIVERY_TIMEOUT = "delivery-timeout"
-    COMMAND_TIMEOUT = "command-timeout"
-    CANCELLED = "cancelled"
-    OUTPUT_TOO_LARGE = "output-too-large"   # the facts exceed the inline output, and no S3 bucket is named
+    OUTPUT_TOO_LARGE = "output-too-large"   # more facts than the transport can carry
 
 
-OUTCOME_KINDS = tuple(str(kind) for kind in OutcomeKind)
+FAILURE_CODES = {OutcomeKind.UNREACHABLE: "ssh-unreachable", OutcomeKind.PROTOCOL: "ssh-not-ssh",
+                 OutcomeKind.AUTH_FAILED: "ssh-auth-failed", OutcomeKind.KEY_UNUSABLE: "ssh-key-unusable",
+                 OutcomeKind.HOST_KEY_UNKNOWN: "ssh-host-key-unknown",
+                 OutcomeKind.HOST_KEY_CHANGED: "ssh-host-key-changed",
+                 OutcomeKind.HOST_KEY_REVOKED: "ssh-host-key-revoked", OutcomeKind.TIMEOUT: "ssh-timeout",
+                 OutcomeKind.PYTHON_MISSING: "agent-python-missing", OutcomeKind.ERROR: "agent-failed",
+                 OutcomeKind.NOT_AUDITED: "host-not-audited", OutcomeKind.OUTPUT_TOO_LARGE: "agent-output-too-large"}
+
+
+class TargetProblem(ValueError):
+    """A host's variables do not make a target: `key` is the variable at fault (None: the host
+    itself), `message` what is wrong, `fix` what to write instead. The inventory adds file:line."""
+
+    def __init__(self, key: Optional[str], message: str, fix: str) -> None:
+        super().__init__(message)
+        self.key, self.message, self.fix = key, message, fix
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a transport reaches a host; each backend's target record extends it with its own
+    fields and builds itself from the host's variables (`from_variables`)."""
+    address: str
+
+    @classmethod
+    def from_variables(cls, name: str, variables: Mapping, settings: object,
+                       declared: Callable[[str], bool] = lambda key: True) -> "Target":
+        raise NotImplementedError
+
+    def location(self) -> str:
+        """Where the host is, as the `hosts` table shows it."""
+        return self.address
+
+    def login(self) -> Optional[str]:
+        """The user the transport logs in as, when it has one."""
+        return None
+
+    def key_files(self) -> Tuple[str, ...]:
+        """Private key files on the controller this target needs (checked before any connection)."""
+        return ()
 TIMEOUT_EXIT = 124          # coreutils `timeout`
 NOT_FOUND_EXIT = 127
 MAX_STDOUT = 16 << 20       # the agent's facts are tens of kB: more is not an agent talking
@@ -47,7 +81,7 @@ MAX_STDERR = 1 << 20        # only the tail of stderr is ever shown
 @dataclass(frozen=True)
 class RunOutcome:
     host: str
-    kind: str
+    kind: Union[OutcomeKind, Word]          # OutcomeKind, or a backend's own failure kind
     exit_status: Optional[int] = None
     stdout: str = ""
     stderr: str = ""

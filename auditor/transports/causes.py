@@ -94,5 +94,5 @@ def command_outcome(host, exited, stdout, stderr, timeout, seconds):
         kind, detail = K.TIMEOUT, ran_past(timeout)
     elif exited == NOT_FOUND_EXIT and ("not found" in stderr or "No such file" in stderr):
         kind, detail = K.PYTHON_MISSING, stderr.strip()[-300:]
-    return RunOutcome(host, str(kind), exit_status=exited, stdout=stdout, stderr=stderr, detail=detail,
+    return RunOutcome(host, kind, exit_status=exited, stdout=stdout, stderr=stderr, detail=detail,
                       seconds=seconds)

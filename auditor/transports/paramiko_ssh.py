@@ -434,21 +434,21 @@ class ParamikoSSH(Transport):
         ssh_config; a ProxyCommand likewise. Fabric would open them itself inside `open()`; they are
         taken out of its hands so that each hop's failure is its own."""
         connect_kwargs = {"banner_timeout": timeout, "auth_timeout": timeout, "channel_timeout": timeout,
-                          "allow_agent": True, "look_for_keys": not spec.key_file}
+                          "allow_agent": True, "look_for_keys": not spec.target.key_file}
         config = Config(overrides={"run": {"in_stream": False}})
-        target = Connection(spec.address, user=spec.user, port=spec.port, connect_timeout=timeout,
+        target = Connection(spec.address, user=spec.target.user, port=spec.target.port, connect_timeout=timeout,
                             connect_kwargs=dict(connect_kwargs), config=config)
         chain = []
-        if spec.proxy_jump:
+        if spec.target.proxy_jump:
             chain = [Connection(jump, connect_timeout=timeout, connect_kwargs=dict(connect_kwargs), config=config)
-                     for jump in spec.proxy_jump.split(",")]
+                     for jump in spec.target.proxy_jump.split(",")]
         else:
             gateway = target.gateway
             while isinstance(gateway, Connection):      # ssh_config's ProxyJump, nested by Fabric
                 chain.insert(0, gateway)
                 gateway = gateway.gateway
         hops = [Hop("jump host", connection) for connection in chain] + [Hop("target", target)]
-        proxy = spec.proxy_command or (target.gateway if isinstance(target.gateway, str) else None)
+        proxy = spec.target.proxy_command or (target.gateway if isinstance(target.gateway, str) else None)
         if proxy:
             first = hops[0].connection
             hops[0].proxy_command = expand_tokens(proxy, first.host, first.port, first.user)
@@ -479,7 +479,7 @@ class ParamikoSSH(Transport):
         started = time.monotonic()
         hops, known_hosts = self.hops_for(spec, connect_timeout)
         log.debug("%s: paramiko %s, user %s, key %s, host keys %s (%s)", spec.name,
-                  " -> ".join(hop.label for hop in hops), spec.user or "-", spec.key_file or "agent/default",
+                  " -> ".join(hop.label for hop in hops), spec.target.user or "-", spec.target.key_file or "agent/default",
                   known_hosts, "accept new" if self.session.accept_new else "strict")
         with self._lock:
             self._open.update(hop.connection for hop in hops)
@@ -490,7 +490,7 @@ class ParamikoSSH(Transport):
             kind, detail = classify(failure, spec, known_hosts, connect_timeout)
             log.debug("%s: %s at %s %s after %.2fs: %s", spec.name, type(failure.error).__name__, failure.hop.role,
                       failure.hop.phase, time.monotonic() - started, kind)
-            return RunOutcome(spec.name, str(kind), detail=detail, seconds=time.monotonic() - started)
+            return RunOutcome(spec.name, kind, detail=detail, seconds=time.monotonic() - started)
         finally:
             with self._lock:
                 self._open.difference_update(hop.connection for hop in hops)
@@ -504,12 +504,12 @@ class ParamikoSSH(Transport):
     def _use_key(self, spec, hops):
         """The inventory's key, loaded once per audit, offered to every hop (as Ansible's -J does);
         one protected by a passphrase is left to the ssh-agent, as OpenSSH leaves it."""
-        if not spec.key_file:
+        if not spec.target.key_file:
             return
         try:
-            key = self.private_key(spec.key_file)
+            key = self.private_key(spec.target.key_file)
         except PassphraseProtected:
-            hops[-1].connection.connect_kwargs["passphrase_protected"] = spec.key_file
+            hops[-1].connection.connect_kwargs["passphrase_protected"] = spec.target.key_file
             return
         except KeyUnusable as error:
             raise HopFailed(hops[-1], error)
@@ -650,7 +650,7 @@ def classify(failure, spec, known_hosts, connect_timeout):
     if hop.phase == "auth" or isinstance(error, paramiko.AuthenticationException):
         return K.AUTH_FAILED, "%s refused user %r: %s" % (where, hop.connection.user, error)
     if hop.phase == "tunnel":
-        return causes.tunnel_failed(where, spec.address, spec.port, error)
+        return causes.tunnel_failed(where, spec.address, spec.target.port, error)
     return K.ERROR, "%s, %s: %s: %s" % (where, hop.phase, type(error).__name__, error)
 
 

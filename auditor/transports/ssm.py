@@ -15,18 +15,99 @@ Honesty about writes: SendCommand creates a command record in the account (visib
 console and CloudTrail). The audit stays read-only toward SQS and the hosts.
 """
 import base64
+import dataclasses
 import logging
+import re
 import threading
 import time
 import zlib
+from dataclasses import dataclass
+from typing import Callable, Mapping, Optional
 
+from ..agent.wire import Word
 from ..aws import client_config, session_for
 from ..errors import aws_error_code
-from .base import OutcomeKind, RunOutcome, Transport
+from .base import OutcomeKind, RunOutcome, Target, TargetProblem, Transport
 from .causes import command_outcome
 
 log = logging.getLogger("auditor.transports.ssm")
-K = OutcomeKind
+
+
+# -- what this backend declares: its settings, its target, its own failure kinds -----------------
+
+def _setting(default, text="", limits=None):
+    """A field of the `auditor.ssm` settings, with its place in the settings schema."""
+    return dataclasses.field(default=default, metadata={"doc": text, "limits": limits, "choices": None})
+
+
+@dataclass(frozen=True)
+class SsmSettings:
+    """The inventory's `auditor.ssm`: the controller's AWS side for Run Command hosts."""
+    region: Optional[str] = None
+    profile: Optional[str] = None
+    bucket: Optional[str] = None
+    key_prefix: str = "fleet-audit"
+    delivery_timeout: float = _setting(60, limits=(30, 2592000))
+    endpoint_url: Optional[str] = None
+    s3_endpoint_url: Optional[str] = None
+    config_file: Optional[str] = None
+    credentials_file: Optional[str] = None
+
+
+INSTANCE_ID = re.compile(r"(i|mi)-[0-9a-f]{8,17}")
+
+
+@dataclass(frozen=True)
+class SsmTarget(SsmSettings, Target):
+    """Where Run Command reaches a host: its instance id (also its address), and the controller's
+    AWS side (the inventory's auditor.ssm, Ansible's ansible_aws_ssm_* winning)."""
+    address: str = ""                   # the instance id
+
+    @property
+    def instance_id(self):
+        return self.address
+
+    @property
+    def aws_side(self):
+        """What hosts must share to be sent one command together: everything but the instance."""
+        return dataclasses.replace(self, address="")
+
+    @classmethod
+    def from_variables(cls, name: str, variables: Mapping, settings: object,
+                       declared: Callable[[str], bool] = lambda key: True) -> "SsmTarget":
+        """As Ansible's aws_ssm plugin reads a host: the instance id from `instance_id` (the aws_ec2
+        inventory's) or an `i-...` ansible_host; region, profile and bucket from ansible_aws_ssm_*,
+        else auditor.ssm."""
+        instance_id = str(variables.get("instance_id") or variables.get("ansible_host") or "")
+        if not INSTANCE_ID.fullmatch(instance_id):
+            raise TargetProblem(None, "host %r is reached by SSM but has no instance id (got %r)" % (
+                name, instance_id[:80] or None), "set `instance_id: i-0123456789abcdef0` (or ansible_host to the id)")
+        defaults = settings.ssm          # type: ignore[attr-defined]
+        return cls(**dict(dataclasses.asdict(defaults), address=instance_id,
+                          region=variables.get("ansible_aws_ssm_region") or defaults.region,
+                          profile=variables.get("ansible_aws_ssm_profile") or defaults.profile,
+                          bucket=variables.get("ansible_aws_ssm_bucket_name") or defaults.bucket))
+
+
+TARGET = SsmTarget
+HELP_NOTE = ("Hosts reached by SSM Run Command (only those whose inventory says ansible_connection:\n"
+             "community.aws.aws_ssm) leave a command record in the AWS account (SendCommand), as any Run Command "
+             "does.")
+
+
+class SsmOutcome(Word):
+    """How a Run Command visit can end besides the common kinds."""
+    NOT_MANAGED = "not-managed"             # not an SSM managed instance, or its agent is not connected
+    DENIED = "denied"                       # the controller may not send the command or read its result
+    DELIVERY_TIMEOUT = "delivery-timeout"
+    COMMAND_TIMEOUT = "command-timeout"
+    CANCELLED = "cancelled"
+
+
+FAILURE_CODES = {SsmOutcome.NOT_MANAGED: "ssm-not-managed", SsmOutcome.DENIED: "ssm-access-denied",
+                 SsmOutcome.DELIVERY_TIMEOUT: "ssm-delivery-timeout", SsmOutcome.COMMAND_TIMEOUT: "ssm-command-timeout",
+                 SsmOutcome.CANCELLED: "ssm-cancelled"}
+
 INLINE_LIMIT = 24000        # characters of stdout GetCommandInvocation returns
 BATCH_LIMIT = 50            # instance ids per SendCommand
 BATCH_WINDOW = 0.2          # seconds a batch waits for more hosts with the same command
@@ -53,13 +134,13 @@ class Ticket:
 
     def __init__(self, spec):
         self.spec = spec
-        self.instance_id = spec.ssm.instance_id
+        self.instance_id = spec.target.instance_id
         self.done = threading.Event()
         self.outcome = None
         self.started = time.monotonic()
 
     def resolve(self, kind, detail=""):
-        self.settle(RunOutcome(self.spec.name, str(kind), detail=detail, seconds=time.monotonic() - self.started))
+        self.settle(RunOutcome(self.spec.name, kind, detail=detail, seconds=time.monotonic() - self.started))
 
     def settle(self, outcome):
         """The host's answer, once: a result racing a Ctrl-C cancel does not overwrite it."""
@@ -88,7 +169,7 @@ class SSM(Transport):
         self._running = {}              # command id -> (client, Batch)
 
     def describe(self, spec):
-        target = spec.ssm
+        target = spec.target
         return "ssm %s (%s%s)" % (target.instance_id, target.region or "default region",
                                   ", profile %s" % target.profile if target.profile else "")
 
@@ -110,13 +191,13 @@ class SSM(Transport):
     def run(self, spec, command, timeout, connect_timeout):
         ticket = Ticket(spec)
         self._join(ticket, command, timeout)
-        limit = spec.ssm.delivery_timeout + timeout + 30
+        limit = spec.target.delivery_timeout + timeout + 30
         if not ticket.done.wait(limit):
-            ticket.resolve(K.COMMAND_TIMEOUT, "no result from Run Command within %ss (delivery and execution)" % limit)
+            ticket.resolve(SsmOutcome.COMMAND_TIMEOUT, "no result from Run Command within %ss (delivery and execution)" % limit)
         return ticket.outcome
 
     def _join(self, ticket, command, timeout):
-        target = ticket.spec.ssm
+        target = ticket.spec.target
         key = (target.aws_side, command, timeout)
         with self._lock:
             batch = self._open_batches.get(key)
@@ -139,7 +220,7 @@ class SSM(Transport):
         except Exception as error:  # the auditor's own failure: every host of the batch says so
             log.debug("ssm batch failed", exc_info=True)
             for ticket in batch.tickets:
-                ticket.resolve(K.ERROR, "the SSM batch failed in the auditor (%s: %s)" % (type(error).__name__, error))
+                ticket.resolve(OutcomeKind.ERROR, "the SSM batch failed in the auditor (%s: %s)" % (type(error).__name__, error))
 
     def _send(self, batch, tickets):
         target = batch.target
@@ -196,23 +277,23 @@ class SSM(Transport):
         if self.session.closing.is_set():
             return              # Ctrl-C: close_all cancels the unfinished and says so (not a timeout)
         for ticket in waiting.values():
-            ticket.resolve(K.COMMAND_TIMEOUT, "Run Command did not finish on %s within %ss" % (
+            ticket.resolve(SsmOutcome.COMMAND_TIMEOUT, "Run Command did not finish on %s within %ss" % (
                 ticket.instance_id, round(deadline - ticket.started)))
 
     def _finish(self, ssm, command_id, batch, ticket, invocation):
         status, details = invocation["Status"], invocation.get("StatusDetails", "")
         if status == "Undeliverable" or details == "Undeliverable":
-            return ticket.resolve(K.NOT_MANAGED, "Run Command could not deliver to %s: its SSM agent is not "
+            return ticket.resolve(SsmOutcome.NOT_MANAGED, "Run Command could not deliver to %s: its SSM agent is not "
                                                  "connected (stopped, no network route to SSM, or no instance "
                                                  "profile)" % ticket.instance_id)
         if details == "DeliveryTimedOut":
-            return ticket.resolve(K.DELIVERY_TIMEOUT, "Run Command was not delivered to %s within %ss" % (
+            return ticket.resolve(SsmOutcome.DELIVERY_TIMEOUT, "Run Command was not delivered to %s within %ss" % (
                 ticket.instance_id, batch.target.delivery_timeout))
         if details == "ExecutionTimedOut":
-            return ticket.resolve(K.COMMAND_TIMEOUT, "the agent ran past %ss on %s and Run Command stopped it" % (
+            return ticket.resolve(SsmOutcome.COMMAND_TIMEOUT, "the agent ran past %ss on %s and Run Command stopped it" % (
                 batch.timeout, ticket.instance_id))
         if status == "Cancelled":
-            return ticket.resolve(K.CANCELLED, "the command was cancelled on %s (%s)" % (ticket.instance_id, details))
+            return ticket.resolve(SsmOutcome.CANCELLED, "the command was cancelled on %s (%s)" % (ticket.instance_id, details))
         try:
             result = ssm.get_command_invocation(CommandId=command_id, InstanceId=ticket.instance_id)
         except Exception as error:  # denied, throttled: this host's answer
@@ -231,7 +312,7 @@ class SSM(Transport):
         if decoded is not None and len(inline) < INLINE_LIMIT:
             return decoded
         if not target.bucket:
-            return (K.OUTPUT_TOO_LARGE, "the agent's facts on %s are larger than Run Command's inline output "
+            return (OutcomeKind.OUTPUT_TOO_LARGE, "the agent's facts on %s are larger than Run Command's inline output "
                                         "(%d characters, cut): name an S3 bucket for the output "
                                         "(ansible_aws_ssm_bucket_name, or auditor.ssm.bucket)" % (
                                             ticket.instance_id, INLINE_LIMIT))
@@ -240,11 +321,11 @@ class SSM(Transport):
         try:
             body = self.client(target, "s3").get_object(Bucket=target.bucket, Key=key)["Body"].read()
         except Exception as error:  # denied or missing: this host's answer, with the object named
-                return (K.ERROR, "the facts of %s could not be read from s3://%s/%s (%s): the controller needs "
+                return (OutcomeKind.ERROR, "the facts of %s could not be read from s3://%s/%s (%s): the controller needs "
                              "s3:GetObject on it" % (ticket.instance_id, target.bucket, key, aws_error_code(error)))
         decoded = decode_output(body.decode("utf-8", "replace"))
         if decoded is None:
-            return (K.OUTPUT_TOO_LARGE, "the agent's facts in s3://%s/%s are not complete" % (target.bucket, key))
+            return (OutcomeKind.OUTPUT_TOO_LARGE, "the agent's facts in s3://%s/%s are not complete" % (target.bucket, key))
         return decoded
 
     def close_all(self):
@@ -260,22 +341,22 @@ class SSM(Transport):
             except Exception:  # nothing more can be done on the way out; the report says not audited
                 log.debug("ssm: CancelCommand %s failed", command_id, exc_info=True)
             for ticket in tickets:
-                ticket.resolve(K.CANCELLED, "interrupted: the command was cancelled (CancelCommand)")
+                ticket.resolve(SsmOutcome.CANCELLED, "interrupted: the command was cancelled (CancelCommand)")
 
 
 def send_failure(code, error, target, instance_id):
     """(kind, detail) when SendCommand itself was refused."""
     if code == "InvalidInstanceId":
-        return K.NOT_MANAGED, "%s is not a managed instance in %s (not registered with SSM, stopped, or another " \
+        return SsmOutcome.NOT_MANAGED, "%s is not a managed instance in %s (not registered with SSM, stopped, or another " \
             "region or account)" % (instance_id, target.region or "the default region")
     if code in ("AccessDeniedException", "AccessDenied", "UnauthorizedOperation"):
-        return K.DENIED, "ssm:SendCommand was denied (%s): the controller's principal needs ssm:SendCommand on " \
+        return SsmOutcome.DENIED, "ssm:SendCommand was denied (%s): the controller's principal needs ssm:SendCommand on " \
             "document AWS-RunShellScript and on the instance" % str(error)[:200]
-    return K.ERROR, "SendCommand failed (%s): %s" % (code, str(error)[:200])
+    return OutcomeKind.ERROR, "SendCommand failed (%s): %s" % (code, str(error)[:200])
 
 
 def poll_failure(code, error, action):
     if code in ("AccessDeniedException", "AccessDenied"):
-        return K.DENIED, "ssm:%s was denied (%s): the controller's principal needs it to read results" % (
+        return SsmOutcome.DENIED, "ssm:%s was denied (%s): the controller's principal needs it to read results" % (
             action, str(error)[:200])
-    return K.ERROR, "%s failed (%s): %s" % (action, code, str(error)[:200])
+    return OutcomeKind.ERROR, "%s failed (%s): %s" % (action, code, str(error)[:200])

@@ -8,8 +8,8 @@ import random
 import string
 import subprocess
 import sys
-import time
 
+from auditor.transports.ssh import SshTarget
 from auditor import agent
 from auditor.agent import wire
 from auditor.transports import quote
@@ -37,7 +37,7 @@ def run_agent_here(tmp_path, env_lines, log_text=None, log_bytes=0):
         "roles": ["ai-worker"], "env_from": "dotenv", "app_dir": str(app), "log_max_bytes": 2 * MB,
         "timeouts": {"command": 40, "aws": 1},
         "role_defs": {"ai-worker": {"log_source": {"kind": "file", "path": str(log)}}}})
-    spec = HostSpec("here", "127.0.0.1", python=sys.executable, settings=settings)
+    spec = HostSpec("here", SshTarget("127.0.0.1"), python=sys.executable, settings=settings)
     config = dataclasses.replace(agent_config(spec), watch_stdin=False)
     command = agent.command_line(sys.executable, config, 40, quote)
     measure = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1], shell=True, capture_output=True,"
@@ -108,7 +108,7 @@ def test_the_agent_exits_0_with_its_stdin_open_as_over_ssh(tmp_path):
     settings = host_settings({
         "roles": ["ai-worker"], "env_from": "dotenv", "app_dir": str(tmp_path / "app"), "timeouts": {"aws": 1},
         "role_defs": {"ai-worker": {"log_source": {"kind": "file", "path": str(tmp_path / "none.log")}}}})
-    spec = HostSpec("here", "127.0.0.1", python=sys.executable, settings=settings)
+    spec = HostSpec("here", SshTarget("127.0.0.1"), python=sys.executable, settings=settings)
     command = agent.command_line(sys.executable, agent_config(spec), 40, quote)
     process = subprocess.Popen(command, shell=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                start_new_session=True)
@@ -131,7 +131,7 @@ def test_a_command_timeout_is_said_in_the_operators_number(tmp_path, monkeypatch
     hanging.write_text("#!/bin/sh\nexec sleep 60\n")
     hanging.chmod(0o755)
     settings = host_settings({"roles": ["ai-worker"], "timeouts": {"command": 8}})
-    spec = HostSpec("slow", "127.0.0.1", python=str(hanging), settings=settings, connection="local-shell")
+    spec = HostSpec("slow", SshTarget("127.0.0.1"), python=str(hanging), settings=settings, connection="local-shell")
     run = run_agent(spec, b"k" * 32, Session())
     assert run.outcome.kind == "timeout", run.outcome
     assert run.outcome.detail == "the remote command ran past 8s and was stopped", run.outcome.detail

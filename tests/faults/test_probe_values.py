@@ -10,13 +10,14 @@ import sys
 
 import dataclasses
 
+from auditor.transports.ssh import SshTarget
 from auditor import agent
 from auditor.agent.wire import to_wire
 from auditor.collect import agent_config
 from auditor.inventory import HostSpec, host_settings
 
 # the reference profile's probe settings, as the controller sends them
-CONFIG = to_wire(dataclasses.replace(agent_config(HostSpec("here", "127.0.0.1", settings=host_settings(
+CONFIG = to_wire(dataclasses.replace(agent_config(HostSpec("here", SshTarget("127.0.0.1"), settings=host_settings(
     {"timeouts": {"aws": 1}, "settings_module_env": "DJANGO_SETTINGS_MODULE"}))).probe, user_agent="fleet-auditor/test"))
 KEY_ID = "AKIA" + "".join(random.choice(string.ascii_uppercase + string.digits) for _ in range(16))  # made here
 BASE = {"AWS_ENDPOINT_URL": "http://127.0.0.1:1", "AWS_CONFIG_FILE": "/nonexistent",

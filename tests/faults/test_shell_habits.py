@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from auditor import files
-from faultkit import ROOT, free_port
+from faultkit import free_port
 
 FLEET_AUDIT = str(Path(sys.executable).parent / "fleet-audit")
 NOBODY = 65534

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from auditor.transports.ssh import SshTarget
 from auditor.inventory import HostSpec
 from auditor.settings import Settings
 from auditor.transports import Session
@@ -15,7 +16,7 @@ def test_a_host_that_accepts_tcp_and_never_sends_a_banner_is_a_timeout(tmp_path)
     listener = silent_listener()
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text("")
-    spec = HostSpec("silent", "127.0.0.1", port=listener.getsockname()[1], user="nobody",
+    spec = HostSpec("silent", SshTarget("127.0.0.1", port=listener.getsockname()[1], user="nobody"),
                     settings=Settings(known_hosts=str(known_hosts)))
     started = time.monotonic()
     outcome = Session().run(spec, "true", timeout=30, connect_timeout=2)
@@ -31,7 +32,8 @@ def test_tcp_is_connected_outside_the_handshake_slots(tmp_path):
     with every slot taken, a refused host is still classified (it never waits for a slot)."""
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text("")
-    spec = HostSpec("refused", "127.0.0.1", port=free_port(), user="nobody", settings=Settings(known_hosts=str(known_hosts)))
+    spec = HostSpec("refused", SshTarget("127.0.0.1", port=free_port(), user="nobody"),
+                    settings=Settings(known_hosts=str(known_hosts)))
     session = Session()
     slots = session.transport("paramiko").handshakes
     while slots.acquire(blocking=False):
@@ -51,7 +53,7 @@ def test_a_silent_host_waits_for_its_banner_outside_the_handshake_slots(tmp_path
     listener = silent_listener()
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text("")
-    spec = HostSpec("silent", "127.0.0.1", port=listener.getsockname()[1], user="nobody",
+    spec = HostSpec("silent", SshTarget("127.0.0.1", port=listener.getsockname()[1], user="nobody"),
                     settings=Settings(known_hosts=str(known_hosts)))
     session = Session()
     slots = session.transport("paramiko").handshakes
@@ -66,11 +68,11 @@ def test_a_silent_host_waits_for_its_banner_outside_the_handshake_slots(tmp_path
     assert outcomes and outcomes[0].kind == "timeout" and "banner" in outcomes[0].detail, outcomes
 
 
-def _outcome(tmp_path, port, known_hosts_text="", connection="paramiko", **spec_fields):
+def _outcome(tmp_path, port, known_hosts_text="", connection="paramiko", **target_fields):
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text(known_hosts_text)
-    spec = HostSpec("h", "127.0.0.1", port=port, user="nobody", settings=Settings(known_hosts=str(known_hosts)),
-                    connection=connection, **spec_fields)
+    spec = HostSpec("h", SshTarget("127.0.0.1", port=port, user="nobody", **target_fields),
+                    settings=Settings(known_hosts=str(known_hosts)), connection=connection)
     started = time.monotonic()
     outcome = Session().run(spec, "true", timeout=30, connect_timeout=2)
     return outcome, time.monotonic() - started

@@ -140,7 +140,7 @@ def test_transport_failures_are_classified_per_host(fleet, tmp_path):
     # a recorded key of another host is a changed key, with the ssh-keygen -R fix
     other_key = (fleet.host("video-1").dir / "ssh_host_ed25519_key.pub").read_text().split()[:2]
     changed_file = tmp_path / "changed"
-    changed_file.write_text("[%s]:%d %s %s\n" % (spec.address, spec.port, *other_key))
+    changed_file.write_text("[%s]:%d %s %s\n" % (spec.address, spec.target.port, *other_key))
     changed = replace(spec, settings=replace(spec.settings, known_hosts=str(changed_file)))
     outcome = run_on_host(changed, "true", timeout=20)
     assert outcome.kind == "host-key-changed" and "ssh-keygen -R" in outcome.detail
@@ -149,7 +149,7 @@ def test_transport_failures_are_classified_per_host(fleet, tmp_path):
     assert tofu.ok and spec.address in empty_known_hosts.read_text()
     wrong_key = tmp_path / "id_other"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wrong_key)], check=True)
-    refused = replace(spec, key_file=str(wrong_key))
+    refused = spec.with_target(key_file=str(wrong_key))
     assert run_on_host(refused, "true", timeout=20).kind == "auth-failed"
     no_python = replace(spec, python="/nonexistent/python3")
     result = audit.assess([run_agent(no_python, b"test-key", Session())])
@@ -286,9 +286,9 @@ def test_an_exception_at_any_stage_is_that_hosts_error_row_and_the_others_are_au
     specs = load_inventory(fleet.sandbox.inventory)
     victim = specs[1]
     own_key = tmp_path / "victim_key"                   # the victim's own copy, to fail its loading alone
-    own_key.write_bytes(open(victim.key_file, "rb").read())
+    own_key.write_bytes(open(victim.target.key_file, "rb").read())
     own_key.chmod(0o600)
-    specs[1] = victim = replace(victim, key_file=str(own_key))
+    specs[1] = victim = victim.with_target(key_file=str(own_key))
     if stage == "key loading":
         monkeypatch.setattr(paramiko_ssh.ParamikoSSH, "private_key", _fail_for(
             str(own_key), lambda v, transport, path: path == v)(paramiko_ssh.ParamikoSSH.private_key))
@@ -317,22 +317,22 @@ def test_a_jump_hosts_failures_are_blamed_on_the_jump_host(fleet, tmp_path):
 
     def key_line(spec):
         key = (fleet.host(spec.name).dir / "ssh_host_ed25519_key.pub").read_text().split()[:2]
-        return "[%s]:%d %s %s\n" % (spec.address, spec.port, *key)
+        return "[%s]:%d %s %s\n" % (spec.address, spec.target.port, *key)
 
     known = tmp_path / "known_hosts"
     known.write_text(key_line(target))
-    via = replace(target, proxy_jump="root@%s:%d" % (jump.address, jump.port),
+    via = replace(target.with_target(proxy_jump="root@%s:%d" % (jump.address, jump.target.port)),
                   settings=replace(target.settings, known_hosts=str(known)))
     outcome = run_on_host(via, "true", timeout=20)
     assert outcome.kind == "host-key-unknown", outcome
-    assert "jump host [%s]:%d is not in" % (jump.address, jump.port) in outcome.detail
-    assert "ssh-keyscan -p %d %s" % (jump.port, jump.address) in outcome.detail
+    assert "jump host [%s]:%d is not in" % (jump.address, jump.target.port) in outcome.detail
+    assert "ssh-keyscan -p %d %s" % (jump.target.port, jump.address) in outcome.detail
     known.write_text(key_line(target) + key_line(jump))
     assert run_on_host(via, "true", timeout=20).ok            # through the jump host, both keys verified
-    gone = replace(via, proxy_jump="root@127.0.0.1:%d" % _free_port())
+    gone = via.with_target(proxy_jump="root@127.0.0.1:%d" % _free_port())
     outcome = run_on_host(gone, "true", timeout=20)
     assert outcome.kind == "unreachable" and outcome.detail.startswith("jump host [127.0.0.1]:"), outcome
-    beyond = replace(via, address="127.0.0.1", port=_free_port())
+    beyond = via.with_target(address="127.0.0.1", port=_free_port())
     outcome = run_on_host(beyond, "true", timeout=20)
     assert outcome.kind == "unreachable" and "could not open a connection to 127.0.0.1" in outcome.detail, outcome
 

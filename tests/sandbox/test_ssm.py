@@ -57,7 +57,7 @@ def test_a_mixed_fleet_is_audited_over_ssh_and_ssm_with_real_execution(fleet, mi
 def test_an_undeliverable_or_unknown_instance_is_named_and_the_others_are_audited(fleet, mixed):
     inventory, stand_in = mixed
     stand_in.set_mode(scenarios.instance_id(fleet.host("video-1").spec), "undeliverable")
-    specs = [replace(s, ssm=replace(s.ssm, instance_id="i-0123456789abcdef0")) if s.name == "ai-1" else s
+    specs = [s.with_target(address="i-0123456789abcdef0") if s.name == "ai-1" else s
              for s in load_inventory(inventory)]
     result = audit.run_audit(inventory, specs=specs)
     found = codes_by_host(result)
@@ -82,7 +82,7 @@ def test_facts_over_the_inline_limit_need_s3_and_are_read_from_it(fleet, mixed):
     alone = audit.run_audit(inventory, hosts="ai-1")
     assert codes_by_host(alone) == {"ai-1": ["agent-output-too-large"]}
     assert "S3 bucket" in alone.hosts[0].report.transport_detail
-    specs = [replace(s, ssm=replace(s.ssm, bucket=scenarios.SSM_BUCKET)) for s in load_inventory(inventory)
+    specs = [s.with_target(bucket=scenarios.SSM_BUCKET) for s in load_inventory(inventory)
              if s.name == "ai-1"]
     with_s3 = audit.run_audit(inventory, specs=specs)
     assert codes_by_host(with_s3) == {"ai-1": []}, with_s3.findings
@@ -123,7 +123,7 @@ def test_hosts_with_the_same_command_share_send_commands_of_at_most_50(fleet, mi
     ids = ["i-%017x" % (0x100 + n) for n in range(120)]
     (stand_in.directory / "instances.json").write_text(json.dumps(dict(instances, **{i: api for i in ids})))
     template = next(s for s in load_inventory(inventory) if s.name == "video-1")
-    specs = [replace(template, name="h%03d" % n, ssm=replace(template.ssm, instance_id=i)) for n, i in enumerate(ids)]
+    specs = [replace(template.with_target(address=i), name="h%03d" % n) for n, i in enumerate(ids)]
     before = len(stand_in.recorded("SendCommand"))
     session = Session(parallel=120)
     with ThreadPoolExecutor(120) as pool:

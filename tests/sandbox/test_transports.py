@@ -42,7 +42,7 @@ def with_known_hosts(spec, path):
 
 def key_line(fleet, spec):
     key = (fleet.host(spec.name).dir / "ssh_host_ed25519_key.pub").read_text().split()[:2]
-    return "[%s]:%d %s %s\n" % (spec.address, spec.port, *key)
+    return "[%s]:%d %s %s\n" % (spec.address, spec.target.port, *key)
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_a_revoked_key_is_refused(fleet, specs, tmp_path, connection):
     known.write_text(key + "@revoked * %s\n" % " ".join(key.split()[1:3]))
     outcome = run(with_known_hosts(spec, known), connection)
     assert outcome.kind == "host-key-revoked", outcome
-    assert "[%s]:%d" % (spec.address, spec.port) in outcome.detail
+    assert "[%s]:%d" % (spec.address, spec.target.port) in outcome.detail
 
 
 @pytest.mark.parametrize("connection", BOTH)
@@ -79,11 +79,11 @@ def test_a_jump_host_with_an_unknown_key_is_named_as_the_jump_host(fleet, specs,
     jump, target = specs[:2]
     known = tmp_path / "known_hosts"
     known.write_text(key_line(fleet, target))
-    via = replace(with_known_hosts(target, known), proxy_jump="root@%s:%d" % (jump.address, jump.port))
+    via = with_known_hosts(target, known).with_target(proxy_jump="root@%s:%d" % (jump.address, jump.target.port))
     outcome = run(via, connection)
     assert outcome.kind == "host-key-unknown", outcome
-    assert "jump host [%s]:%d" % (jump.address, jump.port) in outcome.detail
-    assert "ssh-keyscan -p %d %s" % (jump.port, jump.address) in outcome.detail
+    assert "jump host [%s]:%d" % (jump.address, jump.target.port) in outcome.detail
+    assert "ssh-keyscan -p %d %s" % (jump.target.port, jump.address) in outcome.detail
     known.write_text(key_line(fleet, jump))               # now the jump host is known, the target not
     outcome = run(via, connection)
     assert outcome.kind == "host-key-unknown", outcome
@@ -96,10 +96,10 @@ def test_a_jump_host_with_an_unknown_key_is_named_as_the_jump_host(fleet, specs,
 def test_a_proxy_command_is_used(specs, tmp_path, connection):
     relay, record = tmp_path / "relay.py", tmp_path / "used"
     relay.write_text(RELAY)
-    spec = replace(specs[1], proxy_command="%s %s %%h %%p %s" % (sys.executable, relay, record))
+    spec = specs[1].with_target(proxy_command="%s %s %%h %%p %s" % (sys.executable, relay, record))
     outcome = run(spec, connection)
     assert outcome.ok and outcome.stdout.strip() == "reached", outcome
-    assert record.read_text() == "used %s:%d\n" % (spec.address, spec.port)
+    assert record.read_text() == "used %s:%d\n" % (spec.address, spec.target.port)
 
 
 @pytest.fixture
@@ -133,7 +133,7 @@ def agent_with_encrypted_key(fleet, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("connection", BOTH)
 def test_an_encrypted_key_held_by_ssh_agent_works(specs, agent_with_encrypted_key, connection):
-    spec = replace(specs[2], key_file=str(agent_with_encrypted_key))
+    spec = specs[2].with_target(key_file=str(agent_with_encrypted_key))
     outcome = run(spec, connection)
     assert outcome.ok and outcome.stdout.strip() == "reached", outcome
 
@@ -143,7 +143,7 @@ def test_an_encrypted_key_without_an_agent_says_so(specs, tmp_path, monkeypatch,
     key = tmp_path / "id_encrypted"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "secret words", "-f", str(key)], check=True)
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
-    outcome = run(replace(specs[2], key_file=str(key)), connection)
+    outcome = run(specs[2].with_target(key_file=str(key)), connection)
     assert outcome.kind == "auth-failed", outcome
     assert "passphrase" in outcome.detail and "ssh-add %s" % key in outcome.detail
 
@@ -159,8 +159,8 @@ def test_a_key_trusted_on_first_use_is_said_with_its_sha256_fingerprint(fleet, s
     assert outcome.ok, outcome
     fingerprint = subprocess.run(["ssh-keygen", "-l", "-f", str(fleet.host(spec.name).dir / "ssh_host_ed25519_key.pub")],
                                  capture_output=True, text=True, check=True).stdout.split()[1]
-    assert len(said) == 1 and "[%s]:%d" % (spec.address, spec.port) in said[0] and fingerprint in said[0], said
-    found = subprocess.run(["ssh-keygen", "-F", "[%s]:%d" % (spec.address, spec.port), "-f", str(known)],
+    assert len(said) == 1 and "[%s]:%d" % (spec.address, spec.target.port) in said[0] and fingerprint in said[0], said
+    found = subprocess.run(["ssh-keygen", "-F", "[%s]:%d" % (spec.address, spec.target.port), "-f", str(known)],
                            capture_output=True, text=True)          # hashed, where ssh_config says so
     assert found.returncode == 0, known.read_text()
 

@@ -9,6 +9,7 @@ import paramiko
 import pytest
 from fabric import Connection
 
+from auditor.transports.ssh import SshTarget
 from auditor.inventory import HostSpec
 from auditor.transports import openssh
 from auditor.transports.base import OutcomeKind as K
@@ -19,7 +20,7 @@ KNOWN_HOSTS = "/home/op/.ssh/known_hosts"
 HOST_KEY = paramiko.Ed25519Key(data=base64.b64decode(
     "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"))
 HOST_KEY_SHA256 = "SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU"     # as `ssh-keygen -lf` prints it
-SPEC = HostSpec("web-1", "10.0.0.5", port=2222, user="deploy")
+SPEC = HostSpec("web-1", SshTarget("10.0.0.5", port=2222, user="deploy"))
 
 
 def failed(error, phase, role="target", host="10.0.0.5", port=2222, first_bytes=None, wire_error=None,
@@ -165,8 +166,8 @@ def test_paramiko_command_timeout_output_flood_and_the_auditors_own_bug():
 
 # -- OpenSSH: what ssh said ------------------------------------------------------------------------
 
-TARGET = HostSpec("web-1", "127.0.0.1", port=42722, user="nobody")
-BEHIND_A_JUMP = HostSpec("web-2", "10.9.9.9", user="nobody", proxy_jump="bastion:2222")
+TARGET = HostSpec("web-1", SshTarget("127.0.0.1", port=42722, user="nobody"))
+BEHIND_A_JUMP = HostSpec("web-2", SshTarget("10.9.9.9", user="nobody", proxy_jump="bastion:2222"))
 BANNER_LINES = "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\r\n"
 
 UNKNOWN = ("No ED25519 host key is known for [127.0.0.1]:42722 and you have requested strict checking.\r\n"
@@ -194,7 +195,7 @@ JUMP_CLOSED = "kex_exchange_identification: Connection closed by remote host\r\n
 
 
 def openssh_case(stderr, spec=TARGET):
-    return openssh.classify(stderr, spec, 5, {"hostname": spec.address, "port": spec.port})
+    return openssh.classify(stderr, spec, 5, {"hostname": spec.address, "port": spec.target.port})
 
 
 @pytest.mark.parametrize("stderr, spec, kind, words", [
@@ -226,7 +227,7 @@ def test_openssh_host_key_and_authentication_failures(stderr, spec, kind, words)
     ("ssh: connect to host 127.0.0.1 port 43351: Connection refused\n" + JUMP_CLOSED, BEHIND_A_JUMP, K.UNREACHABLE,
      "jump host [127.0.0.1]:43351: connection refused"),
     ("ssh: Could not resolve hostname nosuch.invalid: Name or service not known\n",
-     HostSpec("x", "nosuch.invalid"), K.UNREACHABLE, "nosuch.invalid: the name does not resolve"),
+     HostSpec("x", SshTarget("nosuch.invalid")), K.UNREACHABLE, "nosuch.invalid: the name does not resolve"),
     ("channel 0: open failed: connect failed: Connection refused\r\nstdio forwarding failed\r\n" + JUMP_CLOSED,
      BEHIND_A_JUMP, K.UNREACHABLE, "the jump host could not open a connection to 10.9.9.9:22 (Connection refused)"),
     ("Protocol major versions differ: 2 vs. 1\nbanner exchange: Connection to 127.0.0.1 port 42722: could not read "
@@ -244,7 +245,7 @@ def test_openssh_host_key_and_authentication_failures(stderr, spec, kind, words)
     (JUMP_CLOSED, BEHIND_A_JUMP, K.UNREACHABLE, "the ProxyCommand for 10.9.9.9 ended before the SSH handshake (the "
                                                 "jump host's ssh, ProxyJump bastion:2222), saying nothing"),
     ("nc: connect to proxy.internal port 3128 (tcp) failed: Connection refused\r\n" + JUMP_CLOSED,
-     HostSpec("web-3", "10.9.9.9", proxy_command="nc -X connect -x proxy.internal:3128 %h %p"), K.UNREACHABLE,
+     HostSpec("web-3", SshTarget("10.9.9.9", proxy_command="nc -X connect -x proxy.internal:3128 %h %p")), K.UNREACHABLE,
      "(nc -X connect -x proxy.internal:3128 %h %p): 'nc: connect to proxy.internal port 3128 (tcp) failed: "
      "Connection refused'"),
     ("", TARGET, K.ERROR, "ssh failed (exit 255): ssh failed and said nothing"),
@@ -256,7 +257,7 @@ def test_openssh_connection_failures(stderr, spec, kind, words):
 
 def test_ssh_ends_its_options_before_every_address_it_is_given():
     from auditor.transports.base import Session
-    jumped = HostSpec("web-2", "10.9.9.9", user="nobody", proxy_jump="bastion:2222")
+    jumped = HostSpec("web-2", SshTarget("10.9.9.9", user="nobody", proxy_jump="bastion:2222"))
     argv = openssh.OpenSSH(Session()).argv(jumped, "true", 5)
     assert argv[-3:] == ["--", "10.9.9.9", "true"]
     proxy = next(word for word in argv if word.startswith("ProxyCommand="))

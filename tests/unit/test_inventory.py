@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from auditor.errors import InventoryError
-from auditor.inventory import load_inventory, select, ssh_arguments
+from auditor.inventory import load_inventory, select
+from auditor.transports.ssh import ssh_arguments
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +32,7 @@ def test_shipped_inventory_reads_in_ansible_and_here():
     ours = load_inventory(ROOT / "inventory.yaml")
     assert {s.name for s in ours} == ansible_hosts == {"api-1", "video-1", "ai-1"}
     ai = next(s for s in ours if s.name == "ai-1")
-    assert ai.proxy_jump == "ec2-user@bastion.example.internal"
+    assert ai.target.proxy_jump == "ec2-user@bastion.example.internal"
     assert ai.roles == ("ai-worker",)
 
 
@@ -52,7 +53,7 @@ def test_precedence_group_vars_host_vars_and_auditor_deep_merge(tmp_path):
     write(tmp_path, "auditor: {app_dir: /srv/app}\n", "group_vars/video.yml")
     write(tmp_path, "ansible_port: 2201\nauditor: {timeouts: {command: 9}}\n", "host_vars/v1.yaml")
     (spec,) = load_inventory(inv)
-    assert spec.port == 2201                                  # host_vars beat group vars
+    assert spec.target.port == 2201                                  # host_vars beat group vars
     assert spec.settings.app_dir == "/srv/app"             # group_vars file of the child group
     assert spec.settings.log_window == "2h"                # from all, kept by the deep merge
     assert (spec.settings.timeouts.connect, spec.settings.timeouts.command, spec.settings.timeouts.aws) == (3, 9, 5)

@@ -4,6 +4,7 @@ import dataclasses
 import re
 from xml.etree import ElementTree
 
+from auditor.transports.ssh import SshTarget
 from auditor.audit import AuditResult
 from auditor.crosshost import build_matrix, cross_host_findings
 from auditor.inventory import host_settings
@@ -45,7 +46,7 @@ def test_identical_findings_on_many_hosts_are_one_row_and_every_host_is_in_the_r
     SETTINGS = DEFAULT_SETTINGS
     from auditor.render.table import render_table
     from auditor.transports import RunOutcome
-    runs = [HostRun(HostSpec("h%03d" % n, "10.0.0.%d" % n, settings=dataclasses.replace(SETTINGS, roles=("api",))),
+    runs = [HostRun(HostSpec("h%03d" % n, SshTarget("10.0.0.%d" % n), settings=dataclasses.replace(SETTINGS, roles=("api",))),
                     RunOutcome("h%03d" % n, "unreachable", detail="connection refused")) for n in range(40)]
     text = render_table(assess(runs), matrix=False)
     rows = [line for line in text.splitlines() if line.startswith("error")]
