@@ -156,7 +156,7 @@ class Settings:
     allowed_endpoints: Tuple[str, ...] = doc((), "AWS endpoint overrides that are expected (not reported)")
     log_window: typing.Union[str, int] = doc("1h", "how far back logs are read: seconds or a duration (90m, 1h, 2h30m)")
     log_max_bytes: int = doc(2000000, "the newest bytes of each workload's logs that are read", limits=(1024, 1 << 32))
-    parallel: int = doc(100, "hosts audited at once (why 100: README, \"Measured\")", limits=(1, 5000))
+    parallel: int = doc(100, "hosts audited at once (why 100: docs/measured.md)", limits=(1, 5000))
     timeouts: Timeouts = doc(text="seconds: `connect` (SSH), `command` (the agent's whole run), `aws` (each AWS "
                                   "call)", factory=Timeouts)
     region: RegionRule = doc(text="how the app resolves its region: the first set of `env`, else `default`",

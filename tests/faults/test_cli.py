@@ -93,9 +93,9 @@ def test_write_failed_names_the_hosts_that_were_not_ok_and_hosts_at_file_reruns_
     assert missing.returncode == 2 and "cannot read" in missing.stderr
 
 
-def test_the_readme_flag_table_is_the_parsers():
+def test_the_docs_flag_table_is_the_parsers():
     from auditor.cli import flag_table
-    assert flag_table() in (ROOT / "README.md").read_text(), \
+    assert flag_table() in (ROOT / "docs" / "usage.md").read_text(), \
         "regenerate it: python -c 'from auditor.cli import flag_table; print(flag_table())'"
 
 

@@ -8,7 +8,7 @@ import pytest
 from auditor import codes
 from auditor.codes import CODES, Severity, Verdict, emit
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def test_an_unregistered_code_cannot_be_emitted():
@@ -25,9 +25,16 @@ def test_every_error_decides_a_verdict_and_every_remedy_is_a_template():
         assert all(fields), entry.code        # named fields only
 
 
-def test_the_readme_code_table_is_the_registrys():
-    text = README.read_text()
-    assert codes.markdown_table() in text, "regenerate it: python -m auditor.codes"
+def test_the_docs_code_table_is_the_registrys():
+    assert codes.markdown_table() in (DOCS / "findings.md").read_text(), "regenerate it: python -m auditor.codes"
+
+
+def test_the_docs_exit_code_table_and_help_are_the_enums():
+    from auditor.cli import epilog
+    from auditor.errors import ExitStatus, exit_codes_table, exit_codes_text
+    assert exit_codes_table() in (DOCS / "usage.md").read_text(), "regenerate it: python -m auditor.errors"
+    assert " ".join(exit_codes_text().split()) in " ".join(epilog().split())
+    assert all("| %d |" % code in exit_codes_table() for code in ExitStatus)
 
 
 def test_verdict_precedence_takes_the_first_implied():

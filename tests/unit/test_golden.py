@@ -60,11 +60,11 @@ def test_golden_facts_hold_no_secret_shapes():
         assert "SECRET_ACCESS_KEY=" not in text, path
 
 
-def test_the_readme_scenario_table_is_the_scenarios():
+def test_the_docs_scenario_tables_are_the_scenarios():
     from sandbox.scenarios import markdown_table
-    readme = Path(__file__).resolve().parents[2] / "README.md"
-    assert markdown_table() in readme.read_text(), "regenerate it: python -m sandbox.scenarios"
-    assert golden.handmade_table(GOLDEN / "handmade") in readme.read_text(), "regenerate it: python -m sandbox.golden"
+    page = (Path(__file__).resolve().parents[2] / "docs" / "sandbox.md").read_text()
+    assert markdown_table() in page, "regenerate it: python -m sandbox.scenarios"
+    assert golden.handmade_table(GOLDEN / "handmade") in page, "regenerate it: python -m sandbox.golden"
 
 
 def test_a_stopped_file_logging_process_is_named_by_the_pattern_that_was_checked():

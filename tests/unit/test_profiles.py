@@ -96,9 +96,9 @@ def test_hosts_and_the_agent_agree_on_a_file_logging_worker(tmp_path):
     assert "dotenv" in row and "academy-ai-worker-cpu" not in row
 
 
-def test_the_readme_settings_reference_is_the_schema():
+def test_the_docs_settings_reference_is_the_schema():
     from pathlib import Path
 
     from auditor.settings import settings_table
-    readme = Path(__file__).resolve().parents[2] / "README.md"
-    assert settings_table() in readme.read_text(), "regenerate it: python -m auditor.settings"
+    page = Path(__file__).resolve().parents[2] / "docs" / "inventory.md"
+    assert settings_table() in page.read_text(), "regenerate it: python -m auditor.settings"
