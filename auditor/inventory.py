@@ -487,6 +487,27 @@ def _ansible_document(program, path, source):
 def load_inventory(path):
     """Parse the inventory and return host specs in file order."""
     path = Path(path)
+    document, from_ansible = _read_document(path)
+    tree = _GroupTree(path)
+    for top, body in document.items():
+        tree.walk(top, body, 0 if top == "all" else 1, None if top == "all" else "all")
+    if not tree.order:
+        raise InventoryError("%s: no hosts\n  fix: list hosts under all.hosts or all.children.GROUP.hosts" % path)
+    base = path.parent          # (Ansible's reader has applied group_vars/ and host_vars/ already)
+    group_layers = {name: g.vars + ([] if from_ansible else _vars_files(base / "group_vars", name))
+                    for name, g in tree.groups.items()}
+    specs = []
+    for host in tree.order:
+        ranked = tree.ranked_groups(host)
+        layers = [layer for name in ranked for layer in group_layers[name]]
+        layers += tree.host_vars[host] + ([] if from_ansible else _vars_files(base / "host_vars", host))
+        specs.append(_host_spec(host, merge_vars(layers), ranked, tree.host_vars[host], path, layers))
+    return specs
+
+
+def _read_document(path):
+    """(the inventory's document, whether Ansible's reader made it): YAML read here, INI files,
+    directories and plugins by Ansible, an aws_ec2 plugin file by describing the instances."""
     text = None if path.is_dir() else read_inventory_text(path)
     from_ansible = text is None or _ansible_reads(path, text)
     document = document_from_ansible(path, text) if from_ansible else load_yaml(path, text)
@@ -499,73 +520,69 @@ def load_inventory(path):
     if not isinstance(document, dict) or not document:
         raise InventoryError("%s: empty or not a mapping\n  fix: start with `all:` and list hosts "
                              "under `hosts:` or `children:`" % path)
-    groups = {"all": _Group("all")}
-    host_vars, host_groups, order = {}, {}, []
+    return document, from_ansible
 
-    def walk(name, body, depth, parent):
-        group = groups.setdefault(name, _Group(name))
+
+class _GroupTree:
+    """The groups and hosts of one inventory document, as Ansible nests them."""
+
+    def __init__(self, path):
+        self.path = path
+        self.groups = {"all": _Group("all")}
+        self.host_vars, self.host_groups, self.order = {}, {}, []
+
+    def walk(self, name, body, depth, parent):
+        group = self.groups.setdefault(name, _Group(name))
         group.depth = max(group.depth, depth)
         if parent:
             group.parents.add(parent)
         if body is None:
             return
-        if not isinstance(body, dict):
-            raise InventoryError("%s: group %r must be a mapping\n  fix: give it hosts:, vars: or children:"
-                                 % (path, name))
-        for key in body:
-            if key not in ("hosts", "vars", "children"):
-                _fail(body, key, "unknown key %r in group %r" % (key, name), "use hosts:, vars: or children:")
-        for key, example in (("hosts", "web-1: {ansible_host: 10.0.0.5}"), ("children", "workers: {hosts: ...}"),
-                             ("vars", "ansible_user: ubuntu")):
-            if body.get(key) is not None and not isinstance(body[key], dict):
-                _fail(body, key, "%s of group %r must be a mapping (names with their variables), not %s" % (
-                    key, name, type(body[key]).__name__), "write `%s:` with indented lines such as `%s`" % (key, example))
+        _check_group(body, name, self.path)
         if body.get("vars"):
             group.vars.append(body["vars"])
         for host, hvars in (body.get("hosts") or {}).items():
             if hvars is not None and not isinstance(hvars, dict):
                 _fail(body["hosts"], host, "host %r must map to variables or be empty" % host,
                       "write `%s:` followed by indented KEY: VALUE lines" % host)
-            if host not in host_vars:
-                order.append(host)
-                host_vars[host] = []
-            host_groups.setdefault(host, set()).add(name)
+            if host not in self.host_vars:
+                self.order.append(host)
+                self.host_vars[host] = []
+            self.host_groups.setdefault(host, set()).add(name)
             if hvars:
-                host_vars[host].append(hvars)
+                self.host_vars[host].append(hvars)
         for child, child_body in (body.get("children") or {}).items():
-            walk(child, child_body, depth + 1, name)
+            self.walk(child, child_body, depth + 1, name)
 
-    for top, body in document.items():
-        if top == "all":
-            walk("all", body, 0, None)
-        else:
-            walk(top, body, 1, "all")
-    if not order:
-        raise InventoryError("%s: no hosts\n  fix: list hosts under all.hosts or all.children.GROUP.hosts" % path)
-
-    def ancestors(name):
+    def ancestors(self, name):
         seen, stack = set(), [name]
         while stack:
-            for parent in groups[stack.pop()].parents:
+            for parent in self.groups[stack.pop()].parents:
                 if parent not in seen:
                     seen.add(parent)
                     stack.append(parent)
         return seen
 
-    base = path.parent          # (Ansible's reader has applied group_vars/ and host_vars/ already)
-    group_layers = {name: g.vars + ([] if from_ansible else _vars_files(base / "group_vars", name))
-                    for name, g in groups.items()}
-    specs = []
-    for host in order:
-        member_of = set(host_groups[host])
+    def ranked_groups(self, host):
+        """The host's groups in Ansible's precedence order: all, then by depth, then by name."""
+        member_of = set(self.host_groups[host])
         for name in list(member_of):
-            member_of |= ancestors(name)
+            member_of |= self.ancestors(name)
         member_of.add("all")
-        ranked = sorted(member_of, key=lambda n: (n != "all", groups[n].depth, n))
-        layers = [layer for name in ranked for layer in group_layers[name]]
-        layers += host_vars[host] + ([] if from_ansible else _vars_files(base / "host_vars", host))
-        specs.append(_host_spec(host, merge_vars(layers), tuple(ranked), host_vars[host], path, layers))
-    return specs
+        return tuple(sorted(member_of, key=lambda n: (n != "all", self.groups[n].depth, n)))
+
+
+def _check_group(body, name, path):
+    if not isinstance(body, dict):
+        raise InventoryError("%s: group %r must be a mapping\n  fix: give it hosts:, vars: or children:" % (path, name))
+    for key in body:
+        if key not in ("hosts", "vars", "children"):
+            _fail(body, key, "unknown key %r in group %r" % (key, name), "use hosts:, vars: or children:")
+    for key, example in (("hosts", "web-1: {ansible_host: 10.0.0.5}"), ("children", "workers: {hosts: ...}"),
+                         ("vars", "ansible_user: ubuntu")):
+        if body.get(key) is not None and not isinstance(body[key], dict):
+            _fail(body, key, "%s of group %r must be a mapping (names with their variables), not %s" % (
+                key, name, type(body[key]).__name__), "write `%s:` with indented lines such as `%s`" % (key, example))
 
 
 HOST_STRINGS = ("ansible_host", "ansible_user", "ansible_ssh_private_key_file", "ansible_python_interpreter",

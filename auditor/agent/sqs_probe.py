@@ -138,26 +138,70 @@ def dead_letter(sqs, attributes, secrets):
     return entry
 
 
+class Finished(Exception):
+    """The probe cannot go on: what it read so far is the result (with its error)."""
+
+
 def main():
     result = {"schema": "sqs-probe/1", "python": platform.python_version(),
               "executable": sys.executable, "read_only": True}
     try:
+        probe(result)
+    except Finished:
+        pass
+    print(json.dumps(result))
+
+
+def _stop(result, kind, message):
+    result["error"] = {"kind": kind, "message": message}
+    raise Finished()
+
+
+def probe(result):
+    """Fill `result` in order: the settings, boto3, the app's environment (its region, endpoints,
+    a Celery app's broker), its credentials, who AWS says they are, then each queue."""
+    try:
         config = from_wire(ProbeConfig, json.loads(sys.argv[1]))
     except ConfigError as error:        # a controller of another version: said, never guessed around
-        result["error"] = {"kind": "probe-crashed", "message": "cannot read the controller's settings (%s)" % error}
-        print(json.dumps(result))
-        return
+        _stop(result, "probe-crashed", "cannot read the controller's settings (%s)" % error)
     try:
         import boto3
         import botocore
         from botocore.config import Config
     except ImportError as error:
-        result["error"] = {"kind": "boto3-missing", "message": str(error)}
-        print(json.dumps(result))
-        return
+        _stop(result, "boto3-missing", str(error))
     result.update(boto3=boto3.__version__, botocore=botocore.__version__)
-    domain = config.fingerprint_domain
     problems = {}
+    session, profile_region = _environment(result, config, boto3, problems)
+    celery = _celery(result, config, profile_region) if config.celery_app else None
+    key_id, secret, token, source = _credentials(config, session, celery, problems)
+    secrets = [secret, token]
+    result["credentials"] = describe_credentials(config.fingerprint_domain, key_id, secret, token, source)
+    if problems:
+        result["field_errors"] = {k: scrub(v, secrets) for k, v in problems.items()}
+    if not key_id:
+        _stop(result, "credentials-missing", "no credentials in the app's environment" +
+              ("" if not problems else " (%s)" % "; ".join(result["field_errors"].values())))
+    timeout = config.aws_timeout
+    botocore_config = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=timeout,
+                             read_timeout=timeout, user_agent_extra=config.user_agent)
+    region = result["region"]["app"]["value"]
+    kwargs = dict(region_name=region, aws_access_key_id=key_id, aws_secret_access_key=secret,
+                  aws_session_token=token, config=botocore_config)
+    _identity(result, boto3, kwargs, secrets)
+    try:
+        sqs, client_error = boto3.client("sqs", **kwargs), None
+    except Exception as error:  # an invalid region or endpoint: every queue says so
+        sqs, client_error = None, error_record(error, secrets)
+    result["proxy"] = proxy_route(sqs)
+    result["queues"] = celery["queues"] if celery else queue_entries(config.queues, os.environ, region)
+    for entry in result["queues"]:
+        _queue(entry, boto3, sqs, client_error, kwargs, region, secrets, config.fingerprint_domain)
+
+
+def _environment(result, config, boto3, problems):
+    """(boto3 session, its profile's region) and what the app's environment says: value problems,
+    regions as each library resolves them, endpoint overrides, the settings module."""
     try:
         session = boto3.Session()
         profile_region = session.region_name if os.environ.get("AWS_DEFAULT_REGION") is None else None
@@ -174,45 +218,37 @@ def main():
     result["endpoints"] = {k: strip_url_user(v) for k, v in sorted(os.environ.items())
                            if k.startswith("AWS_ENDPOINT_URL")}
     result["settings_module"] = os.environ.get(config.settings_module_env or "", None)
-    celery = None
-    if config.celery_app:
-        try:        # the app's own Celery object says where its broker is: imported, never connected
-            celery = celery_view(config.celery_app, profile_region)
-        except BaseException as error:      # its import may fail in any way, even SystemExit
-            result["error"] = {"kind": "celery-unreadable", "message": scrub(
-                "importing %s: %s: %s" % (config.celery_app, type(error).__name__, error), [])}
-            print(json.dumps(result))
-            return
-        result["celery"] = {k: celery[k] for k in ("broker", "options", "predefined")}
-        if celery["scheme"] != "sqs":
-            result["error"] = {"kind": "celery-unreadable", "message": "the Celery broker is %s, not SQS" %
-                               celery["broker"]}
-            print(json.dumps(result))
-            return
-        result["region"]["app"] = celery["region"]
+    return session, profile_region
+
+
+def _celery(result, config, profile_region):
+    """The app's own Celery object says where its broker is: imported, never connected."""
+    try:
+        celery = celery_view(config.celery_app, profile_region)
+    except BaseException as error:      # its import may fail in any way, even SystemExit
+        _stop(result, "celery-unreadable", scrub("importing %s: %s: %s" % (
+            config.celery_app, type(error).__name__, error), []))
+    result["celery"] = {k: celery[k] for k in ("broker", "options", "predefined")}
+    if celery["scheme"] != "sqs":
+        _stop(result, "celery-unreadable", "the Celery broker is %s, not SQS" % celery["broker"])
+    result["region"]["app"] = celery["region"]
+    return celery
+
+
+def _credentials(config, session, celery, problems):
+    """(key id, secret, token, source): the broker URL's keys, else the app's own choice or boto3's chain."""
     try:
         if celery and celery["keys"][0]:        # the broker URL's keys (else kombu falls back to boto3's chain)
-            (key_id, secret, source), token = celery["keys"], None
-        else:
-            key_id, secret, token, source = resolve_credentials(config, session)
+            (key_id, secret, source) = celery["keys"]
+            return key_id, secret, None, source
+        return resolve_credentials(config, session)
     except Exception as error:  # a credential provider that fails (bad profile, expired SSO cache)
-        key_id, secret, token, source = None, None, None, None
         problems["credentials"] = "%s: %s" % (type(error).__name__, error)
-    secrets = [secret, token]
-    result["credentials"] = describe_credentials(domain, key_id, secret, token, source)
-    if problems:
-        result["field_errors"] = {k: scrub(v, secrets) for k, v in problems.items()}
-    if not key_id:
-        result["error"] = {"kind": "credentials-missing", "message": "no credentials in the app's environment"
-                           + ("" if not problems else " (%s)" % "; ".join(result["field_errors"].values()))}
-        print(json.dumps(result))
-        return
-    timeout = config.aws_timeout
-    botocore_config = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=timeout,
-                             read_timeout=timeout, user_agent_extra=config.user_agent)
-    region = result["region"]["app"]["value"]
-    kwargs = dict(region_name=region, aws_access_key_id=key_id, aws_secret_access_key=secret,
-                  aws_session_token=token, config=botocore_config)
+        return None, None, None, None
+
+
+def _identity(result, boto3, kwargs, secrets):
+    """Who AWS says the credentials are (STS needs no permission), and its clock."""
     asked_at = time.time()
     try:
         identity = boto3.client("sts", **kwargs).get_caller_identity()
@@ -221,43 +257,39 @@ def main():
     except Exception as error:
         result["identity"] = {"error": error_record(error, secrets)}
         result["aws_clock"] = aws_clock(error, asked_at)
-    try:
-        sqs = boto3.client("sqs", **kwargs)
-        client_error = None
-    except Exception as error:  # an invalid region or endpoint: every queue says so
-        sqs, client_error = None, error_record(error, secrets)
-    result["proxy"] = proxy_route(sqs)
-    result["queues"] = celery["queues"] if celery else queue_entries(config.queues, os.environ, region)
-    for entry in result["queues"]:
-        client = sqs
-        own = entry.pop("keys", None)           # a Celery predefined queue with keys of its own
-        if own or entry.get("region") != region:
-            client_kwargs = dict(kwargs, region_name=entry.get("region"))
-            if own:
-                client_kwargs.update(aws_access_key_id=own[0], aws_secret_access_key=own[1], aws_session_token=None)
-                secrets.append(own[1])
-                entry["credentials"] = describe_credentials(domain, own[0], own[1], None, own[2])
-            try:
-                client = boto3.client("sqs", **client_kwargs)
-            except Exception as error:
-                client, client_error = None, error_record(error, secrets)
+
+
+def _queue(entry, boto3, sqs, client_error, kwargs, region, secrets, domain):
+    """One queue: its URL (GetQueueUrl, or a Celery predefined one) and attributes, read-only; a
+    queue in another region, or with keys of its own, gets its own client."""
+    client = sqs
+    own = entry.pop("keys", None)           # a Celery predefined queue with keys of its own
+    if own or entry.get("region") != region:
+        client_kwargs = dict(kwargs, region_name=entry.get("region"))
+        if own:
+            client_kwargs.update(aws_access_key_id=own[0], aws_secret_access_key=own[1], aws_session_token=None)
+            secrets.append(own[1])
+            entry["credentials"] = describe_credentials(domain, own[0], own[1], None, own[2])
         try:
-            if client is None:
-                entry["error"] = client_error
-            elif entry.get("predefined_url"):
-                entry["url"] = entry.pop("predefined_url")
-            else:
-                entry["url"] = client.get_queue_url(QueueName=entry["name"])["QueueUrl"]
+            client = boto3.client("sqs", **client_kwargs)
         except Exception as error:
-            entry["error"] = error_record(error, secrets)
-        if entry.get("url"):
-            try:
-                attributes = client.get_queue_attributes(QueueUrl=entry["url"], AttributeNames=ATTRIBUTES)
-                entry["attributes"] = attributes.get("Attributes", {})
-                entry["dead_letter"] = dead_letter(client, entry["attributes"], secrets)
-            except Exception as error:
-                entry["attributes_error"] = error_record(error, secrets)
-    print(json.dumps(result))
+            client, client_error = None, error_record(error, secrets)
+    try:
+        if client is None:
+            entry["error"] = client_error
+        elif entry.get("predefined_url"):
+            entry["url"] = entry.pop("predefined_url")
+        else:
+            entry["url"] = client.get_queue_url(QueueName=entry["name"])["QueueUrl"]
+    except Exception as error:
+        entry["error"] = error_record(error, secrets)
+    if entry.get("url"):
+        try:
+            attributes = client.get_queue_attributes(QueueUrl=entry["url"], AttributeNames=ATTRIBUTES)
+            entry["attributes"] = attributes.get("Attributes", {})
+            entry["dead_letter"] = dead_letter(client, entry["attributes"], secrets)
+        except Exception as error:
+            entry["attributes_error"] = error_record(error, secrets)
 
 
 if __name__ == "__main__":
