@@ -6,7 +6,7 @@ Ansible knows but the auditor does not support is refused with what to use inste
 loads a backend's library: a target is built from its declaring module alone.
 """
 import importlib
-from typing import Dict, List, NamedTuple
+from typing import Dict, List, NamedTuple, Tuple, Type
 
 from .base import FAILURE_CODES, OutcomeKind, RunOutcome, Session, Target, TargetProblem, Transport  # noqa: F401
 from .base import quote  # noqa: F401 (the API)
@@ -71,12 +71,12 @@ def help_notes() -> List[str]:
     return notes
 
 
-def capabilities(name: str) -> tuple:
+def capabilities(name: str) -> Tuple[bool, bool]:
     """(keeps stdin open, compact output) of a transport, without making one."""
     cls = backend_class(name)
     return cls.keeps_stdin_open, cls.compact_output
 
 
-def backend_class(name: str) -> type:
+def backend_class(name: str) -> Type[Transport]:
     backend = BACKENDS[name]
     return getattr(importlib.import_module(backend.module), backend.cls)

@@ -8,10 +8,13 @@ non-zero exits as data) and Ansible's ConnectionBase.exec_command.
 import subprocess
 import threading
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, Mapping, Optional, Tuple, Union
 
 from ..agent.wire import Word
 from ..shell import quote  # noqa: F401  (the transports' one quoting, re-exported)
+
+if TYPE_CHECKING:
+    from ..inventory import HostSpec
 
 
 class OutcomeKind(Word):
@@ -32,7 +35,8 @@ class OutcomeKind(Word):
     OUTPUT_TOO_LARGE = "output-too-large"   # more facts than the transport can carry
 
 
-FAILURE_CODES = {OutcomeKind.UNREACHABLE: "ssh-unreachable", OutcomeKind.PROTOCOL: "ssh-not-ssh",
+Cause = Tuple[Word, str]      # (an outcome kind, its detail with the fix): what a transport learned of a failure
+FAILURE_CODES: Dict[Word, str] = {OutcomeKind.UNREACHABLE: "ssh-unreachable", OutcomeKind.PROTOCOL: "ssh-not-ssh",
                  OutcomeKind.AUTH_FAILED: "ssh-auth-failed", OutcomeKind.KEY_UNUSABLE: "ssh-key-unusable",
                  OutcomeKind.HOST_KEY_UNKNOWN: "ssh-host-key-unknown",
                  OutcomeKind.HOST_KEY_CHANGED: "ssh-host-key-changed",
@@ -89,11 +93,11 @@ class RunOutcome:
     seconds: float = 0.0
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return self.kind == OutcomeKind.OK
 
 
-def key_problem(path):
+def key_problem(path: str) -> Optional[str]:
     """None when the private key file is usable, "protected" when it needs a passphrase (only an
     ssh-agent holding it can use it), else why not: as OpenSSH reads it (`ssh-keygen -y`)."""
     try:
@@ -117,16 +121,16 @@ class Transport:
     keeps_stdin_open = True     # the agent stops when its stdin ends (the connection closed)
     compact_output = False      # the agent's facts travel compressed
 
-    def __init__(self, session):
+    def __init__(self, session: "Session") -> None:
         self.session = session
 
-    def run(self, spec, command, timeout, connect_timeout):
+    def run(self, spec: "HostSpec", command: str, timeout: float, connect_timeout: float) -> RunOutcome:
         raise NotImplementedError
 
-    def describe(self, spec):
+    def describe(self, spec: "HostSpec") -> str:
         return self.name
 
-    def close_all(self):
+    def close_all(self) -> None:
         pass
 
 
@@ -135,25 +139,26 @@ class Session:
     transports in use (one instance per kind), their caches and their open connections. Nothing
     of this is module-global, so two audits in one process never see each other's state."""
 
-    def __init__(self, accept_new=False, announce=None, parallel=1):
+    def __init__(self, accept_new: bool = False, announce: Optional[Callable[[str], None]] = None,
+                 parallel: int = 1) -> None:
         self.accept_new = accept_new
         self.parallel = parallel                                # hosts at once (SSM's MaxConcurrency)
         self.announce = announce or (lambda message: None)      # trusted-on-first-use keys, said on stderr
-        self._transports = {}
+        self._transports: Dict[str, Transport] = {}
         self._lock = threading.Lock()
         self.closing = threading.Event()
 
-    def transport(self, name):
+    def transport(self, name: str) -> Transport:
         from . import backend_class         # the registry imports the backends, which import this module
         with self._lock:
             if name not in self._transports:
                 self._transports[name] = backend_class(name)(self)
             return self._transports[name]
 
-    def run(self, spec, command, timeout, connect_timeout):
+    def run(self, spec: "HostSpec", command: str, timeout: float, connect_timeout: float) -> RunOutcome:
         return self.transport(spec.connection).run(spec, command, timeout, connect_timeout)
 
-    def close_all(self):
+    def close_all(self) -> None:
         """Ctrl-C: every connection in flight is closed; threads blocked on them fail at once."""
         self.closing.set()
         with self._lock:

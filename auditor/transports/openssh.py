@@ -24,9 +24,15 @@ import subprocess
 import threading
 import time
 
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+
 from . import causes
-from .base import MAX_STDERR, MAX_STDOUT, OutcomeKind, RunOutcome, Transport, key_problem
+from .base import MAX_STDERR, MAX_STDOUT, Cause, OutcomeKind, RunOutcome, Transport, key_problem
 from .causes import command_outcome, hop_label
+from .ssh import ssh_target
+
+if TYPE_CHECKING:
+    from ..inventory import HostSpec
 
 log = logging.getLogger("auditor.transports.openssh")
 K = OutcomeKind
@@ -35,16 +41,15 @@ SSH_FAILED = 255
 OWN_LINES = re.compile(r"^(Authenticated to |Transferred: |Bytes per second: |Warning: Permanently added )")
 
 
-def parse_destination(text):
+def parse_destination(text: str) -> Tuple[Optional[str], str, int]:
     """'user@host:port' (a ProxyJump element) -> (user or None, host, port)."""
     user, _, rest = text.rpartition("@")
-    host, port = rest, 22
+    host, port = rest, "22"
     if rest.startswith("["):
         host, _, tail = rest[1:].partition("]")
-        port = int(tail[1:]) if tail.startswith(":") else 22
+        port = tail[1:] if tail.startswith(":") else "22"
     elif rest.count(":") == 1:
         host, port = rest.split(":")
-        port = int(port)
     return user or None, host, int(port)
 
 
@@ -59,21 +64,22 @@ class OpenSSH(Transport):
         self._running = set()
         self._keys = {}         # key file -> None (usable), "protected", or why it cannot be used
 
-    def options(self, spec, connect_timeout):
+    def options(self, spec: "HostSpec", connect_timeout: float) -> List[str]:
         """The options every ssh of this host's visit gets (the target's and its jump hosts')."""
         words = ["-o", "BatchMode=yes",
                  "-o", "StrictHostKeyChecking=%s" % ("accept-new" if self.session.accept_new else "yes"),
                  "-o", "ConnectTimeout=%d" % max(1, round(connect_timeout)), "-o", "LogLevel=VERBOSE"]
         if spec.settings.known_hosts:
             words += ["-o", "UserKnownHostsFile=%s" % os.path.expanduser(spec.settings.known_hosts)]
-        if spec.target.key_file:
-            words += ["-i", os.path.expanduser(spec.target.key_file)]
+        key_file = ssh_target(spec).key_file
+        if key_file:
+            words += ["-i", os.path.expanduser(key_file)]
         if spec.settings.ssh_control_persist:
             words += ["-o", "ControlMaster=auto", "-o", "ControlPersist=%ds" % spec.settings.ssh_control_persist,
                       "-o", "ControlPath=%s" % os.path.join(control_directory(), "%C")]
         return words
 
-    def reuses_connection(self, spec, connect_timeout):
+    def reuses_connection(self, spec: "HostSpec", connect_timeout: float) -> bool:
         """Whether a persisted connection to the host is open (`ssh -O check`): then no handshake
         happens, and none is waited for."""
         if not spec.settings.ssh_control_persist:
@@ -83,10 +89,10 @@ class OpenSSH(Transport):
                               timeout=10, stdin=subprocess.DEVNULL)
         return done.returncode == 0
 
-    def jump_proxy(self, spec, connect_timeout):
+    def jump_proxy(self, spec: "HostSpec", connect_timeout: float) -> Optional[str]:
         """A ProxyCommand for the inventory's jump hosts (`a,b` is a chain), with the same options."""
         proxy = None
-        for element in spec.target.proxy_jump.split(","):
+        for element in (ssh_target(spec).proxy_jump or "").split(","):
             user, host, port = parse_destination(element)
             argv = ["ssh", "-T", *self.options(spec, connect_timeout), "-W", "%h:%p", "-p", str(port)]
             if user:
@@ -96,33 +102,35 @@ class OpenSSH(Transport):
             proxy = " ".join(shlex.quote(word) for word in argv + ["--", host])
         return proxy
 
-    def argv(self, spec, command, connect_timeout):
-        argv = ["ssh", "-T", *self.options(spec, connect_timeout), "-p", str(spec.target.port)]
-        if spec.target.user:
-            argv += ["-l", spec.target.user]
-        if spec.target.proxy_jump:
+    def argv(self, spec: "HostSpec", command: str, connect_timeout: float) -> List[str]:
+        target = ssh_target(spec)
+        argv = ["ssh", "-T", *self.options(spec, connect_timeout), "-p", str(target.port)]
+        if target.user:
+            argv += ["-l", target.user]
+        if target.proxy_jump:
             argv += ["-o", "ProxyCommand=%s" % self.jump_proxy(spec, connect_timeout)]
-        elif spec.target.proxy_command:
-            argv += ["-o", "ProxyCommand=%s" % spec.target.proxy_command]
-        argv += list(spec.target.ssh_args)
+        elif target.proxy_command:
+            argv += ["-o", "ProxyCommand=%s" % target.proxy_command]
+        argv += list(target.ssh_args)
         return argv + ["--", spec.address, command]      # `--`: no address is ever read as an option
 
-    def describe(self, spec):
+    def describe(self, spec: "HostSpec") -> str:
         """The route as ssh will take it: the inventory's jump hosts, else ssh_config's (`ssh -G`)."""
+        ssh = ssh_target(spec)
         resolved = self.resolved(spec)
-        jumps = spec.target.proxy_jump or (resolved["proxyjump"] if resolved["proxyjump"] != "none" else "")
+        jumps = ssh.proxy_jump or (resolved["proxyjump"] if resolved["proxyjump"] != "none" else "")
         route = [hop_label(*parse_destination(j)[1:]) for j in jumps.split(",") if j]
         route.append(hop_label(resolved["hostname"], resolved["port"]))
-        via = " (ProxyCommand %s)" % spec.target.proxy_command if spec.target.proxy_command and not spec.target.proxy_jump else ""
+        via = " (ProxyCommand %s)" % ssh.proxy_command if ssh.proxy_command and not ssh.proxy_jump else ""
         return "ssh %s%s" % (" -> ".join(route), via)
 
-    def close_all(self):
+    def close_all(self) -> None:
         with self._lock:
             processes = list(self._running)
         for process in processes:
             _kill(process)
 
-    def key_problem(self, path):
+    def key_problem(self, path: str) -> Optional[str]:
         """key_problem(path), asked once per audit."""
         path = os.path.expanduser(path)
         with self._lock:
@@ -130,13 +138,14 @@ class OpenSSH(Transport):
                 self._keys[path] = key_problem(path)
             return self._keys[path]
 
-    def run(self, spec, command, timeout, connect_timeout):
+    def run(self, spec: "HostSpec", command: str, timeout: float, connect_timeout: float) -> RunOutcome:
         started = time.monotonic()
-        if spec.target.key_file:
-            problem = self.key_problem(spec.target.key_file)
+        target = ssh_target(spec)
+        if target.key_file:
+            problem = self.key_problem(target.key_file)
             if problem not in (None, "protected"):
                 return RunOutcome(spec.name, K.KEY_UNUSABLE, seconds=time.monotonic() - started,
-                                  detail="%s: private key %s cannot be used: %s" % (spec.name, spec.target.key_file, problem))
+                                  detail="%s: private key %s cannot be used: %s" % (spec.name, target.key_file, problem))
         reused = self.reuses_connection(spec, connect_timeout)
         argv = self.argv(spec, command, connect_timeout)
         log.debug("%s: %s", spec.name, " ".join(shlex.quote(word) for word in argv[:-1]) + " <agent command>")
@@ -149,7 +158,7 @@ class OpenSSH(Transport):
                                      "ansible_connection: paramiko" % error.strerror)
         with self._lock:
             self._running.add(process)
-        hops = 1 + len([j for j in (spec.target.proxy_jump or "").split(",") if j])
+        hops = 1 + len([j for j in (target.proxy_jump or "").split(",") if j])
         try:
             exited, stdout, stderr, failure = _communicate(process, spec, timeout, hops,
                                                            handshake=connect_timeout * hops + 5, reused=reused)
@@ -162,7 +171,7 @@ class OpenSSH(Transport):
         stderr = "\n".join(line for line in stderr.splitlines() if not OWN_LINES.match(line))
         self._announce_added(spec, own)
         if failure:
-            return RunOutcome(spec.name, str(failure[0]), detail=failure[1], seconds=seconds)
+            return RunOutcome(spec.name, failure[0], detail=failure[1], seconds=seconds)
         # the target's own "Authenticated to" comes after one per jump host of ours (their ssh runs
         # at LogLevel VERBOSE too): fewer means ssh failed before or while reaching the target
         reached = sum(line.startswith("Authenticated to ") for line in own) >= hops
@@ -171,21 +180,22 @@ class OpenSSH(Transport):
             kind, detail = classify(stderr, spec, connect_timeout, resolved)
             if kind in (K.TIMEOUT, K.UNREACHABLE) and ("handshake" in detail or "banner" in detail):
                 kind, detail = _what_answered(spec, resolved, connect_timeout) or (kind, detail)
-            if kind == K.AUTH_FAILED and spec.target.key_file and self.key_problem(spec.target.key_file) == "protected":
-                detail += ": " + causes.without_agent(spec.target.key_file)
+            if kind == K.AUTH_FAILED and target.key_file and self.key_problem(target.key_file) == "protected":
+                detail += ": " + causes.without_agent(target.key_file)
             return RunOutcome(spec.name, kind, exit_status=exited, detail=detail, seconds=seconds)
         if exited is None or exited < 0:
             return RunOutcome(spec.name, K.ERROR, detail="ssh ended by signal %s" % -(exited or 0),
                               seconds=seconds)
         return command_outcome(spec.name, exited, stdout, stderr, timeout, seconds)
 
-    def resolved(self, spec):
+    def resolved(self, spec: "HostSpec") -> Dict[str, Any]:
         """{hostname, port, proxyjump} as the operator's ssh_config resolves the target (`ssh -G`,
         no connection): asked only to name the hop of a failure."""
-        done = subprocess.run(["ssh", "-G", "-p", str(spec.target.port), "--", spec.address], capture_output=True, text=True,
+        ssh = ssh_target(spec)
+        done = subprocess.run(["ssh", "-G", "-p", str(ssh.port), "--", spec.address], capture_output=True, text=True,
                               timeout=10, stdin=subprocess.DEVNULL)
         pairs = dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
-        return {"hostname": pairs.get("hostname", spec.address), "port": int(pairs.get("port", spec.target.port)),
+        return {"hostname": pairs.get("hostname", spec.address), "port": int(pairs.get("port", ssh.port)),
                 "proxyjump": pairs.get("proxyjump", "none"), "proxycommand": pairs.get("proxycommand", "none")}
 
     def _announce_added(self, spec, own):
@@ -201,7 +211,7 @@ class OpenSSH(Transport):
                                                              prints[-1] if prints else "?", known))
 
 
-def control_directory():
+def control_directory() -> str:
     """Where persisted connections' sockets live: private to the user (0700, checked), with a
     short path (a unix socket path must stay under about 100 bytes)."""
     base = os.environ.get("XDG_RUNTIME_DIR") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -263,7 +273,7 @@ def _communicate(process, spec, timeout, hops, handshake, reused=False):
 def _stalled(stderr, spec, handshake):
     said = stderr.decode("utf-8", "replace").strip().splitlines()
     return "no SSH session with %s after %ss: the handshake or authentication stalled%s" % (
-        hop_label(spec.address, spec.target.port), round(handshake), " (ssh said: %s)" % said[-1][:200] if said else "")
+        hop_label(spec.address, ssh_target(spec).port), round(handshake), " (ssh said: %s)" % said[-1][:200] if said else "")
 
 
 # -- classification of ssh's own failures (exit 255) ---------------------------------------------
@@ -273,7 +283,8 @@ def _what_answered(spec, resolved, connect_timeout):
     to it): on a direct route, one more connection says an SSH client's banner and reads the answer
     (read-only, bounded), so both transports name the other service alike. None when it is sshd-like
     or silent."""
-    if spec.target.proxy_jump or spec.target.proxy_command or resolved.get("proxyjump", "none") != "none" or \
+    ssh = ssh_target(spec)
+    if ssh.proxy_jump or ssh.proxy_command or resolved.get("proxyjump", "none") != "none" or \
             resolved.get("proxycommand", "none") != "none":
         return None
     seconds = min(connect_timeout, 3)
@@ -286,32 +297,34 @@ def _what_answered(spec, resolved, connect_timeout):
     first = (answer.decode("ascii", "replace").splitlines() or [""])[0][:60]
     if not first or first.startswith("SSH-"):
         return None
-    return causes.not_ssh(hop_label(spec.address, spec.target.port), first)
+    return causes.not_ssh(hop_label(spec.address, ssh.port), first)
 
 
 def _proxy_of(spec, resolved):
     """The ProxyCommand ssh ran for the target, as the operator would name it."""
-    if spec.target.proxy_jump or resolved.get("proxyjump", "none") != "none":
-        return "the jump host's ssh, ProxyJump %s" % (spec.target.proxy_jump or resolved["proxyjump"])
-    return spec.target.proxy_command or resolved.get("proxycommand", "none")
+    ssh = ssh_target(spec)
+    if ssh.proxy_jump or resolved.get("proxyjump", "none") != "none":
+        return "the jump host's ssh, ProxyJump %s" % (ssh.proxy_jump or resolved["proxyjump"])
+    return ssh.proxy_command or resolved.get("proxycommand", "none")
 
 
-def classify(stderr, spec, connect_timeout, resolved):
+def classify(stderr: str, spec: "HostSpec", connect_timeout: float, resolved: Dict[str, Any]) -> Cause:
     """(kind, detail) from what ssh said when it failed itself; `resolved` is the target as the
     operator's ssh_config resolves it (its real host name, port and jump hosts)."""
     text = stderr
-    target = {spec.address, hop_label(spec.address, spec.target.port), resolved["hostname"],
+    target_port, user = ssh_target(spec).port, ssh_target(spec).user
+    target = {spec.address, hop_label(spec.address, target_port), resolved["hostname"],
               hop_label(resolved["hostname"], resolved["port"])}
 
     def hop_of(name, port=None):
         """The hop ssh named ('host', '[host]:port', or a host and a port): the target, or a jump host."""
         label = hop_label(name, port) if port is not None else name
-        return hop_label(spec.address, spec.target.port) if label in target else "jump host %s" % label
+        return hop_label(spec.address, target_port) if label in target else "jump host %s" % label
 
     last = (text.strip().splitlines() or ["ssh failed and said nothing"])[-1][:200]
     found = re.search(r"The (\S+) host key for (\S+) is marked as revoked", text)
     if found or "REVOKED HOST KEY" in text:
-        return causes.revoked_key(hop_of(found.group(2)) if found else hop_label(spec.address, spec.target.port))
+        return causes.revoked_key(hop_of(found.group(2)) if found else hop_label(spec.address, target_port))
     found = re.search(r"Host key for (\S+) has changed", text)
     if found:
         offending = re.search(r"ssh-keygen -f \"([^\"]+)\" -R \"([^\"]+)\"", text)
@@ -321,18 +334,18 @@ def classify(stderr, spec, connect_timeout, resolved):
     found = re.search(r"No (\S+) host key is known for (\S+)", text)
     if found or "Host key verification failed" in text:
         name = found.group(2) if found else None
-        where = hop_of(name) if name else "%s or one of its jump hosts" % hop_label(spec.address, spec.target.port)
-        host, port = (name.strip("[]").rsplit("]:", 1)[0], name.rsplit(":", 1)[1]) if name and name.startswith("[") \
-            else (name or spec.address, 22 if name else spec.target.port)
-        return causes.unknown_key(where, "known_hosts (nor covered by a @cert-authority line)", host, port)
+        where = hop_of(name) if name else "%s or one of its jump hosts" % hop_label(spec.address, target_port)
+        host, its_port = (name.strip("[]").rsplit("]:", 1)[0], name.rsplit(":", 1)[1]) if name and name.startswith("[") \
+            else (name or spec.address, 22 if name else target_port)
+        return causes.unknown_key(where, "known_hosts (nor covered by a @cert-authority line)", host, its_port)
     found = re.search(r"(?:(\S+)@(\S+): )?Permission denied \(([^)]*)\)", text)
     if found:
-        where = hop_of(found.group(2)) if found.group(2) else hop_label(spec.address, spec.target.port)
+        where = hop_of(found.group(2)) if found.group(2) else hop_label(spec.address, target_port)
         bad_key = re.search(r"Load key \"([^\"]+)\": (.+)", text)
         if bad_key and "passphrase" in bad_key.group(2):
-            return K.AUTH_FAILED, "%s refused user %r (%s): %s" % (where, found.group(1) or spec.target.user, found.group(3),
+            return K.AUTH_FAILED, "%s refused user %r (%s): %s" % (where, found.group(1) or user, found.group(3),
                                                                     causes.without_agent(bad_key.group(1)))
-        return K.AUTH_FAILED, "%s refused user %r (%s)" % (where, found.group(1) or spec.target.user, found.group(3))
+        return K.AUTH_FAILED, "%s refused user %r (%s)" % (where, found.group(1) or user, found.group(3))
     found = re.search(r"Could not resolve hostname (\S+?):", text)
     if found:
         return causes.unresolved(hop_of(found.group(1)))
@@ -348,21 +361,21 @@ def classify(stderr, spec, connect_timeout, resolved):
         return K.UNREACHABLE, "%s: %s" % (where, cause)
     found = re.search(r"channel \d+: open failed: connect failed: (.+)", text)
     if found:
-        return causes.tunnel_failed("the jump host", spec.address, spec.target.port, found.group(1).strip())
+        return causes.tunnel_failed("the jump host", spec.address, target_port, found.group(1).strip())
     if "Protocol major versions differ" in text:
-        return causes.ssh1_only(hop_label(spec.address, spec.target.port))
+        return causes.ssh1_only(hop_label(spec.address, target_port))
     if "invalid format" in text and "banner" in text or "banner line contains invalid characters" in text:
-        return K.PROTOCOL, "%s answered, but not as an SSH server (%s)" % (hop_label(spec.address, spec.target.port), last)
+        return K.PROTOCOL, "%s answered, but not as an SSH server (%s)" % (hop_label(spec.address, target_port), last)
     if "timed out during banner exchange" in text:
-        return causes.no_banner(hop_label(spec.address, spec.target.port), connect_timeout)
+        return causes.no_banner(hop_label(spec.address, target_port), connect_timeout)
     if "Connection reset by" in text:
-        return causes.reset_in_handshake(hop_label(spec.address, spec.target.port))
+        return causes.reset_in_handshake(hop_label(spec.address, target_port))
     if "Connection closed by UNKNOWN port 65535" in text:     # the ProxyCommand's end, not sshd's
         said = [line.strip() for line in text.strip().splitlines() if line.strip() and
                 not line.startswith(("kex_exchange_identification:", "Connection closed by"))]
-        return causes.proxy_failed(hop_label(spec.address, spec.target.port), _proxy_of(spec, resolved),
+        return causes.proxy_failed(hop_label(spec.address, target_port), _proxy_of(spec, resolved),
                                    said[-1][:200] if said else "")
     if "Connection closed by" in text:
         return K.UNREACHABLE, "%s closed the connection during the SSH handshake: not an SSH server there, or " \
-            "sshd refusing it (MaxStartups, tcp wrappers, AllowUsers)" % hop_label(spec.address, spec.target.port)
+            "sshd refusing it (MaxStartups, tcp wrappers, AllowUsers)" % hop_label(spec.address, target_port)
     return K.ERROR, "ssh failed (exit 255): %s" % last

@@ -20,13 +20,18 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple, Union
 
 import paramiko
 from fabric import Config, Connection
 
 from . import causes
-from .base import MAX_STDERR, MAX_STDOUT, OutcomeKind, RunOutcome, Transport, key_problem
+from .base import MAX_STDERR, MAX_STDOUT, Cause, OutcomeKind, RunOutcome, Transport, key_problem
 from .causes import command_outcome, hop_label
+from .ssh import ssh_target
+
+if TYPE_CHECKING:
+    from ..inventory import HostSpec
 
 # paramiko logs tracebacks of the failures classified here: thousands of lines on a large fleet
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
@@ -41,7 +46,7 @@ HANDSHAKES_IN_FLIGHT = 8 * (os.cpu_count() or 2)
 SYSTEM_KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
 
 
-def known_hosts_path(spec, ssh_config=None):
+def known_hosts_path(spec: "HostSpec", ssh_config: Any = None) -> str:
     """Precedence: inventory `auditor.known_hosts`, ssh_config UserKnownHostsFile, ~/.ssh/known_hosts."""
     configured = spec.settings.known_hosts
     if configured:
@@ -73,7 +78,7 @@ class IndexedHostKeys(paramiko.HostKeys):
         self.skipped = []               # line numbers that are not a host key OpenSSH or paramiko can use
         super().__init__(filename)
 
-    def load(self, filename):
+    def load(self, filename: str) -> None:
         with open(filename, "r", encoding="utf-8", errors="replace") as handle:
             for number, line in enumerate(handle, 1):
                 self._load_line(line.strip(), number)
@@ -106,15 +111,15 @@ class IndexedHostKeys(paramiko.HostKeys):
                 else:
                     self._plain.setdefault(name, []).append(entry)
 
-    def add(self, hostname, keytype, key):
+    def add(self, hostname: str, keytype: str, key: paramiko.PKey) -> None:
         before = len(self._entries)
         super().add(hostname, keytype, key)
         self._index(self._entries[before:])
 
-    def is_revoked(self, key):
+    def is_revoked(self, key: paramiko.PKey) -> bool:
         return (key.get_name(), key.get_base64()) in self.revoked
 
-    def lookup(self, hostname):
+    def lookup(self, hostname: str) -> Any:
         matches = list(self._plain.get(hostname, []))
         matches += [e for e in self._hashed if e not in matches and self._hostname_matches(hostname, e)]
         matches = [e for e in matches if not self.is_revoked(e.key)]     # a revoked key is never known
@@ -124,7 +129,7 @@ class IndexedHostKeys(paramiko.HostKeys):
         found._entries = matches
         return paramiko.HostKeys.lookup(found, hostname)
 
-    def authority_for(self, hostname):
+    def authority_for(self, hostname: str) -> Optional[str]:
         """'FILE:LINE' of the @cert-authority line covering hostname (`[host]:port` or host), if any."""
         bare = hostname[1:].split("]:")[0] if hostname.startswith("[") else hostname
         for patterns, number in self.authorities:
@@ -143,7 +148,7 @@ def _host_matches(hostname, pattern):
     return re.fullmatch(expression, hostname.lower()) is not None
 
 
-def fingerprint(key):
+def fingerprint(key: paramiko.PKey) -> str:
     """A key's fingerprint as OpenSSH prints it: SHA256:base64, no padding."""
     digest = hashlib.sha256(key.asbytes()).digest()
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
@@ -164,7 +169,7 @@ class StrictHostKeys(paramiko.MissingHostKeyPolicy):
     def __init__(self, transport, tables, record_in=None):
         self.transport, self.tables, self.record_in = transport, tables, record_in
 
-    def missing_host_key(self, client, hostname, key):
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
         if any(table.is_revoked(key) for table in self.tables):
             raise HostKeyRefused(hostname, key, revoked=True)
         if self.record_in is None:
@@ -194,15 +199,15 @@ class Hop:
         self.proxy_command = None
 
     @property
-    def label(self):
+    def label(self) -> str:
         return hop_label(self.connection.host, self.connection.port)
 
     @property
-    def name(self):
+    def name(self) -> str:
         return "%s %s" % (self.role, self.label) if self.role != "target" else self.label
 
     @property
-    def where(self):
+    def where(self) -> str:
         return self.name + (" (via its ProxyCommand)" if self.proxy_command else "")
 
 
@@ -235,7 +240,7 @@ class RecordingSocket:
         self.closed_by_peer = False
         self.error = None
 
-    def recv(self, size):
+    def recv(self, size: int) -> bytes:
         try:
             data = self.sock.recv(size)
         except socket.timeout:
@@ -249,29 +254,29 @@ class RecordingSocket:
             self.first_bytes += data[:120 - len(self.first_bytes)]
         return data
 
-    def send(self, data):
+    def send(self, data: bytes) -> int:
         try:
             return self.sock.send(data)
         except OSError as error:
             self.error = error
             raise
 
-    def wait_for_banner(self, timeout):
+    def wait_for_banner(self, timeout: float) -> None:
         """Until the peer has sent something (its SSH banner): a peer that accepts TCP and never
         speaks costs no CPU, so it must not hold a key-exchange slot while it is waited for."""
         if not select.select([self.sock], [], [], timeout)[0]:
             raise socket.timeout("no SSH banner within %ss" % timeout)
 
-    def settimeout(self, timeout):
+    def settimeout(self, timeout: Optional[float]) -> None:
         self.sock.settimeout(timeout)
 
-    def gettimeout(self):
+    def gettimeout(self) -> Optional[float]:
         return self.sock.gettimeout()
 
-    def getpeername(self):      # a ProxyCommand has no peer address
+    def getpeername(self) -> Any:      # a ProxyCommand has no peer address
         return getattr(self.sock, "getpeername", lambda: ("unknown", 0))()
 
-    def close(self):
+    def close(self) -> None:
         self.sock.close()
 
     @property
@@ -300,7 +305,7 @@ class ProxyProcess:
             if line.strip():
                 self.said.append(line.decode("utf-8", "replace").strip()[:200])
 
-    def last_words(self):
+    def last_words(self) -> Optional[str]:
         """The proxy's last stderr line, once it has ended (a moment for the pipe to drain)."""
         try:
             self.process.wait(timeout=1)
@@ -312,24 +317,24 @@ class ProxyProcess:
             time.sleep(0.05)
         return self.said[-1] if self.said else ""
 
-    def send(self, data):
+    def send(self, data: bytes) -> int:
         try:
             return os.write(self.process.stdin.fileno(), data)
         except OSError as error:
             raise paramiko.ssh_exception.ProxyCommandFailure(self.command, error.strerror)
 
-    def recv(self, size):
+    def recv(self, size: int) -> bytes:
         if not select.select([self.process.stdout], [], [], self.timeout)[0]:
             raise socket.timeout()
         return os.read(self.process.stdout.fileno(), size)      # b"" at its end: the connection closed
 
-    def settimeout(self, timeout):
+    def settimeout(self, timeout: Optional[float]) -> None:
         self.timeout = timeout
 
-    def fileno(self):           # select() waits on what the proxy prints
+    def fileno(self) -> int:           # select() waits on what the proxy prints
         return self.process.stdout.fileno()
 
-    def close(self):
+    def close(self) -> None:
         for signum in (signal.SIGTERM, signal.SIGKILL):
             try:
                 os.killpg(self.process.pid, signum)
@@ -342,13 +347,13 @@ class ProxyProcess:
                 continue
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         return self.process.poll() is not None
 
     _closed = closed
 
 
-def expand_tokens(command, host, port, user):
+def expand_tokens(command: str, host: str, port: Union[int, str], user: Optional[str]) -> str:
     """ssh_config's %h, %p, %r and %% in a ProxyCommand."""
     return command.replace("%%", "\0").replace("%h", host).replace("%p", str(port)).replace(
         "%r", user or "").replace("\0", "%")
@@ -369,12 +374,12 @@ class ParamikoSSH(Transport):
 
     # -- what the connections of one audit share --------------------------------------------
 
-    def host_key_table(self, path):
+    def host_key_table(self, path: str) -> IndexedHostKeys:
         """The parsed known_hosts at path, shared; parsed again only when the file changed. An
         unreadable file is an empty table (as for OpenSSH), never a failed audit."""
         try:
             stat = os.stat(path)
-            key = (path, stat.st_mtime_ns, stat.st_size)
+            key: Tuple[str, Optional[int], Optional[int]] = (path, stat.st_mtime_ns, stat.st_size)
         except OSError:
             key = (path, None, None)
         with self._lock:
@@ -385,7 +390,7 @@ class ParamikoSSH(Transport):
                     self._tables[key] = IndexedHostKeys()
             return self._tables[key]
 
-    def record_host_key(self, path, hostname, key):
+    def record_host_key(self, path: str, hostname: str, key: paramiko.PKey) -> None:
         line = "%s %s %s\n" % (hostname, key.get_name(), key.get_base64())
         with self._lock:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -393,7 +398,7 @@ class ParamikoSSH(Transport):
                 handle.write(line)
         self.session.announce("added %s (%s %s) to %s" % (hostname, key.get_name(), fingerprint(key), path))
 
-    def private_key(self, path):
+    def private_key(self, path: str) -> paramiko.PKey:
         """The key file at path, loaded once per audit (not once per host). Raises KeyUnusable,
         or PassphraseProtected (then only an ssh-agent holding it can help)."""
         path = os.path.expanduser(path)
@@ -428,27 +433,28 @@ class ParamikoSSH(Transport):
         client.set_missing_host_key_policy(StrictHostKeys(
             self, (client._system_host_keys, client._host_keys), known_hosts if self.session.accept_new else None))
 
-    def hops_for(self, spec, timeout):
+    def hops_for(self, spec: "HostSpec", timeout: float) -> Tuple[List[Hop], str]:
         """(hops, known_hosts): Fabric Connections that do no network work yet, with strict host
         keys, jump hosts first. Jump hosts come from the inventory (ProxyJump, `-J`) or else from
         ssh_config; a ProxyCommand likewise. Fabric would open them itself inside `open()`; they are
         taken out of its hands so that each hop's failure is its own."""
+        ssh = ssh_target(spec)
         connect_kwargs = {"banner_timeout": timeout, "auth_timeout": timeout, "channel_timeout": timeout,
-                          "allow_agent": True, "look_for_keys": not spec.target.key_file}
+                          "allow_agent": True, "look_for_keys": not ssh.key_file}
         config = Config(overrides={"run": {"in_stream": False}})
-        target = Connection(spec.address, user=spec.target.user, port=spec.target.port, connect_timeout=timeout,
+        target = Connection(spec.address, user=ssh.user, port=ssh.port, connect_timeout=timeout,
                             connect_kwargs=dict(connect_kwargs), config=config)
         chain = []
-        if spec.target.proxy_jump:
+        if ssh.proxy_jump:
             chain = [Connection(jump, connect_timeout=timeout, connect_kwargs=dict(connect_kwargs), config=config)
-                     for jump in spec.target.proxy_jump.split(",")]
+                     for jump in ssh.proxy_jump.split(",")]
         else:
             gateway = target.gateway
             while isinstance(gateway, Connection):      # ssh_config's ProxyJump, nested by Fabric
                 chain.insert(0, gateway)
                 gateway = gateway.gateway
         hops = [Hop("jump host", connection) for connection in chain] + [Hop("target", target)]
-        proxy = spec.target.proxy_command or (target.gateway if isinstance(target.gateway, str) else None)
+        proxy = ssh.proxy_command or (target.gateway if isinstance(target.gateway, str) else None)
         if proxy:
             first = hops[0].connection
             hops[0].proxy_command = expand_tokens(proxy, first.host, first.port, first.user)
@@ -458,12 +464,12 @@ class ParamikoSSH(Transport):
             self._secure(hop.connection, known_hosts)
         return hops, known_hosts
 
-    def describe(self, spec):
+    def describe(self, spec: "HostSpec") -> str:
         hops, _ = self.hops_for(spec, 10)
         route = " -> ".join(hop.label for hop in hops)
         return "paramiko %s%s" % (route, " (ProxyCommand %s)" % hops[0].proxy_command if hops[0].proxy_command else "")
 
-    def close_all(self):
+    def close_all(self) -> None:
         with self._lock:
             connections = list(self._open)
         for connection in connections:
@@ -474,12 +480,13 @@ class ParamikoSSH(Transport):
 
     # -- one visit ---------------------------------------------------------------------------
 
-    def run(self, spec, command, timeout, connect_timeout):
+    def run(self, spec: "HostSpec", command: str, timeout: float, connect_timeout: float) -> RunOutcome:
         """One connection (through the jump hosts, if any), one exec; never raises for the host's failure."""
+        ssh = ssh_target(spec)
         started = time.monotonic()
         hops, known_hosts = self.hops_for(spec, connect_timeout)
         log.debug("%s: paramiko %s, user %s, key %s, host keys %s (%s)", spec.name,
-                  " -> ".join(hop.label for hop in hops), spec.target.user or "-", spec.target.key_file or "agent/default",
+                  " -> ".join(hop.label for hop in hops), ssh.user or "-", ssh.key_file or "agent/default",
                   known_hosts, "accept new" if self.session.accept_new else "strict")
         with self._lock:
             self._open.update(hop.connection for hop in hops)
@@ -504,12 +511,13 @@ class ParamikoSSH(Transport):
     def _use_key(self, spec, hops):
         """The inventory's key, loaded once per audit, offered to every hop (as Ansible's -J does);
         one protected by a passphrase is left to the ssh-agent, as OpenSSH leaves it."""
-        if not spec.target.key_file:
+        ssh = ssh_target(spec)
+        if not ssh.key_file:
             return
         try:
-            key = self.private_key(spec.target.key_file)
+            key = self.private_key(ssh.key_file)
         except PassphraseProtected:
-            hops[-1].connection.connect_kwargs["passphrase_protected"] = spec.target.key_file
+            hops[-1].connection.connect_kwargs["passphrase_protected"] = ssh.key_file
             return
         except KeyUnusable as error:
             raise HopFailed(hops[-1], error)
@@ -612,7 +620,7 @@ def _exec(connection, command, timeout):
 K = OutcomeKind
 
 
-def classify(failure, spec, known_hosts, connect_timeout):
+def classify(failure: "HopFailed", spec: "HostSpec", known_hosts: str, connect_timeout: float) -> Cause:
     """(kind, detail with the fix) of a failed visit, from the hop and phase where it failed."""
     hop, error = failure.hop, failure.error
     where = hop.where
@@ -650,7 +658,7 @@ def classify(failure, spec, known_hosts, connect_timeout):
     if hop.phase == "auth" or isinstance(error, paramiko.AuthenticationException):
         return K.AUTH_FAILED, "%s refused user %r: %s" % (where, hop.connection.user, error)
     if hop.phase == "tunnel":
-        return causes.tunnel_failed(where, spec.address, spec.target.port, error)
+        return causes.tunnel_failed(where, spec.address, ssh_target(spec).port, error)
     return K.ERROR, "%s, %s: %s: %s" % (where, hop.phase, type(error).__name__, error)
 
 

@@ -4,9 +4,12 @@ Imports nothing heavy: the inventory builds targets without loading an SSH libra
 import reprlib
 import shlex
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, Tuple, cast
 
 from .base import Target, TargetProblem
+
+if TYPE_CHECKING:
+    from ..inventory import HostSpec
 
 # what OpenSSH refuses in a user or host name on its command line (ssh.c valid_ruser/valid_hostname),
 # refused here for every SSH backend: such a name is a typo or an attempt to smuggle in an option
@@ -61,11 +64,18 @@ class SshTarget(Target):
                    proxy_jump=jump, proxy_command=proxy, ssh_args=others)
 
 
+def ssh_target(spec: "HostSpec") -> SshTarget:
+    """A host's SSH target: the registry hands an SSH backend only the hosts it reaches."""
+    return cast(SshTarget, spec.target)
+
+
 def _port(raw: object) -> int:
-    try:
-        port = int(raw) if not isinstance(raw, (bool, float)) else None     # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        port = None
+    port: Optional[int] = None
+    if isinstance(raw, (int, str)) and not isinstance(raw, bool):
+        try:
+            port = int(raw)
+        except ValueError:
+            pass
     if port is None or not 1 <= port <= 65535:
         raise TargetProblem("ansible_port", "ansible_port %s is not a port number" % _SHOWN.repr(raw),
                             "write a number from 1 to 65535")

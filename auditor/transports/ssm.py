@@ -22,13 +22,16 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, cast
 
 from ..agent.wire import Word
 from ..aws import client_config, session_for
 from ..errors import aws_error_code
-from .base import OutcomeKind, RunOutcome, Target, TargetProblem, Transport
+from .base import Cause, OutcomeKind, RunOutcome, Target, TargetProblem, Transport
 from .causes import command_outcome
+
+if TYPE_CHECKING:
+    from ..inventory import HostSpec
 
 log = logging.getLogger("auditor.transports.ssm")
 
@@ -64,11 +67,11 @@ class SsmTarget(SsmSettings, Target):
     address: str = ""                   # the instance id
 
     @property
-    def instance_id(self):
+    def instance_id(self) -> str:
         return self.address
 
     @property
-    def aws_side(self):
+    def aws_side(self) -> "SsmTarget":
         """What hosts must share to be sent one command together: everything but the instance."""
         return dataclasses.replace(self, address="")
 
@@ -90,6 +93,11 @@ class SsmTarget(SsmSettings, Target):
 
 
 TARGET = SsmTarget
+
+
+def ssm_target(spec: "HostSpec") -> SsmTarget:
+    """A host's Run Command target: the registry hands this backend only the hosts it reaches."""
+    return cast(SsmTarget, spec.target)
 HELP_NOTE = ("Hosts reached by SSM Run Command (only those whose inventory says ansible_connection:\n"
              "community.aws.aws_ssm) leave a command record in the AWS account (SendCommand), as any Run Command "
              "does.")
@@ -117,7 +125,7 @@ TERMINAL_STATUSES = {"Undeliverable", "TimedOut", "Cancelled", "Failed", "Succes
                    "ExecutionTimedOut", "Terminated", "InvalidPlatform", "AccessDenied"}
 
 
-def decode_output(text):
+def decode_output(text: str) -> Optional[str]:
     """The agent's stdout as the controller reads it: a compressed facts line is expanded; None
     when it is cut (more than the inline limit)."""
     stripped = text.strip()
@@ -134,15 +142,15 @@ class Ticket:
 
     def __init__(self, spec):
         self.spec = spec
-        self.instance_id = spec.target.instance_id
+        self.instance_id = ssm_target(spec).instance_id
         self.done = threading.Event()
         self.outcome = None
         self.started = time.monotonic()
 
-    def resolve(self, kind, detail=""):
+    def resolve(self, kind: Word, detail: str = "") -> None:
         self.settle(RunOutcome(self.spec.name, kind, detail=detail, seconds=time.monotonic() - self.started))
 
-    def settle(self, outcome):
+    def settle(self, outcome: RunOutcome) -> None:
         """The host's answer, once: a result racing a Ctrl-C cancel does not overwrite it."""
         if not self.done.is_set():
             self.outcome = outcome
@@ -168,14 +176,14 @@ class SSM(Transport):
         self._open_batches = {}         # (target's AWS side, command, timeout) -> Batch still taking hosts
         self._running = {}              # command id -> (client, Batch)
 
-    def describe(self, spec):
-        target = spec.target
+    def describe(self, spec: "HostSpec") -> str:
+        target = ssm_target(spec)
         return "ssm %s (%s%s)" % (target.instance_id, target.region or "default region",
                                   ", profile %s" % target.profile if target.profile else "")
 
     # -- AWS clients, made once per target ---------------------------------------------------
 
-    def client(self, target, service):
+    def client(self, target: SsmTarget, service: str) -> Any:
         key = (service, target.region, target.profile, target.endpoint_url, target.s3_endpoint_url,
                target.config_file, target.credentials_file)
         with self._lock:
@@ -188,16 +196,16 @@ class SSM(Transport):
 
     # -- one host -------------------------------------------------------------------------------
 
-    def run(self, spec, command, timeout, connect_timeout):
+    def run(self, spec: "HostSpec", command: str, timeout: float, connect_timeout: float) -> RunOutcome:
         ticket = Ticket(spec)
         self._join(ticket, command, timeout)
-        limit = spec.target.delivery_timeout + timeout + 30
+        limit = ssm_target(spec).delivery_timeout + timeout + 30
         if not ticket.done.wait(limit):
             ticket.resolve(SsmOutcome.COMMAND_TIMEOUT, "no result from Run Command within %ss (delivery and execution)" % limit)
         return ticket.outcome
 
     def _join(self, ticket, command, timeout):
-        target = ticket.spec.target
+        target = ssm_target(ticket.spec)
         key = (target.aws_side, command, timeout)
         with self._lock:
             batch = self._open_batches.get(key)
@@ -328,7 +336,7 @@ class SSM(Transport):
             return (OutcomeKind.OUTPUT_TOO_LARGE, "the agent's facts in s3://%s/%s are not complete" % (target.bucket, key))
         return decoded
 
-    def close_all(self):
+    def close_all(self) -> None:
         """Ctrl-C: cancel every command still running, for the instances that have not finished."""
         with self._lock:
             running = list(self._running.items())
@@ -344,7 +352,7 @@ class SSM(Transport):
                 ticket.resolve(SsmOutcome.CANCELLED, "interrupted: the command was cancelled (CancelCommand)")
 
 
-def send_failure(code, error, target, instance_id):
+def send_failure(code: str, error: Exception, target: SsmTarget, instance_id: str) -> Cause:
     """(kind, detail) when SendCommand itself was refused."""
     if code == "InvalidInstanceId":
         return SsmOutcome.NOT_MANAGED, "%s is not a managed instance in %s (not registered with SSM, stopped, or another " \
@@ -355,7 +363,7 @@ def send_failure(code, error, target, instance_id):
     return OutcomeKind.ERROR, "SendCommand failed (%s): %s" % (code, str(error)[:200])
 
 
-def poll_failure(code, error, action):
+def poll_failure(code: str, error: Exception, action: str) -> Cause:
     if code in ("AccessDeniedException", "AccessDenied"):
         return SsmOutcome.DENIED, "ssm:%s was denied (%s): the controller's principal needs it to read results" % (
             action, str(error)[:200])

@@ -23,3 +23,13 @@ def test_every_link_between_the_pages_resolves():
     for page in PAGES:
         for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text()):
             assert (page.parent / target).exists(), "%s links to a missing %s" % (page.name, target)
+
+
+def test_no_function_of_the_package_is_over_80_lines():
+    import ast
+    long = []
+    for path in sorted((ROOT / "auditor").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 80:
+                long.append("%s:%d %s" % (path.relative_to(ROOT), node.lineno, node.name))
+    assert long == []
