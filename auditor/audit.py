@@ -6,12 +6,18 @@ is derived from it, never from the renderer.
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from os import PathLike as _PathLike
+from typing import Callable, List, Optional, Sequence, Set, Tuple, Union
 
 from . import codes, collect, controller, crosshost, diagnosis, facts, fingerprints, inventory
 from .codes import Finding, Severity, Verdict
 from .errors import ExitStatus
+from .collect import HostRun
+from .inventory import HostSpec
+from .progress import Progress
 from .transports import OutcomeKind
+
+PathLike = Union[str, _PathLike]
 
 
 @dataclass(frozen=True)
@@ -36,16 +42,18 @@ class AuditResult:
     job_flow: Tuple[crosshost.QueueFlow, ...] = ()     # per queue and minute, for the HTML report
 
     @property
-    def exit_code(self):
+    def exit_code(self) -> ExitStatus:
         """How the run ends, as its reports say it: an interrupted run by its signal."""
         if self.interrupted:
             return ExitStatus.TERMINATED if self.interrupted_by == "SIGTERM" else ExitStatus.INTERRUPTED
         return ExitStatus.FINDINGS if any(f.severity == Severity.ERROR for f in self.findings) else ExitStatus.OK
 
 
-def run_audit(inventory_path, hosts=None, roles=None, parallel=None, accept_new=False, progress=None,
-              run_check_script=None, baseline=None, cross_check=False, cross_check_progress=None, specs=None,
-              announce=None, left_out=()):
+def run_audit(inventory_path: PathLike, hosts: Optional[str] = None, roles: Optional[str] = None,
+              parallel: Optional[int] = None, accept_new: bool = False, progress: Optional[Progress] = None,
+              run_check_script: Optional[bool] = None, baseline: Optional[dict] = None, cross_check: bool = False,
+              cross_check_progress: Optional[Progress] = None, specs: Optional[List[HostSpec]] = None,
+              announce: Optional[Callable[[str], None]] = None, left_out: Sequence[HostSpec] = ()) -> "AuditResult":
     """The whole audit; `specs`, when the caller has read the inventory already, are its hosts and
     `left_out` the inventory's others; `announce(text)` says what the operator must know (host keys
     trusted on first use)."""
@@ -65,7 +73,8 @@ def run_audit(inventory_path, hosts=None, roles=None, parallel=None, accept_new=
     return assess(runs, started, time.monotonic() - clock, str(inventory_path), baseline, check, left_out)
 
 
-def choose(inventory_path, hosts=None, roles=None):
+def choose(inventory_path: PathLike, hosts: Optional[str] = None,
+           roles: Optional[str] = None) -> Tuple[List[HostSpec], List[HostSpec]]:
     """(the hosts to visit, the inventory's other hosts): a rule about a whole queue must know whose
     evidence an audit of part of the fleet (--hosts, --roles, check-host) did not gather."""
     every = inventory.load_inventory(inventory_path)
@@ -74,8 +83,11 @@ def choose(inventory_path, hosts=None, roles=None):
     return chosen, [spec for spec in every if spec.name not in names]
 
 
-def collect_runs(inventory_path, hosts=None, roles=None, parallel=None, accept_new=False, progress=None,
-                 run_check_script=None, keep_raw=False, specs=None, announce=None):
+def collect_runs(inventory_path: PathLike, hosts: Optional[str] = None, roles: Optional[str] = None,
+                 parallel: Optional[int] = None, accept_new: bool = False, progress: Optional[Progress] = None,
+                 run_check_script: Optional[bool] = None, keep_raw: bool = False,
+                 specs: Optional[List[HostSpec]] = None,
+                 announce: Optional[Callable[[str], None]] = None) -> Tuple[List[HostSpec], List[HostRun]]:
     """(host specs, their HostRuns): the inventory read and every host visited once; each run keeps
     its typed reading, or with keep_raw the agent's parsed JSON."""
     if specs is None:
@@ -86,10 +98,11 @@ def collect_runs(inventory_path, hosts=None, roles=None, parallel=None, accept_n
                  for s in specs]
     parallel = parallel or specs[0].settings.parallel
     return specs, collect.collect(specs, fingerprints.operator_key(), parallel=parallel, accept_new=accept_new,
-                                  progress=progress, digest=None if keep_raw else facts.digest, announce=announce)
+                                  progress=progress, compact=None if keep_raw else facts.compact, announce=announce)
 
 
-def run_cross_check(specs, runs, progress=None):
+def run_cross_check(specs: Sequence[HostSpec], runs: Sequence[HostRun],
+                    progress: Optional[Progress] = None) -> controller.QueueLocations:
     """The controller's own look at every queue name the hosts use or should use."""
     reports = [facts.host_report(run) for run in runs]
     names = {queue.name for spec in specs for queue in spec.settings.queues.values()}
@@ -99,7 +112,9 @@ def run_cross_check(specs, runs, progress=None):
                                   progress)
 
 
-def assess(runs, started="", seconds=0.0, inventory_path="", baseline=None, check=None, left_out=()):
+def assess(runs: Sequence[HostRun], started: str = "", seconds: float = 0.0, inventory_path: str = "",
+           baseline: Optional[dict] = None, check: Optional[controller.QueueLocations] = None,
+           left_out: Sequence[HostSpec] = ()) -> "AuditResult":
     """Pure: host runs -> the audit result. Rules first (per host, then fleet-wide), all
     reading facts; then one verdict pass over every finding naming each host. `left_out`: the
     inventory's hosts this audit did not visit (their evidence is missing, not clean)."""
@@ -126,11 +141,11 @@ def assess(runs, started="", seconds=0.0, inventory_path="", baseline=None, chec
                        job_flow=crosshost.job_flows(results, settings_of, users))
 
 
-def finding_set(result):
+def finding_set(result: "AuditResult") -> Set[Tuple[str, str, str]]:
     """{(host, code, severity)} of every finding, for exact comparisons."""
     return {(host, f.code, str(f.severity)) for f in result.findings for host in f.hosts}
 
 
-def with_verdict(result, findings):
+def with_verdict(result: HostResult, findings: Sequence[Finding]) -> HostResult:
     verdict, because = codes.verdict(result.report.reachable, [f for f in findings if result.report.name in f.hosts])
     return dataclasses.replace(result, verdict=verdict, verdict_because=because)

@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import USER_AGENT, agent, fingerprints
 from .agent.wire import SCHEMA, STEP_TIMEOUT, AgentConfig, AppConfig, KeyPairConfig, LogSourceConfig, \
@@ -39,6 +39,7 @@ class HostRun:
     report: Optional[object] = None
 
 
+Compactor = Callable[[HostRun], HostRun]    # makes a run's compact record as it finishes (facts.compact)
 FINGERPRINT_DOMAIN = "fleet-audit/fp/2"     # the hosts' fingerprints are of this and the value; keyed on the controller
 
 
@@ -48,7 +49,7 @@ def agent_config(spec: HostSpec) -> AgentConfig:
     s = spec.settings
     keeps_stdin_open, compact_output = capabilities(spec.connection)
     app = spec.app
-    public = set(s.public_env) | set(s.region.env) | ({s.settings_module_env} - {None})
+    public = set(s.public_env) | set(s.region.env) | ({s.settings_module_env} if s.settings_module_env else set())
     public |= {q.env for q in s.queues.values() if q.env}
     # probe the queues this host's roles use (all of them when it has no role, or a role uses every
     # queue the app defines: a Celery app's own queues are read by the probe itself)
@@ -76,7 +77,7 @@ def agent_config(spec: HostSpec) -> AgentConfig:
                       dotenv_path=posixpath.join(s.app_dir, s.dotenv), dotenv_format=s.dotenv_format))
 
 
-def run_agent(spec, key, session, digest=None):
+def run_agent(spec: HostSpec, key: bytes, session: Session, compact: Optional[Compactor] = None) -> HostRun:
     """One host's visit over its transport (`session` holds the audit's connections); `key` is
     the operator's fingerprint key (fingerprints.operator_key)."""
     timeouts = spec.settings.timeouts
@@ -108,7 +109,7 @@ def run_agent(spec, key, session, digest=None):
                                                         sorted((facts.get("timings") or {}).items())))
     run = HostRun(spec, dataclasses.replace(outcome, stdout="", stderr=""), facts)   # the text is parsed now
     try:
-        return digest(run) if digest else run
+        return compact(run) if compact else run
     except Exception as error:  # facts this controller cannot read: that host's error, not a stuck fan-out
         log.debug("%s: facts not readable", spec.name, exc_info=True)
         return HostRun(spec, RunOutcome(spec.name, OutcomeKind.ERROR, outcome.exit_status, seconds=outcome.seconds,
@@ -117,12 +118,12 @@ def run_agent(spec, key, session, digest=None):
                                                       type(error).__name__, error, spec.name)))
 
 
-def visit(spec, key, session, digest=None):
+def visit(spec: HostSpec, key: bytes, session: Session, compact: Optional[Compactor] = None) -> HostRun:
     """run_agent that cannot raise: a worker thread that died would leave collect() waiting for
     its host forever. Whatever fails, at any stage, becomes that host's error row."""
     started = time.monotonic()
     try:
-        return run_agent(spec, key, session, digest)
+        return run_agent(spec, key, session, compact)
     except Exception as error:  # the auditor's own failure on this host: data, and the other hosts go on
         log.debug("%s: the visit failed", spec.name, exc_info=True)
         return HostRun(spec, RunOutcome(
@@ -140,18 +141,20 @@ class Interrupted(Exception):
         self.runs, self.signal = runs, signal
 
 
-def collect(specs, key, parallel, accept_new=False, progress=None, digest=None, announce=None):
+def collect(specs: Sequence[HostSpec], key: bytes, parallel: int, accept_new: bool = False,
+            progress: Optional[Callable[..., None]] = None, compact: Optional[Compactor] = None,
+            announce: Optional[Callable[[str], None]] = None) -> List[HostRun]:
     """Run the agent on every host, at most `parallel` at once; results in inventory order.
-    `digest(run)`, applied on the worker thread as each host finishes, makes its compact record.
+    `compact(run)`, applied on the worker thread as each host finishes, makes its compact record.
 
     Workers are daemon threads fed from a queue, so a Ctrl-C returns at once: no host is
     launched after it, open connections are closed (their remote agents stop when their
     stdin closes), and the finished hosts' results are kept."""
     session = Session(accept_new, announce, parallel)
-    pending = queue.Queue()
+    pending: "queue.Queue[HostSpec]" = queue.Queue()
     for spec in specs:
         pending.put(spec)
-    finished = queue.Queue()
+    finished: "queue.Queue[Tuple[HostSpec, HostRun]]" = queue.Queue()
     stopping = threading.Event()
     running = {}                # host name -> when its run started, for "slowest running"
 
@@ -162,12 +165,13 @@ def collect(specs, key, parallel, accept_new=False, progress=None, digest=None, 
             except queue.Empty:
                 return
             running[spec.name] = time.monotonic()
-            finished.put((spec, visit(spec, key, session, digest)))
+            finished.put((spec, visit(spec, key, session, compact)))
             running.pop(spec.name, None)
 
     for _ in range(max(1, min(parallel, len(specs) or 1))):
         threading.Thread(target=worker, daemon=True, name="fleet-audit-worker").start()
-    results, failed = {}, 0
+    results: Dict[str, HostRun] = {}
+    failed = 0
     try:
         while len(results) < len(specs):
             spec, run = finished.get()

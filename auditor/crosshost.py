@@ -11,14 +11,21 @@ jobs go where they are enqueued.
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Collection, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, \
+    TypeVar
 
-from .codes import emit
+from .codes import Finding, emit
+from .settings import Settings
 from .diagnosis import app_variables, classify_aws_error, stuck_jobs
 from .facts import MarkerKind
 
 if TYPE_CHECKING:
     from .audit import HostResult     # audit imports this module
+    from .controller import QueueLocations
+    from .inventory import HostSpec
+
+V = TypeVar("V")
+SettingsOf = Callable[["HostResult"], Settings]      # a host's settings, from its name's spec
 
 IN_FLIGHT_GRACE = 3     # the newest job ids per queue may simply not be received yet
 NOT_USED = "-"          # a matrix cell for a queue this host does not use (None is unknown)
@@ -43,7 +50,7 @@ def _role_of(host):
     return ",".join(host.report.roles) or "-"
 
 
-def attribute_values(host, queue_keys):
+def attribute_values(host: "HostResult", queue_keys: Sequence[str]) -> Dict[str, str]:
     """The comparable attributes of one host, as display strings (masked already)."""
     probe = _usable_probe(host)
     values = {}
@@ -75,15 +82,16 @@ ATTRIBUTES = FLEET_SCOPE + ("access key id", "secret fingerprint", "credential s
 QUEUE_ATTRIBUTE = re.compile(r"^queue \S+ (name|url|redrive|encryption)$")
 
 
-def is_attribute(name):
+def is_attribute(name: str) -> bool:
     """Whether `name` can be a matrix row (for checking a baseline's keys)."""
     return name in ATTRIBUTES or bool(QUEUE_ATTRIBUTE.match(name))
 
 
-def build_matrix(hosts, baseline=None, producers=()):
+def build_matrix(hosts: Sequence["HostResult"], baseline: Optional[dict] = None,
+                 producers: Collection[str] = ()) -> List[Row]:
     """Rows of attributes by hosts; `producers`: names of the hosts that enqueue."""
     baseline = baseline or {}
-    queue_keys = sorted({q.key for h in hosts if _usable_probe(h) for q in h.report.probe.queues})
+    queue_keys = sorted({q.key for h in hosts for probe in [_usable_probe(h)] if probe for q in probe.queues})
     per_host = {h.report.name: attribute_values(h, queue_keys) for h in hosts}
     attributes = []
     for values in per_host.values():
@@ -94,7 +102,7 @@ def build_matrix(hosts, baseline=None, producers=()):
         cells = {name: per_host[name].get(attribute) for name in per_host}
         if all(value is None for value in cells.values()):
             continue                                 # nobody could read it: nothing to compare
-        groups = {}
+        groups: Dict[str, List[str]] = {}
         for host in hosts:
             key = "fleet" if scope == "fleet" else _role_of(host)
             groups.setdefault(key, []).append(host.report.name)
@@ -116,7 +124,8 @@ def build_matrix(hosts, baseline=None, producers=()):
     return rows
 
 
-def shared_value(values, proven=(), evidence=(), producers=()):
+def shared_value(values: Mapping[str, V], proven: Iterable[str] = (), evidence: Iterable[str] = (),
+                 producers: Iterable[str] = ()) -> Tuple[Optional[V], Tuple[str, ...]]:
     """(the value these hosts should share, the hosts that differ from it, sorted), or (None, ())
     when nothing decides it. `values`: host name -> value. The one rule for every "odd one out":
     1. what AWS proved (`proven`: hosts whose value AWS accepted, such as a secret) decides;
@@ -148,24 +157,25 @@ class QueueUsers:
     by_kind: Dict[str, Dict[str, List["HostResult"]]]
     left_out_consumers: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
 
-    def of(self, kind, key):
+    def of(self, kind: str, key: str) -> List["HostResult"]:
         return self.by_kind[kind].get(key, [])
 
     @property
-    def keys(self):
+    def keys(self) -> List[str]:
         return sorted(set(self.by_kind["produces"]) | set(self.by_kind["consumes"]))
 
     @property
-    def producer_names(self):
+    def producer_names(self) -> Set[str]:
         return {host.report.name for hosts in self.by_kind["produces"].values() for host in hosts}
 
 
-def queue_users(hosts, settings_of, left_out=()):
+def queue_users(hosts: Sequence["HostResult"], settings_of: SettingsOf,
+                left_out: Sequence["HostSpec"] = ()) -> QueueUsers:
     """`left_out`: HostSpecs of the inventory this audit did not visit. A role consuming every
     queue of its app (`*`, Celery's) may consume any queue the audited hosts use."""
     by_kind = {kind: _users_of(hosts, settings_of, kind) for kind in ("produces", "consumes")}
     used = sorted(set(by_kind["produces"]) | set(by_kind["consumes"]))
-    outside = {}
+    outside: Dict[str, List[str]] = {}
     for spec in left_out:
         for key in {key for role in spec.roles for key in spec.settings.queue_keys(role, "consumes", used)}:
             outside.setdefault(key, []).append(spec.name)
@@ -198,7 +208,8 @@ def _readings(hosts, key):
             yield host, queue
 
 
-def cross_host_findings(hosts, settings_of, users=None):
+def cross_host_findings(hosts: Sequence["HostResult"], settings_of: SettingsOf,
+                        users: Optional[QueueUsers] = None) -> List[Finding]:
     users = users or queue_users(hosts, settings_of)
     findings = []
     for key in users.keys:
@@ -486,7 +497,8 @@ def _place(region, account):
     return "%s (account %s)" % (region, account or "?")
 
 
-def cross_check_findings(hosts, check, settings_of):
+def cross_check_findings(hosts: Sequence["HostResult"], check: "QueueLocations",
+                         settings_of: SettingsOf) -> List[Finding]:
     """Hosts that cannot find a queue the controller sees elsewhere; the check's own failures."""
     findings = []
     for label, identity in sorted(check.identities.items()):
@@ -533,16 +545,17 @@ class QueueFlow:
     dead_letter_depth: Optional[int] = None
 
     @property
-    def minutes(self):
+    def minutes(self) -> List[str]:
         return sorted({minute for hosts in self.counts.values() for per in hosts.values() for minute in per})
 
 
-def job_flows(hosts, settings_of, users=None):
+def job_flows(hosts: Sequence["HostResult"], settings_of: SettingsOf,
+              users: Optional[QueueUsers] = None) -> Tuple["QueueFlow", ...]:
     """The job flow of every queue some host produces to or consumes from."""
     users = users or queue_users(hosts, settings_of)
     flows = []
     for key in users.keys:
-        counts = {}
+        counts: Dict[str, Dict[str, Dict[str, int]]] = {}
         for label, kind, side in FLOW_KINDS:
             for host in users.of(side, key):
                 for container in _role_containers(host, settings_of, side):

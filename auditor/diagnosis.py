@@ -9,10 +9,14 @@ import dataclasses
 import urllib.parse
 from collections import Counter
 
-from .codes import emit
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .codes import Finding, emit
 from .shell import command
 from .transports import failure_codes
-from .facts import MarkerKind, ProbeFailure, Unread, WorkloadKind
+from .facts import ContainerReading, ExceptionGroup, HostReport, MarkerKind, OpenJob, ProbeFailure, QueueReading, \
+    Unread, WorkloadKind
+from .settings import Settings
 
 RESTART_LOOP = 3
 REPEATED_RECEIPTS = 3
@@ -68,11 +72,11 @@ VALUE_FIXES = {
 }
 
 
-def classify_aws_error(code):
+def classify_aws_error(code: str) -> str:
     return AWS_ERROR_CODES.get(code or "", "sqs-error")
 
 
-def app_variables(settings):
+def app_variables(settings: Settings) -> Dict[str, str]:
     """The app's own variable names, for remedies: they come from the inventory, not from here."""
     region_env = settings.region.env
     prefer = settings.credentials.prefer
@@ -85,7 +89,7 @@ def app_variables(settings):
 
 # -- per-host rules ---------------------------------------------------------------
 
-def diagnose_host(report, settings):
+def diagnose_host(report: HostReport, settings: Settings) -> List[Finding]:
     """Findings for one host, in runbook order."""
     if not report.reachable:
         return [_transport_finding(report)]
@@ -145,7 +149,7 @@ def _restarting(container):
     return container.restarting or container.restart_count >= RESTART_LOOP or container.exited_in_window
 
 
-def clock_skew(report):
+def clock_skew(report: HostReport) -> Optional[Tuple[float, str]]:
     """(seconds, against what) when the host's clock is off by more than AWS tolerates, else None."""
     readings = ((report.clock_offset, "the controller's clock"),
                 (report.probe.aws_skew if report.probe is not None else None, "the Date of AWS's answer"))
@@ -341,20 +345,21 @@ def _container_state(host, container):
     return []
 
 
-def crash_loop_job(container):
+def crash_loop_job(container: ContainerReading) -> Optional[Tuple[str, int, Optional[str]]]:
     """(job, exits, error type) when the workload's runs keep ending on one job (it failed, or
     was in progress, just before the process ended), else None."""
     ends = container.logs.run_ends if container.logs.read else ()
     on_a_job = [end for end in ends if end.after in ("failure", "in-progress") and end.job]
     if len(on_a_job) < 2 or 2 * len(on_a_job) < len(ends):
         return None
-    job, exits = Counter(end.job for end in on_a_job).most_common(1)[0]
+    job, exits = Counter(end.job for end in on_a_job if end.job).most_common(1)[0]
     if exits < 2:
         return None
     return job, exits, next((end.type for end in on_a_job if end.job == job and end.type), None)
 
 
-def stuck_jobs(container, queues):
+def stuck_jobs(container: ContainerReading,
+               queues: Sequence[QueueReading]) -> Tuple[Tuple[OpenJob, ...], Optional[float]]:
     """(jobs received and unfinished for longer than the queues' visibility timeout, the timeout)
     of a running workload; () when the timeout is unknown (not guessed)."""
     timeout = min((q.visibility_timeout for q in queues if q.visibility_timeout is not None), default=None)
@@ -363,14 +368,14 @@ def stuck_jobs(container, queues):
     return tuple(j for j in container.logs.open_jobs if j.age is not None and j.age > timeout), timeout
 
 
-def is_aws_error(group):
+def is_aws_error(group: ExceptionGroup) -> bool:
     """An exception (or failure text) that is AWS's answer or its transport's: step 1's business."""
     kind = group.type or ""
     return kind.split(".")[0] in ("botocore", "boto3", "s3transfer") or kind.rsplit(".", 1)[-1] in \
         AWS_EXCEPTION_TYPES or "An error occurred (" in group.message or "endpoint URL" in group.message
 
 
-def log_reading_advice(kind, name):
+def log_reading_advice(kind: str, name: str) -> Tuple[str, str, str]:
     """(the command that reads a workload's logs, how to be allowed to, what to do when there are
     none) for its log source: `docker logs` is no remedy for a file or a journal."""
     if kind == WorkloadKind.FILE:

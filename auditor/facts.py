@@ -7,7 +7,7 @@ unread looks like "nothing happened". "Unknown" (None) is kept apart from
 """
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Tuple
+from typing import Any, List, Mapping, Optional, Tuple
 
 from .agent.wire import LogSourceKind, MarkerKind, ProbeFailure, Unread, Word  # noqa: F401 (read from here by the rules)
 
@@ -53,7 +53,7 @@ class QueueReading:
     dead_letter: Optional[DeadLetter] = None
 
     @property
-    def redrive(self):
+    def redrive(self) -> Optional[str]:
         """The redrive policy as the matrix shows it; None when the attributes were not read."""
         if not self.attributes:
             return None
@@ -62,7 +62,7 @@ class QueueReading:
         return "%s after %s receives" % (self.dead_letter.name, self.dead_letter.max_receive_count)
 
     @property
-    def encryption(self):
+    def encryption(self) -> Optional[str]:
         if not self.attributes:
             return None
         key = self.attributes.get("KmsMasterKeyId")
@@ -71,16 +71,16 @@ class QueueReading:
         return "sse-sqs" if str(self.attributes.get("SqsManagedSseEnabled")).lower() == "true" else "none"
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return self.url is not None
 
     @property
-    def visibility_timeout(self):
+    def visibility_timeout(self) -> Optional[int]:
         value = self.attributes.get("VisibilityTimeout")
         return int(value) if value not in (None, "") and str(value).isdigit() else None
 
     @property
-    def waiting(self):
+    def waiting(self) -> Optional[int]:
         """Messages visible in the queue, or None when not read."""
         value = self.attributes.get("ApproximateNumberOfMessages")
         return int(value) if value not in (None, "") and str(value).isdigit() else None
@@ -144,27 +144,28 @@ class ProbeReading:
     aws_skew: Optional[float] = None        # the host's clock minus the Date of AWS's answer, seconds
 
     @property
-    def ran(self):
+    def ran(self) -> bool:
         return self.failure is None
 
     @property
-    def has_values(self):
+    def has_values(self) -> bool:
         """Regions, keys and queue names are known: the probe ran, or the .env was read statically."""
         return self.ran or self.static
 
     @property
-    def app_region_refused(self):
+    def app_region_refused(self) -> bool:
         """The app's region comes from a variable whose value its libraries refuse (quotes, spaces,
         not a region name): what follows from that value is not a cause of its own."""
-        source = (self.regions.get("app").source or "") if self.regions.get("app") else ""
+        app = self.regions.get("app")
+        source = (app.source or "") if app else ""
         return any(source == "env:" + p.variable and list(p.problems) != ["unknown-region"]
                    for p in self.env_problems)
 
-    def region(self, who="app"):
+    def region(self, who: str = "app") -> Optional[str]:
         reading = self.regions.get(who)
         return reading.value if reading else None
 
-    def queue(self, key):
+    def queue(self, key: str) -> Optional[QueueReading]:
         return next((q for q in self.queues if q.key == key), None)
 
 
@@ -201,7 +202,7 @@ class ExceptionGroup:
     tasks: Tuple[str, ...] = ()             # the task names (job types) its jobs had, when markers name them
 
     @property
-    def label(self):
+    def label(self) -> str:
         what = self.type or repr(self.message[:80])
         where = "%s at %s" % (what, self.where) if self.where else what
         return "%s in task %s" % (where, ", ".join(self.tasks)) if self.tasks else where
@@ -247,17 +248,17 @@ class LogReading:
     kms_denied: Optional[KmsDenied] = None
 
     @property
-    def read(self):
+    def read(self) -> bool:
         return self.missing is None
 
-    def count(self, kind):
+    def count(self, kind: MarkerKind) -> int:
         return sum(m.count for m in self.markers if m.kind == kind)
 
-    def jobs(self, kind, queue=None):
+    def jobs(self, kind: MarkerKind, queue: Optional[str] = None) -> List[JobSighting]:
         return [s for m in self.markers if m.kind == kind and (queue is None or m.queue in (None, queue))
                 for s in m.jobs]
 
-    def last(self, *kinds):
+    def last(self, *kinds: MarkerKind) -> Optional[str]:
         stamps = [m.last for m in self.markers if m.kind in kinds and m.last]
         return max(stamps) if stamps else None
 
@@ -268,7 +269,7 @@ class EnvValue:
     value: Optional[str] = None     # public variables only
     masked: Optional[str] = None    # key ids
 
-    def display(self):
+    def display(self) -> str:
         return self.value or self.masked or "fp:" + self.fp[:8]
 
 
@@ -297,7 +298,7 @@ class ContainerReading:
     command: Tuple[str, ...] = ()           # what the container runs (Path and Args)
 
     @property
-    def polled_queues(self):
+    def polled_queues(self) -> Optional[Tuple[str, ...]]:
         """The queues a Celery worker's command line names (`-Q a,b`, `--queues=a`), or None."""
         words = list(self.command)
         for index, word in enumerate(words):
@@ -309,11 +310,11 @@ class ContainerReading:
         return None
 
     @property
-    def running(self):
+    def running(self) -> bool:
         return self.present is True and self.status == "running"
 
     @property
-    def is_process(self):
+    def is_process(self) -> bool:
         return self.kind != WorkloadKind.CONTAINER
 
 
@@ -364,13 +365,13 @@ class HostReport:
     clock_offset: Optional[float] = None    # the host's clock minus the controller's, beyond the round trip
     instance_role: Optional[InstanceRole] = None
 
-    def container(self, role):
+    def container(self, role: str) -> Optional[ContainerReading]:
         return next((c for c in self.containers if c.role == role), None)
 
 
 # -- raw JSON -> typed -------------------------------------------------------------------
 
-def normalise_error_code(error):
+def normalise_error_code(error: Mapping[str, Any]) -> Optional[str]:
     """The AWS error code, whatever the protocol wrapped it in.
 
     moto's JSON protocol answers auth failures as Code '403' with the real code
@@ -466,13 +467,13 @@ def _container(raw, docker):
         kind=kind, exited_in_window=bool(raw.get("exited_in_window")), command=tuple(raw.get("command") or ()))
 
 
-def digest(run):
+def compact(run: Any) -> Any:
     """The compact record of a host's visit (a collect.HostRun): its typed reading instead of the
     parsed JSON. The run's own type makes the copy, so this module needs nothing of the fan-out."""
     return dataclasses.replace(run, facts=None, report=host_report(run))
 
 
-def host_report(run) -> HostReport:
+def host_report(run: Any) -> HostReport:
     if run.report is not None:
         return run.report
     spec, facts = run.spec, run.facts

@@ -2,9 +2,13 @@
 import importlib
 import os
 import sys
+from typing import TYPE_CHECKING, Iterable, Optional, TextIO
+
+if TYPE_CHECKING:
+    from ..audit import AuditResult
 
 
-def use_colour(stream=None):
+def use_colour(stream: Optional[TextIO] = None) -> bool:
     """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
     return (stream or sys.stdout).isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
@@ -12,7 +16,7 @@ def use_colour(stream=None):
 MATRIX_FORMATS = ("table", "json", "markdown")
 
 
-def render_matrix(result, fmt, colour=False):
+def render_matrix(result: "AuditResult", fmt: str, colour: bool = False) -> str:
     """The comparison matrix alone (`fab audit --matrix-only`)."""
     if fmt == "table":
         from .table import matrix_table
@@ -27,7 +31,7 @@ def render_matrix(result, fmt, colour=False):
     raise ValueError("the matrix alone comes as %s, not %r" % ("|".join(MATRIX_FORMATS), fmt))
 
 
-def render_pieces(result, fmt, colour=False, matrix=True):
+def render_pieces(result: "AuditResult", fmt: str, colour: bool = False, matrix: bool = True) -> Iterable[str]:
     """The report as pieces of text, to be written one after the other (JSON is streamed)."""
     if fmt == "json":
         from .json_report import json_chunks
@@ -41,7 +45,7 @@ RENDERERS = {"table": ("table", "render_table", ("colour", "matrix")), "json": (
              "junit": ("junit", "render_junit", ())}
 
 
-def render(result, fmt, colour=False, matrix=True):
+def render(result: "AuditResult", fmt: str, colour: bool = False, matrix: bool = True) -> str:
     if fmt not in RENDERERS:
         raise ValueError("unknown format %r; choose one of %s" % (fmt, ", ".join(FORMATS)))
     module, function, takes = RENDERERS[fmt]

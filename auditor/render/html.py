@@ -4,9 +4,14 @@ A Content-Security-Policy of `default-src 'none'` makes the browser refuse any
 fetch, so the report opens the same on an air-gapped laptop as in CI. Every
 value is escaped: hosts' data is untrusted text.
 """
+from typing import TYPE_CHECKING
+
 from .sanitize import html_text
 from .table import (CROSS_CHECK_HEADERS, container_cell, cross_check_rows, cross_check_summary,
                     last_activity)
+
+if TYPE_CHECKING:
+    from ..audit import AuditResult
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em; color: #1d1d1f; }
@@ -166,7 +171,7 @@ def _host_detail(host):
     return "\n".join(parts)
 
 
-def render_html(result, matrix=True):
+def render_html(result: "AuditResult", matrix: bool = True) -> str:
     errors = sum(f.severity == "error" for f in result.findings)
     body = ["<h1>Fleet audit</h1>",
             '<p class="summary">%s &middot; inventory <code>%s</code> &middot; %d host(s), %d finding(s), '

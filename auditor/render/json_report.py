@@ -1,11 +1,15 @@
 """JSON report, schema `fleet-audit/2` (documented in README.md)."""
 import dataclasses
 import json
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List
+
+if TYPE_CHECKING:
+    from ..audit import AuditResult, HostResult
 
 SCHEMA = "fleet-audit/2"
 
 
-def host_dict(host):
+def host_dict(host: "HostResult") -> Dict[str, Any]:
     report = host.report
     probe = report.probe
     return {
@@ -53,12 +57,12 @@ def _logs(logs):
             "repeated_receipts": dict(logs.repeated_receipts)}
 
 
-def matrix_rows(result):
+def matrix_rows(result: "AuditResult") -> List[Dict[str, Any]]:
     return [{"attribute": row.attribute, "scope": row.scope, "cells": row.cells,
              "deviating": list(row.deviating), "expected": row.expected} for row in result.matrix]
 
 
-def audit_dict(result):
+def audit_dict(result: "AuditResult") -> Dict[str, Any]:
     return {
         "schema": SCHEMA,
         "started": result.started,
@@ -77,11 +81,11 @@ def audit_dict(result):
     }
 
 
-def render_json(result):
+def render_json(result: "AuditResult") -> str:
     return "".join(json_chunks(result))
 
 
-def json_chunks(result):
+def json_chunks(result: "AuditResult") -> Iterator[str]:
     """The JSON report piece by piece: written as it is encoded, a 1,000-host report never
     exists twice in memory (as one string and as the encoder's list of pieces)."""
     return json.JSONEncoder(indent=2).iterencode(audit_dict(result))

@@ -3,11 +3,15 @@ natively. A check fails when it has an error-level finding; warnings are
 reported as system-out of a passing case. Fleet-wide findings are each named
 host's "fleet comparison" case; those naming no audited host (the controller's
 cross-check) form a `fleet` suite of their own."""
+from typing import TYPE_CHECKING
 from xml.etree import ElementTree
 
 from ..codes import Severity
 from .sanitize import xml
 from .steps import STEPS
+
+if TYPE_CHECKING:
+    from ..audit import AuditResult
 
 FLEET_CHECK = "Step 4 - fleet comparison"
 
@@ -27,7 +31,7 @@ def _case(suite, classname, name, found):
     return int(bool(errors))
 
 
-def render_junit(result):
+def render_junit(result: "AuditResult") -> str:
     suites = ElementTree.Element("testsuites", name="fleet-audit")
     fleet = [f for f in result.findings if f.step == 4]
     names = {h.report.name for h in result.hosts}

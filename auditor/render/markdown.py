@@ -1,7 +1,12 @@
 """Markdown report, for a release ticket: verdicts, the matrix with deviating
 cells in bold and marked, then the findings."""
+from typing import TYPE_CHECKING
+
 from .sanitize import markdown
 from .table import CROSS_CHECK_HEADERS, cross_check_rows, cross_check_summary
+
+if TYPE_CHECKING:
+    from ..audit import AuditResult
 
 
 def _cell(text):
@@ -14,7 +19,7 @@ def _table(headers, rows):
     return "\n".join(lines)
 
 
-def matrix_markdown(result):
+def matrix_markdown(result: "AuditResult") -> str:
     names = [h.report.name for h in result.hosts]
     rows = []
     for row in result.matrix:
@@ -27,7 +32,7 @@ def matrix_markdown(result):
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
-def render_markdown(result, matrix=True):
+def render_markdown(result: "AuditResult", matrix: bool = True) -> str:
     errors = sum(f.severity == "error" for f in result.findings)
     out = ["# Fleet audit %s" % result.started, "",
            "%d host(s), %d finding(s), %d error(s). Inventory: %s." % (

@@ -26,28 +26,28 @@ def _escape(match):
     return "\\x%02x" % ord(char) if ord(char) < 0x100 else "\\u%04x" % ord(char)
 
 
-def terminal(value):
+def terminal(value: object) -> str:
     """For a terminal: controls escaped, newlines and tabs kept."""
     return _CONTROL.sub(_escape, str(value))
 
 
-def one_line(value):
+def one_line(value: object) -> str:
     """For a single line (progress on stderr, a name): every control escaped, newlines too."""
     return _CONTROL_ONE_LINE.sub(_escape, str(value))
 
 
-def markdown(value):
+def markdown(value: object) -> str:
     """For Markdown: controls escaped, one line, Markdown and HTML syntax escaped."""
     text = _MARKDOWN.sub(r"\\\1", one_line(value))
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def xml(value):
+def xml(value: object) -> str:
     """For XML text and attributes (ElementTree escapes &, < and > itself): controls escaped,
     characters XML 1.0 forbids removed by escaping, so the document stays well-formed."""
     return _NOT_XML.sub(_escape, terminal(value))
 
 
-def html_text(value):
+def html_text(value: object) -> str:
     """For HTML: controls escaped, then HTML-escaped, exactly once."""
     return html.escape(terminal(value), quote=True)

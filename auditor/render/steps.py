@@ -1,7 +1,13 @@
 """`fab check-host`: one host, the runbook's three steps in order, each with what
 was seen, its verdict and the remedies; the app's own check script beside it."""
-from ..codes import CODES, Verdict
+from typing import TYPE_CHECKING, Collection, Optional, Sequence
+
+from ..codes import CODES, Finding, Verdict
 from .sanitize import terminal
+
+if TYPE_CHECKING:
+    from ..audit import HostResult
+    from ..controller import QueueLocations
 
 STEPS = {
     0: "Step 0 - reach the host (SSH, agent)",
@@ -136,7 +142,8 @@ def _section(out, title, seen, found, unjudged=(), inapplicable=None):
     out.append("")
 
 
-def render_steps(host, check=None, fleet_findings=(), api_roles=()):
+def render_steps(host: "HostResult", check: Optional["QueueLocations"] = None, fleet_findings: Sequence[Finding] = (),
+                 api_roles: Collection[str] = ()) -> str:
     """The runbook's steps for one host; with a cross-check, where its queues really are.
     `api_roles`: the roles that produce jobs (their workloads are step 3's)."""
     because = " (because %s)" % ", ".join(host.verdict_because) if host.verdict_because else ""

@@ -7,23 +7,30 @@ import shutil
 import sys
 import textwrap
 from collections import Counter
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
 
 from tabulate import tabulate
 
 from ..codes import VERDICT_PRECEDENCE
-from ..facts import MarkerKind
+from ..codes import Finding
+from ..facts import HostReport, MarkerKind, ProbeReading
 from .sanitize import terminal
+
+if TYPE_CHECKING:
+    from ..audit import AuditResult
+    from ..controller import QueueLocations
+    from ..inventory import HostSpec
 
 COLOURS = {"error": "31", "warning": "33", "info": "36", "ok": "32", "config": "31", "worker-down": "31",
            "code-suspect": "35", "unreachable": "31"}
 
 
-def paint(text, key, colour):
+def paint(text: str, key: str, colour: bool) -> str:
     code = COLOURS.get(key)
     return "\033[%sm%s\033[0m" % (code, text) if colour and code else str(text)
 
 
-def queue_cell(probe):
+def queue_cell(probe: Optional[ProbeReading]) -> str:
     if probe is None:
         return "?"
     if probe.failure:
@@ -31,7 +38,7 @@ def queue_cell(probe):
     return "\n".join("%s: %s" % (q.key, "OK" if q.ok else q.error_code) for q in probe.queues) or "-"
 
 
-def container_cell(report):
+def container_cell(report: HostReport) -> str:
     if not report.reachable:
         return "?"
     if report.docker.missing is not None:
@@ -47,13 +54,13 @@ def container_cell(report):
     return "\n".join(cells) or "-"
 
 
-def last_activity(report):
-    stamps = [c.logs.last(MarkerKind.RECEIVED, MarkerKind.COMPLETED, MarkerKind.ENQUEUED) for c in report.containers]
-    stamps = [s for s in stamps if s]
+def last_activity(report: HostReport) -> str:
+    stamps = [stamp for c in report.containers
+              for stamp in [c.logs.last(MarkerKind.RECEIVED, MarkerKind.COMPLETED, MarkerKind.ENQUEUED)] if stamp]
     return max(stamps)[:19].replace("T", " ") if stamps else "-"
 
 
-def host_rows(result, colour):
+def host_rows(result: "AuditResult", colour: bool) -> List[List[str]]:
     rows = []
     for host in result.hosts:
         report, probe = host.report, host.report.probe
@@ -72,10 +79,10 @@ def host_rows(result, colour):
 SHOWN_HOSTS = 3         # a grouped finding lists this many hosts, then counts the rest
 
 
-def grouped_findings(findings):
+def grouped_findings(findings: Sequence[Finding]) -> List[Tuple[Finding, List[str]]]:
     """[(finding, hosts)]: findings that say the same thing of different hosts (their own name
     aside) as one, in order of first appearance; 700 unreachable hosts are one row."""
-    groups = {}
+    groups: Dict[tuple, Tuple[Finding, List[str]]] = {}
     for finding in findings:
         names = finding.hosts
         key = (finding.severity, finding.code, _without(finding.message, names), _without(finding.remedy, names))
@@ -89,7 +96,7 @@ def _without(text, names):
     return text
 
 
-def finding_rows(result, colour):
+def finding_rows(result: "AuditResult", colour: bool) -> List[List[str]]:
     rows = []
     for finding, hosts in grouped_findings(result.findings):
         if len(hosts) == len(finding.hosts):
@@ -104,7 +111,7 @@ def finding_rows(result, colour):
     return rows
 
 
-def findings_block(result, colour, width):
+def findings_block(result: "AuditResult", colour: bool, width: int) -> str:
     """The findings as a table when it fits the screen, else each finding with its what and fix
     wrapped under it."""
     rows = finding_rows(result, colour)
@@ -120,7 +127,7 @@ def findings_block(result, colour, width):
     return "\n\n".join(blocks)
 
 
-def recap(result, colour):
+def recap(result: "AuditResult", colour: bool) -> str:
     """One line per host, the worst verdicts first (like Ansible's PLAY RECAP), then the totals."""
     rank = {verdict: index for index, verdict in enumerate(VERDICT_PRECEDENCE)}
     hosts = sorted(result.hosts, key=lambda h: (rank.get(h.verdict, len(rank)), h.report.name))
@@ -134,7 +141,7 @@ def recap(result, colour):
     return "\n".join(lines)
 
 
-def screen_width():
+def screen_width() -> int:
     """The terminal's columns (COLUMNS wins, as for `ls`); no limit when writing to a file or a pipe
     with no COLUMNS, so that what a script reads keeps one shape."""
     if not os.environ.get("COLUMNS", "").strip().isdigit() and not sys.stdout.isatty():
@@ -142,23 +149,23 @@ def screen_width():
     return max(40, shutil.get_terminal_size(fallback=(10 ** 6, 24)).columns)
 
 
-def visible_width(text):
+def visible_width(text: str) -> int:
     """The widest line of a rendered block, colour codes not counted."""
     return max((len(re.sub(r"\033\[[0-9;]*m", "", line)) for line in text.splitlines()), default=0)
 
 
-def wrap(text, width, indent="", hanging=None):
+def wrap(text: str, width: int, indent: str = "", hanging: Optional[str] = None) -> str:
     """Wrapped at word boundaries: a value (a URL, an ARN) is never cut, it may overrun instead."""
     return "\n".join(textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=hanging or indent,
                                     break_long_words=False, break_on_hyphens=False)) or indent.rstrip()
 
 
-def matrix_by_attribute(result, colour, width):
+def matrix_by_attribute(result: "AuditResult", colour: bool, width: int) -> str:
     """The matrix for a narrow screen: one block per attribute, each value with the hosts that have
     it; deviating hosts marked (`!`, red on a terminal)."""
     lines = []
     for row in result.matrix:
-        by_value = {}
+        by_value: Dict[str, List[str]] = {}
         for name in (h.report.name for h in result.hosts):
             value = row.cells.get(name)
             by_value.setdefault("?" if value is None else terminal(value), []).append(name)
@@ -170,7 +177,7 @@ def matrix_by_attribute(result, colour, width):
     return "\n".join(lines)
 
 
-def matrix_table(result, colour=False, width=None):
+def matrix_table(result: "AuditResult", colour: bool = False, width: Optional[int] = None) -> str:
     """Attributes by hosts; a deviating cell is red on a terminal, else marked `!`. Wider than the
     screen, it is shown per attribute instead, and says how to see it whole."""
     width = width or screen_width()
@@ -197,7 +204,7 @@ def _matrix_grid(result, colour):
     return tabulate(rows, headers=["attribute"] + [terminal(n) for n in names], tablefmt="simple")
 
 
-def inventory_table(specs, route):
+def inventory_table(specs: Sequence["HostSpec"], route: Callable[["HostSpec"], str]) -> str:
     """`fab hosts`: what an audit would visit, before it does; `route(spec)` says how a host is
     reached (its transport and hops, as the transport itself resolves them)."""
     rows = []
@@ -212,15 +219,15 @@ def inventory_table(specs, route):
 CROSS_CHECK_HEADERS = ["queue", "region", "account", "profile", "waiting", "url"]
 
 
-def cross_check_rows(check):
+def cross_check_rows(check: "QueueLocations") -> List[List[str]]:
     """Where the controller found each queue name; names found nowhere say so."""
     rows = [[terminal(s.name), s.region, s.account or "?", terminal(s.profile or "default"),
-             "?" if s.visible is None else s.visible, terminal(s.url)] for s in check.sightings]
+             "?" if s.visible is None else str(s.visible), terminal(s.url)] for s in check.sightings]
     rows += [[name, "(nowhere)", "", "", "", ""] for name in check.names if not check.where(name)]
     return rows
 
 
-def cross_check_summary(check):
+def cross_check_summary(check: "QueueLocations") -> str:
     who = ", ".join("%s: %s" % (label, i.get("account") or i.get("error")) for label, i in sorted(check.identities.items()))
     text = "controller cross-check: %d region(s) searched as %s" % (len(check.regions), who)
     if check.failures:
@@ -232,7 +239,7 @@ HOST_HEADERS = ["host", "role", "reachable", "app region", "key id", "account", 
                 "last activity", "verdict"]
 
 
-def hosts_block(result, colour, width):
+def hosts_block(result: "AuditResult", colour: bool, width: int) -> str:
     """The hosts as a table when it fits the screen, else one block per host."""
     rows = host_rows(result, colour)
     table = tabulate(rows, headers=HOST_HEADERS, tablefmt="simple")
@@ -247,7 +254,7 @@ def hosts_block(result, colour, width):
     return "\n".join(blocks)
 
 
-def render_table(result, colour=False, matrix=True):
+def render_table(result: "AuditResult", colour: bool = False, matrix: bool = True) -> str:
     width = screen_width()
     parts = [hosts_block(result, colour, width)]
     if matrix and result.matrix:

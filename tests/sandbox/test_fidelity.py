@@ -276,7 +276,7 @@ class _JsonOf:
         return json.loads(text, *args, **kwargs)
 
 
-@pytest.mark.parametrize("stage", ["key loading", "connect", "exec", "parse", "digest"])
+@pytest.mark.parametrize("stage", ["key loading", "connect", "exec", "parse", "compact"])
 def test_an_exception_at_any_stage_is_that_hosts_error_row_and_the_others_are_audited(fleet, monkeypatch, stage,
                                                                                       tmp_path):
     """A worker thread must never die silently: collect() would wait for its host forever."""
@@ -301,7 +301,7 @@ def test_an_exception_at_any_stage_is_that_hosts_error_row_and_the_others_are_au
     elif stage == "parse":
         monkeypatch.setattr(collect, "json", _JsonOf(victim.name))
     else:
-        monkeypatch.setattr(facts, "digest", _fail_for(victim.name, lambda v, run: run.spec.name == v)(facts.digest))
+        monkeypatch.setattr(facts, "compact", _fail_for(victim.name, lambda v, run: run.spec.name == v)(facts.compact))
     result = audit.run_audit(fleet.sandbox.inventory, specs=specs)
     rows = {host.report.name: host for host in result.hosts}
     assert len(rows) == len(specs)
