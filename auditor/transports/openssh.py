@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 from . import causes
 from .base import MAX_STDERR, MAX_STDOUT, Cause, OutcomeKind, RunOutcome, Transport, key_problem
 from .causes import command_outcome, hop_label
-from .ssh import ssh_target
+from .ssh import split_destination, ssh_target
 
 if TYPE_CHECKING:
     from ..inventory import HostSpec
@@ -42,15 +42,9 @@ OWN_LINES = re.compile(r"^(Authenticated to |Transferred: |Bytes per second: |Wa
 
 
 def parse_destination(text: str) -> Tuple[Optional[str], str, int]:
-    """'user@host:port' (a ProxyJump element) -> (user or None, host, port)."""
-    user, _, rest = text.rpartition("@")
-    host, port = rest, "22"
-    if rest.startswith("["):
-        host, _, tail = rest[1:].partition("]")
-        port = tail[1:] if tail.startswith(":") else "22"
-    elif rest.count(":") == 1:
-        host, port = rest.split(":")
-    return user or None, host, int(port)
+    """'user@host:port' (a ProxyJump element, checked when the inventory was read) -> (user, host, port)."""
+    user, host, port = split_destination(text)
+    return user, host, int(port)
 
 
 class OpenSSH(Transport):

@@ -112,6 +112,18 @@ def ssh_arguments(text: str) -> Tuple[Optional[str], Optional[str], Tuple[str, .
     return jump, proxy, tuple(others)
 
 
+def split_destination(text: str) -> Tuple[Optional[str], str, str]:
+    """'user@host:port' (a ProxyJump element, `[host]:port` too) -> (user or None, host, port as written)."""
+    user, _, rest = text.rpartition("@")
+    host, port = rest, "22"
+    if rest.startswith("["):
+        host, _, tail = rest[1:].partition("]")
+        port = tail[1:] if tail.startswith(":") else "22"
+    elif rest.count(":") == 1:
+        host, port = rest.split(":")
+    return user or None, host, port
+
+
 def name_problem(value: str, refused: frozenset) -> Optional[str]:
     """Why ssh would refuse or misread a user or host name (None when it is fine)."""
     if not value:
@@ -133,14 +145,8 @@ def _check_names(name: str, address: str, user: Optional[str], jump: Optional[st
             raise TargetProblem(key, "host %r: %s %s: %s" % (name, key, _SHOWN.repr(value), problem),
                                 "write the %s as ssh takes it" % ("address" if key == "ansible_host" else "user name"))
     for element in jump.split(",") if jump is not None else ():
-        jump_user, _, rest = element.rpartition("@")
-        host, port = rest, "22"
-        if rest.startswith("["):
-            host, _, tail = rest[1:].partition("]")
-            port = tail[1:] if tail.startswith(":") else "22"
-        elif rest.count(":") == 1:
-            host, port = rest.split(":")
-        problem = (name_problem(jump_user, REFUSED_IN_USER) if "@" in element else None) or \
+        jump_user, host, port = split_destination(element)
+        problem = (name_problem(jump_user or "", REFUSED_IN_USER) if "@" in element else None) or \
             name_problem(host, REFUSED_IN_HOST) or \
             (None if port.isdigit() and 1 <= int(port) <= 65535 else "its port %r is not a number from 1 to 65535" % port)
         if problem:

@@ -27,13 +27,12 @@ def test_a_host_that_accepts_tcp_and_never_sends_a_banner_is_a_timeout(tmp_path)
     assert elapsed < 10           # bounded by the connect timeout, not the command's
 
 
-def test_tcp_is_connected_outside_the_handshake_slots(tmp_path):
-    """Hosts that never answer TCP must not hold the slots that bound concurrent key exchanges:
-    with every slot taken, a refused host is still classified (it never waits for a slot)."""
+def _with_every_slot_taken(tmp_path, port, seconds):
+    """The outcome of one host's visit (paramiko, 2 s connect timeout) while every key-exchange slot
+    is held; None when it was still waiting after `seconds`."""
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text("")
-    spec = HostSpec("refused", SshTarget("127.0.0.1", port=free_port(), user="nobody"),
-                    settings=Settings(known_hosts=str(known_hosts)))
+    spec = HostSpec("h", SshTarget("127.0.0.1", port=port, user="nobody"), settings=Settings(known_hosts=str(known_hosts)))
     session = Session()
     slots = session.transport("paramiko").handshakes
     while slots.acquire(blocking=False):
@@ -42,8 +41,15 @@ def test_tcp_is_connected_outside_the_handshake_slots(tmp_path):
     worker = threading.Thread(target=lambda: outcomes.append(session.run(spec, "true", 30, connect_timeout=2)),
                               daemon=True)
     worker.start()
-    worker.join(10)
-    assert outcomes and outcomes[0].kind == "unreachable", outcomes
+    worker.join(seconds)
+    return outcomes[0] if outcomes else None
+
+
+def test_tcp_is_connected_outside_the_handshake_slots(tmp_path):
+    """Hosts that never answer TCP must not hold the slots that bound concurrent key exchanges:
+    with every slot taken, a refused host is still classified (it never waits for a slot)."""
+    outcome = _with_every_slot_taken(tmp_path, free_port(), 10)
+    assert outcome is not None and outcome.kind == "unreachable", outcome
 
 
 def test_a_silent_host_waits_for_its_banner_outside_the_handshake_slots(tmp_path):
@@ -51,21 +57,9 @@ def test_a_silent_host_waits_for_its_banner_outside_the_handshake_slots(tmp_path
     a silent host is still classified (no banner) within its connect timeout, never queued behind
     the slots (200 silent hosts took 310 s for 80 of them when the slot was taken first)."""
     listener = silent_listener()
-    known_hosts = tmp_path / "known_hosts"
-    known_hosts.write_text("")
-    spec = HostSpec("silent", SshTarget("127.0.0.1", port=listener.getsockname()[1], user="nobody"),
-                    settings=Settings(known_hosts=str(known_hosts)))
-    session = Session()
-    slots = session.transport("paramiko").handshakes
-    while slots.acquire(blocking=False):
-        pass
-    outcomes = []
-    worker = threading.Thread(target=lambda: outcomes.append(session.run(spec, "true", 30, connect_timeout=2)),
-                              daemon=True)
-    worker.start()
-    worker.join(20)
+    outcome = _with_every_slot_taken(tmp_path, listener.getsockname()[1], 20)
     listener.close()
-    assert outcomes and outcomes[0].kind == "timeout" and "banner" in outcomes[0].detail, outcomes
+    assert outcome is not None and outcome.kind == "timeout" and "banner" in outcome.detail, outcome
 
 
 def _outcome(tmp_path, port, known_hosts_text="", connection="paramiko", **target_fields):
