@@ -133,12 +133,31 @@ def assess(runs: Sequence[HostRun], started: str = "", seconds: float = 0.0, inv
     if check is not None:
         fleet_findings += crosshost.cross_check_findings(results, check, settings_of)
     all_findings = [f for r in results for f in r.findings] + fleet_findings
+    all_findings = _linked_to_causes(all_findings)
     all_findings.sort(key=lambda f: (codes.SEVERITY_ORDER[f.severity], f.step, f.hosts, f.code))
     results = [with_verdict(r, all_findings) for r in results]
     return AuditResult(hosts=results, findings=all_findings,
                        matrix=crosshost.build_matrix(results, baseline, users.producer_names),
                        started=started, seconds=round(seconds, 2), inventory=inventory_path, cross_check=check,
                        job_flow=crosshost.job_flows(results, settings_of, users))
+
+
+def _linked_to_causes(findings: List[Finding]) -> List[Finding]:
+    """Each consequence says which of its hosts' own findings explain it (evidence `explained_by`:
+    host -> codes), as their verdicts follow those causes."""
+    by_host: dict = {}
+    for finding in findings:
+        for host in finding.hosts:
+            by_host.setdefault(host, []).append(finding)
+    linked = []
+    for finding in findings:
+        if codes.CODES[finding.code].consequence:
+            explained = {host: list(codes.causes_of(by_host[host])) for host in finding.hosts
+                         if codes.causes_of(by_host[host])}
+            if explained:
+                finding = dataclasses.replace(finding, evidence=dict(finding.evidence, explained_by=explained))
+        linked.append(finding)
+    return linked
 
 
 def finding_set(result: "AuditResult") -> Set[Tuple[str, str, str]]:

@@ -50,6 +50,12 @@ class Code:
     description: str
     remedy: str                     # a str.format template; its fields come with each finding
     causes: Tuple[Tuple[str, str], ...] = ()    # (cause, remedy) pairs that replace the default by cause
+    consequence: bool = False       # what follows from another fault (a backlog, jobs not taken): on a host with
+                                    # a finding that explains it, that finding's verdict is the host's
+
+
+# the verdicts that explain a consequence: a definite fault, not missing evidence
+CAUSE_VERDICTS = frozenset({Verdict.CONFIG, Verdict.WORKER_DOWN, Verdict.CODE_SUSPECT})
 
 
 def program_name():
@@ -243,7 +249,7 @@ _TABLE = (
     Code("worker-idle", E, 2, V.WORKER_DOWN, "a running worker whose SQS checks pass received nothing in the "
          "window while its queue has messages waiting",
          "the worker is alive but not consuming (concurrency 0, paused, stuck in a job): read its logs and "
-         "restart it"),
+         "restart it", consequence=True),
     Code("job-repeated-failure", E, 2, V.CODE_SUSPECT, "a worker received the same job again and again without "
          "completing it",
          "SQS works and the worker is up: suspect the code or the job's input; read the worker's traceback "
@@ -288,14 +294,15 @@ _TABLE = (
          "make the API's enqueue marker and the workers' receive marker capture the same id (auditor.role_defs "
          "markers, (?P<job>...)){job_id_hint}"),
     Code("jobs-not-consumed", E, 4, V.WORKER_DOWN, "jobs the API enqueued were received by no worker in the window",
-         "follow steps 1 and 2 on {hosts}: the workers are not reading the queue the API writes to"),
+         "follow steps 1 and 2 on {hosts}: the workers are not reading the queue the API writes to", consequence=True),
     Code("jobs-enqueued-unpolled", E, 4, V.CONFIG, "a producer enqueues to a queue URL (region, account) that "
          "no worker polls: its jobs are lost to the workers",
          "point {hosts} at the queue the workers poll ({consumer_urls}): its region and account settings, then "
-         "restart it; the jobs already sent wait at {url}"),
+         "restart it; the jobs already sent wait at {url}", consequence=True),
     Code("backlog-no-consumer", E, 4, V.WORKER_DOWN, "messages wait in a queue that no running, working "
          "consumer polls",
-         "fix the consumers of {queue} (see their findings); the backlog drains once one polls the queue"),
+         "fix the consumers of {queue} (see their findings); the backlog drains once one polls the queue",
+         consequence=True),
     Code("job-flow-unjudged", I, 4, None, "a cross-host rule could not judge some hosts: their evidence is missing",
          "fix the missing readings on {hosts} (see their findings), then audit again",
          (("no-send-log", "the producers {hosts} log nothing when they send a job (Celery's .delay() does not): add a "
@@ -344,15 +351,25 @@ def emit(code, hosts, message, evidence=None, /, cause=None, **fields):
                    evidence or {})
 
 
+def causes_of(findings):
+    """The codes among one host's findings that explain its consequences (a crash loop explains the
+    backlog it leaves): those of a definite fault that are not consequences themselves."""
+    return tuple(sorted({f.code for f in findings if not CODES[f.code].consequence and
+                         CODES[f.code].verdict in CAUSE_VERDICTS}))
+
+
 def verdict(reachable, findings):
-    """(verdict, codes that decided it) from every finding naming one host."""
+    """(verdict, codes that decided it) from every finding naming one host. A consequence takes the
+    verdict of the cause the host shows, so an unchanged fault gets the same verdict whether the
+    audit caught its consequence or not (a crash-looping worker while running or restarting)."""
     if not reachable:       # only its transport finding speaks for a host that was not audited
         findings = [f for f in findings if f.step == 0]
+    explained = bool(causes_of(findings))
     implied = {}
     for finding in findings:
-        chosen = CODES[finding.code].verdict
-        if chosen is not None:
-            implied.setdefault(chosen, set()).add(finding.code)
+        entry = CODES[finding.code]
+        if entry.verdict is not None and not (entry.consequence and explained):
+            implied.setdefault(entry.verdict, set()).add(finding.code)
     for candidate in VERDICT_PRECEDENCE:
         if candidate in implied:
             return candidate, tuple(sorted(implied[candidate]))

@@ -73,3 +73,16 @@ def test_explain_covers_every_code():
     for code in codes.CODES:
         text = codes.explain(code)
         assert text.startswith(code) and "Fix:" in text and "{" not in text
+
+
+def test_a_consequence_takes_the_verdict_of_the_cause_the_host_shows():
+    def finding(code):
+        return codes.emit(code, ["h"], "m", queue="q", hosts="h", url="u", consumer_urls="c")
+    backlog = finding("backlog-no-consumer")
+    assert codes.verdict(True, [backlog]) == (Verdict.WORKER_DOWN, ("backlog-no-consumer",))   # alone, it speaks
+    crash_loop = codes.emit("job-crash-loop", ["h"], "m", job="j", error="e")
+    assert codes.verdict(True, [backlog, crash_loop]) == (Verdict.CODE_SUSPECT, ("job-crash-loop",))
+    unreadable = codes.emit("logs-unreadable", ["h"], "m", read="r", access="a", absent="x", container="c")
+    assert codes.verdict(True, [backlog, unreadable])[0] == Verdict.WORKER_DOWN      # missing evidence explains nothing
+    assert {c.code for c in codes.CODES.values() if c.consequence} == {
+        "backlog-no-consumer", "jobs-not-consumed", "jobs-enqueued-unpolled", "worker-idle"}
