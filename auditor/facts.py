@@ -188,6 +188,9 @@ class Marker:
     minutes: Mapping[str, int] = field(default_factory=dict, compare=False)    # "YYYY-MM-DDTHH:MM" -> lines
 
 
+LABEL_MESSAGE = 120         # characters of an exception's message shown beside its type
+
+
 @dataclass(frozen=True)
 class ExceptionGroup:
     """Failures of one kind: a traceback's exception type and innermost application frame, or a
@@ -203,7 +206,11 @@ class ExceptionGroup:
 
     @property
     def label(self) -> str:
-        what = self.type or repr(self.message[:80])
+        """`KeyError: 'tier' at tasks.py:16 in build_args`: the type, its message (the one line that
+        says what to do; scrubbed on the host, bounded here), and the innermost application frame."""
+        message = " ".join(self.message.split())
+        message = message[:LABEL_MESSAGE] + "..." if len(message) > LABEL_MESSAGE else message
+        what = ("%s: %s" % (self.type, message) if message else self.type) if self.type else repr(message)
         where = "%s at %s" % (what, self.where) if self.where else what
         return "%s in task %s" % (where, ", ".join(self.tasks)) if self.tasks else where
 
