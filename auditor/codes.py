@@ -216,6 +216,12 @@ _TABLE = (
          "deploy/start {container}, or fix its name in auditor.role_defs"),
     Code("container-restarting", E, 2, V.WORKER_DOWN, "the container keeps restarting",
          "read `docker logs {container}`: it dies at start (settings, imports, env)"),
+    Code("worker-start-config", E, 2, V.CONFIG, "a worker exits at start, before any job, because its "
+         "configuration is missing or invalid (the exception says which)",
+         "set what it names in the app's environment ({error}), then restart {container}"),
+    Code("worker-start-code", E, 2, V.CODE_SUSPECT, "a worker exits at start, before any job, because its code "
+         "cannot load (an import, syntax or name error)",
+         "fix the code it names ({error}) and deploy again; no job reached it"),
     Code("process-not-running", E, 2, V.WORKER_DOWN, "the role's plain process (systemd unit or pgrep pattern) "
          "is not running",
          "start it ({start}) and read its last logs"),

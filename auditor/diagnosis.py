@@ -6,6 +6,7 @@ whose reading is missing stays silent, and the missing reading is a finding
 of its own. Codes, severities and remedies come from `codes.CODES`.
 """
 import dataclasses
+import re
 import urllib.parse
 from collections import Counter
 
@@ -336,6 +337,14 @@ def _container_state(host, container):
                          "and was restarted (restart count %d)" % (
                              host, name, exits, job, " (%s)" % error if error else "", container.restart_count),
                          {"job": job, "exits": exits, "error": error}, job=job, error=error or "see its traceback")]
+        startup = startup_failure(container)
+        if startup is not None:
+            group, cause = startup
+            return [emit("worker-start-" + cause, [host], "%s: %s exits at start, run after run (%d time(s) in the "
+                         "window, restart count %d), before any job: %s" % (
+                             host, name, group.count, container.restart_count, group.label),
+                         {"type": group.type, "where": group.where, "message": group.message, "count": group.count},
+                         container=name, error=group.label)]
         return [emit("container-restarting", [host], "%s: %s is restarting (restart count %d%s)" % (
             host, name, container.restart_count, ", last exit within the log window" if container.exited_in_window
             else ""), {"restart_count": container.restart_count}, container=name)]
@@ -343,6 +352,44 @@ def _container_state(host, container):
         return [emit("container-not-running", [host], "%s: %s is %s" % (host, name, container.status),
                      container=name)]
     return []
+
+
+# what an exception a worker dies of at start says about the cause: its configuration (the
+# environment is missing or invalid) or its code (it cannot load)
+CONFIG_AT_START = frozenset({"ImproperlyConfigured", "NoRegionError", "NoCredentialsError", "PartialCredentialsError",
+                             "InvalidRegionError", "InvalidConfigError", "ProfileNotFound"})
+CODE_AT_START = frozenset({"ImportError", "ModuleNotFoundError", "SyntaxError", "IndentationError", "NameError"})
+ENV_NAME = re.compile(r"['\"]?([A-Z][A-Z0-9_]{2,})['\"]?")
+
+
+def startup_failure(container: ContainerReading) -> Optional[Tuple[ExceptionGroup, str]]:
+    """(the exception a workload dies of at start, "config" or "code") when its logs hold no job
+    received in the window and an exception on no job says which; else None (a crash whose cause
+    the exception does not tell stays `container-restarting`)."""
+    logs = container.logs
+    if not logs.read or logs.count(MarkerKind.RECEIVED):
+        return None
+    for group in sorted((g for g in logs.exceptions if not g.jobs), key=lambda g: -g.count):
+        cause = startup_cause(group)
+        if cause:
+            return group, cause
+    return None
+
+
+def startup_cause(group: ExceptionGroup) -> Optional[str]:
+    """"config" when the exception says the environment is missing or invalid, "code" when the
+    app's code cannot load, else None."""
+    kind = (group.type or "").rsplit(".", 1)[-1]
+    where = group.where or ""
+    if kind in CONFIG_AT_START or "environment variable" in group.message.lower():
+        return "config"
+    if kind == "KeyError" and ENV_NAME.fullmatch(group.message.strip()):
+        return "config"                 # os.environ["NAME"] on a variable that is not set
+    if kind == "ValueError" and "settings" in where:
+        return "config"
+    if kind in CODE_AT_START:
+        return "code"
+    return None
 
 
 def crash_loop_job(container: ContainerReading) -> Optional[Tuple[str, int, Optional[str]]]:

@@ -149,6 +149,16 @@ SCENARIOS = {s.name: s for s in (
              expect=(("ai-1", "container-restarting"), ("ai-1", "backlog-no-consumer")),
              verdicts={"ai-1": "worker-down"},
              env={"ai-1": {"WORKER_CRASH": "1"}}, crashing=("ai-1",)),
+    Scenario("startup-missing-env", "the AI worker exits at start, run after run, because its settings module "
+             "raises ImproperlyConfigured for an unset DJANGO_SECRET_KEY (before any job)",
+             expect=(("ai-1", "worker-start-config"), ("ai-1", "backlog-no-consumer")),
+             verdicts={"ai-1": "config"},
+             env={"ai-1": {"WORKER_START_FAILURE": "missing-env"}}, crashing=("ai-1",)),
+    Scenario("startup-import-error", "the AI worker exits at start, run after run, because a module its code imports "
+             "was left out of the image (ModuleNotFoundError, before any job)",
+             expect=(("ai-1", "worker-start-code"), ("ai-1", "backlog-no-consumer")),
+             verdicts={"ai-1": "code-suspect"},
+             env={"ai-1": {"WORKER_START_FAILURE": "import-error"}}, crashing=("ai-1",)),
     Scenario("stale-env", "video-1's .env was corrected on disk, but the container still runs "
              "with AWS_REGION=us-east-1",
              expect=(("video-1", "stale-env"), ("video-1", "sqs-queue-missing"), ("video-1", "region-mismatch"),

@@ -3,7 +3,9 @@
 WORKER_KIND=video|ai picks the queue and the log lines of the real workers
 (the video worker's job_id is its job row id, apart from the video_id the API
 logs; the AI worker's job_id is the API's). WORKER_CRASH=1 makes it die at
-start; WORKER_PAUSED=1 makes it start and then never receive (concurrency 0).
+start; WORKER_START_FAILURE=missing-env|import-error makes it die at start as a
+Django app does, with the traceback on stderr (its settings raise
+ImproperlyConfigured for an unset variable; a module it imports is missing); WORKER_PAUSED=1 makes it start and then never receive (concurrency 0).
 A message whose body names a failure (`"fail"`, set by the API simulator) fails
 as the real workers fail, with their lines (../shared/seed/README.md):
 - video: `JOB_PROCESSING_FAILED` with a traceback (then `JOB_DEAD` once the
@@ -105,6 +107,11 @@ def fail_video_job(client, queue_url, message, body, error, attempts):
 
 def main():
     academy_sqs.setup_logging()
+    start_failure = os.environ.get("WORKER_START_FAILURE")
+    if start_failure == "missing-env":      # the settings module raises ImproperlyConfigured, uncaught
+        import worker_settings  # noqa: F401
+    elif start_failure == "import-error":   # a module the deploy left out: ModuleNotFoundError, uncaught
+        import academy_transcode_pipeline  # noqa: F401
     if os.environ.get("WORKER_CRASH") == "1":
         log.error("Worker crashed at start: RuntimeError('settings module failed to import')")
         sys.exit(1)

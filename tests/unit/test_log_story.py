@@ -155,3 +155,20 @@ def test_a_process_whose_runs_end_on_one_job_still_has_its_exception_reported(tm
     assert finding.code == "job-repeated-failure" and "77 x3" in finding.message, finding.message
     assert "RuntimeError" in finding.message
     assert [f.code for f in diagnosis._worker_activity("video-1", process, [], named_jobs={"77"})] == []
+
+
+def test_a_worker_that_dies_at_start_is_said_by_its_cause_not_as_a_job_fault():
+    from auditor.facts import ExceptionGroup
+    def group(kind, message, where="/app/worker.py:3 in <module>"):
+        return ExceptionGroup(kind, where, message, 4, None, None)
+    assert diagnosis.startup_cause(group("django.core.exceptions.ImproperlyConfigured",
+                                         "Set the DJANGO_SECRET_KEY environment variable")) == "config"
+    assert diagnosis.startup_cause(group("KeyError", "'DJANGO_SECRET_KEY'")) == "config"
+    assert diagnosis.startup_cause(group("ValueError", "bad port", "/app/config/settings/prod.py:9 in <module>")) \
+        == "config"
+    assert diagnosis.startup_cause(group("botocore.exceptions.NoRegionError", "You must specify a region.")) == "config"
+    assert diagnosis.startup_cause(group("ModuleNotFoundError", "No module named 'academy_transcode_pipeline'")) \
+        == "code"
+    assert diagnosis.startup_cause(group("SyntaxError", "invalid syntax")) == "code"
+    assert diagnosis.startup_cause(group("KeyError", "'tier'")) is None            # a job's input, not the environment
+    assert diagnosis.startup_cause(group("RuntimeError", "settings module failed to import")) is None

@@ -1,0 +1,2 @@
+class ImproperlyConfigured(Exception):
+    """Django's: the settings are missing or invalid."""
