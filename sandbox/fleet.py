@@ -293,10 +293,10 @@ class Sandbox:
             list(pool.map(apply_host, active))
 
     def _configure_ssm(self, active, keys):
-        """The SSM stand-in: an instance id per host (run with the host's Docker), the sandbox
-        admins' keys allowed, output to the moto S3 bucket."""
-        instances = {scenarios.instance_id(host.spec): {"host": host.spec.name, "mode": "ok", "env": {} if
-                     host.spec.plain_process else {"DOCKER_HOST": "unix://%s" % host.socket}} for host in active}
+        """The SSM stand-in: an instance id per host (its Docker daemon at the default socket, as on
+        an instance), the sandbox admins' keys allowed, output to the moto S3 bucket."""
+        instances = {scenarios.instance_id(host.spec): {"host": host.spec.name, "mode": "ok", "docker_socket": None if
+                     host.spec.plain_process else str(host.socket)} for host in active}
         admins = [keys[principal][0] for principal in self.controller_profiles().values()]
         key_id, secret = keys[ADMIN_USER]
         self.moto.admin_client("s3", keys).create_bucket(

@@ -216,6 +216,12 @@ SCENARIOS = {s.name: s for s in (
     Scenario("ssm-mixed", "the healthy fleet, with video-1 and ai-1 reached by SSM Run Command (the sandbox's "
              "stand-in runs the agent on them) and api-1 over SSH: the same findings as over SSH alone",
              over_ssm=("video-1", "ai-1")),
+    Scenario("ssm-wrong-region", "worker-wrong-region with video-1 reached by SSM Run Command, run as the real SSM "
+             "agent runs it (no HOME, the agent's PATH, the default Docker socket): the same findings as over SSH",
+             expect=(("video-1", "sqs-queue-missing"), ("video-1", "worker-sqs-errors"),
+                     ("video-1", "region-mismatch"), ("video-1", "no-producer-region"),
+                     ("video-1", "jobs-not-consumed"), ("video-1", "backlog-no-consumer")),
+             verdicts={"video-1": "config"}, env={"video-1": {"AWS_REGION": "us-east-1"}}, over_ssm=("video-1",)),
     Scenario("plain-process-worker", "the AI worker is a plain process on ai-2 (no Docker), logging to a "
              "rotated file; jobs flow as in healthy",
              hosts=("api-1", "video-1", "ai-2")),

@@ -3,14 +3,20 @@
 moto records SSM commands but never runs them, so it cannot test an SSM transport. This small
 server speaks the subset of the SSM API the auditor uses (JSON 1.1, `X-Amz-Target:
 AmazonSSM.<Action>`: SendCommand, ListCommandInvocations, GetCommandInvocation, CancelCommand)
-and runs each command on the sandbox host its instance id stands for, with that host's
-environment, as the SSM agent would (root, `sh -c`, no stdin), returning the real output, status
-and exit code. Output beyond Run Command's inline limit is cut as AWS cuts it, and uploaded in
-full to the S3 bucket the command names (moto's S3, with the sandbox admin's key).
+and runs each command on the sandbox host its instance id stands for as the real SSM agent runs
+it: as root, the commands written to a script file run by `sh` in the invocation's orchestration
+directory, in the agent's own environment (no HOME, no USER, PATH
+/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin, PWD /usr/bin while the working directory is the
+orchestration directory, AWS_SSM_INSTANCE_ID and AWS_SSM_REGION_NAME), nothing of an SSH login's
+environment, and Docker at its default socket (/run/docker.sock is the host's daemon, in a mount
+namespace of the command's own). It returns the real output, status and exit code: stdout beyond
+the inline limit is cut as AWS cuts it (24,000 characters; stderr 8,000; ListCommandInvocations'
+Details output 2,500, stdout and stderr together), and uploaded in full to the S3 bucket the
+command names (moto's S3, with the sandbox admin's key).
 
 Configuration, re-read on every request (tests change it while the server runs):
-  instances.json  {instance id: {"host": name, "env": {...}, "mode": "ok" | "undeliverable" |
-                  "slow", "delay": seconds}}
+  instances.json  {instance id: {"host": name, "docker_socket": path or null, "mode": "ok" |
+                  "undeliverable" | "slow", "delay": seconds}}
   policy.json     {"allowed_keys": [access key ids], "denied": {key id: [actions]},
                   "inline_limit": 24000, "s3": {"endpoint": url, "key_id": ..., "secret": ...}}
 Every request is appended to requests.jsonl (action, caller's key id, parameters without the
@@ -35,6 +41,14 @@ from sandbox import system
 
 TERMINAL = {"Success", "Failed", "Cancelled", "TimedOut", "Undeliverable"}
 STDERR_LIMIT = 8000
+LIST_OUTPUT_LIMIT = 2500        # ListCommandInvocations with Details: stdout and stderr together
+AGENT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"
+REGION = "ap-northeast-2"
+# in a mount namespace of its own: /run is private, its docker.sock the host's daemon (what `docker`
+# finds with no DOCKER_HOST), then the script runs as the agent runs it
+AS_THE_AGENT = ('mount -t tmpfs -o mode=755 tmpfs /run && touch /run/docker.sock && '
+                '{ [ -z "$1" ] || mount --bind "$1" /run/docker.sock; } && cd "$2" && '
+                'exec env -i PATH="$3" PWD=/usr/bin AWS_SSM_INSTANCE_ID="$4" AWS_SSM_REGION_NAME="$5" sh "$2/_script.sh"')
 
 
 class Invocation:
@@ -110,10 +124,9 @@ class StandIn:
             if invocation.cancelled.is_set():
                 return
             invocation.status, invocation.details = "InProgress", "InProgress"
-            env = dict(PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", HOME="/root",
-                       **instance.get("env", {}))
-            process = subprocess.Popen(["sh", "-c", command], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, env=env, start_new_session=True)
+            process = subprocess.Popen(self.agent_argv(invocation, instance, command), stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                                       env={"PATH": AGENT_PATH})
             invocation.process = process
             try:
                 out, err = process.communicate(timeout=timeout)
@@ -133,6 +146,16 @@ class StandIn:
             invocation.status, invocation.details = "Success", "Success"
         else:
             invocation.status, invocation.details = "Failed", "Failed"
+
+    def agent_argv(self, invocation, instance, command):
+        """The command as the SSM agent runs it: a script file in the invocation's orchestration
+        directory, `sh` on it there, the agent's environment, the host's Docker at the default socket."""
+        orchestration = self.directory / "orchestration" / invocation.command_id / invocation.instance_id / \
+            "awsrunShellScript" / "0.awsrunShellScript"
+        orchestration.mkdir(parents=True, exist_ok=True)
+        (orchestration / "_script.sh").write_text(command + "\n")
+        return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", AS_THE_AGENT, "agent",
+                instance.get("docker_socket") or "", str(orchestration), AGENT_PATH, invocation.instance_id, REGION]
 
     def upload(self, invocation):
         """The full output to S3, where the command asked for it (as the SSM agent does)."""
@@ -159,8 +182,13 @@ class StandIn:
     def list_command_invocations(self, body):
         with self.lock:
             found = [i for (command_id, _), i in self.invocations.items() if command_id == body.get("CommandId")]
-        return {"CommandInvocations": [{"CommandId": i.command_id, "InstanceId": i.instance_id, "Status": i.status,
-                                        "StatusDetails": i.details} for i in found]}
+        details = bool(body.get("Details"))
+        return {"CommandInvocations": [dict({"CommandId": i.command_id, "InstanceId": i.instance_id, "Status": i.status,
+                                             "StatusDetails": i.details},
+                                            **({"CommandPlugins": [{"Name": "aws:runShellScript", "Status": i.status,
+                                                                    "Output": (i.stdout + i.stderr)[:LIST_OUTPUT_LIMIT],
+                                                                    "ResponseCode": i.code}]} if details else {}))
+                                       for i in found]}
 
     def get_command_invocation(self, body):
         invocation = self.invocation(body)

@@ -133,3 +133,35 @@ def test_hosts_with_the_same_command_share_send_commands_of_at_most_50(fleet, mi
     sizes = [len(r["InstanceIds"]) for r in sent]
     assert sum(sizes) == 120 and max(sizes) <= 50 and len(sizes) <= 4, sizes      # batched, never one per host
     assert {r["MaxConcurrency"] for r in sent} == {"120"}
+
+
+def test_the_stand_in_runs_a_command_as_the_real_ssm_agent_does(fleet, mixed):
+    """Root, `sh` on a script file in an orchestration directory, the agent's own environment: no
+    HOME or USER, a minimal PATH, PWD that is not the working directory, nothing of an SSH login
+    (no DOCKER_HOST), and the host's Docker at the default socket; Details output cut at 2,500."""
+    import boto3
+    inventory, stand_in = mixed
+    key_id, secret = fleet.sandbox.keys()[ADMIN_USER]
+    ssm = boto3.client("ssm", region_name=scenarios.REGION, endpoint_url=stand_in.endpoint,
+                       aws_access_key_id=key_id, aws_secret_access_key=secret)
+    instance = scenarios.instance_id(fleet.host("video-1").spec)
+    script = ['echo "uid=$(id -u)"', 'echo "cwd=$(pwd -P)"', 'env | sort',
+              'docker ps --format "{{.Names}}"', 'head -c 3000 /dev/zero | tr "\\0" x >&2']
+    command_id = ssm.send_command(InstanceIds=[instance], DocumentName="AWS-RunShellScript",
+                                  Parameters={"commands": script})["Command"]["CommandId"]
+    deadline = time.monotonic() + 60
+    while True:
+        answer = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance)
+        if answer["Status"] not in ("Pending", "InProgress") or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert answer["Status"] == "Success", answer
+    out = answer["StandardOutputContent"]
+    env = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    assert env["uid"] == "0" and "HOME" not in env and "USER" not in env and "DOCKER_HOST" not in env
+    assert env["PATH"] == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"
+    assert env["PWD"] == "/usr/bin" and env["cwd"] != "/usr/bin" and "orchestration" in env["cwd"]
+    assert env["AWS_SSM_INSTANCE_ID"] == instance
+    assert "academy-video-worker" in out                        # the host's daemon, at the default socket
+    listed = ssm.list_command_invocations(CommandId=command_id, Details=True)["CommandInvocations"][0]
+    assert len(listed["CommandPlugins"][0]["Output"]) == 2500
