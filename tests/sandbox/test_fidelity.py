@@ -342,3 +342,24 @@ def _free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("scenario, verdict, words", [
+    ("poison-job-crash-loop", "code-suspect", "job-crash-loop"),
+    ("startup-missing-env", "config", "Set the DJANGO_SECRET_KEY environment variable"),
+])
+def test_an_unchanged_fault_gets_one_verdict_in_every_audit_whatever_state_the_worker_is_caught_in(
+        fleet, scenario, verdict, words):
+    """Five audits a few seconds apart catch the crash-looping worker running, restarting or just
+    restarted, with its backlog or without: the verdict stays the cause's."""
+    fleet.use(scenario)
+    worker = "video-1" if scenario == "poison-job-crash-loop" else "ai-1"
+    fleet.audit_until(lambda r: any(words in f.code or words in f.message for f in r.findings))  # the fault shows
+    seen = []
+    for _ in range(5):
+        result = audit.run_audit(fleet.sandbox.inventory)
+        host = next(h for h in result.hosts if h.report.name == worker)
+        states = [c.status for c in host.report.containers]
+        seen.append((str(host.verdict), tuple(states), tuple(sorted(f.code for f in host.findings))))
+        time.sleep(1.5)
+    assert {verdict_ for verdict_, _, _ in seen} == {verdict}, seen
