@@ -292,7 +292,8 @@ def _step2_containers(report, settings):
             queues = [report.probe.queue(key) for key in settings.queue_keys(container.role, "consumes", probed)
                       if report.probe is not None and report.probe.ran and report.probe.queue(key)]
             named = {f.evidence["job"] for f in found if f.code == "job-crash-loop"}
-            found += _worker_activity(host, container, queues, named)
+            at_start = any(f.code.startswith("worker-start-") for f in found)
+            found += _worker_activity(host, container, queues, named, at_start)
         # which workload each finding is about: check-host shows it under that workload's step
         findings += [dataclasses.replace(f, evidence=dict(f.evidence, workload=container.name)) for f in found]
     return findings
@@ -452,16 +453,17 @@ def _log_evidence(host, container):
     return []
 
 
-def _worker_activity(host, container, queues, named_jobs=()):
+def _worker_activity(host, container, queues, named_jobs=(), died_at_start=False):
     """Errors, redeliveries and idleness of one worker, from its logs and its own queue readings;
-    `named_jobs`: jobs a finding about its state already names, with their exceptions."""
+    `named_jobs`: jobs a finding about its state already names, with their exceptions;
+    `died_at_start`: a start-up failure names the exceptions it died of (they are on no job)."""
     logs, name, findings = container.logs, container.name, []
     errors = logs.count(MarkerKind.ERROR)
     if errors:
         findings.append(emit("worker-sqs-errors", [host], "%s: %s logged %d SQS error line(s) in the window, last at %s"
                              % (host, name, errors, logs.last(MarkerKind.ERROR)), {"count": errors}))
     completed = {s.job for s in logs.jobs(MarkerKind.COMPLETED)}
-    code_groups = [g for g in logs.exceptions if not is_aws_error(g)]
+    code_groups = [g for g in logs.exceptions if not is_aws_error(g) and not (died_at_start and not g.jobs)]
     explained = set(named_jobs)
     dead, dead_jobs = _dead_letters(host, container, queues, completed, code_groups)
     findings += dead

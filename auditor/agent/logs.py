@@ -156,6 +156,7 @@ class LogStory:
         self.pending = None                 # a failure line whose traceback may follow
         self.traceback = None               # the frames of the traceback being read
         self.exception = None               # a finished traceback's exception, until no chain follows
+        self.chained = False                # Python said the next traceback is a chain of this one
         self.seen_lines = self.earlier_lines = False
         self.kms = {"count": 0, "last": None, "keys": [], "actions": []}
         self.tasks = {}                     # job -> the task (type) a marker named for it (Celery's task names)
@@ -201,9 +202,11 @@ class LogStory:
                 self.kms[field] = sorted(set(self.kms[field]) | set(found))[:10]
         if text.startswith(TRACEBACK):
             job = self.pending[0] if self.pending else self.current_job()
-            if self.exception is not None:          # a chain: the last exception raised is the one that counts
+            if self.exception is not None and self.chained:     # a chain: the last exception raised counts
                 job = job or self.exception[3]
                 self.exception = None
+            self._flush_exception()             # else the previous one stands alone (a crash at each start)
+            self.chained = False
             self.pending = None
             self.traceback = {"frames": [], "job": job, "stamp": stamp}
             return True
@@ -225,6 +228,7 @@ class LogStory:
                 return True
             self.traceback = None
         if self.exception is not None and (not text.strip() or text.startswith(CHAINED)):
+            self.chained = self.chained or text.startswith(CHAINED)
             return True
         self._flush_exception()
         self._flush_pending()

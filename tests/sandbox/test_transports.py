@@ -87,7 +87,7 @@ def test_a_jump_host_with_an_unknown_key_is_named_as_the_jump_host(fleet, specs,
     known.write_text(key_line(fleet, jump))               # now the jump host is known, the target not
     outcome = run(via, connection)
     assert outcome.kind == "host-key-unknown", outcome
-    assert outcome.detail.startswith("[%s]:%d is not in" % (target.address, target.port)), outcome.detail
+    assert outcome.detail.startswith("[%s]:%d is not in" % (target.address, target.target.port)), outcome.detail
     known.write_text(key_line(fleet, target) + key_line(fleet, jump))
     assert run(via, connection).ok
 

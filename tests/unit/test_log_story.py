@@ -172,3 +172,18 @@ def test_a_worker_that_dies_at_start_is_said_by_its_cause_not_as_a_job_fault():
     assert diagnosis.startup_cause(group("SyntaxError", "invalid syntax")) == "code"
     assert diagnosis.startup_cause(group("KeyError", "'tier'")) is None            # a job's input, not the environment
     assert diagnosis.startup_cause(group("RuntimeError", "settings module failed to import")) is None
+
+
+def test_a_crash_at_each_start_is_counted_once_per_run_and_a_chain_once(tmp_path):
+    crash = ["Traceback (most recent call last):", '  File "/app/worker.py", line 114, in main',
+             "ModuleNotFoundError: No module named 'academy_transcode_pipeline'"]
+    result = scan(tmp_path, crash * 4, AI_MARKERS)
+    (group,) = result["exceptions"]
+    assert group["type"] == "ModuleNotFoundError" and group["count"] == 4
+    chain = ["Traceback (most recent call last):", '  File "/app/settings.py", line 9, in env', "KeyError: 'X'", "",
+             "During handling of the above exception, another exception occurred:", ""] + \
+        ["Traceback (most recent call last):", '  File "/app/settings.py", line 11, in env',
+         "django.core.exceptions.ImproperlyConfigured: Set the X environment variable"]
+    result = scan(tmp_path, chain, AI_MARKERS)
+    (group,) = result["exceptions"]
+    assert group["type"].endswith("ImproperlyConfigured") and group["count"] == 1
