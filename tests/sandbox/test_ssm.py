@@ -93,18 +93,19 @@ def test_ctrl_c_cancels_the_commands_still_running(fleet, mixed):
     inventory, stand_in = mixed
     video = scenarios.instance_id(fleet.host("video-1").spec)
     stand_in.set_mode(video, "slow", delay=60)
+    earlier = len(stand_in.recorded())         # the request log holds the earlier tests' commands too
     process = subprocess.Popen([FAB, "audit", "-i", str(inventory), "-f", "json"], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=dict(os.environ, NO_COLOR="1"))
     deadline = time.monotonic() + 60
-    while not [r for r in stand_in.recorded("SendCommand") if video in r["InstanceIds"]]:
+    while not [r for r in stand_in.recorded()[earlier:] if r["action"] == "SendCommand" and video in r["InstanceIds"]]:
         assert time.monotonic() < deadline and process.poll() is None, "the command was never sent"
         time.sleep(0.2)
     time.sleep(1)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err[-2000:]
-    cancelled = {i for r in stand_in.recorded("CancelCommand") for i in r["InstanceIds"]}
+    cancelled = {i for r in stand_in.recorded()[earlier:] if r["action"] == "CancelCommand" for i in r["InstanceIds"]}
     assert video in cancelled           # ai-1 too, if its agent had not finished yet
     assert cancelled <= {video, scenarios.instance_id(fleet.host("ai-1").spec)}
     hosts = {h["name"]: h for h in json.loads(out)["hosts"]}
@@ -145,7 +146,7 @@ def test_the_stand_in_runs_a_command_as_the_real_ssm_agent_does(fleet, mixed):
     ssm = boto3.client("ssm", region_name=scenarios.REGION, endpoint_url=stand_in.endpoint,
                        aws_access_key_id=key_id, aws_secret_access_key=secret)
     instance = scenarios.instance_id(fleet.host("video-1").spec)
-    script = ['echo "uid=$(id -u)"', 'echo "cwd=$(pwd -P)"', 'env | sort',
+    script = ['echo "uid=$(id -u)"', 'echo "cwd=$(pwd -P)"', "tr '\\0' '\\n' < /proc/$$/environ",  # as exec'd
               'docker ps --format "{{.Names}}"', 'head -c 3000 /dev/zero | tr "\\0" x >&2']
     command_id = ssm.send_command(InstanceIds=[instance], DocumentName="AWS-RunShellScript",
                                   Parameters={"commands": script})["Command"]["CommandId"]
@@ -160,6 +161,7 @@ def test_the_stand_in_runs_a_command_as_the_real_ssm_agent_does(fleet, mixed):
     env = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
     assert env["uid"] == "0" and "HOME" not in env and "USER" not in env and "DOCKER_HOST" not in env
     assert env["PATH"] == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"
+    # the environment sh was started with says PWD /usr/bin; the working directory is elsewhere
     assert env["PWD"] == "/usr/bin" and env["cwd"] != "/usr/bin" and "orchestration" in env["cwd"]
     assert env["AWS_SSM_INSTANCE_ID"] == instance
     assert "academy-video-worker" in out                        # the host's daemon, at the default socket
