@@ -283,7 +283,7 @@ def _step2_containers(report, settings):
     findings = []
     for container in report.containers:
         found = _process_state(host, container, settings) if container.is_process \
-            else _container_state(host, container)
+            else _container_state(host, container, settings)
         if container.present or container.is_process:
             found += _log_evidence(host, container) + _kms_denied(host, container)
         if container.logs.read and settings.consumes(container.role):
@@ -293,7 +293,7 @@ def _step2_containers(report, settings):
                       if report.probe is not None and report.probe.ran and report.probe.queue(key)]
             named = {f.evidence["job"] for f in found if f.code == "job-crash-loop"}
             at_start = any(f.code.startswith("worker-start-") for f in found)
-            found += _worker_activity(host, container, queues, named, at_start)
+            found += _worker_activity(host, container, queues, settings, named, at_start)
         # which workload each finding is about: check-host shows it under that workload's step
         findings += [dataclasses.replace(f, evidence=dict(f.evidence, workload=container.name)) for f in found]
     return findings
@@ -320,7 +320,7 @@ def _process_state(host, process, settings):
     return []       # running, or no way to tell was configured
 
 
-def _container_state(host, container):
+def _container_state(host, container, settings):
     name = container.name
     if container.present is None:
         return [emit("docker-unavailable", [host], "%s: could not inspect %s (%s)" % (host, name, container.missing),
@@ -334,9 +334,10 @@ def _container_state(host, container):
         loop = crash_loop_job(container)
         if loop is not None:
             job, exits, error = loop
-            return [emit("job-crash-loop", [host], "%s: %s exited %d time(s) in the window right after job %s failed%s, "
+            return [emit("job-crash-loop", [host], "%s: %s exited %d time(s) in the window right after %s failed%s, "
                          "and was restarted (restart count %d)" % (
-                             host, name, exits, job, " (%s)" % error if error else "", container.restart_count),
+                             host, name, exits, _job_label(container, settings, job),
+                             " (%s)" % error if error else "", container.restart_count),
                          {"job": job, "exits": exits, "error": error}, job=job, error=error or "see its traceback")]
         startup = startup_failure(container)
         if startup is not None:
@@ -453,7 +454,7 @@ def _log_evidence(host, container):
     return []
 
 
-def _worker_activity(host, container, queues, named_jobs=(), died_at_start=False):
+def _worker_activity(host, container, queues, settings, named_jobs=(), died_at_start=False):
     """Errors, redeliveries and idleness of one worker, from its logs and its own queue readings;
     `named_jobs`: jobs a finding about its state already names, with their exceptions;
     `died_at_start`: a start-up failure names the exceptions it died of (they are on no job)."""
@@ -465,18 +466,19 @@ def _worker_activity(host, container, queues, named_jobs=(), died_at_start=False
     completed = {s.job for s in logs.jobs(MarkerKind.COMPLETED)}
     code_groups = [g for g in logs.exceptions if not is_aws_error(g) and not (died_at_start and not g.jobs)]
     explained = set(named_jobs)
-    dead, dead_jobs = _dead_letters(host, container, queues, completed, code_groups)
+    dead, dead_jobs = _dead_letters(host, container, queues, completed, code_groups, settings)
     findings += dead
     explained |= dead_jobs
     repeated = {job: n for job, n in logs.repeated_receipts.items() if n >= REPEATED_RECEIPTS and job not in completed}
     failing = {job: n for job, n in repeated.items() if job not in explained}
     if failing:
         findings.append(emit("job-repeated-failure", [host], "%s: %s received the same job(s) again and again without "
-                             "completing them: %s%s" % (host, name, ", ".join("%s x%d" % i for i in failing.items()),
+                             "completing them: %s%s" % (host, name, ", ".join("%s x%d" % (_job_label(container, settings, job), n)
+                                                                           for job, n in failing.items()),
                                                         _raised(code_groups, failing)), {"jobs": failing}))
     explained |= set(repeated)
-    findings += _exceptions(host, container, code_groups, explained, completed, errors)
-    findings += _stuck(host, container, queues)
+    findings += _exceptions(host, container, code_groups, explained, completed, errors, settings)
+    findings += _stuck(host, container, queues, settings)
     findings += _processed_twice(host, container, queues, completed, repeated)
     waiting = sum(q.waiting or 0 for q in queues if q.ok)
     idle = container.running and not errors and not logs.count(MarkerKind.RECEIVED) and waiting > 0
@@ -490,13 +492,21 @@ def _worker_activity(host, container, queues, named_jobs=(), died_at_start=False
     return findings
 
 
+def _job_label(container, settings, job):
+    """A job as the role's findings name it: both ids when the worker logged its own beside the
+    followed one ("job 1234, video 567")."""
+    role = settings.role(container.role) if container.role in settings.role_defs else None
+    alias = container.logs.aliases.get(job) if container.logs.read else None
+    return role.job_name(job, alias) if role is not None else "job %s" % job
+
+
 def _raised(groups, jobs):
     """'; raised X at F' for the exception groups that hit these jobs ('' when none did)."""
     hit = [g.label for g in groups if set(g.jobs) & set(jobs)]
     return "; raised %s" % ", ".join(hit[:3]) if hit else ""
 
 
-def _dead_letters(host, container, queues, completed, groups):
+def _dead_letters(host, container, queues, completed, groups, settings):
     """(findings, jobs they name) for consumed queues whose dead-letter queue holds messages while
     SQS answers and the worker runs; an unreadable dead-letter queue is not judged here."""
     findings, named = [], set()
@@ -511,21 +521,22 @@ def _dead_letters(host, container, queues, completed, groups):
                              "%s (after %s receives)%s%s" % (
                                  host, letter.depth, letter.name, queue.name, letter.max_receive_count,
                                  "; %s received these job(s) that often without completing them: %s" % (
-                                     container.name, ", ".join("%s x%d" % i for i in sorted(jobs.items())))
+                                     container.name, ", ".join("%s x%d" % (_job_label(container, settings, job), n)
+                                                               for job, n in sorted(jobs.items())))
                                  if jobs else "", _raised(groups, jobs)),
                              {"queue": queue.key, "dead_letter": letter.name, "depth": letter.depth,
                               "jobs": sorted(jobs)}))
     return findings, named
 
 
-def _exceptions(host, container, groups, explained, completed, sqs_errors):
+def _exceptions(host, container, groups, explained, completed, sqs_errors, settings):
     """The code's own exceptions on jobs no other finding names: the code side when other jobs
     complete (or nothing on the SQS side failed), grouped by type and innermost application frame."""
     fresh = [g for g in groups if not g.jobs or not set(g.jobs) <= explained]
     if not fresh or (sqs_errors and not completed):
         return []
-    shown = "; ".join("%s x%d%s, last at %s" % (g.label, g.count, " (jobs %s)" % ", ".join(g.jobs[-5:]) if g.jobs
-                                               else "", g.last or "?") for g in fresh[:5])
+    shown = "; ".join("%s x%d%s, last at %s" % (g.label, g.count, " (%s)" % "; ".join(
+        _job_label(container, settings, job) for job in g.jobs[-5:]) if g.jobs else "", g.last or "?") for g in fresh[:5])
     return [emit("worker-exceptions", [host], "%s: %s raised %d exception(s) of %d kind(s) in the window while %d "
                  "job(s) completed: %s" % (host, container.name, sum(g.count for g in fresh), len(fresh),
                                            len(completed), shown),
@@ -533,13 +544,14 @@ def _exceptions(host, container, groups, explained, completed, sqs_errors):
                   "completed": len(completed)}, where=fresh[0].where or fresh[0].label)]
 
 
-def _stuck(host, container, queues):
+def _stuck(host, container, queues, settings):
     stuck, timeout = stuck_jobs(container, queues)
     if not stuck:
         return []
     return [emit("job-stuck", [host], "%s: %s received %s and has neither completed nor failed it for %ss (the queue's "
                  "visibility timeout is %ss)" % (
-                     host, container.name, ", ".join(j.job for j in stuck[-5:]), round(max(j.age for j in stuck)),
+                     host, container.name, "; ".join(_job_label(container, settings, j.job) for j in stuck[-5:]),
+                     round(max(j.age for j in stuck)),
                      timeout), {"jobs": [j.job for j in stuck], "timeout": timeout},
                  container=container.name, timeout=timeout)]
 

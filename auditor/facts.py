@@ -253,6 +253,7 @@ class LogReading:
     run_ends: Tuple[RunEnd, ...] = ()
     open_jobs: Tuple[OpenJob, ...] = ()
     kms_denied: Optional[KmsDenied] = None
+    aliases: Mapping[str, str] = field(default_factory=dict, compare=False)     # job -> the worker's own id for it
 
     @property
     def read(self) -> bool:
@@ -456,7 +457,8 @@ def _logs(raw):
                                      for e in raw.get("exits") or ()),
                       open_jobs=tuple(OpenJob(job, at, age) for job, at, age in raw.get("open_jobs") or ()),
                       kms_denied=KmsDenied(kms.get("count", 0), kms.get("last"), tuple(kms.get("keys") or ()),
-                                           tuple(kms.get("actions") or ())) if kms else None)
+                                           tuple(kms.get("actions") or ())) if kms else None,
+                      aliases={str(k): str(v) for k, v in (raw.get("aliases") or {}).items()})
 
 
 def _container(raw, docker):

@@ -82,6 +82,16 @@ class Role:
     produces: Tuple[str, ...] = ()
     consumes: Tuple[str, ...] = ()
     markers: Tuple[Marker, ...] = ()
+    # what findings call the id the markers follow (`job`), and the worker's own id for it when a
+    # marker captures one beside it (`alias`): the reference video worker's are video and job
+    job_names: Tuple[str, ...] = ("job", "job")
+
+    def job_name(self, job: str, alias: Optional[str] = None) -> str:
+        """"job 1234, video 567" when the worker logged its own id beside the followed one."""
+        followed = "%s %s" % (self.job_names[0] if self.job_names else "job", job)
+        if alias and alias != job:
+            return "%s %s, %s" % (self.job_names[1] if len(self.job_names) > 1 else "id", alias, followed)
+        return followed
 
 
 @dataclass(frozen=True)
@@ -179,7 +189,8 @@ class Settings:
                            factory=SsmSettings)
     queues: Mapping[str, Queue] = doc(text="KEY -> `{name, env}`: the queue's name and the variable that overrides "
                                            "it", factory=dict)
-    role_defs: Mapping[str, Role] = doc(text="NAME -> `{container, log_source, produces, consumes, markers}`",
+    role_defs: Mapping[str, Role] = doc(text="NAME -> `{container, log_source, produces, consumes, markers, "
+                                             "job_names}`",
                                         factory=dict)
 
     @functools.cached_property

@@ -289,7 +289,7 @@ def scan_logs(workload, seconds, max_bytes, timeout):
     compiled = [(m, re.compile(m.pattern)) for m in workload.markers]
     found = {m.name: {"kind": m.kind, "queue": m.queue, "count": 0, "last": None, "jobs": [],
                       "minutes": {}} for m in workload.markers}
-    receipts, received_at, longest = {}, {}, 0.0
+    receipts, received_at, longest, aliases = {}, {}, 0.0, {}
     story = LogStory()
     lines, oldest = 0, None
     for line in newest.lines:
@@ -314,6 +314,8 @@ def scan_logs(workload, seconds, max_bytes, timeout):
                     del minutes[min(minutes)]
             captured = match.groupdict()
             job = captured.get("job")
+            if job and captured.get("alias") and len(aliases) < MAX_JOBS:
+                aliases[job] = captured["alias"]        # the worker's own id for the job it follows
             story.marker(marker.kind, job, captured.get("error"), stamp, epoch, captured.get("task"))
             if not job:
                 continue
@@ -327,5 +329,5 @@ def scan_logs(workload, seconds, max_bytes, timeout):
                 longest = max(longest, epoch - received_at[job])
     repeated = dict(sorted(((j, n) for j, n in receipts.items() if n > 1), key=lambda item: -item[1])[:20])
     return dict(story.finish(now), read=True, lines=lines, truncated_at=newest.max_bytes if newest.dropped else None,
-                oldest=oldest, markers=found, repeated_receipts=repeated,
+                oldest=oldest, markers=found, repeated_receipts=repeated, aliases=aliases,
                 longest_processing_seconds=round(longest, 3) if longest else None)

@@ -65,12 +65,12 @@ def test_runs_that_end_on_one_job_are_a_crash_loop_not_a_worker_down():
     worker = ContainerReading("academy-video-worker", "video-worker", True, status="running", restart_count=3,
                               logs=reading)
     assert diagnosis.crash_loop_job(worker) == ("77", 3, "RuntimeError")
-    [finding] = diagnosis._container_state("video-1", worker)
+    [finding] = diagnosis._container_state("video-1", worker, DEFAULT_SETTINGS)
     assert finding.code == "job-crash-loop" and "77" in finding.remedy
     # restarts that end on no job (a redeploy, a crash at start) stay a restarting container
     idle = _logs({"read": True, "exits": [{"at": "t", "after": None, "job": None, "type": None}] * 3})
     [finding] = diagnosis._container_state("video-1", ContainerReading(
-        "academy-video-worker", "video-worker", True, status="running", restart_count=3, logs=idle))
+        "academy-video-worker", "video-worker", True, status="running", restart_count=3, logs=idle), DEFAULT_SETTINGS)
     assert finding.code == "container-restarting"
 
 
@@ -107,7 +107,7 @@ def test_a_failure_line_without_traceback_is_grouped_by_its_text(tmp_path):
     [group] = reading.exceptions
     assert group.type is None and group.count == 3 and group.jobs == ("xl-0", "xl-1", "xl-2")
     worker = ContainerReading("academy-ai-worker-cpu", "ai-worker", True, status="running", logs=reading)
-    [finding] = diagnosis._worker_activity("ai-1", worker, [])
+    [finding] = diagnosis._worker_activity("ai-1", worker, [], DEFAULT_SETTINGS)
     assert finding.code == "worker-exceptions" and "1 job(s) completed" in finding.message
 
 
@@ -119,7 +119,7 @@ def test_aws_errors_in_tracebacks_stay_on_the_config_side(tmp_path):
     reading = _logs(scan(tmp_path, lines, AI_MARKERS))
     assert [diagnosis.is_aws_error(g) for g in reading.exceptions] == [True]
     worker = ContainerReading("academy-ai-worker-cpu", "ai-worker", True, status="running", logs=reading)
-    assert "worker-exceptions" not in [f.code for f in diagnosis._worker_activity("ai-1", worker, [])]
+    assert "worker-exceptions" not in [f.code for f in diagnosis._worker_activity("ai-1", worker, [], DEFAULT_SETTINGS)]
 
 
 def test_a_job_held_past_the_visibility_timeout_is_stuck_and_unknown_timeout_says_nothing(tmp_path):
@@ -128,9 +128,9 @@ def test_a_job_held_past_the_visibility_timeout_is_stuck_and_unknown_timeout_say
     assert [j.job for j in reading.open_jobs] == ["xl-4"] and reading.open_jobs[0].age >= 119
     worker = ContainerReading("academy-ai-worker-cpu", "ai-worker", True, status="running", logs=reading)
     queue = QueueReading("ai-basic", "q", "ap-northeast-2", url="u", attributes={"VisibilityTimeout": "30"})
-    assert [f.code for f in diagnosis._worker_activity("ai-1", worker, [queue])] == ["job-stuck"]
+    assert [f.code for f in diagnosis._worker_activity("ai-1", worker, [queue], DEFAULT_SETTINGS)] == ["job-stuck"]
     unknown = QueueReading("ai-basic", "q", "ap-northeast-2", url="u")
-    assert [f.code for f in diagnosis._worker_activity("ai-1", worker, [unknown])] == []
+    assert [f.code for f in diagnosis._worker_activity("ai-1", worker, [unknown], DEFAULT_SETTINGS)] == []
 
 
 def test_kms_denials_name_the_key_and_the_action(tmp_path):
@@ -151,10 +151,10 @@ def test_a_process_whose_runs_end_on_one_job_still_has_its_exception_reported(tm
         lines += video_crash(250 - n * 60, "77") + [started(249 - n * 60)]
     reading = _logs(scan(tmp_path, lines, VIDEO_MARKERS))
     process = ContainerReading("/var/log/video.log", "video-worker", True, status="running", logs=reading)
-    [finding] = diagnosis._worker_activity("video-1", process, [])
+    [finding] = diagnosis._worker_activity("video-1", process, [], DEFAULT_SETTINGS)
     assert finding.code == "job-repeated-failure" and "77 x3" in finding.message, finding.message
     assert "RuntimeError" in finding.message
-    assert [f.code for f in diagnosis._worker_activity("video-1", process, [], named_jobs={"77"})] == []
+    assert [f.code for f in diagnosis._worker_activity("video-1", process, [], DEFAULT_SETTINGS, named_jobs={"77"})] == []
 
 
 def test_a_worker_that_dies_at_start_is_said_by_its_cause_not_as_a_job_fault():
@@ -187,3 +187,15 @@ def test_a_crash_at_each_start_is_counted_once_per_run_and_a_chain_once(tmp_path
     result = scan(tmp_path, chain, AI_MARKERS)
     (group,) = result["exceptions"]
     assert group["type"].endswith("ImproperlyConfigured") and group["count"] == 1
+
+
+def test_a_job_is_named_by_both_ids_when_the_worker_logs_its_own_beside_the_followed_one(tmp_path):
+    lines = [started(300)]
+    for n in range(3):
+        lines += video_crash(250 - n * 60, "77") + [started(249 - n * 60)]
+    result = scan(tmp_path, lines, VIDEO_MARKERS)
+    assert result["aliases"] == {"77": "577"}          # video 77's job row is 577
+    worker = ContainerReading("academy-video-worker", "video-worker", True, status="running", restart_count=3,
+                              logs=_logs(dict(result, read=True)))
+    [finding] = diagnosis._container_state("video-1", worker, DEFAULT_SETTINGS)
+    assert finding.code == "job-crash-loop" and "right after job 577, video 77 failed" in finding.message
