@@ -123,3 +123,18 @@ def test_a_missing_log_file_names_the_file_reader_and_quotes_the_path():
     (finding,) = diagnosis._log_evidence("ai-1", ContainerReading("academy-ai-worker", "ai-worker", None,
                                                                   logs=journal, kind=WorkloadKind.JOURNALD))
     assert "systemd-journal" in finding.remedy and "docker" not in finding.remedy
+
+
+@pytest.mark.parametrize("name, words", [("startup-missing-env", "DJANGO_SECRET_KEY"),
+                                         ("startup-import-error", "academy_transcode_pipeline")])
+def test_a_start_up_failure_is_said_with_its_cause_in_every_format(name, words):
+    from auditor.render import render
+    scenario = SCENARIOS[name]
+    result = audit.assess(golden.runs_of(load(GOLDEN / ("%s.json" % name))))
+    document = json.loads(render(result, "json"))
+    assert {(h, f["code"], f["severity"]) for f in document["findings"] for h in f["hosts"]} == \
+        golden.expected_set(scenario)
+    assert {h["name"]: h["verdict"] for h in document["hosts"]}["ai-1"] == scenario.verdict("ai-1")
+    for fmt in ("table", "markdown", "html", "junit"):
+        text = render(result, fmt).replace("\\", "")        # Markdown escapes the underscores
+        assert all(code in text for _, code in scenario.expect) and words in text, fmt
