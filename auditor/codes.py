@@ -353,8 +353,8 @@ def emit(code, hosts, message, evidence=None, /, cause=None, **fields):
     remedy = dict(entry.causes).get(str(cause), entry.remedy)
     words = {name: quote(value) if name in SHELL_WORDS and isinstance(value, str) else value
              for name, value in fields.items()}
-    return Finding(code, entry.severity, tuple(hosts), message, remedy.format(program=program_name(), **words), entry.step,
-                   evidence or {})
+    return Finding(code, entry.severity, tuple(hosts), message, remedy.format(program=program_name(), **words),
+                   entry.step, evidence or {})
 
 
 def causes_of(findings):

@@ -473,8 +473,8 @@ def _worker_activity(host, container, queues, settings, named_jobs=(), died_at_s
     failing = {job: n for job, n in repeated.items() if job not in explained}
     if failing:
         findings.append(emit("job-repeated-failure", [host], "%s: %s received the same job(s) again and again without "
-                             "completing them: %s%s" % (host, name, ", ".join("%s x%d" % (_job_label(container, settings, job), n)
-                                                                           for job, n in failing.items()),
+                             "completing them: %s%s" % (host, name, ", ".join(
+                                 "%s x%d" % (_job_label(container, settings, job), n) for job, n in failing.items()),
                                                         _raised(code_groups, failing)), {"jobs": failing}))
     explained |= set(repeated)
     findings += _exceptions(host, container, code_groups, explained, completed, errors, settings)
@@ -535,8 +535,9 @@ def _exceptions(host, container, groups, explained, completed, sqs_errors, setti
     fresh = [g for g in groups if not g.jobs or not set(g.jobs) <= explained]
     if not fresh or (sqs_errors and not completed):
         return []
-    shown = "; ".join("%s x%d%s, last at %s" % (g.label, g.count, " (%s)" % "; ".join(
-        _job_label(container, settings, job) for job in g.jobs[-5:]) if g.jobs else "", g.last or "?") for g in fresh[:5])
+    def jobs_of(group):
+        return " (%s)" % "; ".join(_job_label(container, settings, job) for job in group.jobs[-5:]) if group.jobs else ""
+    shown = "; ".join("%s x%d%s, last at %s" % (g.label, g.count, jobs_of(g), g.last or "?") for g in fresh[:5])
     return [emit("worker-exceptions", [host], "%s: %s raised %d exception(s) of %d kind(s) in the window while %d "
                  "job(s) completed: %s" % (host, container.name, sum(g.count for g in fresh), len(fresh),
                                            len(completed), shown),

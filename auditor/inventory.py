@@ -252,7 +252,8 @@ def validate_settings(settings, path="auditor", record=Settings):
             _fail(settings, key, "%s.%s is %s, out of range" % (path, key, shown(value)),
                   "use a value from %s to %s" % expected.limits)
         if expected.choices and value not in expected.choices:
-            _fail(settings, key, "%s.%s is %s" % (path, key, shown(value)), "use one of: %s" % ", ".join(expected.choices))
+            _fail(settings, key, "%s.%s is %s" % (path, key, shown(value)),
+                  "use one of: %s" % ", ".join(expected.choices))
         if key == "log_source":
             _check_log_source(settings, value, path)
         elif expected.entries is not None:      # user-named entries: queues, role_defs

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Dict, Mapping, Optional, Tuple, Union
 
 from ..agent.wire import Word
-from ..shell import quote  # noqa: F401  (the transports' one quoting, re-exported)
+from ..shell import quote  # noqa: F401  (the one quoting, re-exported for the transports)
 
 if TYPE_CHECKING:
     from ..inventory import HostSpec

@@ -139,7 +139,8 @@ class OpenSSH(Transport):
             problem = self.key_problem(target.key_file)
             if problem not in (None, "protected"):
                 return RunOutcome(spec.name, K.KEY_UNUSABLE, seconds=time.monotonic() - started,
-                                  detail="%s: private key %s cannot be used: %s" % (spec.name, target.key_file, problem))
+                                  detail="%s: private key %s cannot be used: %s" % (
+                                      spec.name, target.key_file, problem))
         reused = self.reuses_connection(spec, connect_timeout)
         argv = self.argv(spec, command, connect_timeout)
         log.debug("%s: %s", spec.name, " ".join(shlex.quote(word) for word in argv[:-1]) + " <agent command>")
@@ -267,7 +268,8 @@ def _communicate(process, spec, timeout, hops, handshake, reused=False):
 def _stalled(stderr, spec, handshake):
     said = stderr.decode("utf-8", "replace").strip().splitlines()
     return "no SSH session with %s after %ss: the handshake or authentication stalled%s" % (
-        hop_label(spec.address, ssh_target(spec).port), round(handshake), " (ssh said: %s)" % said[-1][:200] if said else "")
+        hop_label(spec.address, ssh_target(spec).port), round(handshake),
+        " (ssh said: %s)" % said[-1][:200] if said else "")
 
 
 # -- classification of ssh's own failures (exit 255) ---------------------------------------------
@@ -329,8 +331,8 @@ def classify(stderr: str, spec: "HostSpec", connect_timeout: float, resolved: Di
     if found or "Host key verification failed" in text:
         name = found.group(2) if found else None
         where = hop_of(name) if name else "%s or one of its jump hosts" % hop_label(spec.address, target_port)
-        host, its_port = (name.strip("[]").rsplit("]:", 1)[0], name.rsplit(":", 1)[1]) if name and name.startswith("[") \
-            else (name or spec.address, 22 if name else target_port)
+        host, its_port = (name.strip("[]").rsplit("]:", 1)[0], name.rsplit(":", 1)[1]) \
+            if name and name.startswith("[") else (name or spec.address, 22 if name else target_port)
         return causes.unknown_key(where, "known_hosts (nor covered by a @cert-authority line)", host, its_port)
     found = re.search(r"(?:(\S+)@(\S+): )?Permission denied \(([^)]*)\)", text)
     if found:

@@ -148,7 +148,8 @@ def _check_names(name: str, address: str, user: Optional[str], jump: Optional[st
         jump_user, host, port = split_destination(element)
         problem = (name_problem(jump_user or "", REFUSED_IN_USER) if "@" in element else None) or \
             name_problem(host, REFUSED_IN_HOST) or \
-            (None if port.isdigit() and 1 <= int(port) <= 65535 else "its port %r is not a number from 1 to 65535" % port)
+            (None if port.isdigit() and 1 <= int(port) <= 65535 else
+             "its port %r is not a number from 1 to 65535" % port)
         if problem:
             raise TargetProblem(args_key, "host %r: jump host %s: %s" % (name, _SHOWN.repr(element), problem),
                                 "write each jump host as [user@]host[:port] (ProxyJump=a,b for a chain)")
