@@ -502,9 +502,7 @@ class ParamikoSSH(Transport):
             with self._lock:
                 self._open.difference_update(hop.connection for hop in hops)
             for hop in reversed(hops):
-                hop.connection.close()
-                if hop.wire is not None:        # a transport that never started leaves its socket (or proxy) open
-                    hop.wire.close()
+                _close_hop(hop)
         log.debug("%s: exit %s after %.2fs", spec.name, exited, time.monotonic() - started)
         return command_outcome(spec.name, exited, stdout, stderr, timeout, time.monotonic() - started)
 
@@ -587,6 +585,21 @@ class ParamikoSSH(Transport):
         finally:
             del client._auth
         hop.phase = "exec"
+
+
+def _close_hop(hop):
+    """Close a hop whatever it reached: Fabric closes only a connected client, so a transport left by
+    a failed authentication is stopped here, its thread joined *before* its socket closes (a thread
+    still reading a closed descriptor would read the next connection's bytes once the number is
+    reused); then the socket no transport took (no banner came), or the ProxyCommand, is closed."""
+    hop.connection.close()
+    transport = hop.connection.client.get_transport()
+    if transport is not None:
+        transport.close()                   # stops and joins its thread, then closes its socket
+        if transport.is_alive() and transport is not threading.current_thread():
+            transport.join(5)               # one that never became active still has a thread to end
+    if hop.wire is not None:
+        hop.wire.close()
 
 
 def _exec(connection, command, timeout):
