@@ -462,7 +462,7 @@ def main():
 
 
 def flag_table():
-    """The README's flag table, generated from the tasks' own parsers (a test keeps them equal):
+    """The docs' flag table (docs/usage.md), generated from the tasks' own parsers (a test keeps them equal):
     each flag once, with its short form, the tasks that take it and what it means."""
     flags = {}
     collection = namespace()

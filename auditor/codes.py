@@ -2,7 +2,7 @@
 
 Every rule emits findings through `emit()`, which refuses a code that is not
 registered here, so the severity, runbook step, implied verdict and remedy of
-a code live in one place. The README's code table is generated from `CODES`
+a code live in one place. The docs' code table (docs/findings.md) is generated from `CODES`
 (`python -m auditor.codes`) and a test keeps the two equal.
 
 Verdicts: each host's verdict is computed once, at the end of an audit, from
@@ -398,7 +398,7 @@ def explain(code):
 
 
 def markdown_table():
-    """The README's code table, generated from the registry."""
+    """The docs' code table (docs/findings.md), generated from the registry."""
     lines = ["| code | severity | step | verdict | meaning |", "|---|---|---|---|---|"]
     for entry in _TABLE:
         lines.append("| `%s` | %s | %d | %s | %s |" % (entry.code, entry.severity, entry.step,

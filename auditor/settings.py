@@ -3,7 +3,7 @@ say, as frozen records built once per host when the inventory is read.
 
 Each field's type, generic default and meaning live here; the inventory's validation (file:line,
 "did you mean") reads its types from these records, the generic defaults every merge starts from
-are `Settings()`, and the README's settings reference is generated from the same fields. Every
+are `Settings()`, and the settings reference (docs/inventory.md) is generated from the same fields. Every
 other module reads attributes: nothing downstream indexes a settings dict by string.
 """
 import collections.abc
@@ -273,7 +273,7 @@ def _convert(hint, value):
     return value
 
 
-# -- the schema, for validation and the README ------------------------------------------------
+# -- the schema, for validation and the docs --------------------------------------------------
 
 @dataclass(frozen=True)
 class Field:
@@ -327,7 +327,7 @@ def generic_defaults():
 
 
 def settings_table():
-    """The README's settings reference (`python -m auditor.settings`)."""
+    """The settings reference in docs/inventory.md (`python -m auditor.settings`)."""
     lines = ["| setting | generic default | meaning |", "|---|---|---|"]
     defaults = GENERIC.as_mapping()
     for item in fields(Settings):

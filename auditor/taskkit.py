@@ -63,7 +63,7 @@ class AuditTask(FabricTask):
 
     def get_arguments(self, ignore_unknown_help=None):
         """Invoke pops each flag's help as it builds the parser: keep it, so a second parser
-        (the README's flag table, a second run in one process) still explains every flag."""
+        (the docs' flag table, a second run in one process) still explains every flag."""
         helps = dict(self.help)
         try:
             return super().get_arguments(ignore_unknown_help)

@@ -104,7 +104,7 @@ def record(sandbox, scenario, directory, timeout=90, settle=20, say=print):
 
 
 def handmade_table(directory):
-    """The README's table of hand-made cases (`python -m sandbox.golden`): what each patches into a
+    """The docs' table of hand-made cases (docs/sandbox.md) (`python -m sandbox.golden`): what each patches into a
     recorded fleet because the sandbox cannot produce it for real, and what it must yield."""
     lines = ["| hand-made case | what the sandbox cannot produce, patched into a recorded fleet | exactly these "
              "findings | verdicts not ok |", "|---|---|---|---|"]

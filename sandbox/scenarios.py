@@ -1,7 +1,7 @@
 """The sandbox fleet's hosts and scenarios, as data.
 
 Each scenario is the healthy fleet plus one change, and says which finding
-codes it must produce on which hosts (the tests and the README read `expect`).
+codes it must produce on which hosts (the tests and docs/sandbox.md read `expect`).
 """
 import re
 import urllib.parse
@@ -366,7 +366,7 @@ def apply_changes(env, changes, resolve):
 
 
 def markdown_table():
-    """The README's scenario table, generated from SCENARIOS (`python -m sandbox.scenarios`)."""
+    """The docs' scenario table (docs/sandbox.md), generated from SCENARIOS (`python -m sandbox.scenarios`)."""
     lines = ["| scenario | what changes | exactly these findings | verdicts not ok |", "|---|---|---|---|"]
     for scenario in SCENARIOS.values():
         by_host = {}

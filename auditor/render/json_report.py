@@ -1,4 +1,4 @@
-"""JSON report, schema `fleet-audit/2` (documented in README.md)."""
+"""JSON report, schema `fleet-audit/2` (documented in docs/reports.md)."""
 import dataclasses
 import json
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List
