@@ -152,8 +152,8 @@ def _linked_to_causes(findings: List[Finding]) -> List[Finding]:
     linked = []
     for finding in findings:
         if codes.CODES[finding.code].consequence:
-            explained = {host: list(codes.causes_of(by_host[host])) for host in finding.hosts
-                         if codes.causes_of(by_host[host])}
+            causes = {host: codes.causes_of(by_host[host]) for host in finding.hosts}
+            explained = {host: list(found) for host, found in causes.items() if found}
             if explained:
                 finding = dataclasses.replace(finding, evidence=dict(finding.evidence, explained_by=explained))
         linked.append(finding)

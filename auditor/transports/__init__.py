@@ -5,6 +5,7 @@ Adding a transport: one module with a `Transport` subclass (base.py) that names 
 Ansible knows but the auditor does not support is refused with what to use instead. Nothing here
 loads a backend's library: a target is built from its declaring module alone.
 """
+import functools
 import importlib
 from typing import Dict, List, NamedTuple, Tuple, Type
 
@@ -51,9 +52,10 @@ def target_class(name: str) -> type:
     return importlib.import_module(BACKENDS[name].declared_in).TARGET
 
 
+@functools.lru_cache(maxsize=None)
 def failure_codes() -> Dict[str, str]:
     """Every failure kind a transport can end with -> its finding code (the common ones and each
-    backend's own)."""
+    backend's own): built once, not for every unreachable host."""
     codes = {str(kind): code for kind, code in FAILURE_CODES.items()}
     for backend in BACKENDS.values():
         declared = getattr(importlib.import_module(backend.declared_in), "FAILURE_CODES", {})
