@@ -13,7 +13,7 @@ from . import codes, collect, controller, crosshost, diagnosis, facts, fingerpri
 from .codes import Finding, Severity, Verdict
 from .errors import ExitStatus
 from .collect import HostRun
-from .inventory import HostSpec
+from .inventory import Bystander, HostSpec
 from .progress import Progress
 from .transports import OutcomeKind
 
@@ -53,7 +53,7 @@ def run_audit(inventory_path: PathLike, hosts: Optional[str] = None, roles: Opti
               parallel: Optional[int] = None, accept_new: bool = False, progress: Optional[Progress] = None,
               run_check_script: Optional[bool] = None, baseline: Optional[dict] = None, cross_check: bool = False,
               cross_check_progress: Optional[Progress] = None, specs: Optional[List[HostSpec]] = None,
-              announce: Optional[Callable[[str], None]] = None, left_out: Sequence[HostSpec] = ()) -> "AuditResult":
+              announce: Optional[Callable[[str], None]] = None, left_out: Sequence[Bystander] = ()) -> "AuditResult":
     """The whole audit; `specs`, when the caller has read the inventory already, are its hosts and
     `left_out` the inventory's others; `announce(text)` says what the operator must know (host keys
     trusted on first use)."""
@@ -74,13 +74,16 @@ def run_audit(inventory_path: PathLike, hosts: Optional[str] = None, roles: Opti
 
 
 def choose(inventory_path: PathLike, hosts: Optional[str] = None,
-           roles: Optional[str] = None) -> Tuple[List[HostSpec], List[HostSpec]]:
+           roles: Optional[str] = None) -> Tuple[List[HostSpec], Sequence[Bystander]]:
     """(the hosts to visit, the inventory's other hosts): a rule about a whole queue must know whose
     evidence an audit of part of the fleet (--hosts, --roles, check-host) did not gather."""
-    every = inventory.load_inventory(inventory_path)
-    chosen = inventory.select(every, hosts, roles)
-    names = {spec.name for spec in chosen}
-    return chosen, [spec for spec in every if spec.name not in names]
+    read = inventory.Inventory(inventory_path)
+    if roles:           # every host's roles are needed: their settings are built (once per group chain)
+        chosen = inventory.select(read.specs(), hosts, roles)
+    else:
+        names = inventory.select_names(read.names, hosts)
+        chosen = read.specs(names)
+    return chosen, read.bystanders([spec.name for spec in chosen])
 
 
 def collect_runs(inventory_path: PathLike, hosts: Optional[str] = None, roles: Optional[str] = None,
@@ -114,7 +117,7 @@ def run_cross_check(specs: Sequence[HostSpec], runs: Sequence[HostRun],
 
 def assess(runs: Sequence[HostRun], started: str = "", seconds: float = 0.0, inventory_path: str = "",
            baseline: Optional[dict] = None, check: Optional[controller.QueueLocations] = None,
-           left_out: Sequence[HostSpec] = ()) -> "AuditResult":
+           left_out: Sequence[Bystander] = ()) -> "AuditResult":
     """Pure: host runs -> the audit result. Rules first (per host, then fleet-wide), all
     reading facts; then one verdict pass over every finding naming each host. `left_out`: the
     inventory's hosts this audit did not visit (their evidence is missing, not clean)."""

@@ -22,7 +22,7 @@ from .facts import MarkerKind
 if TYPE_CHECKING:
     from .audit import HostResult     # audit imports this module
     from .controller import QueueLocations
-    from .inventory import HostSpec
+    from .inventory import Bystander
 
 V = TypeVar("V")
 SettingsOf = Callable[["HostResult"], Settings]      # a host's settings, from its name's spec
@@ -170,8 +170,8 @@ class QueueUsers:
 
 
 def queue_users(hosts: Sequence["HostResult"], settings_of: SettingsOf,
-                left_out: Sequence["HostSpec"] = ()) -> QueueUsers:
-    """`left_out`: HostSpecs of the inventory this audit did not visit. A role consuming every
+                left_out: Sequence["Bystander"] = ()) -> QueueUsers:
+    """`left_out`: the hosts of the inventory this audit did not visit. A role consuming every
     queue of its app (`*`, Celery's) may consume any queue the audited hosts use."""
     by_kind = {kind: _users_of(hosts, settings_of, kind) for kind in ("produces", "consumes")}
     used = sorted(set(by_kind["produces"]) | set(by_kind["consumes"]))

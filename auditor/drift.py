@@ -10,7 +10,7 @@ from . import files
 from .codes import program_name
 from .crosshost import ATTRIBUTES, is_attribute
 from .errors import UsageError
-from .inventory import yaml_error
+from .yamldoc import yaml_error
 from .render.json_report import SCHEMA
 
 

@@ -7,13 +7,14 @@ merged across levels (Ansible would replace it whole); every other variable
 follows Ansible's replace rule. Bad input raises one InventoryError naming the
 file, line, key and a fix.
 """
+import collections.abc
 import copy
 import dataclasses
 import difflib
+import functools
 import json
 import os
 import re
-import reprlib
 import shutil
 import subprocess
 import sys
@@ -29,46 +30,9 @@ from .errors import InventoryError
 from .render.sanitize import one_line
 from .profile import DEFAULT_PROFILE, load_profile, profile_path, shipped_profiles
 from .agent.wire import LogSourceKind
+from .yamldoc import Located, load_located, shown, yaml_error
 from .settings import EVERY_QUEUE, LOG_SOURCES, LogSource, Marker, Role, Settings, duration_seconds, \
     generic_defaults, schema_of
-
-
-class Located(dict):
-    """A mapping that remembers the file and line of each key."""
-
-    source = "?"
-    lines: dict = {}
-
-    def where(self, key=None):
-        line = self.lines.get(key) if key is not None else self.lines.get(None)
-        return "%s:%s" % (self.source, line) if line else self.source
-
-
-def _loader_for(path):
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def construct_mapping(loader, node):
-        loader.flatten_mapping(node)
-        mapping = Located()
-        mapping.source = str(path)
-        mapping.lines = {None: node.start_mark.line + 1}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            try:
-                duplicate = key in mapping
-            except TypeError:       # a list or mapping as a key
-                raise InventoryError("%s:%d: a key must be a name, not %s\n  fix: write KEY: VALUE" % (
-                    path, key_node.start_mark.line + 1, shown(key)))
-            if duplicate:           # YAML forbids it; Ansible would keep the last one without a word
-                raise InventoryError("%s:%d: %s appears twice in the same mapping (first at line %d)\n  fix: keep one "
-                                     "of them" % (path, key_node.start_mark.line + 1, shown(key), mapping.lines[key]))
-            mapping[key] = loader.construct_object(value_node, deep=True)
-            mapping.lines[key] = key_node.start_mark.line + 1
-        return mapping
-
-    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
-    return Loader
 
 
 def read_inventory_text(path):
@@ -89,27 +53,11 @@ def load_yaml(path, text=None):
     if text is None:
         text = read_inventory_text(path)
     try:
-        document = yaml.load(text, Loader=_loader_for(path))
+        document = load_located(text, path)
     except yaml.YAMLError as error:
         raise InventoryError("%s: not valid YAML: %s\n  fix: correct the YAML syntax at that line"
                              % yaml_error(error, text, path))
     return document if document is not None else Located()
-
-
-def yaml_error(error, text, path):
-    """(path:line, problem) of a YAML error, in the file's terms: PyYAML's own wording quotes its
-    input as `in "<unicode string>"`, which names nothing the operator has."""
-    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-    if mark:
-        where = "%s:%d" % (path, mark.line + 1)
-    elif isinstance(getattr(error, "position", None), int):     # a character YAML refuses (NUL, ...)
-        where = "%s:%d" % (path, text.count("\n", 0, error.position) + 1)
-    else:
-        where = str(path)
-    problem = getattr(error, "problem", None) or getattr(error, "reason", None) or \
-        " ".join(line.strip() for line in str(error).splitlines() if "<unicode string>" not in line)
-    context = getattr(error, "context", None)
-    return where, ("%s (%s)" % (problem, context) if context and getattr(error, "problem", None) else problem)
 
 
 @dataclass(frozen=True)
@@ -209,21 +157,6 @@ def _type_name(types):
     names = {bool: "true/false", int: "a number", float: "a number", dict: "a mapping", list: "a list",
              str: "a string"}
     return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in types if t is not type(None)))
-
-
-class _BoundedRepr(reprlib.Repr):
-    def repr_Located(self, value, level):      # the loader's mappings are dicts
-        return self.repr_dict(value, level)
-
-
-_SHOWN = _BoundedRepr()
-_SHOWN.maxlevel, _SHOWN.maxdict, _SHOWN.maxlist, _SHOWN.maxstring, _SHOWN.maxother = 2, 4, 4, 80, 80
-
-
-def shown(value):
-    """A value as an error message quotes it: bounded, whatever its size (a YAML alias bomb is
-    small on disk and endless when printed)."""
-    return _SHOWN.repr(value)
 
 
 def _fail(mapping, key, problem, fix):
@@ -367,19 +300,22 @@ def host_settings(user):
 
 
 def merge_vars(layers):
-    """Ansible precedence: later layers win; `auditor` is deep merged."""
-    merged = {}
+    """(the host's variables by Ansible's precedence, later layers winning; its `auditor:` layers
+    in order, deep merged into its settings once per distinct chain: Inventory._host_settings)."""
+    merged, chain = {}, []
     for layer in layers:
         for older, newer in OLDER_NAMES.items():    # an older name counts at its own layer
             if older in layer and newer not in layer:
                 layer = dict(layer, **{newer: layer[older]})
         for key, value in layer.items():
             if key == "auditor":
-                validate_settings(value if value is not None else {})
-                merged["auditor"] = deep_merge(merged.get("auditor", {}), value or {})
+                chain.append(value if value is not None else _NO_SETTINGS)
             else:
                 merged[key] = value
-    return merged
+    return merged, chain
+
+
+_NO_SETTINGS = Located()        # `auditor:` written with nothing under it
 
 
 # -- groups and hosts -------------------------------------------------------------
@@ -392,21 +328,35 @@ class _Group:
     parents: set = field(default_factory=set)
 
 
-def _vars_files(directory, name):
-    """group_vars/NAME(.yml|.yaml) or every file in group_vars/NAME/, in name order."""
-    found = []
-    for candidate in (directory / name, directory / (name + ".yml"), directory / (name + ".yaml")):
-        if candidate.is_file():
-            found.append(candidate)
-        elif candidate.is_dir():
-            found.extend(sorted(p for p in candidate.iterdir() if p.suffix in (".yml", ".yaml")))
-    layers = []
-    for path in found:
-        document = load_yaml(path)
-        if not isinstance(document, dict):
-            raise InventoryError("%s: must be a mapping of variables\n  fix: write KEY: VALUE lines" % path)
-        layers.append(document)
-    return layers
+class _VarsDirectory:
+    """group_vars/ or host_vars/ beside the inventory: listed once, so that 100,000 hosts without
+    a file of their own cost no 100,000 x 3 failed stat() calls."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        try:
+            self.entries = set(os.listdir(directory))
+        except OSError:
+            self.entries = set()
+
+    def layers(self, name):
+        """NAME(.yml|.yaml) or every file in NAME/, in name order."""
+        found = []
+        for candidate in (name, name + ".yml", name + ".yaml"):
+            if candidate not in self.entries:
+                continue
+            path = self.directory / candidate
+            if path.is_file():
+                found.append(path)
+            elif path.is_dir():
+                found.extend(sorted(p for p in path.iterdir() if p.suffix in (".yml", ".yaml")))
+        layers = []
+        for path in found:
+            document = load_yaml(path)
+            if not isinstance(document, dict):
+                raise InventoryError("%s: must be a mapping of variables\n  fix: write KEY: VALUE lines" % path)
+            layers.append(document)
+        return layers
 
 
 def _ansible_reads(path, text):
@@ -486,24 +436,108 @@ def _ansible_document(program, path, source):
 
 
 def load_inventory(path):
-    """Parse the inventory and return host specs in file order."""
-    path = Path(path)
-    document, from_ansible = _read_document(path)
-    tree = _GroupTree(path)
-    for top, body in document.items():
-        tree.walk(top, body, 0 if top == "all" else 1, None if top == "all" else "all")
-    if not tree.order:
-        raise InventoryError("%s: no hosts\n  fix: list hosts under all.hosts or all.children.GROUP.hosts" % path)
-    base = path.parent          # (Ansible's reader has applied group_vars/ and host_vars/ already)
-    group_layers = {name: g.vars + ([] if from_ansible else _vars_files(base / "group_vars", name))
-                    for name, g in tree.groups.items()}
-    specs = []
-    for host in tree.order:
-        ranked = tree.ranked_groups(host)
-        layers = [layer for name in ranked for layer in group_layers[name]]
-        layers += tree.host_vars[host] + ([] if from_ansible else _vars_files(base / "host_vars", host))
-        specs.append(_host_spec(host, merge_vars(layers), ranked, tree.host_vars[host], path, layers))
-    return specs
+    """Parse the inventory and return every host's spec in file order."""
+    return Inventory(path).specs()
+
+
+class Inventory:
+    """One inventory, read: its hosts in file order, each one's spec built when first asked for.
+
+    Hosts that share their groups' `auditor:` layers (almost all of them) share one settings
+    record, built and validated once; a host's spec is checked when it is built, so choosing a
+    few hosts of 100,000 pays for those few (an error in another host's own variables is raised
+    when that host is chosen, never hidden)."""
+
+    def __init__(self, path):
+        self.path = path = Path(path)
+        document, from_ansible = _read_document(path)
+        self.tree = tree = _GroupTree(path)
+        for top, body in document.items():
+            tree.walk(top, body, 0 if top == "all" else 1, None if top == "all" else "all")
+        if not tree.order:
+            raise InventoryError("%s: no hosts\n  fix: list hosts under all.hosts or all.children.GROUP.hosts" % path)
+        self.names = tree.order
+        self._files = not from_ansible      # (Ansible's reader has applied group_vars/ and host_vars/ already)
+        group_files, self._host_files = (_VarsDirectory(path.parent / kind) for kind in ("group_vars", "host_vars"))
+        self._group_layers = {name: g.vars + (group_files.layers(name) if self._files else [])
+                              for name, g in tree.groups.items()}
+        self._specs = {}
+        self._settings = {}         # ids of a host's `auditor:` layers, in order -> its Settings
+        self._validated = set()     # ids of the `auditor:` layers already checked
+
+    def specs(self, names=None):
+        """The specs of `names` (default: every host), in file order, each built and checked once."""
+        return [self.spec(name) for name in (self.names if names is None else names)]
+
+    def spec(self, name):
+        if name not in self._specs:
+            ranked, layers = self._layers(name)
+            variables, chain = merge_vars(layers)
+            self._specs[name] = _host_spec(name, variables, self._host_settings(chain), ranked,
+                                           self.tree.host_vars[name], self.path, layers)
+        return self._specs[name]
+
+    def bystanders(self, chosen):
+        """The hosts not in `chosen`, for rules about a whole queue: each one's name, roles and
+        settings, computed when first read (after the audit has connected). A host whose own
+        variables are wrong is left out here: its error is raised when it is audited."""
+        chosen = set(chosen)
+        return _Bystanders(self, [name for name in self.names if name not in chosen])
+
+    def _layers(self, name):
+        ranked = self.tree.ranked_groups(name)
+        layers = [layer for group in ranked for layer in self._group_layers[group]]
+        layers += self.tree.host_vars[name] + (self._host_files.layers(name) if self._files else [])
+        return ranked, layers
+
+    def _host_settings(self, chain):
+        """The settings of one chain of `auditor:` layers, validated and built once per distinct chain."""
+        key = tuple(map(id, chain))
+        if key not in self._settings:
+            merged = {}
+            for layer in chain:
+                if id(layer) not in self._validated:
+                    validate_settings(layer)
+                    self._validated.add(id(layer))
+                merged = deep_merge(merged, layer)
+            self._settings[key] = host_settings(merged)
+        return self._settings[key]
+
+
+class _Bystanders(collections.abc.Sequence):
+    """The inventory's hosts an audit does not visit, as HostSpec-like (name, roles, settings)
+    records computed on first use."""
+
+    def __init__(self, inventory, names):
+        self._inventory, self._names = inventory, names
+
+    @functools.cached_property
+    def _hosts(self):
+        found = []
+        for name in self._names:
+            try:
+                _, layers = self._inventory._layers(name)
+                found.append(Bystander(name, self._inventory._host_settings(merge_vars(layers)[1])))
+            except InventoryError:
+                continue
+        return found
+
+    def __getitem__(self, index):
+        return self._hosts[index]
+
+    def __len__(self):
+        return len(self._hosts)
+
+
+@dataclass(frozen=True)
+class Bystander:
+    """A host of the inventory an audit does not visit: what rules about a whole queue read of it."""
+    name: str
+    settings: Settings
+
+    @property
+    def roles(self):
+        return self.settings.roles
 
 
 def _read_document(path):
@@ -531,6 +565,7 @@ class _GroupTree:
         self.path = path
         self.groups = {"all": _Group("all")}
         self.host_vars, self.host_groups, self.order = {}, {}, []
+        self._ranked = {}
 
     def walk(self, name, body, depth, parent):
         group = self.groups.setdefault(name, _Group(name))
@@ -565,8 +600,15 @@ class _GroupTree:
         return seen
 
     def ranked_groups(self, host):
-        """The host's groups in Ansible's precedence order: all, then by depth, then by name."""
-        member_of = set(self.host_groups[host])
+        """The host's groups in Ansible's precedence order: all, then by depth, then by name (once
+        per distinct set of groups the hosts are listed in)."""
+        listed_in = frozenset(self.host_groups[host])
+        if listed_in not in self._ranked:
+            self._ranked[listed_in] = self._rank(listed_in)
+        return self._ranked[listed_in]
+
+    def _rank(self, listed_in):
+        member_of = set(listed_in)
         for name in list(member_of):
             member_of |= self.ancestors(name)
         member_of.add("all")
@@ -594,7 +636,7 @@ OLDER_NAMES = {"ansible_ssh_host": "ansible_host", "ansible_ssh_user": "ansible_
 PASSWORDS = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
 
 
-def _host_spec(name, variables, groups, own_layers, path, layers=()):
+def _host_spec(name, variables, settings, groups, own_layers, path, layers=()):
     for key in PASSWORDS:
         if variables.get(key):
             raise InventoryError("%s: host %r sets %s: the audit never logs in with a password (it would have to "
@@ -605,7 +647,6 @@ def _host_spec(name, variables, groups, own_layers, path, layers=()):
                 isinstance(variables.get(key), bool):
             raise InventoryError("%s: host %r: %s must be a string, not %s\n  fix: write %s as text"
                                  % (path, name, key, shown(variables[key]), key))
-    settings = host_settings(variables.get("auditor") or {})
     try:
         connection = transports.canonical(str(variables.get("ansible_connection") or transports.DEFAULT))
     except ValueError as error:
@@ -658,31 +699,47 @@ def host_names(hosts):
 
 def select(specs, hosts=None, roles=None):
     """Hosts by name and/or role; unknown names are a usage error, not an empty audit."""
+    names = select_names([s.name for s in specs], hosts)
+    named = set(names or ())
+    chosen = list(specs) if names is None else [s for s in specs if s.name in named]
+    return select_roles(specs, roles, hosts, chosen) if roles else chosen
+
+
+def select_names(names, hosts=None):
+    """The names `--hosts` asks for, in inventory order (None: every host); unknown ones are a
+    usage error, with the closest known name."""
     hosts = host_names(hosts)
-    chosen = list(specs)
-    if hosts is not None and not [h for h in hosts.split(",") if h.strip()]:
+    if hosts is None:
+        return None
+    wanted = [h.strip() for h in hosts.split(",") if h.strip()]
+    if not wanted:
         raise InventoryError("--hosts names no host\n  fix: give host names separated by commas")
-    if hosts:
-        wanted = [h.strip() for h in hosts.split(",") if h.strip()]
-        known = {s.name for s in specs}
-        missing = [h for h in wanted if h not in known]
-        if missing:
-            raise InventoryError("no host named %s in the inventory\n  fix: choose from %s"
-                                 % (", ".join(missing), ", ".join(sorted(known))))
-        chosen = [s for s in chosen if s.name in wanted]
-    if roles:
-        wanted_roles = {r.strip() for r in roles.split(",") if r.strip()}
-        known_roles = sorted({role for spec in specs for role in spec.roles})
-        unknown = sorted(wanted_roles - set(known_roles))
-        if unknown:
-            hints = ["%s (did you mean %r?)" % (r, close[0]) if close else r
-                     for r in unknown for close in [difflib.get_close_matches(r, known_roles, n=1)]]
-            raise InventoryError("no host has role %s\n  fix: choose from %s" % (
-                ", ".join(hints), ", ".join(known_roles) or "(no host has a role)"))
-        chosen = [s for s in chosen if wanted_roles & set(s.roles)]
-        if not chosen:
-            raise InventoryError("no host named %s has role %s\n  fix: check --hosts and --roles" % (
-                hosts, ", ".join(sorted(wanted_roles))))
+    known = set(names)
+    missing = [h for h in wanted if h not in known]
+    if missing:
+        hints = ["%s (did you mean %r?)" % (h, close[0]) if close else h
+                 for h in missing for close in [difflib.get_close_matches(h, names, n=1)]]
+        choices = ", ".join(sorted(known)) if len(known) <= 50 else "the %d hosts `fleet-audit hosts` lists" % len(known)
+        raise InventoryError("no host named %s in the inventory\n  fix: choose from %s" % (", ".join(hints), choices))
+    wanted = set(wanted)
+    return [name for name in names if name in wanted]
+
+
+def select_roles(specs, roles, hosts=None, among=None):
+    """The hosts among `among` (default: `specs`, the inventory's) that have one of `roles`
+    (comma-separated)."""
+    wanted_roles = {r.strip() for r in roles.split(",") if r.strip()}
+    known_roles = sorted({role for spec in specs for role in spec.roles})
+    unknown = sorted(wanted_roles - set(known_roles))
+    if unknown:
+        hints = ["%s (did you mean %r?)" % (r, close[0]) if close else r
+                 for r in unknown for close in [difflib.get_close_matches(r, known_roles, n=1)]]
+        raise InventoryError("no host has role %s\n  fix: choose from %s" % (
+            ", ".join(hints), ", ".join(known_roles) or "(no host has a role)"))
+    chosen = [s for s in (specs if among is None else among) if wanted_roles & set(s.roles)]
+    if not chosen:
+        raise InventoryError("no host named %s has role %s\n  fix: check --hosts and --roles" % (
+            hosts, ", ".join(sorted(wanted_roles))))
     return chosen
 
 

@@ -240,8 +240,14 @@ def _to_mapping(value):
     return value
 
 
+@functools.lru_cache(maxsize=None)
+def _hints(record):
+    """A record's field types, resolved once per class (typing resolves them anew on every call)."""
+    return typing.get_type_hints(record)
+
+
 def _from_mapping(record, mapping, **fixed):
-    hints = typing.get_type_hints(record)
+    hints = _hints(record)
     values = dict(fixed)
     for item in fields(record):
         if item.name in values or item.name not in mapping:
@@ -286,10 +292,12 @@ class Field:
     choices: Optional[tuple] = None     # the words it may be
 
 
+@functools.lru_cache(maxsize=None)
 def schema_of(record):
     """{key: Field} of a record, as an inventory writes it (an entry's own key or name is the key
-    of the mapping it is written under, not a field of its own)."""
-    hints = typing.get_type_hints(record)
+    of the mapping it is written under, not a field of its own): built once per record class,
+    read-only."""
+    hints = _hints(record)
     return {item.name: dataclasses.replace(_field(hints[item.name]), limits=item.metadata.get("limits"),
                                            choices=item.metadata.get("choices"))
             for item in fields(record) if item.name != ENTRY_KEY.get(record)}

@@ -1,6 +1,7 @@
 """Where an SSH transport reaches a host (both SSH backends share it): the target record, read from
 the host's Ansible variables as Ansible reads them, and refused where ssh would misread it.
 Imports nothing heavy: the inventory builds targets without loading an SSH library."""
+import re
 import reprlib
 import shlex
 from dataclasses import dataclass
@@ -85,7 +86,9 @@ def _port(raw: object) -> int:
 def ssh_arguments(text: str) -> Tuple[Optional[str], Optional[str], Tuple[str, ...]]:
     """(jump hosts, ProxyCommand, the other words) of ansible_ssh_common_args/extra_args: `-J x`,
     `-o ProxyJump=x`, `-o ProxyCommand=...` (also `-oKey=value` and `-o "Key value"`)."""
-    words = shlex.split(text or "")
+    if not text or text.isspace():
+        return None, None, ()
+    words = shlex.split(text)
     jump = proxy = None
     others = []
     index = 0
@@ -124,13 +127,16 @@ def split_destination(text: str) -> Tuple[Optional[str], str, str]:
     return user or None, host, port
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
 def name_problem(value: str, refused: frozenset) -> Optional[str]:
     """Why ssh would refuse or misread a user or host name (None when it is fine)."""
     if not value:
         return "it is empty"
     if value.startswith("-"):
         return "it starts with '-' (ssh would read it as an option)"
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if _CONTROL.search(value):
         return "it holds a control character"
     bad = sorted(set(value) & refused)
     return "it holds %s, which ssh refuses" % " ".join(repr(c) for c in bad) if bad else None

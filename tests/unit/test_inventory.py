@@ -117,3 +117,48 @@ def test_missing_file_and_selection_errors(tmp_path):
 ])
 def test_jump_hosts_and_proxy_commands_from_common_args(args, expected):
     assert ssh_arguments(args) == expected
+
+
+def test_hosts_that_share_their_groups_settings_share_one_record_and_a_hosts_own_layer_gets_its_own(tmp_path):
+    inv = write(tmp_path, """
+        all:
+          vars: {auditor: {log_window: 30m}}
+          children:
+            api:
+              vars: {auditor: {roles: [api]}}
+              hosts:
+                a1: {ansible_host: 10.0.0.1}
+                a2: {ansible_host: 10.0.0.2}
+                a3: {ansible_host: 10.0.0.3, auditor: {log_window: 2h}}
+    """)
+    a1, a2, a3 = load_inventory(inv)
+    assert a1.settings is a2.settings and a1.settings.log_window == "30m"
+    assert a3.settings is not a1.settings and a3.settings.log_window == "2h" and a3.roles == ("api",)
+
+
+def test_choosing_hosts_builds_only_theirs_and_an_error_in_another_hosts_own_variables_waits_for_that_host(tmp_path):
+    from auditor.audit import choose
+    inv = write(tmp_path, """
+        all:
+          vars: {auditor: {roles: [video-worker]}}
+          hosts:
+            good: {ansible_host: 10.0.0.1}
+            broken:
+              ansible_host: 10.0.0.2
+              auditor: {log_window: nonsense}
+    """)
+    chosen, left_out = choose(inv, hosts="good")
+    assert [spec.name for spec in chosen] == ["good"]
+    assert [host.name for host in left_out] == []       # its settings cannot be read: not a bystander either
+    with pytest.raises(InventoryError, match=r"inventory.yaml:8: auditor.log_window is 'nonsense'"):
+        choose(inv, hosts="broken")
+    with pytest.raises(InventoryError, match="log_window"):
+        load_inventory(inv)             # `hosts` and a whole-fleet audit still say it
+
+
+def test_an_unknown_host_name_gets_a_did_you_mean_and_a_big_inventory_is_not_listed_in_the_message(tmp_path):
+    hosts = "".join("    web-%03d: {ansible_host: 10.0.0.%d}\n" % (n, n % 250 + 1) for n in range(120))
+    inv = write(tmp_path, "all:\n  hosts:\n" + hosts)
+    with pytest.raises(InventoryError) as error:
+        select(load_inventory(inv), "web-1000")
+    assert "did you mean 'web-100'?" in str(error.value) and "the 120 hosts `fleet-audit hosts` lists" in str(error.value)
