@@ -213,7 +213,7 @@ def inventory_table(specs: Sequence["HostSpec"], route: Callable[["HostSpec"], s
                ",".join(g for g in spec.groups if g != "all") or "-", spec.app.describe(), route(spec)]
         rows.append([terminal(cell) for cell in row])
     return tabulate(rows, headers=["host", "address", "user", "roles", "groups", "app environment", "reached by"],
-                    tablefmt="simple") + "\n\n%d host(s)" % len(specs)
+                    tablefmt="simple", disable_numparse=True) + "\n\n%d host(s)" % len(specs)
 
 
 CROSS_CHECK_HEADERS = ["queue", "region", "account", "profile", "waiting", "url"]
