@@ -23,8 +23,10 @@ def session_for(profile=None, config_file=None, credentials_file=None):
     return boto3.Session(botocore_session=core)
 
 
-def client_config(timeout):
+def client_config(timeout, attempts=2):
+    """botocore's settings for the controller's clients: `attempts` in all (botocore's own
+    `max_attempts` counts retries after the first, not attempts), each bounded by `timeout`."""
     from botocore.config import Config
 
-    return Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=float(timeout),
+    return Config(retries={"total_max_attempts": attempts, "mode": "standard"}, connect_timeout=float(timeout),
                   read_timeout=float(timeout), user_agent_extra=USER_AGENT)

@@ -185,7 +185,8 @@ class Settings:
                                        "`regions` ([]: all), `config_file`, `credentials_file`, `parallel`",
                                   factory=CrossCheckSettings)
     ssm: SsmSettings = doc(text="Run Command hosts: `region`, `profile`, `bucket`, `key_prefix`, `delivery_timeout`, "
-                                "`endpoint_url`, `s3_endpoint_url`, `config_file`, `credentials_file`",
+                                "`endpoint_url`, `s3_endpoint_url`, `config_file`, `credentials_file`, `api_rate` "
+                                "(SSM calls per second, shared by the audit)",
                            factory=SsmSettings)
     queues: Mapping[str, Queue] = doc(text="KEY -> `{name, env}`: the queue's name and the variable that overrides "
                                            "it", factory=dict)

@@ -50,6 +50,17 @@ class SandboxHostRuntime:
         env = dict(os.environ, DOCKER_BUILDKIT="0")
         return system.run(["docker", "-H", "unix://%s" % self.socket, *args], timeout=timeout, env=env)
 
+    def remove_container(self, name, timeout=60):
+        """`docker rm -f NAME`, done when the container is gone: a removal the daemon is still
+        finishing (from a run that was stopped mid-way) is waited for, not a failure."""
+        try:
+            self.docker("rm", "-f", name, timeout=timeout)
+        except SandboxError as error:
+            if "already in progress" not in str(error):
+                raise
+        system.wait_until(lambda: name not in self.docker("ps", "-a", "--format", "{{.Names}}").split(),
+                          timeout, "container %s to be removed" % name)
+
     def dockerd_pid(self):
         return system.read_pid(self.dockerd_pid_file)
 
@@ -132,7 +143,7 @@ class SandboxHostRuntime:
 
     def run_container(self, image, crashing, log_driver="json-file"):
         name = self.spec.container
-        self.docker("rm", "-f", name)
+        self.remove_container(name)
         restart = "always" if crashing else "unless-stopped"
         self.docker("run", "-d", "--name", name, "--network", "host", "--env-file", str(self.app_dir / ".env"),
                     "--restart", restart, "--log-driver", log_driver, "--label", "fleet-sandbox=1",
@@ -239,7 +250,7 @@ class Sandbox:
         host.start_dockerd()
         # a daemon that starts again restarts the last scenario's app (--restart unless-stopped): it
         # would enqueue into the fresh queues of this one. Gone before moto is reset.
-        host.docker("rm", "-f", host.spec.container)
+        host.remove_container(host.spec.container)
         return images.ensure_app_image(host.docker, host.spec.container, self.root / "cache")
 
     def _apply(self, scenario, active, image_tags):

@@ -14,13 +14,20 @@ the inline limit is cut as AWS cuts it (24,000 characters; stderr 8,000; ListCom
 Details output 2,500, stdout and stderr together), and uploaded in full to the S3 bucket the
 command names (moto's S3, with the sandbox admin's key).
 
+AWS's behaviours that matter at fleet scale are served too: each action has a token bucket per
+caller and answers `ThrottlingException` when it is empty (policy `rates`: {action: [per second,
+burst]}); GetCommandInvocation answers `InvocationDoesNotExist` for `invocation_delay` seconds
+after SendCommand (AWS is eventually consistent there); ListCommandInvocations pages its answer
+(`MaxResults` 1-50, at most `page_size` per page, `NextToken`).
+
 Configuration, re-read on every request (tests change it while the server runs):
   instances.json  {instance id: {"host": name, "docker_socket": path or null, "mode": "ok" |
                   "undeliverable" | "slow", "delay": seconds}}
   policy.json     {"allowed_keys": [access key ids], "denied": {key id: [actions]},
-                  "inline_limit": 24000, "s3": {"endpoint": url, "key_id": ..., "secret": ...}}
+                  "inline_limit": 24000, "s3": {"endpoint": url, "key_id": ..., "secret": ...},
+                  "rates": {action: [per second, burst]}, "invocation_delay": seconds, "page_size": n}
 Every request is appended to requests.jsonl (action, caller's key id, parameters without the
-command text). The caller is recognised by the access key id in its SigV4 Authorization header;
+command text, and the error it was answered with). The caller is recognised by the access key id in its SigV4 Authorization header;
 signatures are not verified (the stand-in tests the auditor, not AWS's crypto).
 
     python -m sandbox.ssm_standin DIRECTORY PORT
@@ -44,6 +51,11 @@ STDERR_LIMIT = 8000
 LIST_OUTPUT_LIMIT = 2500        # ListCommandInvocations with Details: stdout and stderr together
 AGENT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"
 REGION = "ap-northeast-2"
+# the sandbox's throttling (per caller and action: per second, burst) and consistency delay; the
+# auditor's default pace (auditor.ssm.api_rate, 20/s for all actions together) stays under them
+RATES = {"SendCommand": [10, 20], "ListCommandInvocations": [20, 40], "GetCommandInvocation": [20, 40],
+         "CancelCommand": [10, 20]}
+INVOCATION_DELAY = 0.5
 # in a mount namespace of its own: /run is private, its docker.sock the host's daemon (what `docker`
 # finds with no DOCKER_HOST), then the script runs as the agent runs it
 AS_THE_AGENT = ('mount -t tmpfs -o mode=755 tmpfs /run && touch /run/docker.sock && '
@@ -60,12 +72,39 @@ class Invocation:
         self.cancelled = threading.Event()
 
 
+class TokenBucket:
+    """`rate` calls per second with bursts of `burst`, as AWS meters an API per account and region."""
+
+    def __init__(self, rate, burst):
+        self.rate, self.burst = float(rate), float(burst)
+        self.tokens, self.stamp = float(burst), time.monotonic()
+
+    def take(self):
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
 class StandIn:
     def __init__(self, directory):
         self.directory = Path(directory)
         self.lock = threading.Lock()
         self.invocations = {}           # (command id, instance id) -> Invocation
         self.commands = {}              # command id -> its parameters
+        self.buckets = {}               # (caller's key id, action, rate, burst) -> TokenBucket
+
+    def admit(self, key_id, action, policy):
+        """False when the caller has used up its rate for this action (ThrottlingException)."""
+        rate = (policy.get("rates") or {}).get(action)
+        if not rate:
+            return True
+        with self.lock:
+            bucket = self.buckets.setdefault((key_id, action, *rate), TokenBucket(*rate))
+            return bucket.take()
 
     def config(self, name):
         try:
@@ -93,7 +132,7 @@ class StandIn:
         command = "\n".join(parameters.get("commands") or [])
         timeout = int((parameters.get("executionTimeout") or ["3600"])[0])
         command_id = str(uuid.uuid4())
-        self.commands[command_id] = {"bucket": body.get("OutputS3BucketName"),
+        self.commands[command_id] = {"sent": time.monotonic(), "bucket": body.get("OutputS3BucketName"),
                                      "prefix": body.get("OutputS3KeyPrefix") or "",
                                      "delivery": int(body.get("TimeoutSeconds") or 600)}
         slots = threading.BoundedSemaphore(max(1, int(str(body.get("MaxConcurrency") or "50").rstrip("%"))))
@@ -182,17 +221,27 @@ class StandIn:
     def list_command_invocations(self, body):
         with self.lock:
             found = [i for (command_id, _), i in self.invocations.items() if command_id == body.get("CommandId")]
+        asked = int(body.get("MaxResults") or 50)
+        if not 1 <= asked <= 50:
+            raise ApiError("ValidationException", "MaxResults: from 1 to 50, got %d" % asked)
+        size = min(asked, int(self.config("policy.json").get("page_size") or 50))
+        start = int(body.get("NextToken") or 0)
+        page, more = found[start:start + size], start + size < len(found)
         details = bool(body.get("Details"))
-        return {"CommandInvocations": [dict({"CommandId": i.command_id, "InstanceId": i.instance_id, "Status": i.status,
+        return dict({"NextToken": str(start + size)} if more else {}, CommandInvocations=[dict({"CommandId": i.command_id, "InstanceId": i.instance_id, "Status": i.status,
                                              "StatusDetails": i.details},
                                             **({"CommandPlugins": [{"Name": "aws:runShellScript", "Status": i.status,
                                                                     "Output": (i.stdout + i.stderr)[:LIST_OUTPUT_LIMIT],
                                                                     "ResponseCode": i.code}]} if details else {}))
-                                       for i in found]}
+                                       for i in page])
 
     def get_command_invocation(self, body):
         invocation = self.invocation(body)
-        limit = int(self.config("policy.json").get("inline_limit", 24000))
+        policy = self.config("policy.json")
+        if time.monotonic() < self.commands[invocation.command_id]["sent"] + float(policy.get("invocation_delay") or 0):
+            raise ApiError("InvocationDoesNotExist", "no invocation %s on %s yet" % (invocation.command_id,
+                                                                                   invocation.instance_id))
+        limit = int(policy.get("inline_limit", 24000))
         target = self.commands[invocation.command_id]
         return {"CommandId": invocation.command_id, "InstanceId": invocation.instance_id,
                 "Status": invocation.status, "StatusDetails": invocation.details,
@@ -236,7 +285,7 @@ def handler_for(stand_in):
             key_id = (re.search(r"Credential=([^/]+)/", self.headers.get("Authorization") or "") or [None, None])[1]
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
             shown = {k: v for k, v in body.items() if k != "Parameters"}
-            stand_in.record({"action": action, "key_id": key_id, "at": time.time(), **shown})
+            entry = {"action": action, "key_id": key_id, "at": time.time(), **shown}
             try:
                 policy = stand_in.config("policy.json")
                 if action not in ACTIONS:
@@ -244,9 +293,13 @@ def handler_for(stand_in):
                 if key_id not in policy.get("allowed_keys", []) or action in policy.get("denied", {}).get(key_id, []):
                     raise ApiError("AccessDeniedException", "User: %s is not authorized to perform: ssm:%s" % (
                         key_id, action))
+                if not stand_in.admit(key_id, action, policy):
+                    raise ApiError("ThrottlingException", "Rate exceeded")
                 answer, status = getattr(stand_in, ACTIONS[action])(body), 200
             except ApiError as error:
                 answer, status = {"__type": error.code, "message": str(error)}, error.status
+                entry["error"] = error.code
+            stand_in.record(entry)
             payload = json.dumps(answer).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/x-amz-json-1.1")
@@ -278,7 +331,8 @@ class SsmStandIn(system.LoopbackServer):
         """Instances (id -> host, env), the access keys allowed, where output goes in S3; the
         request log starts empty."""
         (self.directory / "instances.json").write_text(json.dumps(instances, indent=1))
-        self.set_policy(allowed_keys=allowed_keys, denied={}, inline_limit=24000, s3=s3)
+        self.set_policy(allowed_keys=allowed_keys, denied={}, inline_limit=24000, s3=s3, rates=RATES,
+                        invocation_delay=INVOCATION_DELAY, page_size=50)
         self.requests.write_text("")
 
     def set_policy(self, **changes):

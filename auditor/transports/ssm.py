@@ -3,7 +3,12 @@
 For fleets without SSH (instances managed by the SSM agent), AWS does the fan-out: one
 SendCommand (AWS-RunShellScript) reaches up to 50 instances that get the same command, AWS runs
 it with its own rate control (MaxConcurrency from --parallel), and the controller only polls
-ListCommandInvocations (with backoff) and reads each result with GetCommandInvocation.
+ListCommandInvocations (with backoff, page by page) and reads each result with
+GetCommandInvocation. AWS throttles these calls per account and region: every call is paced
+(`auditor.ssm.api_rate` per second, shared by the audit's threads), a ThrottlingException is
+retried after a jittered, growing pause, and an invocation AWS does not know yet right after
+SendCommand (InvocationDoesNotExist: eventual consistency) is asked for again; neither is ever a
+host's failure before the host's own deadline.
 
 Hosts arrive one per worker thread, as for SSH; `run` hands its host to a batch of hosts with the
 same command and the same AWS target (region, profile, bucket), sent after a short window or at 50
@@ -17,10 +22,12 @@ console and CloudTrail). The audit stays read-only toward SQS and the hosts.
 import base64
 import dataclasses
 import logging
+import random
 import re
 import threading
 import time
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, cast
 
@@ -55,6 +62,8 @@ class SsmSettings:
     s3_endpoint_url: Optional[str] = None
     config_file: Optional[str] = None
     credentials_file: Optional[str] = None
+    # AWS throttles each SSM action per account and region; staying under it costs less than retries
+    api_rate: float = _setting(20, limits=(0.1, 1000))
 
 
 INSTANCE_ID = re.compile(r"(i|mi)-[0-9a-f]{8,17}")
@@ -119,7 +128,11 @@ FAILURE_CODES = {SsmOutcome.NOT_MANAGED: "ssm-not-managed", SsmOutcome.DENIED: "
 INLINE_LIMIT = 24000        # characters of stdout GetCommandInvocation returns
 BATCH_LIMIT = 50            # instance ids per SendCommand
 BATCH_WINDOW = 0.2          # seconds a batch waits for more hosts with the same command
-API_TIMEOUT = 10            # seconds for each SSM or S3 call (one attempt each)
+API_TIMEOUT = 10            # seconds for each SSM or S3 call (one attempt each: retries are paced here)
+THROTTLED = {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
+NOT_YET = "InvocationDoesNotExist"
+BACKOFF_BASE, BACKOFF_CAP = 1.0, 20.0     # seconds: the first retry 0.5-1 s later, doubling per retry
+MIN_RATE = 0.5              # calls per second a throttled pace never goes below
 COMPRESSED = "fleet-facts-z1:"
 TERMINAL_STATUSES = {"Undeliverable", "TimedOut", "Cancelled", "Failed", "Success", "DeliveryTimedOut",
                    "ExecutionTimedOut", "Terminated", "InvalidPlatform", "AccessDenied"}
@@ -135,6 +148,48 @@ def decode_output(text: str) -> Optional[str]:
         return zlib.decompress(base64.b64decode(stripped[len(COMPRESSED):], validate=True)).decode() + "\n"
     except (ValueError, zlib.error):
         return None
+
+
+class Pacer:
+    """The calls of one audit's threads to one AWS account and region: at most `limit` per second
+    (a token bucket), halved at each ThrottlingException and regained slowly on success (as TCP
+    and botocore's adaptive mode do), so a fleet of 1,000 settles under AWS's rate instead of
+    retrying into it. Counts what it saw."""
+
+    def __init__(self, limit: float):
+        self.limit = self.rate = limit
+        self.tokens, self.stamp = 1.0, time.monotonic()
+        self.lock = threading.Lock()
+        self.calls: Counter = Counter()          # action -> calls made
+        self.throttled: Counter = Counter()      # action -> ThrottlingExceptions answered
+
+    def wait_turn(self, action: str) -> None:
+        while True:
+            with self.lock:
+                now = time.monotonic()
+                self.tokens = min(max(1.0, self.rate), self.tokens + (now - self.stamp) * self.rate)
+                self.stamp = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    self.calls[action] += 1
+                    return
+                pause = (1 - self.tokens) / self.rate
+            time.sleep(pause)
+
+    def answered(self, action: str, throttled: bool) -> None:
+        with self.lock:
+            if throttled:
+                self.throttled[action] += 1
+                self.rate = max(MIN_RATE, self.rate / 2)
+            else:
+                self.rate = min(self.limit, self.rate + 1 / max(1.0, self.rate))
+
+
+def backoff(attempt: int) -> float:
+    """Equal jitter: half of a pause that doubles with each retry, plus a random part of the other
+    half (retries spread out, yet never come back at once)."""
+    half = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt) / 2
+    return half + random.uniform(0, half)
 
 
 class Ticket:
@@ -173,6 +228,7 @@ class SSM(Transport):
         super().__init__(session)
         self._lock = threading.Lock()
         self._clients = {}
+        self._pacers = {}               # the AWS side's (region, profile, endpoint) -> Pacer
         self._open_batches = {}         # (target's AWS side, command, timeout) -> Batch still taking hosts
         self._running = {}              # command id -> (client, Batch)
 
@@ -187,12 +243,51 @@ class SSM(Transport):
         key = (service, target.region, target.profile, target.endpoint_url, target.s3_endpoint_url,
                target.config_file, target.credentials_file)
         with self._lock:
+            if service == "ssm" and key not in self._pacers:
+                self._pacers[key] = Pacer(target.api_rate)
             if key not in self._clients:
                 session = session_for(target.profile, target.config_file, target.credentials_file)
                 endpoint = target.endpoint_url if service == "ssm" else target.s3_endpoint_url
                 self._clients[key] = session.client(service, region_name=target.region, endpoint_url=endpoint,
-                                                    config=client_config(API_TIMEOUT))
+                                                    config=client_config(API_TIMEOUT, attempts=1 if service == "ssm" else 2))
             return self._clients[key]
+
+    def pacer(self, target: SsmTarget) -> Pacer:
+        self.client(target, "ssm")
+        return self._pacers[("ssm", target.region, target.profile, target.endpoint_url, target.s3_endpoint_url,
+                             target.config_file, target.credentials_file)]
+
+    def call(self, target: SsmTarget, action: str, deadline: float, retry_not_yet: bool = False,
+             **request: Any) -> Any:
+        """One SSM API call, paced; throttled (and, where asked, not-yet-known) answers are asked
+        again after a jittered pause until `deadline`, then raised as they came."""
+        pacer, attempt = self.pacer(target), 0
+        method = getattr(self.client(target, "ssm"), action)
+        while True:
+            pacer.wait_turn(action)
+            try:
+                answer = method(**request)
+            except Exception as error:  # classified: throttled and not-yet are retried, the rest raised
+                code = aws_error_code(error)
+                pacer.answered(action, throttled=code in THROTTLED)
+                if code not in THROTTLED and not (retry_not_yet and code == NOT_YET):
+                    raise
+                pause = backoff(attempt)
+                attempt += 1
+                if time.monotonic() + pause > deadline or self.session.closing.wait(pause):
+                    raise
+            else:
+                pacer.answered(action, throttled=False)
+                return answer
+
+    def api_calls(self) -> dict:
+        """{action: (calls, throttled)} over every AWS side this audit used: for benchmarks and --debug."""
+        totals: dict = {}
+        for pacer in list(self._pacers.values()):
+            for action, count in pacer.calls.items():
+                made, throttled = totals.get(action, (0, 0))
+                totals[action] = (made + count, throttled + pacer.throttled[action])
+        return totals
 
     # -- one host -------------------------------------------------------------------------------
 
@@ -232,7 +327,6 @@ class SSM(Transport):
 
     def _send(self, batch, tickets):
         target = batch.target
-        ssm = self.client(target, "ssm")
         request = {"DocumentName": "AWS-RunShellScript", "InstanceIds": [t.instance_id for t in tickets],
                    "Parameters": {"commands": [batch.command], "executionTimeout": [str(int(batch.timeout))]},
                    "TimeoutSeconds": max(30, int(target.delivery_timeout)),
@@ -240,8 +334,9 @@ class SSM(Transport):
                    "Comment": "fleet-audit (read-only audit)"}
         if target.bucket:
             request.update(OutputS3BucketName=target.bucket, OutputS3KeyPrefix=target.key_prefix)
+        deadline = time.monotonic() + target.delivery_timeout
         try:
-            command_id = ssm.send_command(**request)["Command"]["CommandId"]
+            command_id = self.call(target, "send_command", deadline, **request)["Command"]["CommandId"]
         except Exception as error:  # classified below, for every host of the batch
             code = aws_error_code(error)
             if code == "InvalidInstanceId" and len(tickets) > 1:
@@ -253,15 +348,15 @@ class SSM(Transport):
             return
         log.debug("ssm: command %s to %d instance(s)", command_id, len(tickets))
         with self._lock:
-            self._running[command_id] = (ssm, tickets)
+            self._running[command_id] = (target, tickets)
         try:
-            self._poll(ssm, command_id, batch, tickets)
+            self._poll(command_id, batch, tickets)
         finally:
             if not self.session.closing.is_set():      # on Ctrl-C, close_all cancels what it finds here
                 with self._lock:
                     self._running.pop(command_id, None)
 
-    def _poll(self, ssm, command_id, batch, tickets):
+    def _poll(self, command_id, batch, tickets):
         waiting = {t.instance_id: t for t in tickets}
         deadline = time.monotonic() + batch.target.delivery_timeout + batch.timeout + 30
         pause = 0.5
@@ -269,8 +364,7 @@ class SSM(Transport):
             time.sleep(pause)
             pause = min(pause * 1.5, 5)
             try:
-                pages = ssm.get_paginator("list_command_invocations").paginate(CommandId=command_id)
-                statuses = {i["InstanceId"]: i for page in pages for i in page["CommandInvocations"]}
+                statuses = self._invocations(batch.target, command_id, deadline)
             except Exception as error:  # a denied or failed poll is every waiting host's answer
                 code = aws_error_code(error)
                 for ticket in waiting.values():
@@ -281,14 +375,25 @@ class SSM(Transport):
                 if ticket is None or invocation["Status"] not in TERMINAL_STATUSES:
                     continue
                 del waiting[instance_id]
-                self._finish(ssm, command_id, batch, ticket, invocation)
+                self._finish(command_id, batch, ticket, invocation, deadline)
         if self.session.closing.is_set():
             return              # Ctrl-C: close_all cancels the unfinished and says so (not a timeout)
         for ticket in waiting.values():
             ticket.resolve(SsmOutcome.COMMAND_TIMEOUT, "Run Command did not finish on %s within %ss" % (
                 ticket.instance_id, round(deadline - ticket.started)))
 
-    def _finish(self, ssm, command_id, batch, ticket, invocation):
+    def _invocations(self, target, command_id, deadline):
+        """{instance id: invocation} of one command, every page of ListCommandInvocations."""
+        found, token = {}, None
+        while True:
+            request = dict(CommandId=command_id, MaxResults=BATCH_LIMIT, **({"NextToken": token} if token else {}))
+            page = self.call(target, "list_command_invocations", deadline, **request)
+            found.update((i["InstanceId"], i) for i in page["CommandInvocations"])
+            token = page.get("NextToken")
+            if not token:
+                return found
+
+    def _finish(self, command_id, batch, ticket, invocation, deadline):
         status, details = invocation["Status"], invocation.get("StatusDetails", "")
         if status == "Undeliverable" or details == "Undeliverable":
             return ticket.resolve(SsmOutcome.NOT_MANAGED, "Run Command could not deliver to %s: its SSM agent is not "
@@ -303,8 +408,9 @@ class SSM(Transport):
         if status == "Cancelled":
             return ticket.resolve(SsmOutcome.CANCELLED, "the command was cancelled on %s (%s)" % (ticket.instance_id, details))
         try:
-            result = ssm.get_command_invocation(CommandId=command_id, InstanceId=ticket.instance_id)
-        except Exception as error:  # denied, throttled: this host's answer
+            result = self.call(batch.target, "get_command_invocation", deadline, retry_not_yet=True,
+                               CommandId=command_id, InstanceId=ticket.instance_id)
+        except Exception as error:  # denied, or still throttled at the host's deadline: this host's answer
             return ticket.resolve(*poll_failure(aws_error_code(error), error, "GetCommandInvocation"))
         stdout = self._full_output(batch.target, command_id, ticket, result)
         if isinstance(stdout, tuple):
@@ -340,12 +446,12 @@ class SSM(Transport):
         """Ctrl-C: cancel every command still running, for the instances that have not finished."""
         with self._lock:
             running = list(self._running.items())
-        for command_id, (ssm, tickets) in running:
+        for command_id, (target, tickets) in running:
             unfinished = [t.instance_id for t in tickets if not t.done.is_set()]
             if not unfinished:
                 continue
             try:
-                ssm.cancel_command(CommandId=command_id, InstanceIds=unfinished)
+                self.client(target, "ssm").cancel_command(CommandId=command_id, InstanceIds=unfinished)
             except Exception:  # nothing more can be done on the way out; the report says not audited
                 log.debug("ssm: CancelCommand %s failed", command_id, exc_info=True)
             for ticket in tickets:

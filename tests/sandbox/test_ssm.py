@@ -33,6 +33,10 @@ def mixed(fleet):
     (stand_in.directory / "instances.json").write_text(json.dumps(instances))
 
 
+def camel_to_snake(action):
+    return "".join("_" + c.lower() if c.isupper() else c for c in action).lstrip("_")
+
+
 def codes_by_host(result):
     return {h.report.name: sorted(f.code for f in h.findings) for h in result.hosts}
 
@@ -136,6 +140,41 @@ def test_hosts_with_the_same_command_share_send_commands_of_at_most_50(fleet, mi
     assert {r["MaxConcurrency"] for r in sent} == {"120"}
 
 
+def test_150_throttled_instances_are_all_audited_in_few_calls_each(fleet, mixed):
+    """AWS's limits at scale, served by the stand-in: buckets far below what 150 instances ask at
+    once, invocations unknown for a second after SendCommand, pages of 25. Every host answers,
+    none fails because of it, the pace adapts (few throttled calls, each retried), and the calls
+    per instance stay at most 3 on average."""
+    from concurrent.futures import ThreadPoolExecutor
+    from auditor.transports import Session
+    inventory, stand_in = mixed
+    stand_in.set_policy(rates={"SendCommand": [1, 2], "ListCommandInvocations": [4, 4],
+                               "GetCommandInvocation": [10, 10]}, invocation_delay=1.0, page_size=25)
+    instances = json.loads((stand_in.directory / "instances.json").read_text())
+    api = instances[scenarios.instance_id(fleet.host("api-1").spec)]
+    ids = ["i-%017x" % (0x1000 + n) for n in range(150)]
+    (stand_in.directory / "instances.json").write_text(json.dumps(dict(instances, **{i: api for i in ids})))
+    template = next(s for s in load_inventory(inventory) if s.name == "video-1")
+    specs = [replace(template.with_target(address=i), name="t%03d" % n) for n, i in enumerate(ids)]
+    assert specs[0].target.api_rate == 20           # the default pace: above this stand-in's buckets
+    before = len(stand_in.recorded())
+    session = Session(parallel=150)
+    with ThreadPoolExecutor(150) as pool:
+        outcomes = list(pool.map(lambda spec: session.run(spec, "echo $((6 * 7))", 60, 5), specs))
+    assert [(o.kind, o.stdout.strip()) for o in outcomes] == [("ok", "42")] * 150
+    answered = stand_in.recorded()[before:]
+    errors = {code: sum(1 for r in answered if r.get("error") == code)
+              for code in ("ThrottlingException", "InvocationDoesNotExist")}
+    assert errors["ThrottlingException"] > 0 and errors["InvocationDoesNotExist"] > 0, errors     # really met
+    assert any(r.get("NextToken") for r in answered if r["action"] == "ListCommandInvocations")   # pages followed
+    assert len(answered) / 150 <= 3, (len(answered), errors)
+    counted = session.transport("community.aws.aws_ssm").api_calls()
+    recorded = {action: (sum(1 for r in answered if r["action"] == action),
+                         sum(1 for r in answered if r["action"] == action and r.get("error") == "ThrottlingException"))
+                for action in ("SendCommand", "ListCommandInvocations", "GetCommandInvocation")}
+    assert {action: counted.get(camel_to_snake(action)) for action in recorded} == recorded
+
+
 def test_the_stand_in_runs_a_command_as_the_real_ssm_agent_does(fleet, mixed):
     """Root, `sh` on a script file in an orchestration directory, the agent's own environment: no
     HOME or USER, a minimal PATH, PWD that is not the working directory, nothing of an SSH login
@@ -152,7 +191,10 @@ def test_the_stand_in_runs_a_command_as_the_real_ssm_agent_does(fleet, mixed):
                                   Parameters={"commands": script})["Command"]["CommandId"]
     deadline = time.monotonic() + 60
     while True:
-        answer = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance)
+        try:
+            answer = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance)
+        except ssm.exceptions.InvocationDoesNotExist:       # as AWS, just after SendCommand
+            answer = {"Status": "Pending"}
         if answer["Status"] not in ("Pending", "InProgress") or time.monotonic() > deadline:
             break
         time.sleep(0.5)
