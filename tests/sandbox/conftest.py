@@ -22,8 +22,11 @@ class Fleet:
             self.scenario = scenario
         return self.sandbox.inventory
 
-    def audit_until(self, predicate, timeout=60, inventory_path=None, **kwargs):
-        """Audit again until the fleet has produced the evidence (bounded wait)."""
+    def audit_until(self, predicate, timeout=180, inventory_path=None, **kwargs):
+        """Audit again until the fleet has produced the evidence (bounded wait). The deadline is
+        for a slow machine (the apps' first jobs come after their containers import boto3 on
+        overlays of overlays: over a minute on a stock root); a fast one returns as soon as the
+        evidence is there, so only a real failure pays for it."""
         deadline = time.monotonic() + timeout
         while True:
             result = audit.run_audit(inventory_path or self.sandbox.inventory, **kwargs)

@@ -21,7 +21,7 @@ def test_console_script_from_another_directory(fleet, tmp_path):
     listed = run(tmp_path, "--list").stdout
     assert "check-host" in listed and "preflight" in listed and "sandbox" not in listed
     inventory = str(fleet.use("healthy"))
-    healthy = fleet.audit_until(lambda r: r.exit_code == 0, timeout=30)
+    healthy = fleet.audit_until(lambda r: r.exit_code == 0)
     assert healthy.exit_code == 0
     done = run(tmp_path, "audit", "-i", inventory, "-f", "json")
     assert done.returncode == 0, done.stderr

@@ -44,7 +44,7 @@ def test_hosts_come_from_ec2_tags_and_are_audited(fleet, tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(sandbox.client_dir / "aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(sandbox.client_dir / "aws-credentials"))
 
-    result = fleet.audit_until(lambda r: r.exit_code == 0, timeout=30, inventory_path=tmp_path / "fleet.aws_ec2.yml")
+    result = fleet.audit_until(lambda r: r.exit_code == 0, inventory_path=tmp_path / "fleet.aws_ec2.yml")
     assert sorted(h.report.name for h in result.hosts) == sorted(hosts)
     assert {h.report.name: h.report.roles for h in result.hosts} == {n: (r,) for n, r in roles.items()}
     assert {h.report.name: h.verdict for h in result.hosts} == {name: "ok" for name in hosts}

@@ -31,7 +31,7 @@ def ssh(fleet, host, command):
          "root@%s" % fleet.host(host).spec.address, command], capture_output=True, text=True, timeout=60)
 
 
-def wait_for(predicate, timeout=45):
+def wait_for(predicate, timeout=180):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

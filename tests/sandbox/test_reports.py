@@ -44,7 +44,7 @@ def test_matrix_highlights_the_wrong_region_and_reports_render(fleet, tmp_path):
 
 def test_baseline_drift_and_snapshot_diff(fleet, tmp_path):
     fleet.use("healthy")
-    healthy = fleet.audit_until(lambda r: r.exit_code == 0, timeout=20)
+    healthy = fleet.audit_until(lambda r: r.exit_code == 0)
     baseline = {"app region": "ap-northeast-2", "account": "123456789012", "queue video name": "academy-video-jobs"}
     assert drift.drift(healthy, baseline) == []
     old = tmp_path / "healthy.json"

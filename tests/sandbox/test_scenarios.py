@@ -40,7 +40,7 @@ def test_scenario_yields_exactly_its_findings_and_verdicts(fleet, name):
 
 def test_healthy_fleet_has_no_error_and_exits_zero(fleet):
     inventory = fleet.use("healthy")
-    result = fleet.audit_until(lambda r: not r.findings, timeout=20)
+    result = fleet.audit_until(lambda r: not r.findings)
     assert [h.verdict for h in result.hosts] == ["ok", "ok", "ok"]
     assert [(f.code, f.hosts) for f in result.findings] == []
     assert not [row.attribute for row in result.matrix if row.deviating]
