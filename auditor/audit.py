@@ -5,13 +5,14 @@ is derived from it, never from the renderer.
 """
 import dataclasses
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from os import PathLike as _PathLike
-from typing import Callable, List, Optional, Sequence, Set, Tuple, Union
+from typing import Callable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from . import codes, collect, controller, crosshost, diagnosis, facts, fingerprints, inventory
 from .codes import Finding, Severity, Verdict
 from .errors import ExitStatus
+from .history import SinceOk
 from .collect import HostRun
 from .inventory import Bystander, HostSpec
 from .progress import Progress
@@ -40,6 +41,7 @@ class AuditResult:
     interrupted: Tuple[str, ...] = ()       # hosts not audited because of a Ctrl-C or SIGTERM
     interrupted_by: str = ""                # "SIGINT" or "SIGTERM" when interrupted
     job_flow: Tuple[crosshost.QueueFlow, ...] = ()     # per queue and minute, for the HTML report
+    since_ok: Mapping[str, SinceOk] = field(default_factory=dict)   # host -> what changed since it was last ok
 
     @property
     def exit_code(self) -> ExitStatus:

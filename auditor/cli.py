@@ -16,7 +16,7 @@ from pathlib import Path
 
 from invoke import Collection, Exit, ParseError, Program
 
-from . import __version__, codes, drift, files, transports
+from . import __version__, codes, drift, files, history as history_module, transports
 from . import audit as pipeline
 from . import inventory as inventory_module
 from .errors import ExitStatus, UsageError, exit_codes_text
@@ -24,6 +24,7 @@ from .progress import Progress
 from .settings import limits_of
 from .shell import command
 from .render import FORMATS, MATRIX_FORMATS, render, render_matrix, render_pieces, use_colour
+from .render.json_report import audit_dict
 from .render.sanitize import one_line, terminal
 from .render.steps import render_steps
 from .render.table import inventory_table, screen_width, wrap
@@ -169,14 +170,47 @@ def _exit_for(result):
         raise Exit(code=result.exit_code)
 
 
+HISTORY_HELP = {"history": "the history file (default: ~/.local/state/fleet-auditor/history.sqlite)",
+                "no-history": "record nothing in the history this time (auditor.history: false for always)"}
+
+
+def _open_history(specs, path=None, off=False):
+    """The history this run records in, opened before any host is visited (a history that cannot
+    be used stops the run with what to do, not after the audit); None when turned off."""
+    if off or not specs[0].settings.history:
+        return None
+    settings = specs[0].settings
+    try:
+        return history_module.History(Path(path) if path else history_module.default_path(),
+                                      settings.history_keep_days, settings.history_keep_audits)
+    except history_module.HistoryUnavailable as problem:
+        print("warning: this run is not recorded in the history: %s (--history PATH to choose another file, "
+              "--no-history to say nothing)" % terminal(str(problem)), file=sys.stderr)
+        return None
+
+
+def _remember(result, kind, kept):
+    """The result with what changed on each not-ok host since it was last ok; recorded."""
+    if kept is None:
+        return result
+    try:
+        result = dataclasses.replace(result, since_ok=kept.since_ok(audit_dict(result)))
+        kept.record(audit_dict(result), kind)
+    except history_module.sqlite3.Error as error:     # a full disk must not cost the report
+        print("warning: the audit was not recorded in %s (%s)" % (terminal(str(kept.path)), error), file=sys.stderr)
+    finally:
+        kept.close()
+    return result
+
+
 @task(help=dict(**{
     "matrix": "show the cross-host comparison matrix (--no-matrix hides it)",
     "matrix-only": "print only the comparison matrix (table, json or markdown)",
-}))
+}, **HISTORY_HELP))
 @guarded
 def audit(c, inventory="inventory.yaml", hosts=None, roles=None, parallel=None, format="table", output=None,
           accept_new_host_keys=False, matrix=True, matrix_only=False, cross_check=False, connect_timeout=None,
-          known_hosts=None, write_failed=None, debug=False):
+          known_hosts=None, write_failed=None, history=None, no_history=False, debug=False):
     """Audit every host in parallel: SQS from each app's environment, containers, logs, verdicts.
     Read-only toward SQS and the hosts; hosts the inventory reaches by SSM Run Command
     (ansible_connection: community.aws.aws_ssm) leave a command record in the AWS account."""
@@ -185,9 +219,11 @@ def audit(c, inventory="inventory.yaml", hosts=None, roles=None, parallel=None, 
     _check_output(output)
     _check_output(write_failed)
     specs, left_out = _hosts(inventory, hosts, roles, connect_timeout, known_hosts)
+    kept = _open_history(specs, history, no_history)
     result = pipeline.run_audit(inventory, parallel=_parallel(parallel), specs=specs, left_out=left_out,
                                 accept_new=accept_new_host_keys, progress=Progress("audit"), announce=_announce,
                                 cross_check=cross_check, cross_check_progress=_cross_check_progress())
+    result = _remember(result, "audit", kept)
     colour = use_colour() and not output
     _emit(render_matrix(result, format, colour) if matrix_only else render_pieces(result, format, colour, matrix),
           output)
@@ -201,11 +237,11 @@ def audit(c, inventory="inventory.yaml", hosts=None, roles=None, parallel=None, 
     "app-check": "also run the app's own check script: it calls ReceiveMessage, which hides a real job for "
                  "its visibility timeout",
     "raw": "print the host's raw facts (the agent's JSON, already redacted on the host), for bug reports",
-}))
+}, **HISTORY_HELP))
 @guarded
 def check_host(c, name, inventory="inventory.yaml", format="table", output=None, app_check=False,
                accept_new_host_keys=False, cross_check=False, raw=False, connect_timeout=None, known_hosts=None,
-               debug=False):
+               history=None, no_history=False, debug=False):
     """One host, the runbook's three steps in order, with what was seen, verdicts and remedies."""
     _check_format(format, ("table", "json"))
     _check_output(output)
@@ -220,16 +256,20 @@ def check_host(c, name, inventory="inventory.yaml", format="table", output=None,
         _emit(json.dumps(run.facts if run.facts is not None else {
             "transport": {"kind": run.outcome.kind, "detail": run.outcome.detail}}, indent=2), output)
         return
+    kept = _open_history(specs, history, no_history)
     result = pipeline.run_audit(inventory, accept_new=accept_new_host_keys, specs=specs, left_out=left_out,
                                 announce=_announce,
                                 run_check_script=app_check or None, cross_check=cross_check,
                                 cross_check_progress=_cross_check_progress())
+    result = _remember(result, "check-host", kept)
     if format == "json":
         _emit(render(result, "json"), output)
     else:
         api_roles = {role for role, definition in specs[0].settings.role_defs.items() if definition.produces}
-        _emit(render_steps(result.hosts[0], result.cross_check, [f for f in result.findings if f.step == 4],
-                           api_roles), output)
+        steps = render_steps(result.hosts[0], result.cross_check, [f for f in result.findings if f.step == 4],
+                             api_roles)
+        since = result.since_ok.get(result.hosts[0].report.name)
+        _emit(steps + ("\n\n" + terminal(since.line()) if since else ""), output)
     _exit_for(result)
 
 
@@ -237,11 +277,11 @@ def check_host(c, name, inventory="inventory.yaml", format="table", output=None,
     "baseline": "YAML file of expected values: `attribute: value` or `attribute: {role: value}` (attribute "
                 "names as in the comparison matrix)",
     "strict": "also fail on warnings",
-}))
+}, **HISTORY_HELP))
 @guarded
 def preflight(c, baseline, inventory="inventory.yaml", hosts=None, roles=None, parallel=None, format="table",
               output=None, accept_new_host_keys=False, strict=False, cross_check=False, connect_timeout=None,
-              known_hosts=None, write_failed=None, debug=False):
+              known_hosts=None, write_failed=None, history=None, no_history=False, debug=False):
     """Pre-release audit: fail (exit 1) when the fleet drifts from the baseline or has errors."""
     _check_format(format)
     _check_output(output)
@@ -249,10 +289,12 @@ def preflight(c, baseline, inventory="inventory.yaml", hosts=None, roles=None, p
     expected = drift.load_baseline(baseline)
     specs, left_out = _hosts(inventory, hosts, roles, connect_timeout, known_hosts)
     drift.check_roles(expected, {role for spec in specs for role in spec.settings.role_defs}, baseline)
+    kept = _open_history(specs, history, no_history)
     result = pipeline.run_audit(inventory, parallel=_parallel(parallel),
                                 accept_new=accept_new_host_keys, baseline=expected, progress=Progress("preflight"),
                                 specs=specs, left_out=left_out, announce=_announce,
                                 cross_check=cross_check, cross_check_progress=_cross_check_progress())
+    result = _remember(result, "preflight", kept)
     _emit(render_pieces(result, format, colour=use_colour() and not output), output)
     _write_failed(write_failed, result)
     if result.interrupted:
@@ -266,16 +308,53 @@ def preflight(c, baseline, inventory="inventory.yaml", hosts=None, roles=None, p
     print("preflight passed", file=sys.stderr)
 
 
-@task(help={"old": "an earlier saved audit (audit --format json --output FILE)", "new": "a later one"})
+@task(help={"old": "an earlier audit: a saved one (audit --format json --output FILE), or from the history: last, "
+                   "last-ok, an audit id, a time (2026-12-01T09:14)",
+            "new": "a later one, the same ways", "history": HISTORY_HELP["history"]})
 @guarded
-def diff(c, old, new):
-    """Show what changed between two saved audits: hosts, verdicts, values, findings.
+def diff(c, old, new, history=None):
+    """Show what changed between two audits (saved files or the history's): hosts, verdicts, values, findings.
 
     Exits 1 when something changed, 0 when nothing did (like `git diff --exit-code`)."""
-    lines = drift.diff_snapshots(drift.load_snapshot(old), drift.load_snapshot(new))
+    lines = drift.diff_snapshots(_snapshot(old, history), _snapshot(new, history))
     print("\n".join(one_line(line) for line in lines) if lines else "no change")
     if lines:
         raise Exit(code=1)
+
+
+def _snapshot(reference, history_path):
+    """A saved audit's file, else a history reference."""
+    if Path(reference).exists():
+        return drift.load_snapshot(reference)
+    kept = history_module.History(Path(history_path) if history_path else history_module.default_path())
+    try:
+        return kept.document(reference)
+    finally:
+        kept.close()
+
+
+@task(name="history", help={"host": "one host's changes (default: every host's)",
+                            "queue": "only the values of one queue (its key: video, ai-basic...)",
+                            "format": "table or json", "history": HISTORY_HELP["history"]})
+@guarded
+def history_(c, host=None, queue=None, format="table", history=None):
+    """What changed, audit after audit: one line per audit in which a host's verdict, values or findings changed."""
+    _check_format(format, ("table", "json"))
+    kept = history_module.History(Path(history) if history else history_module.default_path())
+    try:
+        changes = kept.timeline(host, "queue %s " % queue if queue else "")
+    finally:
+        kept.close()
+    if format == "json":
+        print(json.dumps([{"host": name, "audit": state.audit_id, "started": state.started, "verdict": state.verdict,
+                           "changes": what} for name, state, what in changes], indent=2))
+        return
+    if not changes:
+        print("no recorded audit%s" % (" of %s" % terminal(host) if host else ""), file=sys.stderr)
+        return
+    for name, state, what in changes:
+        print(one_line("%s  #%-5d %-12s %-12s %s" % (state.started, state.audit_id, name, state.verdict,
+                                                     "; ".join(what))))
 
 
 @task
@@ -322,7 +401,7 @@ def namespace():
     checkout's fabfile.py adds the sandbox's own (the installed package never imports it)."""
     sys.excepthook = reader_gone
     atexit.register(_flush_stdout)
-    return Collection(audit, check_host, preflight, diff, hosts, explain)
+    return Collection(audit, check_host, preflight, diff, history_, hosts, explain)
 
 
 def epilog():

@@ -167,6 +167,12 @@ class Settings:
     log_window: typing.Union[str, int] = doc("1h", "how far back logs are read: seconds or a duration (90m, 1h, 2h30m)")
     log_max_bytes: int = doc(2000000, "the newest bytes of each workload's logs that are read", limits=(1024, 1 << 32))
     parallel: int = doc(100, "hosts audited at once (why 100: docs/measured.md)", limits=(1, 5000))
+    history: bool = doc(True, "record every audit, check-host and preflight in the history (docs/history.md; "
+                              "`--no-history` for one run)")
+    history_keep_days: int = doc(90, "audits older than this many days are pruned from the history",
+                                 limits=(1, 36500))
+    history_keep_audits: int = doc(10000, "at most this many audits are kept in the history (the oldest go)",
+                                   limits=(10, 10000000))
     timeouts: Timeouts = doc(text="seconds: `connect` (SSH), `command` (the agent's whole run), `aws` (each AWS "
                                   "call)", factory=Timeouts)
     region: RegionRule = doc(text="how the app resolves its region: the first set of `env`, else `default`",

@@ -134,7 +134,7 @@ def _flow_svg(flow):
                            "".join(shapes), legend, axis, dead))
 
 
-def _host_detail(host):
+def _host_detail(host, since=None):
     report, probe = host.report, host.report.probe
     parts = ["<details%s><summary>%s: %s</summary>" % ("" if host.verdict == "ok" else " open",
                                                         _e(report.name), _e(host.verdict)),
@@ -167,6 +167,8 @@ def _host_detail(host):
                                 [[m.name, m.kind, m.count, m.last or "-"]
                                  for m in sorted(container.logs.markers, key=lambda m: m.name)]))
     parts.append(_findings(host.findings))
+    if since is not None:
+        parts.append('<p class="since">%s</p>' % _e(since.line()))
     parts.append("</details>")
     return "\n".join(parts)
 
@@ -187,7 +189,7 @@ def render_html(result: "AuditResult", matrix: bool = True) -> str:
     if result.job_flow:
         body += ["<h2>Job flow</h2>"] + [_flow_svg(flow) for flow in result.job_flow]
     body += ["<h2>Findings</h2>", _findings(result.findings),
-             "<h2>Per host</h2>"] + [_host_detail(h) for h in result.hosts]
+             "<h2>Per host</h2>"] + [_host_detail(h, result.since_ok.get(h.report.name)) for h in result.hosts]
     return "\n".join([
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',

@@ -43,6 +43,12 @@ def host_dict(host: "HostResult") -> Dict[str, Any]:
     }
 
 
+def _since(since):
+    """What changed since the host was last ok, from the history (None: ok, never seen ok, or no history)."""
+    return None if since is None else {"audit": since.audit_id, "started": since.started,
+                                       "changes": list(since.changes)}
+
+
 def _missing(missing):
     """A reading not taken: its reason and detail; None when it was taken."""
     return None if missing is None else {"reason": missing.reason, "detail": missing.detail}
@@ -69,7 +75,7 @@ def audit_dict(result: "AuditResult") -> Dict[str, Any]:
         "seconds": result.seconds,
         "inventory": result.inventory,
         "exit_code": result.exit_code,
-        "hosts": [host_dict(h) for h in result.hosts],
+        "hosts": [dict(host_dict(h), since_last_ok=_since(result.since_ok.get(h.report.name))) for h in result.hosts],
         "findings": [f.as_dict() for f in result.findings],
         "cross_check": None if result.cross_check is None else {
             "names": list(result.cross_check.names), "regions": list(result.cross_check.regions),

@@ -44,6 +44,8 @@ def render_junit(result: "AuditResult") -> str:
         suite = ElementTree.SubElement(suites, "testsuite", name=xml(name), tests=str(len(checks)))
         failures = sum(_case(suite, "fleet-audit.%s" % name, check, found) for check, found in checks)
         suite.set("failures", str(failures))
+        if name in result.since_ok:
+            ElementTree.SubElement(suite, "system-out").text = xml(result.since_ok[name].line())
     orphans = [f for f in fleet if not names & set(f.hosts)]
     if orphans:
         suite = ElementTree.SubElement(suites, "testsuite", name="fleet", tests="1")

@@ -52,4 +52,7 @@ def render_markdown(result: "AuditResult", matrix: bool = True) -> str:
     for f in result.findings:
         out.append("- **%s** `%s` on %s: %s  \n  Fix: %s" % (f.severity, f.code, markdown(", ".join(f.hosts)),
                                                             markdown(f.message), markdown(f.remedy)))
+    if result.since_ok:
+        out += ["", "## Since it last worked", ""]
+        out += ["- **%s** %s" % (markdown(host), markdown(since.line())) for host, since in sorted(result.since_ok.items())]
     return "\n".join(out)

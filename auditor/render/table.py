@@ -133,8 +133,11 @@ def recap(result: "AuditResult", colour: bool) -> str:
     hosts = sorted(result.hosts, key=lambda h: (rank.get(h.verdict, len(rank)), h.report.name))
     width = max((len(terminal(h.report.name)) for h in hosts), default=0)
     lines = ["recap:"]
-    lines += ["  %s  %s%s" % (terminal(h.report.name).ljust(width), paint(h.verdict, h.verdict, colour),
-                              " (%s)" % ", ".join(h.verdict_because) if h.verdict_because else "") for h in hosts]
+    for h in hosts:
+        lines.append("  %s  %s%s" % (terminal(h.report.name).ljust(width), paint(h.verdict, h.verdict, colour),
+                                     " (%s)" % ", ".join(h.verdict_because) if h.verdict_because else ""))
+        if h.report.name in result.since_ok:        # what changed since it last worked (the history's)
+            lines.append("  %s  %s" % (" " * width, terminal(result.since_ok[h.report.name].line())))
     counts = Counter(str(h.verdict) for h in result.hosts)
     lines.append("  %d host(s): %s" % (len(hosts), ", ".join("%d %s" % (counts[str(v)], v)
                                                             for v in VERDICT_PRECEDENCE if counts[str(v)])))

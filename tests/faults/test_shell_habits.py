@@ -49,7 +49,8 @@ def shell(script, plain_user=False):
         if user is not None:
             os.chown(home, user, -1)
         done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60, cwd="/",
-                              env=dict(os.environ, NO_COLOR="1", FA=FLEET_AUDIT, HOME=home), user=user)
+                              env=dict(os.environ, NO_COLOR="1", FA=FLEET_AUDIT, HOME=home,
+                                       XDG_STATE_HOME=os.path.join(home, ".local", "state")), user=user)
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     return done
 
