@@ -16,12 +16,12 @@ from pathlib import Path
 
 from invoke import Collection, Exit, ParseError, Program
 
-from . import __version__, codes, drift, files, history as history_module, transports
+from . import __version__, codes, drift, files, history as history_module, transports, watch as watching
 from . import audit as pipeline
 from . import inventory as inventory_module
 from .errors import ExitStatus, UsageError, exit_codes_text
 from .progress import Progress
-from .settings import limits_of
+from .settings import duration_seconds, limits_of
 from .shell import command
 from .render import FORMATS, MATRIX_FORMATS, render, render_matrix, render_pieces, use_colour
 from .render.json_report import audit_dict
@@ -333,6 +333,58 @@ def _snapshot(reference, history_path):
         kept.close()
 
 
+@task(help=dict(**{
+    "every": "time from one round's start to the next's: seconds or a duration (90s, 5m, 1h)",
+    "jitter": "a random delay up to this before each round, so that watchers do not hit the fleet together",
+    "once": "one round, then exit (for cron with --textfile)",
+    "listen": "serve /metrics at ADDRESS:PORT (default 127.0.0.1:%d when no --textfile is given)" % 9731,
+    "textfile": "write the metrics to this file after each round, atomically (node-exporter's textfile collector)",
+}, **HISTORY_HELP))
+@guarded
+def watch(c, inventory="inventory.yaml", every="5m", jitter="0", once=False, listen=None, textfile=None, hosts=None,
+          roles=None, parallel=None, connect_timeout=None, known_hosts=None, history=None, no_history=False,
+          debug=False):
+    """Audit on a schedule and publish each round to Prometheus (/metrics and/or a textfile); every round is recorded.
+
+    Rounds never overlap; one that fails is counted (fleet_audit_round_failures_total) and the next
+    runs as planned. Ctrl-C or SIGTERM ends the watch at once (exit 0)."""
+    try:
+        schedule = watching.Schedule(float(duration_seconds(every)), float(duration_seconds(jitter)), once)
+    except ValueError:
+        raise UsageError("--every %r / --jitter %r: give seconds or a duration such as 90s, 5m, 1h" % (every, jitter))
+    if schedule.every < 1:
+        raise UsageError("--every %r: at least 1 second between rounds" % every)
+    if textfile:
+        _check_output(textfile)
+    if once and not (textfile or listen):
+        raise UsageError("--once publishes nothing without --textfile PATH (or --listen ADDRESS:PORT)")
+    metrics = watching.Metrics()
+    server = watching.serve(metrics, watching.listen_address(listen or "127.0.0.1:9731")) \
+        if listen or not textfile else None
+    if server is not None:
+        print("watch: metrics at http://%s:%d/metrics" % server.server_address[:2], file=sys.stderr)
+
+    def run_round():
+        specs, left_out = _hosts(inventory, hosts, roles, connect_timeout, known_hosts)
+        kept = _open_history(specs, history, no_history)
+        result = pipeline.run_audit(inventory, parallel=_parallel(parallel), specs=specs, left_out=left_out,
+                                    announce=_announce)
+        if result.interrupted:          # a round cut short is not recorded: the history holds whole audits
+            if kept is not None:
+                kept.close()
+            return result
+        return _remember(result, "audit", kept)
+
+    try:
+        rounds = watching.watch(run_round, schedule, metrics, textfile)
+    except KeyboardInterrupt:           # Ctrl-C or SIGTERM while waiting for the next round
+        rounds = None
+    finally:
+        if server is not None:
+            server.shutdown()
+    print("watch: stopped%s" % (" after %d round(s)" % rounds if rounds is not None else ""), file=sys.stderr)
+
+
 @task(name="history", help={"host": "one host's changes (default: every host's)",
                             "queue": "only the values of one queue (its key: video, ai-basic...)",
                             "format": "table or json", "history": HISTORY_HELP["history"]})
@@ -401,7 +453,7 @@ def namespace():
     checkout's fabfile.py adds the sandbox's own (the installed package never imports it)."""
     sys.excepthook = reader_gone
     atexit.register(_flush_stdout)
-    return Collection(audit, check_host, preflight, diff, history_, hosts, explain)
+    return Collection(audit, check_host, preflight, diff, history_, watch, hosts, explain)
 
 
 def epilog():

@@ -60,3 +60,59 @@ def test_a_broken_host_names_its_last_ok_audit_and_what_changed_and_history_and_
     # the table says it under the host, as every format does
     table = fab("audit", "-i", inventory, "--no-matrix", "--history", kept)
     assert "since %s (ok, audit 2): " % before["started"].replace("T", " ")[:16] in table.stdout
+
+
+def families(text):
+    from prometheus_client.parser import text_string_to_metric_families
+    return {family.name: {tuple(sorted(sample.labels.items())): sample.value for sample in family.samples}
+            for family in text_string_to_metric_families(text)}
+
+
+def test_watch_publishes_every_round_to_prometheus_sees_a_host_go_and_stops_on_sigterm(fleet, tmp_path):
+    import signal
+    import time
+    import urllib.request
+    from auditor.history import History
+    from sandbox.system import free_port
+    inventory = str(fleet.use("healthy"))
+    fleet.audit_until(lambda r: not r.findings)
+    kept, textfile, port = tmp_path / "history.sqlite", tmp_path / "fleet.prom", free_port()
+    watcher = subprocess.Popen([FAB, "watch", "-i", inventory, "--every", "2s", "--listen", "127.0.0.1:%d" % port,
+                                "--textfile", str(textfile), "--history", str(kept)], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, NO_COLOR="1"))
+
+    def published(predicate, what):
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert watcher.poll() is None, watcher.communicate()[1][-2000:]
+            if textfile.exists():
+                found = families(textfile.read_text())
+                if predicate(found):
+                    return found
+            time.sleep(0.5)
+        raise AssertionError("the watch never published %s" % what)
+
+    try:
+        found = published(lambda f: f.get("fleet_audit_host_reachable"), "a round")
+        assert found["fleet_audit_host_reachable"] == {(("host", h),): 1.0 for h in ("api-1", "video-1", "ai-1")}
+        assert found["fleet_audit_host_verdict"][(("host", "api-1"), ("verdict", "ok"))] == 1.0
+        assert found["fleet_audit_host_verdict"][(("host", "api-1"), ("verdict", "config"))] == 0.0
+        served = families(urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode())
+        assert set(served["fleet_audit_host_reachable"]) == set(found["fleet_audit_host_reachable"])
+        assert served["fleet_audit_last_success_timestamp_seconds"][()] > 0
+        fleet.use("host-unreachable")           # ai-1's sshd stops while the watch runs
+        found = published(lambda f: f.get("fleet_audit_host_reachable", {}).get((("host", "ai-1"),)) == 0.0,
+                          "ai-1 unreachable")
+        assert found["fleet_audit_findings"][(("code", "ssh-unreachable"), ("severity", "error"))] == 1.0
+        assert found["fleet_audit_host_verdict"][(("host", "ai-1"), ("verdict", "unreachable"))] == 1.0
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        _, err = watcher.communicate(timeout=30)
+    assert watcher.returncode == 0, err[-2000:]
+    assert time.monotonic() - stopped < 5, "SIGTERM should end the watch at once (2 s on this machine)"
+    assert "watch: stopped" in err and "Traceback" not in err
+    recorded = History(kept)
+    assert recorded.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert recorded.count() >= 2 and recorded.document("last")["hosts"]
+    recorded.close()
