@@ -70,7 +70,7 @@ def test_what_changed_since_a_host_last_worked_shows_in_every_format_escaped_for
     assert line.replace(">", "&gt;") in render(result, "markdown")     # the Markdown sanitiser's escape
     assert line.replace(">", "&gt;") in render(result, "html") and "&lt;v41&gt;" in render(result, "html")
     from xml.etree import ElementTree
-    assert line in ElementTree.fromstring(render(result, "junit")).find(".//system-out").text
+    assert line in ElementTree.fromstring(render(result, "junit")).find("testsuite[@name='video-1']/system-out").text
     hosts = {h["name"]: h for h in json.loads(render(result, "json"))["hosts"]}
     assert hosts["video-1"]["since_last_ok"] == {"audit": 7, "started": "2026-12-01T09:14:00Z",
                                                  "changes": list(since.changes)}
