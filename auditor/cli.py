@@ -6,17 +6,21 @@ Fabric's and Invoke's own core flags either work as they say or are refused: non
 """
 import atexit
 import dataclasses
+import datetime
 import difflib
+import itertools
 import json
 import os
 import re
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from invoke import Collection, Exit, ParseError, Program
 
-from . import __version__, codes, drift, files, history as history_module, transports, watch as watching
+from . import __version__, codes, drift, files, history as history_module, transports, waivers as waiver_file
+from . import watch as watching
 from . import audit as pipeline
 from . import inventory as inventory_module
 from .errors import ExitStatus, UsageError, exit_codes_text
@@ -273,39 +277,74 @@ def check_host(c, name, inventory="inventory.yaml", format="table", output=None,
     _exit_for(result)
 
 
+PREFLIGHT_RETRY = 10       # seconds between --wait rounds (a rolling restart takes minutes)
+
+
 @task(help=dict(**{
     "baseline": "YAML file of expected values: `attribute: value` or `attribute: {role: value}` (attribute "
                 "names as in the comparison matrix)",
     "strict": "also fail on warnings",
+    "waivers": "YAML file of accepted findings: `waivers: [{code, host or role, reason, expires: YYYY-MM-DD}]`; "
+               "a waived finding does not fail the gate, an expired waiver stops applying and is named",
+    "wait": "after a deploy: audit again every %d s until the fleet passes or this time is up (5m, 300)"
+            % PREFLIGHT_RETRY,
 }, **HISTORY_HELP))
 @guarded
 def preflight(c, baseline, inventory="inventory.yaml", hosts=None, roles=None, parallel=None, format="table",
               output=None, accept_new_host_keys=False, strict=False, cross_check=False, connect_timeout=None,
-              known_hosts=None, write_failed=None, history=None, no_history=False, debug=False):
-    """Pre-release audit: fail (exit 1) when the fleet drifts from the baseline or has errors."""
+              known_hosts=None, write_failed=None, waivers=None, wait=None, history=None, no_history=False,
+              debug=False):
+    """Pre-release audit: fail (exit 1) when the fleet drifts from the baseline or has errors not waived."""
     _check_format(format)
     _check_output(output)
     _check_output(write_failed)
     expected = drift.load_baseline(baseline)
     specs, left_out = _hosts(inventory, hosts, roles, connect_timeout, known_hosts)
-    drift.check_roles(expected, {role for spec in specs for role in spec.settings.role_defs}, baseline)
-    kept = _open_history(specs, history, no_history)
-    result = pipeline.run_audit(inventory, parallel=_parallel(parallel),
-                                accept_new=accept_new_host_keys, baseline=expected, progress=Progress("preflight"),
-                                specs=specs, left_out=left_out, announce=_announce,
-                                cross_check=cross_check, cross_check_progress=_cross_check_progress())
-    result = _remember(result, "preflight", kept)
+    every_role = {role for spec in specs for role in spec.settings.role_defs}
+    drift.check_roles(expected, every_role, baseline)
+    accepted = waiver_file.load_waivers(waivers, [s.name for s in specs] + [b.name for b in left_out],
+                                        every_role) if waivers else []
+    try:
+        patience = duration_seconds(wait) if wait else 0
+    except ValueError:
+        raise UsageError("--wait %r: give seconds or a duration such as 5m" % wait)
+    deadline = time.monotonic() + patience
+    roles_of = {spec.name: spec.roles for spec in specs}.get
+    for round_number in itertools.count(1):
+        kept = _open_history(specs, history, no_history)
+        result = pipeline.run_audit(inventory, parallel=_parallel(parallel),
+                                    accept_new=accept_new_host_keys, baseline=expected, progress=Progress("preflight"),
+                                    specs=specs, left_out=left_out, announce=_announce,
+                                    cross_check=cross_check, cross_check_progress=_cross_check_progress())
+        result = _remember(result, "preflight", kept)
+        if result.interrupted:
+            break
+        counted, waived, expired = waiver_file.apply(result.findings, accepted, lambda h: roles_of(h) or (),
+                                                     datetime.date.today())
+        drifted = drift.drift(result, expected)
+        failure = drift.preflight_failure(dataclasses.replace(result, findings=counted), drifted, strict)
+        if failure is None or time.monotonic() + PREFLIGHT_RETRY > deadline:
+            break
+        print("preflight round %d: %s; again in %d s (--wait: %d s left)" % (
+            round_number, failure.replace("preflight failed: ", ""), PREFLIGHT_RETRY, deadline - time.monotonic()),
+            file=sys.stderr)
+        time.sleep(PREFLIGHT_RETRY)
     _emit(render_pieces(result, format, colour=use_colour() and not output), output)
     _write_failed(write_failed, result)
     if result.interrupted:
         _exit_for(result)
-    drifted = drift.drift(result, expected)
     for host, attribute, seen, wanted in drifted:       # host names and values are hosts' data
         print(one_line("drift: %s %s is %s, baseline says %s" % (host, attribute, seen, wanted)), file=sys.stderr)
-    failure = drift.preflight_failure(result, drifted, strict)
+    for finding, waiver in waived:
+        print(one_line("waived: %s on %s: %s (until %s, %s)" % (finding.code, ", ".join(finding.hosts), waiver.reason,
+                                                                waiver.expires, waiver.where)), file=sys.stderr)
+    for finding, waiver in expired:
+        print(one_line("waiver expired: %s on %s was accepted until %s (%s): it counts again; renew the waiver or "
+                       "fix it" % (finding.code, ", ".join(finding.hosts), waiver.expires, waiver.where)),
+              file=sys.stderr)
     if failure:
-        raise Exit(failure, code=1)
-    print("preflight passed", file=sys.stderr)
+        raise Exit(failure + ("; %d waiver(s) expired" % len(expired) if expired else ""), code=1)
+    print("preflight passed%s" % (" (%d finding(s) waived)" % len(waived) if waived else ""), file=sys.stderr)
 
 
 @task(help={"old": "an earlier audit: a saved one (audit --format json --output FILE), or from the history: last, "

@@ -268,3 +268,44 @@ def test_yaml_errors_name_the_file_and_line_never_pyyamls_internal_names(fab, in
     baseline.write_text("app region: 'unclosed\n")
     done = fab("preflight", "-i", str(inventory()), "--baseline", str(baseline))
     assert done.returncode == 2 and "<unicode string>" not in done.stderr and "baseline.yaml:" in done.stderr
+
+
+def test_waivers_pass_an_accepted_finding_name_an_expired_one_and_refuse_what_does_not_exist(fab, inventory, tmp_path):
+    fleet = inventory()             # api-1 on a closed port: unreachable, an error finding
+    baseline = tmp_path / "baseline.yaml"
+    baseline.write_text("app region: ap-northeast-2\n")
+    found = json.loads(fab("preflight", "--baseline", str(baseline), "-i", str(fleet), "-f", "json").stdout)
+    codes = sorted({f["code"] for f in found["findings"]})
+    assert "ssh-unreachable" in codes
+
+    def waive(expires, code=None, subject="host: api-1"):
+        path = tmp_path / "waivers.yaml"
+        path.write_text("waivers:\n" + "".join("  - {code: %s, %s, reason: 'moved to new racks, OPS-9', expires: %s}\n"
+                                               % (c, subject, expires) for c in ([code] if code else codes)))
+        return fab("preflight", "--baseline", str(baseline), "-i", str(fleet), "--waivers", str(path))
+
+    done = waive("2999-01-01")
+    assert done.returncode == 0, done.stderr
+    assert "waived: ssh-unreachable on api-1: moved to new racks, OPS-9 (until 2999-01-01" in done.stderr
+    assert "preflight passed (%d finding(s) waived)" % len(codes) in done.stderr
+    done = waive("2999-01-01", subject="role: api")
+    assert done.returncode == 0, done.stderr
+    done = waive("2020-01-01")
+    assert done.returncode == 1
+    assert "waiver expired: ssh-unreachable on api-1 was accepted until 2020-01-01" in done.stderr
+    assert "waiver(s) expired" in done.stderr
+    for code, subject, words in (("ssh-unreachabel", "host: api-1", "unknown finding code 'ssh-unreachabel' "
+                                                                     "(did you mean 'ssh-unreachable'?)"),
+                                 ("ssh-unreachable", "host: api-2", "unknown host 'api-2' (did you mean 'api-1'?)"),
+                                 ("ssh-unreachable", "role: apii", "unknown role 'apii' (did you mean 'api'?)")):
+        done = waive("2999-01-01", code, subject)
+        assert done.returncode == 2 and words in done.stderr and "waivers.yaml:2" in done.stderr, done.stderr
+
+
+def test_preflight_wait_audits_again_until_its_time_is_up(fab, inventory, tmp_path):
+    baseline = tmp_path / "baseline.yaml"
+    baseline.write_text("app region: ap-northeast-2\n")
+    done = fab("preflight", "--baseline", str(baseline), "-i", str(inventory()), "--wait", "11s", timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.count("preflight round 1:") == 1 and "again in 10 s" in done.stderr
+    assert "preflight round 2:" not in done.stderr        # the second round was the last: its report is the one shown
