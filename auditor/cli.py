@@ -28,6 +28,7 @@ from .progress import Progress
 from .settings import duration_seconds, limits_of
 from .shell import command
 from .render import FORMATS, MATRIX_FORMATS, render, render_matrix, render_pieces, use_colour
+from .render.html import render_history_html
 from .render.json_report import audit_dict
 from .render.sanitize import one_line, terminal
 from .render.steps import render_steps
@@ -426,16 +427,34 @@ def watch(c, inventory="inventory.yaml", every="5m", jitter="0", once=False, lis
 
 @task(name="history", help={"host": "one host's changes (default: every host's)",
                             "queue": "only the values of one queue (its key: video, ai-basic...)",
-                            "format": "table or json", "history": HISTORY_HELP["history"]})
+                            "timeline": "the incident's timeline instead: verdict changes, container starts and "
+                                        "restarts, the last line of each log marker, in time order across hosts",
+                            "format": "table, json or html", "history": HISTORY_HELP["history"]})
 @guarded
-def history_(c, host=None, queue=None, format="table", history=None):
+def history_(c, host=None, queue=None, timeline=False, format="table", history=None):
     """What changed, audit after audit: one line per audit in which a host's verdict, values or findings changed."""
-    _check_format(format, ("table", "json"))
+    _check_format(format, ("table", "json", "html"))
     kept = history_module.History(Path(history) if history else history_module.default_path())
     try:
         changes = kept.timeline(host, "queue %s " % queue if queue else "")
+        incident = kept.incident() if timeline else None
     finally:
         kept.close()
+    if incident is not None:
+        events = [e for e in incident if host in (None, e[1])]
+        if format == "json":
+            print(json.dumps([{"time": when, "host": name, "event": what} for when, name, what in events], indent=2))
+        elif format == "html":
+            print(render_history_html("Incident timeline", ["time", "host", "event"], events))
+        else:
+            for when, name, what in events:
+                print(one_line("%s  %-12s %s" % (when, name, what)))
+        return
+    if format == "html":
+        print(render_history_html("Fleet history", ["time", "audit", "host", "verdict", "what changed"],
+                                  [(state.started, state.audit_id, name, state.verdict, "; ".join(what))
+                                   for name, state, what in changes]))
+        return
     if format == "json":
         print(json.dumps([{"host": name, "audit": state.audit_id, "started": state.started, "verdict": state.verdict,
                            "changes": what} for name, state, what in changes], indent=2))

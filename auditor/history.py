@@ -242,6 +242,30 @@ class History:
                 reference, self.path))
         return json.loads(zlib.decompress(row[0]))
 
+    def incident(self) -> List[Tuple[str, str, str]]:
+        """(time, host, what happened) in time order across hosts: the evidence already collected.
+        From the history, each host's verdict changes; from the last audit, each container's start
+        (and restarts), and the last line of each log marker that was seen (the last job received,
+        completed or failed per worker, the last error of each kind). Times as their sources give
+        them, to the second (container times are UTC; log lines carry the app's own clock)."""
+        events = [(state.started, name, "audit %d: %s" % (state.audit_id, change))
+                  for name, state, changes in self.timeline() for change in changes
+                  if change.startswith(("verdict", "first audit"))]
+        if self.count():
+            for host in self.document("last")["hosts"]:
+                for container in host.get("containers") or []:
+                    if container.get("started_at"):
+                        restarts = container.get("restart_count") or 0
+                        events.append((container["started_at"], host["name"], "container %s started (%s)%s" % (
+                            container["name"], container.get("image") or "image unknown",
+                            ", restarted %d time(s)" % restarts if restarts else "")))
+                    logs = container.get("logs") or {}
+                    for name, marker in sorted((logs.get("markers") or {}).items()):
+                        if marker.get("last"):
+                            events.append((marker["last"], host["name"], "last %s line of %s (%s, %d in the "
+                                           "window)" % (name, container["name"], marker["kind"], marker["count"])))
+        return sorted(((_second(when), host, what) for when, host, what in events), key=lambda e: e[:2])
+
     def count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM audits").fetchone()[0])
 
@@ -261,6 +285,11 @@ def _moment(text: str) -> Optional[str]:
     if len(text) <= 10:         # a day: up to its end
         moment += datetime.timedelta(days=1, seconds=-1)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _second(text: str) -> str:
+    """`2026-12-01T09:14:03.123456789Z` and `2026-12-01 09:14:03,123` alike: `2026-12-01 09:14:03`."""
+    return str(text).replace("T", " ", 1)[:19]
 
 
 def _now() -> str:

@@ -4,7 +4,7 @@ A Content-Security-Policy of `default-src 'none'` makes the browser refuse any
 fetch, so the report opens the same on an air-gapped laptop as in CI. Every
 value is escaped: hosts' data is untrusted text.
 """
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, List, Sequence
 
 from .sanitize import html_text
 from .table import (CROSS_CHECK_HEADERS, container_cell, cross_check_rows, cross_check_summary,
@@ -198,3 +198,17 @@ def render_html(result: "AuditResult", matrix: bool = True) -> str:
         "<title>Fleet audit %s</title>" % _e(result.started),
         "<style>%s</style></head><body>" % STYLE,
     ] + body + ["</body></html>", ""])
+
+
+def render_history_html(title: str, headers: List[str], rows: Sequence[Sequence[object]]) -> str:
+    """`fleet-audit history -f html`: the history's lines (or an incident's timeline) as a page of
+    its own, every value escaped as the report's are."""
+    return "\n".join([
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
+        "<title>%s</title>" % _e(title),
+        "<style>%s</style></head><body>" % STYLE,
+        "<h1>%s</h1>" % _e(title),
+        _table(headers, [[str(cell) for cell in row] for row in rows], "timeline") if rows else "<p>nothing recorded</p>",
+        "</body></html>", ""])

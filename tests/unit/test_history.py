@@ -130,3 +130,27 @@ def test_a_file_others_may_read_is_refused_and_a_new_one_is_private(tmp_path):
     os.symlink(fresh, link)
     with pytest.raises(history.HistoryRefused, match="not a regular file"):
         history.History(link)
+
+
+def test_an_incident_timeline_puts_the_evidence_in_time_order_across_hosts(kept):
+    kept.record(document(started="2026-12-01T09:00:00Z"), "audit")
+    broken = document("config", region="us-east-1", codes=("region-mismatch",), started="2026-12-01T10:00:00Z")
+    broken["hosts"][0]["containers"][0].update(
+        started_at="2026-12-01T09:30:00.123456789Z", restart_count=2,
+        logs={"read": True, "markers": {"completed": {"kind": "completed", "queue": "video", "count": 4,
+                                                      "last": "2026-12-01 09:29:58,120"},
+                                        "failed": {"kind": "failed", "queue": "video", "count": 0, "last": None}}})
+    kept.record(broken, "audit")
+    assert kept.incident() == [
+        ("2026-12-01 09:00:00", "api-1", "audit 1: first audit: ok"),
+        ("2026-12-01 09:00:00", "video-1", "audit 1: first audit: ok"),
+        ("2026-12-01 09:29:58", "video-1", "last completed line of academy-video-worker (completed, 4 in the window)"),
+        ("2026-12-01 09:30:00", "video-1", "container academy-video-worker started (academy-video:v41), "
+                                           "restarted 2 time(s)"),
+        ("2026-12-01 10:00:00", "video-1", "audit 2: verdict ok -> config")]
+
+
+def test_the_history_as_html_escapes_what_hosts_sent():
+    from auditor.render.html import render_history_html
+    page = render_history_html("Fleet history", ["time", "host", "event"], [("t", "<b>x</b>", "a & b")])
+    assert "&lt;b&gt;x&lt;/b&gt;" in page and "a &amp; b" in page and "<b>x" not in page
