@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from os import PathLike as _PathLike
 from typing import Callable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
-from . import codes, collect, controller, crosshost, diagnosis, facts, fingerprints, inventory
+from . import codes, collect, controller, crosshost, diagnosis, facts, fingerprints, inventory, queue_account
 from .codes import Finding, Severity, Verdict
 from .errors import ExitStatus
 from .history import SinceOk
@@ -108,13 +108,16 @@ def collect_runs(inventory_path: PathLike, hosts: Optional[str] = None, roles: O
 
 def run_cross_check(specs: Sequence[HostSpec], runs: Sequence[HostRun],
                     progress: Optional[Progress] = None) -> controller.QueueLocations:
-    """The controller's own look at every queue name the hosts use or should use."""
+    """The controller's own look at every queue name the hosts use or should use: where each
+    one is, and AWS's own account of it over the logs' window."""
     reports = [facts.host_report(run) for run in runs]
     names = {queue.name for spec in specs for queue in spec.settings.queues.values()}
     names |= {q.name for r in reports if r.probe for q in r.probe.queues}
     regions = {q.region for r in reports if r.probe for q in r.probe.queues}
-    return controller.cross_check(names, specs[0].settings.cross_check, specs[0].settings.timeouts.aws, regions,
-                                  progress)
+    settings = specs[0].settings
+    check = controller.cross_check(names, settings.cross_check, settings.timeouts.aws, regions, progress)
+    return dataclasses.replace(check, accounts=queue_account.read_accounts(
+        check, settings.log_window_seconds, settings.timeouts.aws, settings.cross_check))
 
 
 def assess(runs: Sequence[HostRun], started: str = "", seconds: float = 0.0, inventory_path: str = "",

@@ -8,11 +8,14 @@ exist, GetQueueAttributes; one attempt each, short timeouts, a bounded pool.
 """
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from typing import TYPE_CHECKING, Optional, Tuple
 
 from .aws import CLIENTS_LOCK, client_config, session_for
 from .diagnosis import classify_aws_error
 from .errors import aws_error_code
+
+if TYPE_CHECKING:
+    from .queue_account import QueueAccount
 
 QUEUE_MISSING = "sqs-queue-missing"
 
@@ -35,6 +38,7 @@ class QueueLocations:
     identities: dict = field(default_factory=dict, compare=False)   # profile label -> account or error
     sightings: Tuple[Sighting, ...] = ()
     failures: Tuple[Tuple[str, str, str], ...] = ()                 # (profile label, region, error code)
+    accounts: Tuple["QueueAccount", ...] = ()       # AWS's own account of each queue found (queue_account.py)
 
     def where(self, name):
         return [s for s in self.sightings if s.name == name]

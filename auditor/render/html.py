@@ -7,8 +7,8 @@ value is escaped: hosts' data is untrusted text.
 from typing import TYPE_CHECKING, List, Sequence
 
 from .sanitize import html_text
-from .table import (CROSS_CHECK_HEADERS, container_cell, cross_check_rows, cross_check_summary,
-                    last_activity)
+from .table import (ACCOUNT_HEADERS, CROSS_CHECK_HEADERS, account_rows, container_cell, cross_check_rows,
+                    cross_check_summary, last_activity)
 
 if TYPE_CHECKING:
     from ..audit import AuditResult
@@ -186,6 +186,8 @@ def render_html(result: "AuditResult", matrix: bool = True) -> str:
     if result.cross_check is not None:
         body += ["<h2>Where the queues are</h2>", "<p>%s</p>" % _e(cross_check_summary(result.cross_check)),
                  _table(CROSS_CHECK_HEADERS, cross_check_rows(result.cross_check))]
+        if result.cross_check.accounts:
+            body += ["<h3>AWS's account of each queue</h3>", _table(ACCOUNT_HEADERS, account_rows(result.cross_check))]
     if result.job_flow:
         body += ["<h2>Job flow</h2>"] + [_flow_svg(flow) for flow in result.job_flow]
     body += ["<h2>Findings</h2>", _findings(result.findings),

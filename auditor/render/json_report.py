@@ -82,6 +82,10 @@ def audit_dict(result: "AuditResult") -> Dict[str, Any]:
             "identities": result.cross_check.identities,
             "found": [dataclasses.asdict(s) for s in result.cross_check.sightings],
             "not_searched": [{"profile": p, "region": r, "error": e} for p, r, e in result.cross_check.failures],
+            "accounts": [{"name": a.name, "region": a.region, "account": a.account, "profile": a.profile,
+                          "attributes": dict(a.attributes), "dead_letter": a.dead_letter, "unjudged": a.unjudged,
+                          "metrics": {metric: [list(point) for point in points] for metric, points in a.series.items()}}
+                         for a in result.cross_check.accounts],
         },
         "matrix": matrix_rows(result),
     }

@@ -3,7 +3,7 @@ cells in bold and marked, then the findings."""
 from typing import TYPE_CHECKING
 
 from .sanitize import markdown
-from .table import CROSS_CHECK_HEADERS, cross_check_rows, cross_check_summary
+from .table import ACCOUNT_HEADERS, CROSS_CHECK_HEADERS, account_rows, cross_check_rows, cross_check_summary
 
 if TYPE_CHECKING:
     from ..audit import AuditResult
@@ -46,6 +46,9 @@ def render_markdown(result: "AuditResult", matrix: bool = True) -> str:
     if result.cross_check is not None:
         out += ["", "## Where the queues are", "", markdown(cross_check_summary(result.cross_check)) + ".", "",
                 _table(CROSS_CHECK_HEADERS, cross_check_rows(result.cross_check))]
+        if result.cross_check.accounts:
+            out += ["", "AWS's account of each queue (CloudWatch `AWS/SQS`, the logs' window):", "",
+                    _table(ACCOUNT_HEADERS, account_rows(result.cross_check))]
     out += ["", "## Findings", ""]
     if not result.findings:
         out.append("No findings.")

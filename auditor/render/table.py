@@ -230,6 +230,20 @@ def cross_check_rows(check: "QueueLocations") -> List[List[str]]:
     return rows
 
 
+ACCOUNT_HEADERS = ["queue", "region", "sent", "received", "deleted", "oldest (s, max)", "retention (s)",
+                   "visibility (s)", "dead-letter queue", "AWS's account not read"]
+
+
+def account_rows(check: "QueueLocations") -> List[List[str]]:
+    """AWS's own account of each queue over the window; `?` where it could not be read (never 0)."""
+    def shown(value):
+        return "?" if value is None else "%g" % value
+    return [[terminal(a.name), a.region, shown(a.total("NumberOfMessagesSent")), shown(a.total("NumberOfMessagesReceived")),
+             shown(a.total("NumberOfMessagesDeleted")), shown(a.largest("ApproximateAgeOfOldestMessage")),
+             terminal(a.attributes.get("MessageRetentionPeriod", "?")), terminal(a.attributes.get("VisibilityTimeout", "?")),
+             terminal(a.dead_letter or "-"), terminal(a.unjudged or "")] for a in check.accounts]
+
+
 def cross_check_summary(check: "QueueLocations") -> str:
     who = ", ".join("%s: %s" % (label, i.get("account") or i.get("error")) for label, i in sorted(check.identities.items()))
     text = "controller cross-check: %d region(s) searched as %s" % (len(check.regions), who)
@@ -265,6 +279,10 @@ def render_table(result: "AuditResult", colour: bool = False, matrix: bool = Tru
     if result.cross_check is not None:
         parts += ["", cross_check_summary(result.cross_check),
                   tabulate(cross_check_rows(result.cross_check), headers=CROSS_CHECK_HEADERS, tablefmt="simple")]
+        if result.cross_check.accounts:
+            parts += ["", "AWS's account of each queue (CloudWatch AWS/SQS, the logs' window):",
+                      tabulate(account_rows(result.cross_check), headers=ACCOUNT_HEADERS, tablefmt="simple",
+                               disable_numparse=True)]
     if result.findings:
         parts += ["", findings_block(result, colour, width)]
     else:

@@ -4,6 +4,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -101,3 +102,50 @@ def test_cross_check_says_where_each_queue_really_is(fleet):
     # the matrix points at video-1 twice: its account, and its queue URL (a 1:1 tie the API breaks)
     assert {row.attribute: row.deviating for row in result.matrix if row.deviating} == {
         "account": ("video-1",), "queue video url": ("video-1",)}
+
+
+def test_aws_account_of_each_queue_is_read_where_it_can_be_and_said_where_it_cannot(fleet, tmp_path):
+    """AWS's own per-minute account (CloudWatch AWS/SQS) and the queue's survival attributes, read
+    with the controller's profiles: values where AWS has them, `not read` with its reason where it
+    has none or may not be asked, never zeros."""
+    import datetime
+    from auditor import controller, queue_account
+    from auditor.inventory import load_inventory
+    from sandbox.moto_server import ADMIN_USER
+    fleet.use("healthy")
+    keys = fleet.sandbox.keys()
+    cloudwatch = fleet.sandbox.moto.admin_client("cloudwatch", keys)
+    minute = datetime.datetime.now(datetime.timezone.utc).replace(second=0, microsecond=0)
+    dimensions = [{"Name": "QueueName", "Value": "academy-video-jobs"}]
+    cloudwatch.put_metric_data(Namespace="AWS/SQS", MetricData=[
+        {"MetricName": name, "Dimensions": dimensions, "Timestamp": minute - datetime.timedelta(minutes=back),
+         "Value": value, "Unit": "Count"}
+        for name, values in (("NumberOfMessagesSent", (7, 6, 5)), ("ApproximateAgeOfOldestMessage", (45, 30, 15)))
+        for back, value in enumerate(values)])
+    result = audit.run_audit(fleet.sandbox.inventory, cross_check=True)
+    accounts = {(a.name, a.profile): a for a in result.cross_check.accounts}
+    video = accounts[("academy-video-jobs", "sandbox-production")]
+    assert video.total("NumberOfMessagesSent") == 18 and video.largest("ApproximateAgeOfOldestMessage") == 45
+    assert video.unjudged is None and int(video.attributes["MessageRetentionPeriod"]) > 0
+    assert video.total("NumberOfMessagesDeleted") is None       # no data points: unknown, not zero
+    ai = accounts[("academy-ai-jobs-basic", "sandbox-production")]
+    assert ai.unjudged.startswith("no data points") and ai.total("NumberOfMessagesSent") is None
+    table = render(result, "table")
+    assert "AWS's account of each queue" in table
+    row = next(line for line in table.splitlines() if line.startswith("academy-ai-jobs-basic") and "no data" in line)
+    assert " 0 " not in row and "?" in row
+    document = json.loads(render(result, "json"))["cross_check"]["accounts"]
+    assert {a["name"] for a in document} == {"academy-video-jobs", "academy-ai-jobs-basic"}
+    # a principal that may read SQS but not CloudWatch: said per queue, not a failed audit
+    worker = next(user for user in keys if user != ADMIN_USER)
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[sqs-only]\naws_access_key_id = %s\naws_secret_access_key = %s\n" % keys[worker])
+    config = tmp_path / "config"
+    config.write_text("[profile sqs-only]\nregion = ap-northeast-2\nendpoint_url = %s\n" % fleet.sandbox.moto.endpoint)
+    spec = load_inventory(fleet.sandbox.inventory)[0]
+    settings = replace(spec.settings.cross_check, profiles=("sqs-only",), regions=("ap-northeast-2",),
+                       config_file=str(config), credentials_file=str(credentials))
+    check = controller.cross_check({"academy-video-jobs"}, settings, 5)
+    assert [s.name for s in check.sightings] == ["academy-video-jobs"]
+    denied = queue_account.read_accounts(check, 3600, 5, settings)
+    assert [a.unjudged for a in denied] == ["cloudwatch:GetMetricData failed (AccessDenied)"], denied

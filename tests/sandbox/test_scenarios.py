@@ -18,7 +18,7 @@ from sandbox.scenarios import SCENARIOS
 ROOT = Path(__file__).resolve().parents[2]
 FAB = str(Path(sys.executable).parent / "fab")
 OTHER_TRANSPORT = "ssh" if transports.DEFAULT == "paramiko" else "paramiko"
-READ_ONLY_ACTIONS = {"GetQueueUrl", "GetQueueAttributes", "GetCallerIdentity"}
+READ_ONLY_ACTIONS = {"GetQueueUrl", "GetQueueAttributes", "GetCallerIdentity", "GetMetricData"}
 
 
 @pytest.mark.parametrize("name", [n for n in SCENARIOS if n != "healthy"])
