@@ -33,7 +33,9 @@ COMMON_HELP = {  # the help of the flags several tasks share
     "output": "write the report to this file (created 0600) instead of stdout",
     "accept-new-host-keys": "trust unknown host keys on first use and record them in known_hosts",
     "cross-check": "also look for every queue name with the controller's own AWS credentials, to say where "
-                   "each queue really is (auditor.cross_check)",
+                   "each queue really is, and read AWS's own account of it: attributes and CloudWatch's per-minute "
+                   "counts (auditor.cross_check; needs sqs:GetQueueUrl, sqs:GetQueueAttributes, "
+                   "cloudwatch:GetMetricData)",
     "connect-timeout": "seconds for each host's connection (TCP, banner, handshake); wins over the inventory's "
                        "auditor.timeouts.connect",
     "known-hosts": "the known_hosts file host keys are verified with; wins over the inventory's auditor.known_hosts",
