@@ -85,7 +85,7 @@ def _read_group(key, sightings, settings, config, window_seconds, now):
             try:
                 attributes, problem = _attributes(sqs, sqs.get_queue_url(QueueName=dead_letter)["QueueUrl"])
             except Exception as error:  # its source names it; its absence is the source's problem
-                attributes, problem = {}, "sqs:GetQueueUrl failed (%s)" % aws_error_code(error)
+                attributes, problem = {}, _why("sqs:GetQueueUrl", error)
             queues.append((dead_letter, account, attributes, problem, None))
     series, metrics_problem = _metrics(cloudwatch, [name for name, *_ in queues], window_seconds, now)
     accounts = []
@@ -101,7 +101,7 @@ def _attributes(sqs, url):
     try:
         got = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     except Exception as error:  # said per queue
-        return {}, "sqs:GetQueueAttributes failed (%s)" % aws_error_code(error)
+        return {}, _why("sqs:GetQueueAttributes", error)
     return {key: got[key] for key in SURVIVAL_ATTRIBUTES if key in got}, None
 
 
@@ -144,5 +144,16 @@ def _metrics(cloudwatch, names: Sequence[str], window_seconds: int, now: datetim
                     break
                 request["NextToken"] = page["NextToken"]
     except Exception as error:  # denied or failed: every queue of this account and region says so
-        return {}, "cloudwatch:GetMetricData failed (%s)" % aws_error_code(error)
+        return {}, _why("cloudwatch:GetMetricData", error)
     return series, None
+
+
+DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"}   # 403: a body without a code
+
+
+def _why(action, error):
+    """Why AWS's account could not be read, as the operator acts on it."""
+    code = aws_error_code(error)
+    if code in DENIED:
+        return "%s was denied (%s): the controller's principal needs it" % (action, code)
+    return "%s failed (%s)" % (action, code)

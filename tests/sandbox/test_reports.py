@@ -148,4 +148,5 @@ def test_aws_account_of_each_queue_is_read_where_it_can_be_and_said_where_it_can
     check = controller.cross_check({"academy-video-jobs"}, settings, 5)
     assert [s.name for s in check.sightings] == ["academy-video-jobs"]
     denied = queue_account.read_accounts(check, 3600, 5, settings)
-    assert [a.unjudged for a in denied] == ["cloudwatch:GetMetricData failed (AccessDenied)"], denied
+    assert [a.unjudged.split(" (")[0] for a in denied] == ["cloudwatch:GetMetricData was denied"], denied
+    assert denied[0].attributes["VisibilityTimeout"] and denied[0].total("NumberOfMessagesSent") is None
