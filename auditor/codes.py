@@ -324,6 +324,15 @@ _TABLE = (
     Code("queue-elsewhere", E, 4, V.CONFIG, "the controller finds the queue in another region or account than "
          "the host looks in",
          "{fix}"),
+    Code("jobs-expiring", E, 4, V.WORKER_DOWN, "AWS's account: the queue's oldest message nears its retention "
+         "period, after which SQS deletes it unseen (jobs lost for good)",
+         "find why {hosts} do not take the jobs of {name} (steps 1 and 2 on them); to keep jobs longer meanwhile: "
+         "aws sqs set-queue-attributes --queue-url {url} --attributes MessageRetentionPeriod=1209600",
+         consequence=True),
+    Code("dead-letter-retention-short", W, 4, None, "AWS's account: a dead-letter queue keeps messages no longer "
+         "than its source queue, so a message moved there late can expire before anyone looks",
+         "keep messages longer in {dead_letter} than in {name}: aws sqs set-queue-attributes --queue-url "
+         "{dead_letter_url} --attributes MessageRetentionPeriod=1209600 (14 days, the most SQS allows)"),
     Code("cross-check-failed", W, 4, None, "one of the controller's AWS profiles could not be used",
          "give the controller read access (sts:GetCallerIdentity, sqs:GetQueueUrl) or fix "
          "auditor.cross_check.profiles"),

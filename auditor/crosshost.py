@@ -527,7 +527,69 @@ def cross_check_findings(hosts: Sequence["HostResult"], check: "QueueLocations",
                     _place(queue.region, probe.account)),
                 {"queue": queue.key, "name": queue.name,
                  "found": [{"region": s.region, "account": s.account} for s in places]}, fix=fix))
+    return findings + queue_account_findings(hosts, check, settings_of)
+
+
+EXPIRY_SHARE = 0.8      # the oldest message's age, as a share of the retention, from which jobs are expiring
+
+
+def queue_account_findings(hosts: Sequence["HostResult"], check: "QueueLocations",
+                           settings_of: SettingsOf) -> List[Finding]:
+    """What AWS's own account of each queue says about jobs that will be lost: the oldest message
+    near its retention (since the minute its age began to climb), and a dead-letter queue that
+    keeps messages no longer than its source. Silent where the account could not be read."""
+    findings = []
+    accounts = {(a.name, a.region, a.account): a for a in check.accounts}
+    urls = {(s.name, s.region, s.account): s.url for s in check.sightings}
+    for account in check.accounts:
+        where = (account.name, account.region, account.account)
+        readings = [(h, q) for h in hosts for probe in [_usable_probe(h)] if probe for q in probe.queues
+                    if q.name == account.name and q.region == account.region]
+        users = sorted({h.report.name for h, _ in readings})
+        consumers = sorted({h.report.name for h, q in readings for role in h.report.roles
+                            if q.key in settings_of(h).queue_keys(role, "consumes", [q.key])})
+        retention = _seconds(account.attributes.get("MessageRetentionPeriod"))
+        oldest = account.largest("ApproximateAgeOfOldestMessage")
+        if retention and oldest is not None and oldest >= EXPIRY_SHARE * retention:
+            since = _climbing_since(account.series.get("ApproximateAgeOfOldestMessage", ()))
+            findings.append(emit(
+                "jobs-expiring", consumers or ["controller"],
+                "queue %s (%s): its oldest message is %d s old, %d%% of its %d s retention: SQS deletes a message "
+                "older than that unseen%s" % (account.name, _place(account.region, account.account), oldest,
+                                              100 * oldest / retention, retention,
+                                              "; its age has climbed since %s" % since if since else ""),
+                {"name": account.name, "region": account.region, "oldest_seconds": oldest,
+                 "retention_seconds": retention, "since": since},
+                name=account.name, url=urls.get(where, account.name), hosts=", ".join(consumers) or "its consumers"))
+        dead = accounts.get((account.dead_letter, account.region, account.account)) if account.dead_letter else None
+        if dead is None:
+            continue
+        dead_retention = _seconds(dead.attributes.get("MessageRetentionPeriod"))
+        if retention and dead_retention and dead_retention <= retention:
+            findings.append(emit(
+                "dead-letter-retention-short", users or ["controller"],
+                "queue %s's dead-letter queue %s keeps messages %d s, no longer than %s itself (%d s)" % (
+                    account.name, dead.name, dead_retention, account.name, retention),
+                {"name": account.name, "dead_letter": dead.name, "retention_seconds": retention,
+                 "dead_letter_retention_seconds": dead_retention},
+                name=account.name, dead_letter=dead.name,
+                dead_letter_url=urls.get((dead.name, dead.region, dead.account), dead.name)))
     return findings
+
+
+def _seconds(text: Optional[str]) -> Optional[int]:
+    return int(text) if text is not None and str(text).isdigit() else None
+
+
+def _climbing_since(points: Sequence[Tuple[str, float]]) -> Optional[str]:
+    """The minute from which the age only grew (a backlog nobody takes), if it grew at all."""
+    start = None
+    for (earlier, before), (_, value) in zip(points, points[1:]):
+        if value > before:
+            start = start or earlier
+        elif value < before:
+            start = None
+    return start
 
 
 # -- job flow per minute, for the HTML report ----------------------------------------------------

@@ -18,6 +18,7 @@ from auditor.codes import CODES
 from auditor.collect import HostRun
 from auditor.errors import SandboxError
 from auditor.controller import QueueLocations, Sighting
+from auditor.queue_account import QueueAccount
 from auditor.inventory import HostSpec, host_settings
 from auditor.transports import RunOutcome
 
@@ -67,8 +68,11 @@ def cross_check_of(raw):
     if raw is None:
         return None
     return QueueLocations(tuple(raw["names"]), tuple(raw["regions"]), raw.get("identities", {}),
-                      tuple(Sighting(**s) for s in raw.get("found", [])),
-                      tuple((f["profile"], f["region"], f["error"]) for f in raw.get("not_searched", [])))
+                          tuple(Sighting(**s) for s in raw.get("found", [])),
+                          tuple((f["profile"], f["region"], f["error"]) for f in raw.get("not_searched", [])),
+                          tuple(QueueAccount(**dict(a, series={metric: tuple(map(tuple, points)) for metric, points
+                                                               in a.get("series", {}).items()}))
+                                for a in raw.get("accounts", [])))
 
 
 def expected_set(scenario):

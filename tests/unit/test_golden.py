@@ -11,6 +11,7 @@ import pytest
 
 from auditor import audit
 from auditor.codes import CODES
+from auditor.render import render
 from sandbox import golden
 from sandbox.scenarios import SCENARIOS
 
@@ -138,3 +139,18 @@ def test_a_start_up_failure_is_said_with_its_cause_in_every_format(name, words):
     for fmt in ("table", "markdown", "html", "junit"):
         text = render(result, fmt).replace("\\", "")        # Markdown escapes the underscores
         assert all(code in text for _, code in scenario.expect) and words in text, fmt
+
+
+def test_aws_account_says_since_when_the_oldest_job_waits_and_how_to_keep_jobs_meanwhile():
+    case = load(GOLDEN / "handmade" / "queue-account-expiring.json")
+    document = golden.apply_patches(load(GOLDEN / ("%s.json" % case["base"])), case["patches"])
+    result = audit.assess(golden.runs_of(document), check=golden.cross_check_of(case["cross_check"]))
+    (expiring,) = [f for f in result.findings if f.code == "jobs-expiring"]
+    assert "oldest message is 3000 s old, 83% of its 3600 s retention" in expiring.message
+    assert "its age has climbed since 2026-12-01T10:02Z" in expiring.message
+    assert "--queue-url http://127.0.0.1:4566/123456789012/academy-video-jobs" in expiring.remedy
+    (short,) = {f.message for f in result.findings if f.code == "dead-letter-retention-short"}
+    assert short == "queue academy-video-jobs's dead-letter queue academy-video-jobs-dlq keeps messages 3600 s, no " \
+                    "longer than academy-video-jobs itself (3600 s)"
+    table = render(result, "table")
+    assert "cloudwatch:GetMetricData was denied" in table      # the queue it could not read says so
