@@ -239,12 +239,15 @@ class SSM(Transport):
 
     # -- AWS clients, made once per target ---------------------------------------------------
 
+    @staticmethod
+    def _aws_side(target: SsmTarget, service: str) -> tuple:
+        """What a client (and the pace of its calls) is shared by: one AWS account and region."""
+        return (service, target.region, target.profile, target.endpoint_url, target.s3_endpoint_url,
+                target.config_file, target.credentials_file)
+
     def client(self, target: SsmTarget, service: str) -> Any:
-        key = (service, target.region, target.profile, target.endpoint_url, target.s3_endpoint_url,
-               target.config_file, target.credentials_file)
+        key = self._aws_side(target, service)
         with self._lock:
-            if service == "ssm" and key not in self._pacers:
-                self._pacers[key] = Pacer(target.api_rate)
             if key not in self._clients:
                 session = session_for(target.profile, target.config_file, target.credentials_file)
                 endpoint = target.endpoint_url if service == "ssm" else target.s3_endpoint_url
@@ -253,9 +256,11 @@ class SSM(Transport):
             return self._clients[key]
 
     def pacer(self, target: SsmTarget) -> Pacer:
-        self.client(target, "ssm")
-        return self._pacers[("ssm", target.region, target.profile, target.endpoint_url, target.s3_endpoint_url,
-                             target.config_file, target.credentials_file)]
+        key = self._aws_side(target, "ssm")
+        with self._lock:
+            if key not in self._pacers:
+                self._pacers[key] = Pacer(target.api_rate)
+            return self._pacers[key]
 
     def call(self, target: SsmTarget, action: str, deadline: float, retry_not_yet: bool = False,
              **request: Any) -> Any:
