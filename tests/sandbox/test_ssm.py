@@ -33,6 +33,23 @@ def mixed(fleet):
     (stand_in.directory / "instances.json").write_text(json.dumps(instances))
 
 
+def answers_of_many_instances(fleet, mixed, count, first_id, timeout):
+    """(outcomes, session, specs) of `count` instances, all standing for api-1, each running the same
+    small command through one Session, all at once."""
+    from concurrent.futures import ThreadPoolExecutor
+    from auditor.transports import Session
+    inventory, stand_in = mixed
+    instances = json.loads((stand_in.directory / "instances.json").read_text())
+    api = instances[scenarios.instance_id(fleet.host("api-1").spec)]
+    ids = ["i-%017x" % (first_id + n) for n in range(count)]
+    (stand_in.directory / "instances.json").write_text(json.dumps(dict(instances, **{i: api for i in ids})))
+    template = next(s for s in load_inventory(inventory) if s.name == "video-1")
+    specs = [replace(template.with_target(address=i), name="i%04d" % n) for n, i in enumerate(ids)]
+    session = Session(parallel=count)
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(lambda spec: session.run(spec, "echo $((6 * 7))", timeout, 5), specs)), session, specs
+
+
 def camel_to_snake(action):
     return "".join("_" + c.lower() if c.isupper() else c for c in action).lstrip("_")
 
@@ -120,19 +137,9 @@ def test_hosts_with_the_same_command_share_send_commands_of_at_most_50(fleet, mi
     """120 instances (all standing for api-1) running the same command: a few SendCommands of at
     most 50 ids (hosts arrive over time, so a batch may close before it is full), every host its
     own answer."""
-    from concurrent.futures import ThreadPoolExecutor
-    from auditor.transports import Session
-    inventory, stand_in = mixed
-    instances = json.loads((stand_in.directory / "instances.json").read_text())
-    api = instances[scenarios.instance_id(fleet.host("api-1").spec)]
-    ids = ["i-%017x" % (0x100 + n) for n in range(120)]
-    (stand_in.directory / "instances.json").write_text(json.dumps(dict(instances, **{i: api for i in ids})))
-    template = next(s for s in load_inventory(inventory) if s.name == "video-1")
-    specs = [replace(template.with_target(address=i), name="h%03d" % n) for n, i in enumerate(ids)]
+    _, stand_in = mixed
     before = len(stand_in.recorded("SendCommand"))
-    session = Session(parallel=120)
-    with ThreadPoolExecutor(120) as pool:
-        outcomes = list(pool.map(lambda spec: session.run(spec, "echo $((6 * 7))", 30, 5), specs))
+    outcomes, _, _ = answers_of_many_instances(fleet, mixed, 120, 0x100, timeout=30)
     assert [(o.kind, o.stdout.strip()) for o in outcomes] == [("ok", "42")] * 120
     sent = stand_in.recorded("SendCommand")[before:]
     sizes = [len(r["InstanceIds"]) for r in sent]
@@ -145,22 +152,12 @@ def test_150_throttled_instances_are_all_audited_in_few_calls_each(fleet, mixed)
     once, invocations unknown for a second after SendCommand, pages of 25. Every host answers,
     none fails because of it, the pace adapts (few throttled calls, each retried), and the calls
     per instance stay at most 3 on average."""
-    from concurrent.futures import ThreadPoolExecutor
-    from auditor.transports import Session
-    inventory, stand_in = mixed
+    _, stand_in = mixed
     stand_in.set_policy(rates={"SendCommand": [1, 2], "ListCommandInvocations": [4, 4],
                                "GetCommandInvocation": [10, 10]}, invocation_delay=1.0, page_size=25)
-    instances = json.loads((stand_in.directory / "instances.json").read_text())
-    api = instances[scenarios.instance_id(fleet.host("api-1").spec)]
-    ids = ["i-%017x" % (0x1000 + n) for n in range(150)]
-    (stand_in.directory / "instances.json").write_text(json.dumps(dict(instances, **{i: api for i in ids})))
-    template = next(s for s in load_inventory(inventory) if s.name == "video-1")
-    specs = [replace(template.with_target(address=i), name="t%03d" % n) for n, i in enumerate(ids)]
-    assert specs[0].target.api_rate == 20           # the default pace: above this stand-in's buckets
     before = len(stand_in.recorded())
-    session = Session(parallel=150)
-    with ThreadPoolExecutor(150) as pool:
-        outcomes = list(pool.map(lambda spec: session.run(spec, "echo $((6 * 7))", 60, 5), specs))
+    outcomes, session, specs = answers_of_many_instances(fleet, mixed, 150, 0x1000, timeout=60)
+    assert specs[0].target.api_rate == 20           # the default pace: above this stand-in's buckets
     assert [(o.kind, o.stdout.strip()) for o in outcomes] == [("ok", "42")] * 150
     answered = stand_in.recorded()[before:]
     errors = {code: sum(1 for r in answered if r.get("error") == code)
