@@ -7,6 +7,7 @@ import os
 import select
 import stat
 import time
+from pathlib import Path
 
 READ_LIMIT = 256 * 1024 * 1024      # far above a 100,000-host inventory or a saved audit of one
 READER_WAIT = 10                    # seconds a FIFO waits for the process at its other end
@@ -113,3 +114,17 @@ def open_for_report(path):
     if stat.S_ISREG(target.st_mode) and target.st_uid == os.getuid():
         os.fchmod(descriptor, 0o600)
     return descriptor
+
+
+# -- the operator's own state: files only they may read (the fingerprint key, the history) ------
+
+def create_private(path):
+    """A new file only its owner may read, in a directory only they may enter (made if missing);
+    its descriptor, open for writing. FileExistsError when it exists (it is never replaced)."""
+    Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+
+
+def others_may_read(info):
+    """Whether a file's stat says another user may read it (or it is not this user's)."""
+    return bool(info.st_mode & 0o077) or info.st_uid != os.getuid()

@@ -18,6 +18,8 @@ import stat
 import sys
 from pathlib import Path
 
+from . import files
+
 HOST_DIGEST = re.compile(r"h1:([0-9a-f]{64})")
 log = logging.getLogger("auditor.fingerprints")
 
@@ -37,7 +39,7 @@ def _read(path):
         info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode):
             raise OSError("not a regular file")
-        if info.st_mode & 0o077 or info.st_uid != os.getuid():
+        if files.others_may_read(info):
             raise OSError("readable by others or not yours (chmod 600 it, or delete it to make a new one)")
         text = os.read(descriptor, 4096).decode("ascii", "replace").strip()
     finally:
@@ -48,10 +50,8 @@ def _read(path):
 
 
 def _create(path):
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = secrets.token_bytes(32)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
+    with os.fdopen(files.create_private(path), "w") as handle:
         handle.write(key.hex() + "\n")
     return key
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
+from . import files
 from .errors import UsageError
 
 SCHEMA_VERSION = 1
@@ -302,8 +303,7 @@ def _check_private(path: Path) -> None:
         info = os.stat(path, follow_symlinks=False)
     except FileNotFoundError:
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+            os.close(files.create_private(path))
         except FileExistsError:
             return _check_private(path)        # another audit made it first
         except OSError as error:
@@ -314,6 +314,6 @@ def _check_private(path: Path) -> None:
     if not stat.S_ISREG(info.st_mode):
         raise HistoryRefused("history %s: not a regular file\n  fix: pass --history PATH of a file, or --no-history"
                              % path)
-    if info.st_mode & 0o077 or info.st_uid != os.getuid():
+    if files.others_may_read(info):
         raise HistoryRefused("history %s: readable by others or not yours (it holds your fleet's findings)\n  fix: "
                              "chmod 600 %s (as its owner), or pass --history PATH" % (path, path))
