@@ -16,11 +16,11 @@ import difflib
 from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, Tuple
 
+import yaml
+
 from . import codes, files
 from .errors import UsageError
 from .yamldoc import load_located, shown, yaml_error
-
-import yaml
 
 
 @dataclass(frozen=True)
