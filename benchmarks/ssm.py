@@ -14,6 +14,7 @@ API calls per instance by action, calls throttled (and retried), hosts not ok be
 import argparse
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -31,7 +32,8 @@ from sandbox import system  # noqa: E402
 from sandbox.ssm_standin import INVOCATION_DELAY, RATES  # noqa: E402
 
 FAB = str(Path(sys.executable).parent / "fab")
-KEY_ID, SECRET = "AKIABENCHMARK0000001", "benchmark-secret-not-used-for-anything"
+# the controller's key for the stand-in, made for this run (the stand-in checks the key id only)
+KEY_ID, SECRET = "AKIA" + secrets.token_hex(8).upper(), secrets.token_urlsafe(30)
 
 
 def start_stand_in(work, count, rates):
