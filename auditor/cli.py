@@ -33,7 +33,7 @@ from .render.json_report import audit_dict
 from .render.sanitize import one_line, terminal
 from .render.steps import render_steps
 from .render.table import inventory_table, screen_width, wrap
-from .taskkit import ReportNotWritten, drop_stdout, guarded, reader_gone, task
+from .taskkit import STOP_ASKED, ReportNotWritten, drop_stdout, guarded, reader_gone, task
 from .transports import Session
 
 
@@ -416,7 +416,7 @@ def watch(c, inventory="inventory.yaml", every="5m", jitter="0", once=False, lis
         return _remember(result, "audit", kept)
 
     try:
-        rounds = watching.watch(run_round, schedule, metrics, textfile)
+        rounds = watching.watch(run_round, schedule, metrics, textfile, stop=STOP_ASKED)
     except KeyboardInterrupt:           # Ctrl-C or SIGTERM while waiting for the next round
         rounds = None
     finally:

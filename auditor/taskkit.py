@@ -90,7 +90,19 @@ def _fail(error):
     raise Exit("error: %s" % terminal(error), code=getattr(error, "exit_code", ExitStatus.USAGE))
 
 
+STOP_ASKED = threading.Event()
+"""Set by Ctrl-C or SIGTERM besides the exception they raise: Python loses an exception raised while
+the main thread runs a finaliser (a paramiko channel's __del__ during garbage collection), and a
+loop such as `watch` must still stop."""
+
+
+def _interrupted(signum, frame):
+    STOP_ASKED.set()
+    raise KeyboardInterrupt()
+
+
 def _terminated(signum, frame):
+    STOP_ASKED.set()
     raise Terminated()
 
 
@@ -156,16 +168,20 @@ def _debug_lines(debug):
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM ends the run like Ctrl-C (report, then 143); the previous handler comes back after."""
+def _stop_signals():
+    """SIGTERM ends the run like Ctrl-C (report, then 143), and both set STOP_ASKED; the previous
+    handlers come back after."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _terminated)
+    STOP_ASKED.clear()
+    previous = {number: signal.signal(number, handler)
+                for number, handler in ((signal.SIGINT, _interrupted), (signal.SIGTERM, _terminated))}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def guarded(body):
@@ -176,7 +192,7 @@ def guarded(body):
     def run(c, *args, **kwargs):
         debug = kwargs.get("debug") or os.environ.get("FLEET_AUDIT_DEBUG")
         try:
-            with _debug_lines(debug), _sigterm_as_interrupt():
+            with _debug_lines(debug), _stop_signals():
                 _refuse_core_flags(c)
                 return body(c, *args, **kwargs)
         except Exit:

@@ -114,12 +114,14 @@ def watch(run_round: Callable[[], "AuditResult"], schedule: Schedule, metrics: M
             metrics.failed()
             say("watch: round %d failed: unexpected %s: %s" % (rounds + 1, type(error).__name__, str(error)[:300]))
         else:
-            if result.interrupted:
+            if result.interrupted:      # hosts left unaudited: nothing whole to publish
                 break
             metrics.audited(result, time.monotonic() - started)
             say("watch: round %d: %s" % (rounds + 1, ", ".join(
                 "%d %s" % (sum(h.verdict == v for h in result.hosts), v) for v in Verdict
                 if any(h.verdict == v for h in result.hosts))))
+            if result.interrupted_by:   # the signal came after the last host: a whole round, and the last
+                stop.set()
         rounds += 1
         if textfile:
             write_to_textfile(textfile, metrics.registry)

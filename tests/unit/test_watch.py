@@ -3,12 +3,16 @@ next one runs; Prometheus's own parser reads what is published; the since-line s
 format, escaped for each."""
 import dataclasses
 import json
+import os
+import signal
 import threading
+
+import pytest
 
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from auditor import watch
+from auditor import taskkit, watch
 from auditor.codes import Verdict
 from auditor.errors import InventoryError
 from auditor.history import SinceOk
@@ -52,6 +56,38 @@ def test_a_failed_round_is_counted_and_the_next_one_runs(tmp_path):
     assert {name for name, _ in found} >= {"fleet_audit_host_reachable", "fleet_audit_round_duration_seconds",
                                            "fleet_audit_last_success_timestamp_seconds"}
     assert list(text_string_to_metric_families(textfile.read_text()))       # the textfile parses too
+
+
+class SignalledWhileFinalised:
+    """Python loses an exception raised in a finaliser: SIGTERM landing while a paramiko channel's
+    __del__ runs on the main thread is such a case."""
+
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(10000):      # the handler runs in here, and the Terminated it raises is lost
+            pass
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_stop_signal_ends_the_watch_even_when_its_exception_is_lost_or_comes_after_the_last_host():
+    audited = result_of([host("api-1", "api")])
+    rounds_run = []
+
+    def run_round():
+        rounds_run.append(1)
+        SignalledWhileFinalised()
+        return audited
+
+    with taskkit._stop_signals():
+        rounds = watch.watch(run_round, watch.Schedule(every=0.01, jitter=0), watch.Metrics(), stop=taskkit.STOP_ASKED,
+                             say=lambda text: None)
+    assert rounds == len(rounds_run) == 1
+
+    # every host had finished when the signal came: the round is whole, published, and the last
+    late = dataclasses.replace(audited, interrupted_by="SIGTERM")
+    metrics = watch.Metrics()
+    assert watch.watch(lambda: late, watch.Schedule(every=0.01, jitter=0), metrics, say=lambda text: None) == 1
+    assert samples(metrics)[("fleet_audit_rounds_total", ())] == 1
 
 
 def test_listen_addresses_default_to_loopback():
