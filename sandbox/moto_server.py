@@ -1,4 +1,5 @@
-"""moto in server mode: the sandbox's SQS/IAM/STS API, with IAM enforced.
+"""moto in server mode: the sandbox's SQS/IAM/STS/CloudWatch API, with IAM enforced, and the
+`AWS/SQS` metrics AWS would publish (sandbox.sqs_metrics, in the server's process).
 
 Every request is recorded (headers included) to `recording.jsonl`, so tests can
 prove which calls the auditor made. A scenario is applied by resetting moto and
@@ -8,6 +9,7 @@ import json
 import os
 import sys
 import urllib.request
+from pathlib import Path
 
 from auditor.errors import SandboxError
 
@@ -15,6 +17,7 @@ from . import system
 
 ADMIN_USER = "sandbox-admin"
 # moto accepts any key while auth is off; these only bootstrap the admin user.
+ROOT = Path(__file__).resolve().parents[1]
 BOOTSTRAP_CREDENTIALS = {"aws_access_key_id": "bootstrap", "aws_secret_access_key": "bootstrap"}
 
 
@@ -44,8 +47,9 @@ class MotoServer(system.LoopbackServer):
         if system.port_open("127.0.0.1", port):
             port = system.free_port()
         # recording starts in configure(), once set-up calls are done
-        env = dict(os.environ, MOTO_RECORDER_FILEPATH=str(self.recording))
-        pid = system.spawn([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        # moto's server with the AWS/SQS metrics publisher in its process (sandbox.sqs_metrics)
+        env = dict(os.environ, MOTO_RECORDER_FILEPATH=str(self.recording), PYTHONPATH=str(ROOT))
+        pid = system.spawn([sys.executable, "-m", "sandbox.sqs_metrics", "-H", "127.0.0.1", "-p", str(port)],
                            self.directory / "moto.log", env=env)
         self.pid_file.write_text(str(pid))
         self.port_file.write_text(str(port))
