@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from os import PathLike as _PathLike
 from typing import Callable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
-from . import codes, collect, controller, crosshost, diagnosis, facts, fingerprints, inventory, queue_account
+from . import accounting, codes, collect, controller, crosshost, diagnosis, facts, fingerprints, inventory, queue_account
 from .codes import Finding, Severity, Verdict
 from .errors import ExitStatus
 from .history import SinceOk
@@ -137,9 +137,11 @@ def assess(runs: Sequence[HostRun], started: str = "", seconds: float = 0.0, inv
         return settings[host.report.name]
 
     users = crosshost.queue_users(results, settings_of, left_out)
-    fleet_findings = crosshost.cross_host_findings(results, settings_of, users)
+    judged_by_aws = accounting.judged_keys(users, check.accounts, settings_of) if check is not None else ()
+    fleet_findings = crosshost.cross_host_findings(results, settings_of, users, judged_by_aws)
     if check is not None:
         fleet_findings += crosshost.cross_check_findings(results, check, settings_of)
+        fleet_findings += accounting.queue_account_findings(results, check, settings_of, users)
     all_findings = [f for r in results for f in r.findings] + fleet_findings
     all_findings = _linked_to_causes(all_findings)
     all_findings.sort(key=lambda f: (codes.SEVERITY_ORDER[f.severity], f.step, f.hosts, f.code))

@@ -333,6 +333,37 @@ _TABLE = (
          "than its source queue, so a message moved there late can expire before anyone looks",
          "keep messages longer in {dead_letter} than in {name}: aws sqs set-queue-attributes --queue-url "
          "{dead_letter_url} --attributes MessageRetentionPeriod=1209600 (14 days, the most SQS allows)"),
+    Code("sent-outside-inventory", W, 4, None, "AWS's account: more messages were sent to the queue than its audited "
+         "producers logged: a producer outside the inventory (a cron host, another deployment, a laptop) or one "
+         "whose sends are not logged",
+         "find who else sends to {name}: CloudTrail's data events for sqs:SendMessage name the caller; add that host "
+         "to the inventory, or stop it if it should not send there"),
+    Code("sent-not-received", E, 4, V.WORKER_DOWN, "AWS's account: messages were sent to the queue and none was "
+         "received in the window (judged from AWS's counts, as the producers log nothing about their sends)",
+         "follow steps 1 and 2 on {hosts}: no consumer reads the queue the producers send to", consequence=True),
+    Code("received-not-deleted", E, 4, V.CONFIG, "AWS's account: the queue's messages were received and never "
+         "deleted in the window, so every job comes back after the visibility timeout and runs again",
+         "make {hosts} delete each message after its job (sqs:DeleteMessage on the queue, the receipt handle it "
+         "received)", consequence=True),
+    Code("jobs-received-repeatedly", E, 4, V.CONFIG, "AWS's account: the queue's messages were received many times "
+         "more than they were sent: jobs run again and again",
+         "find why messages come back to {hosts}: {fix}",
+         (("visibility-timeout", "raise {name}'s VisibilityTimeout (now {timeout} s) above the longest job, or extend "
+           "visibility while a job runs: aws sqs set-queue-attributes --queue-url URL --attributes "
+           "VisibilityTimeout=SECONDS"),
+          ("delete-failed", "let the workers delete the messages they finish (sqs:DeleteMessage on the queue)"),
+          ("crashing-workers", "stop the workers' exits (see their container findings): a job held by a worker that "
+           "dies comes back"),
+          ("unknown", "compare the queue's VisibilityTimeout ({timeout} s) with the jobs' durations, and check that "
+           "the workers delete each message they finish")), consequence=True),
+    Code("backlog-growing", E, 4, V.WORKER_DOWN, "AWS's account: the age of the queue's oldest message has risen "
+         "minute after minute: jobs are not taken as fast as they come",
+         "find why {hosts} fall behind on {name} (steps 1 and 2 on them): too few workers, a slow job, or workers "
+         "polling elsewhere", consequence=True),
+    Code("queue-account-unread", W, 4, None, "AWS's account of some queues could not be read (denied or failed): "
+         "the rules that need it stay silent and job flow is judged from the hosts' logs alone",
+         "give the controller's principal cloudwatch:GetMetricData and sqs:GetQueueAttributes on the fleet's "
+         "queues ({reason})"),
     Code("cross-check-failed", W, 4, None, "one of the controller's AWS profiles could not be used",
          "give the controller read access (sts:GetCallerIdentity, sqs:GetQueueUrl) or fix "
          "auditor.cross_check.profiles"),

@@ -153,9 +153,10 @@ def shared_value(values: Mapping[str, V], proven: Iterable[str] = (), evidence: 
 class QueueUsers:
     """Who uses each queue key, decided once per audit for its rules, matrix and job-flow chart:
     kind ('produces' or 'consumes') -> queue key -> the hosts; and the inventory's hosts left out
-    of this audit that consume it (queue key -> their names)."""
+    of this audit that consume or produce it (queue key -> their names)."""
     by_kind: Dict[str, Dict[str, List["HostResult"]]]
     left_out_consumers: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
+    left_out_producers: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
 
     def of(self, kind: str, key: str) -> List["HostResult"]:
         return self.by_kind[kind].get(key, [])
@@ -175,11 +176,13 @@ def queue_users(hosts: Sequence["HostResult"], settings_of: SettingsOf,
     queue of its app (`*`, Celery's) may consume any queue the audited hosts use."""
     by_kind = {kind: _users_of(hosts, settings_of, kind) for kind in ("produces", "consumes")}
     used = sorted(set(by_kind["produces"]) | set(by_kind["consumes"]))
-    outside: Dict[str, List[str]] = {}
+    outside: Dict[str, Dict[str, List[str]]] = {"consumes": {}, "produces": {}}
     for spec in left_out:
-        for key in {key for role in spec.roles for key in spec.settings.queue_keys(role, "consumes", used)}:
-            outside.setdefault(key, []).append(spec.name)
-    return QueueUsers(by_kind, {key: tuple(sorted(names)) for key, names in outside.items()})
+        for kind, keys in outside.items():
+            for key in {key for role in spec.roles for key in spec.settings.queue_keys(role, kind, used)}:
+                keys.setdefault(key, []).append(spec.name)
+    return QueueUsers(by_kind, *({key: tuple(sorted(names)) for key, names in outside[kind].items()}
+                                 for kind in ("consumes", "produces")))
 
 
 def _users_of(hosts, settings_of, kind):
@@ -209,12 +212,14 @@ def _readings(hosts, key):
 
 
 def cross_host_findings(hosts: Sequence["HostResult"], settings_of: SettingsOf,
-                        users: Optional[QueueUsers] = None) -> List[Finding]:
+                        users: Optional[QueueUsers] = None, judged_by_aws: Collection[str] = ()) -> List[Finding]:
+    """`judged_by_aws`: the queues whose job flow AWS's own account judges (accounting) where the
+    hosts' logs cannot: their silent producers are not said to be unjudged."""
     users = users or queue_users(hosts, settings_of)
     findings = []
     for key in users.keys:
         findings += _queue_findings(key, users.of("produces", key), users.of("consumes", key), settings_of,
-                                    users.left_out_consumers.get(key, ()))
+                                    users.left_out_consumers.get(key, ()), key in judged_by_aws)
     findings += _credential_findings(hosts)
     return findings
 
@@ -225,7 +230,7 @@ def _decide(values, key, users, producers):
                         producers=[h.report.name for h in producers])[0]
 
 
-def _queue_findings(key, producers, consumers, settings_of, left_out=()):
+def _queue_findings(key, producers, consumers, settings_of, left_out=(), judged_by_aws=False):
     users = producers + [c for c in consumers if c not in producers]
     findings = _region_findings(key, users, producers, consumers, settings_of)
     accounts = {h.report.name: _usable_probe(h).account for h in users if _usable_probe(h) and _usable_probe(h).account}
@@ -246,7 +251,7 @@ def _queue_findings(key, producers, consumers, settings_of, left_out=()):
             {"queue": key, "urls": urls}, hosts=", ".join(odd)))
     places = {host.report.name: place for host in users for place in [_queue_at(host, key)] if place}
     right_place = _decide(places, key, users, producers) if len(set(places.values())) > 1 else None
-    findings += _job_flow(key, producers, consumers, settings_of, right_place) if not left_out else \
+    findings += _job_flow(key, producers, consumers, settings_of, right_place, judged_by_aws) if not left_out else \
         _job_flow_left_out(key, producers, consumers, settings_of, left_out)
     return findings
 
@@ -327,7 +332,7 @@ def _shown_at(place):
     return "%s in %s" % (place[1], place[0] or "?")
 
 
-def _job_flow(key, producers, consumers, settings_of, right_place=None):
+def _job_flow(key, producers, consumers, settings_of, right_place=None, judged_by_aws=False):
     """Lost jobs and unattended backlogs, judged only from hosts whose evidence was read. When the
     queue's users disagree on where it is (region and URL) and one place is decided right
     (`right_place`, polled by the consumers), a producer that sends elsewhere is the one to blame:
@@ -368,7 +373,7 @@ def _job_flow(key, producers, consumers, settings_of, right_place=None):
     backlog, undecided = _backlog(key, producers, consumers, settings_of, skip=set(astray))
     findings += backlog
     unjudged |= undecided
-    if silent:
+    if silent and not judged_by_aws:
         findings.append(emit(
             "job-flow-unjudged", sorted(silent), "queue %s: job flow not judged: %s log(s) nothing about the jobs "
             "they send (no enqueued marker)" % (key, ", ".join(sorted(silent))), {"queue": key, "reason": "no-send-log"},
@@ -527,69 +532,7 @@ def cross_check_findings(hosts: Sequence["HostResult"], check: "QueueLocations",
                     _place(queue.region, probe.account)),
                 {"queue": queue.key, "name": queue.name,
                  "found": [{"region": s.region, "account": s.account} for s in places]}, fix=fix))
-    return findings + queue_account_findings(hosts, check, settings_of)
-
-
-EXPIRY_SHARE = 0.8      # the oldest message's age, as a share of the retention, from which jobs are expiring
-
-
-def queue_account_findings(hosts: Sequence["HostResult"], check: "QueueLocations",
-                           settings_of: SettingsOf) -> List[Finding]:
-    """What AWS's own account of each queue says about jobs that will be lost: the oldest message
-    near its retention (since the minute its age began to climb), and a dead-letter queue that
-    keeps messages no longer than its source. Silent where the account could not be read."""
-    findings = []
-    accounts = {(a.name, a.region, a.account): a for a in check.accounts}
-    urls = {(s.name, s.region, s.account): s.url for s in check.sightings}
-    for account in check.accounts:
-        where = (account.name, account.region, account.account)
-        readings = [(h, q) for h in hosts for probe in [_usable_probe(h)] if probe for q in probe.queues
-                    if q.name == account.name and q.region == account.region]
-        users = sorted({h.report.name for h, _ in readings})
-        consumers = sorted({h.report.name for h, q in readings for role in h.report.roles
-                            if q.key in settings_of(h).queue_keys(role, "consumes", [q.key])})
-        retention = _seconds(account.attributes.get("MessageRetentionPeriod"))
-        oldest = account.largest("ApproximateAgeOfOldestMessage")
-        if retention and oldest is not None and oldest >= EXPIRY_SHARE * retention:
-            since = _climbing_since(account.series.get("ApproximateAgeOfOldestMessage", ()))
-            findings.append(emit(
-                "jobs-expiring", consumers or ["controller"],
-                "queue %s (%s): its oldest message is %d s old, %d%% of its %d s retention: SQS deletes a message "
-                "older than that unseen%s" % (account.name, _place(account.region, account.account), oldest,
-                                              100 * oldest / retention, retention,
-                                              "; its age has climbed since %s" % since if since else ""),
-                {"name": account.name, "region": account.region, "oldest_seconds": oldest,
-                 "retention_seconds": retention, "since": since},
-                name=account.name, url=urls.get(where, account.name), hosts=", ".join(consumers) or "its consumers"))
-        dead = accounts.get((account.dead_letter, account.region, account.account)) if account.dead_letter else None
-        if dead is None:
-            continue
-        dead_retention = _seconds(dead.attributes.get("MessageRetentionPeriod"))
-        if retention and dead_retention and dead_retention <= retention:
-            findings.append(emit(
-                "dead-letter-retention-short", users or ["controller"],
-                "queue %s's dead-letter queue %s keeps messages %d s, no longer than %s itself (%d s)" % (
-                    account.name, dead.name, dead_retention, account.name, retention),
-                {"name": account.name, "dead_letter": dead.name, "retention_seconds": retention,
-                 "dead_letter_retention_seconds": dead_retention},
-                name=account.name, dead_letter=dead.name,
-                dead_letter_url=urls.get((dead.name, dead.region, dead.account), dead.name)))
     return findings
-
-
-def _seconds(text: Optional[str]) -> Optional[int]:
-    return int(text) if text is not None and str(text).isdigit() else None
-
-
-def _climbing_since(points: Sequence[Tuple[str, float]]) -> Optional[str]:
-    """The minute from which the age only grew (a backlog nobody takes), if it grew at all."""
-    start = None
-    for (earlier, before), (_, value) in zip(points, points[1:]):
-        if value > before:
-            start = start or earlier
-        elif value < before:
-            start = None
-    return start
 
 
 # -- job flow per minute, for the HTML report ----------------------------------------------------

@@ -85,4 +85,5 @@ def test_a_consequence_takes_the_verdict_of_the_cause_the_host_shows():
     unreadable = codes.emit("logs-unreadable", ["h"], "m", read="r", access="a", absent="x", container="c")
     assert codes.verdict(True, [backlog, unreadable])[0] == Verdict.WORKER_DOWN      # missing evidence explains nothing
     assert {c.code for c in codes.CODES.values() if c.consequence} == {
-        "backlog-no-consumer", "jobs-not-consumed", "jobs-enqueued-unpolled", "worker-idle", "jobs-expiring"}
+        "backlog-no-consumer", "jobs-not-consumed", "jobs-enqueued-unpolled", "worker-idle", "jobs-expiring",
+        "sent-not-received", "received-not-deleted", "jobs-received-repeatedly", "backlog-growing"}
