@@ -2,14 +2,14 @@
 
 Pure, as crosshost is: host results and the queues' accounts in, findings out. AWS counts every
 message, per minute; the hosts' logs count what they logged. Reconciled over the minutes both cover
-(AWS publishes a minute once it has ended; the first minutes of the window are an edge the logs
-may begin inside), they say what the logs alone cannot: sends no audited producer logged, jobs
+(AWS publishes a minute once it has ended; the controller reads only the window's whole minutes;
+a producer's logs that begin later start the comparison later), they say what the logs alone cannot: sends no audited producer logged, jobs
 received again and again or never deleted, jobs that expire unseen, a backlog growing since a given
 minute, and the job flow of queues whose producers log nothing (Celery's `.delay()`). A rule whose
 evidence is missing (no data points, a producer's logs unread or not audited) stays silent.
 """
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence, Tuple
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Collection, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .codes import Finding, emit
 from .crosshost import SettingsOf, QueueUsers, _logs_sends, _place, _queue_at, _role_containers, _usable_probe
@@ -19,9 +19,9 @@ from .queue_account import QueueAccount
 if TYPE_CHECKING:
     from .audit import HostResult
     from .controller import QueueLocations
+    from .crosshost import QueueFlow
 
 EXPIRY_SHARE = 0.8      # the oldest message's age, as a share of the retention, from which jobs are expiring
-EDGE_MINUTES = 2        # AWS's first minutes in the window: the logs may begin inside them
 SEND_SLACK = 2          # a send logged at :59.9 and counted at :00.0, at each end of the compared minutes
 ENOUGH = 3              # fewer messages than this in the compared minutes: too few to judge
 REPEATED = 2            # received at least this many times per message sent: jobs run again and again
@@ -46,9 +46,10 @@ class Ledger:
 
 
 def queue_account_findings(hosts: Sequence["HostResult"], check: "QueueLocations", settings_of: SettingsOf,
-                           users: QueueUsers) -> List[Finding]:
+                           users: QueueUsers, faulty: Collection[str] = ()) -> List[Finding]:
+    """`faulty`: the hosts with an error finding already (a growing backlog is theirs to explain)."""
     findings = _unread(check.accounts)
-    findings += _survival(hosts, check, settings_of)
+    findings += _survival(hosts, check, settings_of, faulty)
     for key in users.keys:
         ledger = ledger_of(key, users, check.accounts, settings_of)
         if ledger is not None:
@@ -65,7 +66,7 @@ def ledger_of(key: str, users: QueueUsers, accounts: Sequence[QueueAccount],
     account = next((a for a in accounts if place and (a.name, a.region, a.account) == place and not a.unjudged), None)
     if account is None:
         return None
-    published = sorted(dict(account.series.get("NumberOfMessagesSent", ())))[EDGE_MINUTES:]
+    published = sorted(dict(account.series.get("NumberOfMessagesSent", ())))
     began = max((_minute(c.logs.oldest) for h in users.of("produces", key)       # the logged sends are compared
                  for c in _role_containers(h, settings_of, "produces")
                  if c.logs.read and c.logs.oldest and _logs_sends(settings_of(h), c.role, key)), default="")
@@ -102,7 +103,7 @@ def _reconciled(ledger: Ledger, users: QueueUsers, settings_of: SettingsOf) -> L
     key, name = ledger.key, ledger.account.name
     producers, consumers = users.of("produces", ledger.key), users.of("consumes", ledger.key)
     consumer_names = sorted(h.report.name for h in consumers) or ["controller"]
-    if len(ledger.minutes) < 2:
+    if not ledger.minutes:
         return []
     sent, received, deleted = (ledger.total(m) for m in ("NumberOfMessagesSent", "NumberOfMessagesReceived",
                                                          "NumberOfMessagesDeleted"))
@@ -174,7 +175,8 @@ def _unread(accounts: Sequence[QueueAccount]) -> List[Finding]:
             for reason, names in sorted(reasons.items())]
 
 
-def _survival(hosts: Sequence["HostResult"], check: "QueueLocations", settings_of: SettingsOf) -> List[Finding]:
+def _survival(hosts: Sequence["HostResult"], check: "QueueLocations", settings_of: SettingsOf,
+              faulty: Collection[str]) -> List[Finding]:
     """Jobs that will be lost or ignored: the oldest message near its retention (since the minute its
     age began to climb), a backlog growing minute by minute, and a dead-letter queue that keeps
     messages no longer than its source."""
@@ -202,7 +204,8 @@ def _survival(hosts: Sequence["HostResult"], check: "QueueLocations", settings_o
                 {"name": account.name, "region": account.region, "oldest_seconds": oldest,
                  "retention_seconds": retention, "since": since},
                 name=account.name, url=urls.get(where, account.name), hosts=", ".join(consumers) or "its consumers"))
-        elif since and [m for m, _ in ages].index(since) <= len(ages) - 1 - CLIMBING_MINUTES:
+        elif since and [m for m, _ in ages].index(since) <= len(ages) - 1 - CLIMBING_MINUTES and \
+                not set(consumers) & set(faulty):
             findings.append(emit(
                 "backlog-growing", consumers or ["controller"],
                 "queue %s (%s): the oldest message's age has risen every minute since %s, to %d s: jobs wait longer "
@@ -229,7 +232,7 @@ def _survival(hosts: Sequence["HostResult"], check: "QueueLocations", settings_o
 def judged_keys(users: QueueUsers, accounts: Sequence[QueueAccount], settings_of: SettingsOf) -> frozenset:
     """The queues whose job flow AWS's account judges where the hosts' logs cannot."""
     return frozenset(key for key, ledger in ((key, ledger_of(key, users, accounts, settings_of)) for key in users.keys)
-                     if ledger is not None and len(ledger.minutes) >= 2)
+                     if ledger is not None and ledger.minutes)
 
 
 def _seconds(text: Optional[str]) -> Optional[int]:
@@ -263,12 +266,22 @@ def flow_change(account: QueueAccount) -> Optional[str]:
     return min(candidates) if candidates else None
 
 
-def accounts_by_key(users: QueueUsers, accounts: Sequence[QueueAccount], settings_of: SettingsOf
-                    ) -> Mapping[str, QueueAccount]:
-    """queue key -> its account where its producers send (for the reports' job-flow chart)."""
-    found = {}
-    for key in users.keys:
-        ledger = ledger_of(key, users, accounts, settings_of)
-        if ledger is not None:
-            found[key] = ledger.account
-    return found
+CHARTED = (("AWS sent", "NumberOfMessagesSent"), ("AWS received", "NumberOfMessagesReceived"),
+           ("AWS deleted", "NumberOfMessagesDeleted"))
+
+
+def with_aws_counts(flows: Sequence["QueueFlow"], users: QueueUsers, accounts: Sequence[QueueAccount],
+                    settings_of: SettingsOf) -> Tuple["QueueFlow", ...]:
+    """The job-flow chart's queues with AWS's per-minute counts beside the hosts' own, and the
+    minute each queue's flow changed."""
+    charted = []
+    for flow in flows:
+        ledger = ledger_of(flow.key, users, accounts, settings_of)
+        if ledger is None:
+            charted.append(flow)
+            continue
+        aws = {label: {minute.rstrip("Z"): value for minute, value in ledger.account.series.get(metric, ())}
+               for label, metric in CHARTED}
+        changed = flow_change(ledger.account)
+        charted.append(replace(flow, aws=aws, changed=changed.rstrip("Z") if changed else None))
+    return tuple(charted)

@@ -544,14 +544,18 @@ FLOW_KINDS = (("sent", MarkerKind.ENQUEUED, "produces"), ("received", MarkerKind
 @dataclass(frozen=True)
 class QueueFlow:
     """One queue's job flow in the window: per kind (sent, received, completed, failed), per host,
-    the log lines per minute; and its dead-letter queue's depth when a host could read it."""
+    the log lines per minute; its dead-letter queue's depth when a host could read it; and, with
+    --cross-check, AWS's own per-minute counts and the minute the flow changed (accounting)."""
     key: str
     counts: Dict[str, Dict[str, Dict[str, int]]]     # kind -> host -> minute -> lines
     dead_letter_depth: Optional[int] = None
+    aws: Mapping[str, Mapping[str, float]] = field(default_factory=dict)    # "AWS sent"... -> minute -> count
+    changed: Optional[str] = None                    # the minute the flow changed, by AWS's account
 
     @property
     def minutes(self) -> List[str]:
-        return sorted({minute for hosts in self.counts.values() for per in hosts.values() for minute in per})
+        return sorted({minute for hosts in self.counts.values() for per in hosts.values() for minute in per} |
+                      {minute for per in self.aws.values() for minute in per})
 
 
 def job_flows(hosts: Sequence["HostResult"], settings_of: SettingsOf,

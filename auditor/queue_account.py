@@ -116,7 +116,8 @@ def _metrics(cloudwatch, names: Sequence[str], window_seconds: int, now: datetim
     """({queue: {metric: ((minute, value),)}}, why none could be read): one query per queue and
     metric, QUERIES_PER_CALL per call, every page."""
     end = now.replace(second=0, microsecond=0) + datetime.timedelta(minutes=1)
-    start = end - datetime.timedelta(seconds=window_seconds) - datetime.timedelta(minutes=1)
+    # the first whole minute of the logs' window: every minute read is one the hosts' logs cover too
+    start = end - datetime.timedelta(minutes=1) - datetime.timedelta(seconds=window_seconds // 60 * 60)
     queries, owners = [], {}
     for number, (name, metric) in enumerate((n, m) for n in names for m in METRICS):
         query_id = "q%d" % number

@@ -255,7 +255,8 @@ class Sandbox:
 
     def _apply(self, scenario, active, image_tags):
         keys = self.moto.configure(scenarios.iam_users(scenario), scenarios.queues(scenario),
-                                   scenario.second_keys, admin_accounts=(scenarios.STAGING_ACCOUNT,))
+                                   scenario.second_keys, admin_accounts=(scenarios.STAGING_ACCOUNT,),
+                                   admin_denied=scenario.controller_denied)
         key_file = self.root / "keys.json"
         key_file.write_text(json.dumps(keys))
         key_file.chmod(0o600)

@@ -19,16 +19,18 @@ from auditor.collect import HostRun
 from auditor.errors import SandboxError
 from auditor.controller import QueueLocations, Sighting
 from auditor.queue_account import QueueAccount
+from auditor.render.json_report import audit_dict
 from auditor.inventory import HostSpec, host_settings
 from auditor.transports import RunOutcome
 
 
-def dump(scenario, runs, path):
+def dump(scenario, runs, path, cross_check=None):
     hosts = [{"name": run.spec.name, "address": run.spec.address, "settings": run.spec.settings.as_mapping(),
               "outcome": {"kind": run.outcome.kind, "exit_status": run.outcome.exit_status,
                           "detail": run.outcome.detail, "seconds": round(run.outcome.seconds, 2)},
               "facts": run.facts} for run in runs]
-    document = {"scenario": scenario, "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "hosts": hosts}
+    document = {"scenario": scenario, "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "hosts": hosts,
+                "cross_check": cross_check}
     Path(path).write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
 
 
@@ -64,14 +66,16 @@ def apply_patches(document, patches):
 
 
 def cross_check_of(raw):
-    """A QueueLocations from its JSON form (`names`, `regions`, `identities`, `found`, `not_searched`)."""
+    """A QueueLocations from its JSON report form (`names`, `regions`, `identities`, `found`,
+    `not_searched`, `accounts`)."""
     if raw is None:
         return None
     return QueueLocations(tuple(raw["names"]), tuple(raw["regions"]), raw.get("identities", {}),
                           tuple(Sighting(**s) for s in raw.get("found", [])),
                           tuple((f["profile"], f["region"], f["error"]) for f in raw.get("not_searched", [])),
-                          tuple(QueueAccount(**dict(a, series={metric: tuple(map(tuple, points)) for metric, points
-                                                               in a.get("series", {}).items()}))
+                          tuple(QueueAccount(a["name"], a["region"], a["account"], a["profile"], a["attributes"],
+                                             {metric: tuple(map(tuple, points)) for metric, points in
+                                              a["metrics"].items()}, a["unjudged"], a["dead_letter"])
                                 for a in raw.get("accounts", [])))
 
 
@@ -86,19 +90,20 @@ def matches(scenario, result):
         all(verdicts[name] == scenario.verdict(name) for name in verdicts)
 
 
-def record(sandbox, scenario, directory, timeout=90, settle=20, say=print):
+def record(sandbox, scenario, directory, timeout=180, settle=20, say=print):
     """Bring the scenario up, let jobs flow for `settle` seconds (so the job-flow rules have
     enqueued, received and settled jobs to judge), audit until it shows exactly what it must,
-    save the raw facts."""
+    save the raw facts (and AWS's account, for a scenario audited with --cross-check)."""
     sandbox.up(scenario.name)
     time.sleep(settle)
     deadline = time.monotonic() + timeout
     while True:
-        _, runs = audit.collect_runs(sandbox.inventory, keep_raw=True)
-        result = audit.assess(runs)
+        specs, runs = audit.collect_runs(sandbox.inventory, keep_raw=True)
+        check = audit.run_cross_check(specs, runs) if scenario.cross_check else None
+        result = audit.assess(runs, check=check)
         if matches(scenario, result):
             path = Path(directory) / ("%s.json" % scenario.name)
-            dump(scenario.name, runs, path)
+            dump(scenario.name, runs, path, audit_dict(result)["cross_check"])
             say("%s: recorded %s" % (scenario.name, path))
             return path
         if time.monotonic() > deadline:

@@ -75,12 +75,13 @@ class MotoServer(system.LoopbackServer):
             client.meta.events.register("before-sign.*.*", select_account)
         return client
 
-    def configure(self, users, queues, second_keys=(), admin_accounts=()):
+    def configure(self, users, queues, second_keys=(), admin_accounts=(), admin_denied=()):
         """Reset all state, create IAM users and queues, then turn IAM enforcement on.
 
         `users`: principal ("name" or "name@account") -> allowed actions; `queues`:
         (region, name, account or None, attributes), a dead-letter queue before its source; `second_keys`: users given a second key;
-        `admin_accounts`: other accounts that get an admin user too.
+        `admin_accounts`: other accounts that get an admin user too; `admin_denied`: actions the
+        admins (the controller's profiles) are explicitly denied.
         Returns {principal: (access_key_id, secret)} including the admin users, and
         "name#2" for second keys. moto resolves a request's account from its key."""
         self._post("/moto-api/recorder/stop-recording")
@@ -92,8 +93,10 @@ class MotoServer(system.LoopbackServer):
             user, _, account = principal.partition("@")
             iam = self.client("iam", region="us-east-1", account=account or None)
             iam.create_user(UserName=user)
-            policy = {"Version": "2012-10-17",
-                      "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}]}
+            statements = [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}]
+            if admin_denied and user == ADMIN_USER:
+                statements.append({"Effect": "Deny", "Action": list(admin_denied), "Resource": "*"})
+            policy = {"Version": "2012-10-17", "Statement": statements}
             iam.put_user_policy(UserName=user, PolicyName=user + "-policy", PolicyDocument=json.dumps(policy))
             for label in [principal] + (["%s#2" % principal] if principal in second_keys else []):
                 key = iam.create_access_key(UserName=user)["AccessKey"]

@@ -107,6 +107,8 @@ class Scenario:
     stack: str = "academy"                            # celery: the second stack's hosts and profile
     dead_letter: Tuple[Tuple[str, int], ...] = ()     # (queue, maxReceiveCount): a redrive policy to NAME-dlq
     visibility_timeouts: Tuple[Tuple[str, int], ...] = ()   # (queue, seconds): its VisibilityTimeout
+    cross_check: bool = False                         # audited with --cross-check: AWS's own account of the queues
+    controller_denied: Tuple[str, ...] = ()           # actions the controller's profiles are denied
 
     def verdict(self, host):
         return self.verdicts.get(host, "ok")
@@ -293,6 +295,11 @@ SCENARIOS = {s.name: s for s in (
              expect=(("worker-1", "worker-exceptions"), ("web-1", "job-flow-unjudged")),
              verdicts={"worker-1": "code-suspect"}, hosts=("web-1", "worker-1"), stack="celery",
              env={"web-1": {"SHOP_SEND_REPORTS": "1"}}),
+    Scenario("metrics-denied", "the healthy fleet audited with --cross-check by a controller whose principal may "
+             "not call cloudwatch:GetMetricData: AWS's account is said unread, never zero",
+             expect=(("controller", "queue-account-unread"),), cross_check=True,
+             # moto names CloudWatch's actions by its endpoint prefix (monitoring:), AWS by cloudwatch:
+             controller_denied=("cloudwatch:GetMetricData", "monitoring:GetMetricData")),
     Scenario("sqs-via-proxy", "ai-1's environment sends HTTP(S) through a proxy (with its own password in the URL) "
              "that does not answer, and no NO_PROXY exempts the SQS endpoint",
              expect=(("ai-1", "sqs-via-proxy"), ("ai-1", "worker-sqs-errors"), ("ai-1", "jobs-not-consumed"),

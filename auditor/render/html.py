@@ -92,18 +92,21 @@ def _findings(findings):
                     ", ".join(f.hosts), f.message, f.remedy] for f in findings])
 
 
-FLOW_COLOURS = {"sent": "#0b5cad", "received": "#9a6700", "completed": "#1a7f37", "failed": "#b00020"}
+FLOW_COLOURS = {"sent": "#0b5cad", "received": "#9a6700", "completed": "#1a7f37", "failed": "#b00020",
+                "AWS sent": "#0b5cad", "AWS received": "#9a6700", "AWS deleted": "#1a7f37"}
 CHART_WIDTH, CHART_HEIGHT, MARGIN = 640, 160, 34
 
 
 def _flow_svg(flow):
     """One queue's job flow as an inline SVG (no script, nothing fetched): per minute, a line per
-    kind (all hosts together), the per-host totals in each line's title, the dead-letter depth."""
+    kind (all hosts together), the per-host totals in each line's title, the dead-letter depth; AWS's
+    own counts dashed beside them, and the minute the flow changed."""
     minutes = flow.minutes
     if not minutes:
         return "<p>queue <code>%s</code>: no per-minute job lines in the window.</p>" % _e(flow.key)
     totals = {kind: {m: sum(per.get(m, 0) for per in hosts.values()) for m in minutes}
               for kind, hosts in flow.counts.items()}
+    totals.update({label: {m: per.get(m, 0) for m in minutes} for label, per in flow.aws.items() if per})
     top = max([1] + [n for series in totals.values() for n in series.values()])
     step = (CHART_WIDTH - 2 * MARGIN) / max(1, len(minutes) - 1)
 
@@ -112,13 +115,22 @@ def _flow_svg(flow):
 
     shapes = []
     for kind, series in totals.items():
-        per_host = ", ".join("%s %d" % (host, sum(per.values())) for host, per in sorted(flow.counts[kind].items()))
-        shapes.append('<polyline class="flow-%s" fill="none" stroke="%s" stroke-width="2" points="%s">'
+        by = ", ".join("%s %d" % (host, sum(per.values())) for host, per in sorted(flow.counts[kind].items())) \
+            if kind in flow.counts else "AWS's account: %d" % sum(series.values())
+        shapes.append('<polyline class="flow-%s" fill="none" stroke="%s" stroke-width="2"%s points="%s">'
                       "<title>%s per minute (%s)</title></polyline>" % (
-                          _e(kind), FLOW_COLOURS.get(kind, "#555"),
-                          " ".join(point(i, series[m]) for i, m in enumerate(minutes)), _e(kind), _e(per_host)))
+                          _e(kind.replace(" ", "-")), FLOW_COLOURS.get(kind, "#555"),
+                          ' stroke-dasharray="5 3"' if kind in flow.aws else "",
+                          " ".join(point(i, series[m]) for i, m in enumerate(minutes)), _e(kind), _e(by)))
+    if flow.changed in minutes:
+        x = MARGIN + minutes.index(flow.changed) * step
+        shapes.append('<line class="flow-changed" x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#b00020" '
+                      'stroke-dasharray="2 2"><title>the flow changed at %s (AWS\'s account)</title></line>'
+                      '<text x="%.1f" y="%d" font-size="11" fill="#b00020">since %s</text>' % (
+                          x, MARGIN, x, CHART_HEIGHT - MARGIN, _e(flow.changed), x + 3, MARGIN + 12,
+                          _e(flow.changed[11:])))
     legend = "".join('<text x="%d" y="14" fill="%s" font-size="12">%s</text>' % (
-        MARGIN + 110 * i, FLOW_COLOURS.get(kind, "#555"), _e(kind)) for i, kind in enumerate(totals))
+        MARGIN + 80 * i, FLOW_COLOURS.get(kind, "#555"), _e(kind)) for i, kind in enumerate(totals))
     axis = ('<text x="%d" y="%d" font-size="11" fill="#555">%s</text><text x="%d" y="%d" font-size="11" fill="#555" '
             'text-anchor="end">%s</text><text x="4" y="%d" font-size="11" fill="#555">%d/min</text>' % (
                 MARGIN, CHART_HEIGHT - 8, _e(minutes[0][11:]), CHART_WIDTH - MARGIN, CHART_HEIGHT - 8,

@@ -25,12 +25,14 @@ READ_ONLY_ACTIONS = {"GetQueueUrl", "GetQueueAttributes", "GetCallerIdentity", "
 def test_scenario_yields_exactly_its_findings_and_verdicts(fleet, name):
     scenario = SCENARIOS[name]
     fleet.use(name)
-    result = fleet.audit_until(lambda r: golden.matches(scenario, r))
+    result = fleet.audit_until(lambda r: golden.matches(scenario, r), cross_check=scenario.cross_check)
     assert audit.finding_set(result) == golden.expected_set(scenario)
     assert {h.report.name: str(h.verdict) for h in result.hosts} == {
         h.report.name: scenario.verdict(h.report.name) for h in result.hosts}
     has_error = any(severity == "error" for _, _, severity in golden.expected_set(scenario))
     assert result.exit_code == (1 if has_error else 0)
+    if scenario.cross_check:        # AWS's account is the controller's own reading: no transport to compare
+        return
     # the other SSH transport sees exactly the same (hosts reached by Run Command stay so)
     other = [replace(spec, connection=OTHER_TRANSPORT) if spec.connection in ("ssh", "paramiko") else spec
              for spec in load_inventory(fleet.sandbox.inventory)]
@@ -98,3 +100,30 @@ def test_a_celery_fleet_is_audited_with_its_profile_alone_and_no_word_of_the_ref
     for fmt in ("table", "json", "markdown", "html", "junit"):
         text = render(result, fmt).lower()
         assert not [word for word in REFERENCE_WORDS if word.lower() in text], fmt
+
+
+def _compared(flow):
+    """AWS's and the hosts' per-minute totals over the minutes both cover: AWS's whole minutes after
+    the one the API's logs began in."""
+    began = min((m for per in flow.counts.get("sent", {}).values() for m in per), default=None)
+    minutes = [m for m in flow.aws.get("AWS sent", {}) if began and m > began]
+
+    def logged(kind):
+        return sum(per.get(m, 0) for per in flow.counts.get(kind, {}).values() for m in minutes)
+
+    def counted(label):
+        return sum(flow.aws[label].get(m, 0) for m in minutes)
+    return {"sent": (counted("AWS sent"), logged("sent")), "received": (counted("AWS received"), logged("received")),
+            "deleted": (counted("AWS deleted"), logged("completed"))}
+
+
+def test_aws_account_reconciles_with_what_the_healthy_fleet_logged(fleet):
+    """AWS's sent, received and deleted (the sandbox's publisher, from what moto did) equal the
+    lines the API and the workers logged over the same minutes, within one job at each edge."""
+    fleet.use("healthy")
+    result = fleet.audit_until(lambda r: len(r.job_flow) == 2 and all(
+        _compared(flow)["sent"][0] >= 10 for flow in r.job_flow), cross_check=True)
+    assert [(f.code, f.hosts) for f in result.findings] == []
+    for flow in result.job_flow:
+        for kind, (counted, logged) in _compared(flow).items():
+            assert counted >= 10 and abs(counted - logged) <= 2, (flow.key, kind, counted, logged)
