@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Collection, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .codes import Finding, emit
-from .crosshost import SettingsOf, QueueUsers, _logs_sends, _place, _queue_at, _role_containers, _usable_probe
+from .crosshost import QueueUsers, SettingsOf, _logs_sends, _place, _role_containers, _usable_probe
 from .facts import MarkerKind
 from .queue_account import QueueAccount
 
@@ -46,15 +46,21 @@ class Ledger:
 
 
 def queue_account_findings(hosts: Sequence["HostResult"], check: "QueueLocations", settings_of: SettingsOf,
-                           users: QueueUsers, faulty: Collection[str] = ()) -> List[Finding]:
-    """`faulty`: the hosts with an error finding already (a growing backlog is theirs to explain)."""
+                           users: QueueUsers, ledgers: Mapping[str, Ledger], faulty: Collection[str] = ()
+                           ) -> List[Finding]:
+    """`ledgers`: ledgers_of(...); `faulty`: the hosts with an error finding already (a growing
+    backlog is theirs to explain)."""
     findings = _unread(check.accounts)
     findings += _survival(hosts, check, settings_of, faulty)
-    for key in users.keys:
-        ledger = ledger_of(key, users, check.accounts, settings_of)
-        if ledger is not None:
-            findings += _reconciled(ledger, users, settings_of)
+    for ledger in ledgers.values():
+        findings += _reconciled(ledger, users, settings_of)
     return findings
+
+
+def ledgers_of(users: QueueUsers, accounts: Sequence[QueueAccount], settings_of: SettingsOf) -> Dict[str, Ledger]:
+    """queue key -> its ledger, for every queue whose account AWS gave (decided once per audit)."""
+    found = {key: ledger_of(key, users, accounts, settings_of) for key in users.keys}
+    return {key: ledger for key, ledger in found.items() if ledger is not None}
 
 
 def ledger_of(key: str, users: QueueUsers, accounts: Sequence[QueueAccount],
@@ -229,10 +235,9 @@ def _survival(hosts: Sequence["HostResult"], check: "QueueLocations", settings_o
     return findings
 
 
-def judged_keys(users: QueueUsers, accounts: Sequence[QueueAccount], settings_of: SettingsOf) -> frozenset:
+def judged_keys(ledgers: Mapping[str, Ledger]) -> frozenset:
     """The queues whose job flow AWS's account judges where the hosts' logs cannot."""
-    return frozenset(key for key, ledger in ((key, ledger_of(key, users, accounts, settings_of)) for key in users.keys)
-                     if ledger is not None and ledger.minutes)
+    return frozenset(key for key, ledger in ledgers.items() if ledger.minutes)
 
 
 def _seconds(text: Optional[str]) -> Optional[int]:
@@ -270,13 +275,12 @@ CHARTED = (("AWS sent", "NumberOfMessagesSent"), ("AWS received", "NumberOfMessa
            ("AWS deleted", "NumberOfMessagesDeleted"))
 
 
-def with_aws_counts(flows: Sequence["QueueFlow"], users: QueueUsers, accounts: Sequence[QueueAccount],
-                    settings_of: SettingsOf) -> Tuple["QueueFlow", ...]:
+def with_aws_counts(flows: Sequence["QueueFlow"], ledgers: Mapping[str, Ledger]) -> Tuple["QueueFlow", ...]:
     """The job-flow chart's queues with AWS's per-minute counts beside the hosts' own, and the
     minute each queue's flow changed."""
     charted = []
     for flow in flows:
-        ledger = ledger_of(flow.key, users, accounts, settings_of)
+        ledger = ledgers.get(flow.key)
         if ledger is None:
             charted.append(flow)
             continue

@@ -137,13 +137,13 @@ def assess(runs: Sequence[HostRun], started: str = "", seconds: float = 0.0, inv
         return settings[host.report.name]
 
     users = crosshost.queue_users(results, settings_of, left_out)
-    judged_by_aws = accounting.judged_keys(users, check.accounts, settings_of) if check is not None else ()
-    fleet_findings = crosshost.cross_host_findings(results, settings_of, users, judged_by_aws)
+    ledgers = accounting.ledgers_of(users, check.accounts, settings_of) if check is not None else {}
+    fleet_findings = crosshost.cross_host_findings(results, settings_of, users, accounting.judged_keys(ledgers))
     if check is not None:
         fleet_findings += crosshost.cross_check_findings(results, check, settings_of)
         faulty = {name for f in [f for r in results for f in r.findings] + fleet_findings
                   if f.severity == Severity.ERROR for name in f.hosts}
-        fleet_findings += accounting.queue_account_findings(results, check, settings_of, users, faulty)
+        fleet_findings += accounting.queue_account_findings(results, check, settings_of, users, ledgers, faulty)
     all_findings = [f for r in results for f in r.findings] + fleet_findings
     all_findings = _linked_to_causes(all_findings)
     all_findings.sort(key=lambda f: (codes.SEVERITY_ORDER[f.severity], f.step, f.hosts, f.code))
@@ -151,9 +151,7 @@ def assess(runs: Sequence[HostRun], started: str = "", seconds: float = 0.0, inv
     return AuditResult(hosts=results, findings=all_findings,
                        matrix=crosshost.build_matrix(results, baseline, users.producer_names),
                        started=started, seconds=round(seconds, 2), inventory=inventory_path, cross_check=check,
-                       job_flow=accounting.with_aws_counts(crosshost.job_flows(results, settings_of, users), users,
-                                                           check.accounts, settings_of) if check is not None else
-                       crosshost.job_flows(results, settings_of, users))
+                       job_flow=accounting.with_aws_counts(crosshost.job_flows(results, settings_of, users), ledgers))
 
 
 def _linked_to_causes(findings: List[Finding]) -> List[Finding]:

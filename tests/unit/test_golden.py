@@ -155,3 +155,14 @@ def test_aws_account_says_since_when_the_oldest_job_waits_and_how_to_keep_jobs_m
                     "longer than academy-video-jobs itself (3600 s)"
     table = render(result, "table")
     assert "cloudwatch:GetMetricData was denied" in table      # the queue it could not read says so
+
+
+def test_the_html_chart_draws_aws_counts_beside_the_logs_and_the_minute_the_flow_changed():
+    case = load(GOLDEN / "handmade" / "queue-account-celery-unreceived.json")
+    document = golden.apply_patches(load(GOLDEN / ("%s.json" % case["base"])), case["patches"])
+    result = audit.assess(golden.runs_of(document), check=golden.cross_check_of(case["cross_check"]))
+    (flow,) = result.job_flow
+    assert flow.changed == "2026-11-28T13:44" and sum(flow.aws["AWS sent"].values()) == 120
+    page = render(result, "html")
+    assert 'class="flow-AWS-sent"' in page and 'stroke-dasharray="5 3"' in page
+    assert 'class="flow-changed"' in page and ">since 13:44</text>" in page
