@@ -42,7 +42,8 @@ class Ledger:
 
     @property
     def shown(self) -> str:
-        return "%s to %s" % (self.minutes[0][11:16], self.minutes[-1][11:16]) if self.minutes else "-"
+        first, last = self.minutes[0][11:16], self.minutes[-1][11:16]
+        return "in the minute %s" % first if first == last else "from %s to %s" % (first, last)
 
 
 def queue_account_findings(hosts: Sequence["HostResult"], check: "QueueLocations", settings_of: SettingsOf,
@@ -120,7 +121,7 @@ def _reconciled(ledger: Ledger, users: QueueUsers, settings_of: SettingsOf) -> L
     if sends is not None and producers and not users.left_out_producers.get(key) and \
             sent - sum(sends.values()) > SEND_SLACK + 0.1 * sum(sends.values()):
         findings.append(emit(
-            "sent-outside-inventory", [OUTSIDE], "queue %s (%s): AWS counted %d message(s) sent from %s; the audited "
+            "sent-outside-inventory", [OUTSIDE], "queue %s (%s): AWS counted %d message(s) sent %s; the audited "
             "producers logged %d (%s): %d came from a producer outside the inventory, or one whose sends are not "
             "logged" % (name, _place(ledger.account.region, ledger.account.account), sent, ledger.shown,
                         sum(sends.values()), ", ".join("%s %d" % item for item in sorted(sends.items())),
@@ -131,20 +132,20 @@ def _reconciled(ledger: Ledger, users: QueueUsers, settings_of: SettingsOf) -> L
                 for c in _role_containers(h, settings_of, "produces")):
         findings.append(emit(            # the producers log nothing: AWS's count is the only witness
             "sent-not-received", consumer_names, "queue %s (%s): AWS counted %d message(s) sent and none received "
-            "from %s: no consumer takes from where %s send" % (
+            "%s: no consumer takes them from where the producers (%s) send" % (
                 name, _place(ledger.account.region, ledger.account.account), sent, ledger.shown,
                 ", ".join(sorted(h.report.name for h in producers))),
             evidence, name=name, hosts=", ".join(consumer_names)))
     if received >= ENOUGH and deleted == 0:
         findings.append(emit(
-            "received-not-deleted", consumer_names, "queue %s: AWS counted %d receive(s) and no delete from %s: "
+            "received-not-deleted", consumer_names, "queue %s: AWS counted %d receive(s) and no delete %s: "
             "the workers take jobs and never delete them (each comes back after the visibility timeout)" % (
                 name, received, ledger.shown), evidence, name=name, hosts=", ".join(consumer_names)))
     elif sent and received >= REPEATED * sent and received - sent >= ENOUGH:
         cause, why = _why_repeated(ledger, consumers, settings_of)
         findings.append(emit(
             "jobs-received-repeatedly", consumer_names, "queue %s: AWS counted %d receive(s) of %d message(s) sent "
-            "from %s (%.1f per message): %s" % (name, received, sent, ledger.shown, received / sent, why),
+            "%s (%.1f per message): %s" % (name, received, sent, ledger.shown, received / sent, why),
             dict(evidence, cause=cause), cause=cause, name=name, hosts=", ".join(consumer_names),
             timeout=ledger.account.attributes.get("VisibilityTimeout", "?")))
     return findings
@@ -192,8 +193,9 @@ def _survival(hosts: Sequence["HostResult"], check: "QueueLocations", settings_o
     for account in check.accounts:
         where = (account.name, account.region, account.account)
         readings = [(h, q) for h in hosts for probe in [_usable_probe(h)] if probe for q in probe.queues
-                    if q.name == account.name and q.region == account.region]
-        users = sorted({h.report.name for h, _ in readings})
+                    if q.name == account.name]
+        users = sorted({h.report.name for h, q in readings if q.region == account.region})
+        # who should take its jobs, wherever they look for it (a worker polling another region included)
         consumers = sorted({h.report.name for h, q in readings for role in h.report.roles
                             if q.key in settings_of(h).queue_keys(role, "consumes", [q.key])})
         retention = _seconds(account.attributes.get("MessageRetentionPeriod"))

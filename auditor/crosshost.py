@@ -438,12 +438,13 @@ def _enqueued_unpolled(key, place, senders, jobs, consumers):
 def _backlog(key, producers, consumers, settings_of, skip=()):
     """(findings, hosts that could not be judged) for messages waiting in the queue; places in
     `skip` are already a producer's finding."""
-    waiting = {}
+    waiting = {}                # a place (region, URL: moto's and a VPC endpoint's do not name the region)
     for _, queue in _readings(producers + consumers, key):
         if queue.waiting and (queue.region, queue.url) not in skip:
-            waiting[queue.url] = max(waiting.get(queue.url, 0), queue.waiting)
+            waiting[(queue.region, queue.url)] = max(waiting.get((queue.region, queue.url), 0), queue.waiting)
     findings, undecided = [], set()
-    for url, count in sorted(waiting.items()):
+    for place, count in sorted(waiting.items()):
+        url = place[1]
         polling, unknown = [], []
         for host in consumers:
             containers = _role_containers(host, settings_of, "consumes")
@@ -451,8 +452,7 @@ def _backlog(key, producers, consumers, settings_of, skip=()):
             if not host.report.reachable or any(c.present is None for c in containers) or (
                     probe is None and any(c.running for c in containers)):
                 unknown.append(host.report.name)
-            elif containers and all(c.running for c in containers) and probe.queue(key) and \
-                    probe.queue(key).url == url:
+            elif containers and all(c.running for c in containers) and _queue_at(host, key) == place:
                 polling.append(host.report.name)
         if polling:
             continue

@@ -409,12 +409,15 @@ def crash_loop_job(container: ContainerReading) -> Optional[Tuple[str, int, Opti
 
 def stuck_jobs(container: ContainerReading,
                queues: Sequence[QueueReading]) -> Tuple[Tuple[OpenJob, ...], Optional[float]]:
-    """(jobs received and unfinished for longer than the queues' visibility timeout, the timeout)
-    of a running workload; () when the timeout is unknown (not guessed)."""
+    """(jobs received and unfinished for longer than the queues' visibility timeout and than twice
+    the longest job the workload finished in the window, the timeout) of a running workload; ()
+    when the timeout is unknown (not guessed). A job as slow as the others is not stuck: a visibility
+    timeout shorter than the usual job is AWS's account's finding (jobs-received-repeatedly)."""
     timeout = min((q.visibility_timeout for q in queues if q.visibility_timeout is not None), default=None)
     if timeout is None or not container.running or not container.logs.read:
         return (), timeout
-    return tuple(j for j in container.logs.open_jobs if j.age is not None and j.age > timeout), timeout
+    usual = 2 * (container.logs.longest_processing or 0)
+    return tuple(j for j in container.logs.open_jobs if j.age is not None and j.age > max(timeout, usual)), timeout
 
 
 def is_aws_error(group: ExceptionGroup) -> bool:

@@ -345,6 +345,8 @@ class Sandbox:
                   "worker": "workers"}
         children = {}
         for host in active:
+            if host.spec.name in scenario.outside_inventory:
+                continue
             group = children.setdefault(groups[host.spec.role], {"hosts": {}})
             settings = {"app_dir": str(host.app_dir)}
             if host.spec.plain_process:     # no container: the .env and a log file, read on the host

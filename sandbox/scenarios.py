@@ -8,6 +8,8 @@ import urllib.parse
 from dataclasses import dataclass, field, replace
 from typing import Mapping, Optional, Tuple
 
+from auditor.accounting import OUTSIDE
+
 API_ACTIONS = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SendMessage")
 WORKER_ACTIONS = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage",
                   "sqs:DeleteMessage", "sqs:ChangeMessageVisibility")
@@ -107,7 +109,9 @@ class Scenario:
     stack: str = "academy"                            # celery: the second stack's hosts and profile
     dead_letter: Tuple[Tuple[str, int], ...] = ()     # (queue, maxReceiveCount): a redrive policy to NAME-dlq
     visibility_timeouts: Tuple[Tuple[str, int], ...] = ()   # (queue, seconds): its VisibilityTimeout
+    retention_periods: Tuple[Tuple[str, int], ...] = ()     # (queue, seconds): its MessageRetentionPeriod
     cross_check: bool = False                         # audited with --cross-check: AWS's own account of the queues
+    outside_inventory: Tuple[str, ...] = ()           # hosts that run (and send) but the inventory leaves out
     controller_denied: Tuple[str, ...] = ()           # actions the controller's profiles are denied
 
     def verdict(self, host):
@@ -295,11 +299,36 @@ SCENARIOS = {s.name: s for s in (
              expect=(("worker-1", "worker-exceptions"), ("web-1", "job-flow-unjudged")),
              verdicts={"worker-1": "code-suspect"}, hosts=("web-1", "worker-1"), stack="celery",
              env={"web-1": {"SHOP_SEND_REPORTS": "1"}}),
+    Scenario("outside-producer", "api-2, a second API deployment the inventory does not list, sends jobs (ids of "
+             "its own) to the same queues: AWS counts more sends than the audited API logged (--cross-check)",
+             expect=((OUTSIDE, "sent-outside-inventory"),), hosts=BASE_HOSTS + ("api-2",),
+             env={"api-2": {"SIM_FIRST_NUMBER": "100000"}}, outside_inventory=("api-2",), cross_check=True),
+    Scenario("retention-expiry", "the AI queue keeps messages 60 s (MessageRetentionPeriod) and its worker is "
+             "stopped: the oldest Excel jobs reach the retention and SQS deletes them unseen (--cross-check)",
+             expect=(("ai-1", "container-not-running"), ("ai-1", "backlog-no-consumer"), ("ai-1", "jobs-expiring")),
+             verdicts={"ai-1": "worker-down"}, stopped_containers=("ai-1",), retention_periods=((AI_QUEUE, 60),),
+             cross_check=True),
+    Scenario("visibility-too-short", "video jobs take 4 s on two video workers, and the video queue's "
+             "VisibilityTimeout is 2 s: each job comes back to the other worker while it still runs and runs twice; "
+             "AWS counts two receives per message, and the cause is the queue's setting (--cross-check)",
+             expect=(("video-1", "jobs-received-repeatedly"), ("video-2", "jobs-received-repeatedly")),
+             verdicts={"video-1": "config", "video-2": "config"}, hosts=BASE_HOSTS + ("video-2",),
+             visibility_timeouts=((VIDEO_QUEUE, 2),),
+             env={"api-1": {"SIM_INTERVAL_SECONDS": "8"},
+                  **{name: {"WORKER_JOB_SECONDS": "4", "WORKER_RECEIVE_VISIBILITY": ""} for name in ("video-1", "video-2")}},
+             cross_check=True),
     Scenario("metrics-denied", "the healthy fleet audited with --cross-check by a controller whose principal may "
              "not call cloudwatch:GetMetricData: AWS's account is said unread, never zero",
              expect=(("controller", "queue-account-unread"),), cross_check=True,
              # moto names CloudWatch's actions by its endpoint prefix (monitoring:), AWS by cloudwatch:
              controller_denied=("cloudwatch:GetMetricData", "monitoring:GetMetricData")),
+    Scenario("celery-lost-worker", "the Celery fleet's only worker names no region, so kombu polls us-east-1 while "
+             "web-1's jobs wait in ap-northeast-2; web-1's .delay() logs nothing, so AWS's counts judge the job flow "
+             "(--cross-check)",
+             expect=(("worker-1", "region-mismatch"), ("worker-1", "no-producer-region"),
+                     ("worker-1", "backlog-no-consumer"), ("worker-1", "sent-not-received")),
+             verdicts={"worker-1": "config"}, hosts=("web-1", "worker-1"), stack="celery",
+             env={"worker-1": {"CELERY_SQS_REGION": None}}, cross_check=True),
     Scenario("sqs-via-proxy", "ai-1's environment sends HTTP(S) through a proxy (with its own password in the URL) "
              "that does not answer, and no NO_PROXY exempts the SQS endpoint",
              expect=(("ai-1", "sqs-via-proxy"), ("ai-1", "worker-sqs-errors"), ("ai-1", "jobs-not-consumed"),
@@ -329,6 +358,8 @@ def queues(scenario):
     found = []
     for name, seconds in scenario.visibility_timeouts:
         attributes[name]["VisibilityTimeout"] = str(seconds)
+    for name, seconds in scenario.retention_periods:
+        attributes[name]["MessageRetentionPeriod"] = str(seconds)
     for name, receives in scenario.dead_letter:
         found.append((REGION, name + "-dlq", None, {}))
         attributes[name]["RedrivePolicy"] = {"deadLetterTargetName": name + "-dlq", "maxReceiveCount": receives}

@@ -4,7 +4,8 @@ Every SIM_INTERVAL_SECONDS it enqueues one video job and dispatches one Excel
 enrollment job. A job can be made to fail in its worker: SIM_FAIL_QUEUE=video|ai
 picks the jobs, SIM_FAIL_EVERY=N every Nth of them, SIM_FAIL_LIMIT=K at most K
 in all (0: no limit), SIM_FAIL_MODE how the AI worker fails (raise, clean, hang;
-see worker.py).
+see worker.py). SIM_FIRST_NUMBER is the first job's number: a second deployment
+has job rows (and ids) of its own.
 """
 import itertools
 import json
@@ -18,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 import academy_sqs
 
 INTERVAL = float(os.environ.get("SIM_INTERVAL_SECONDS", "3"))
+FIRST_NUMBER = int(os.environ.get("SIM_FIRST_NUMBER", "1"))
 FAIL_QUEUE = os.environ.get("SIM_FAIL_QUEUE", "")
 FAIL_EVERY = int(os.environ.get("SIM_FAIL_EVERY", "0"))
 FAIL_LIMIT = int(os.environ.get("SIM_FAIL_LIMIT", "0"))
@@ -70,7 +72,7 @@ def main():
     academy_sqs.setup_logging()
     log.info("API simulator started region=%s", academy_sqs.app_region())
     client = academy_sqs.sqs_client()
-    for number in itertools.count(1):
+    for number in itertools.count(FIRST_NUMBER):
         enqueue_video(client, number)
         dispatch_excel(client, number)
         time.sleep(INTERVAL)

@@ -6,6 +6,9 @@ logs; the AI worker's job_id is the API's). WORKER_CRASH=1 makes it die at
 start; WORKER_START_FAILURE=missing-env|import-error makes it die at start as a
 Django app does, with the traceback on stderr (its settings raise
 ImproperlyConfigured for an unset variable; a module it imports is missing); WORKER_PAUSED=1 makes it start and then never receive (concurrency 0).
+WORKER_JOB_SECONDS makes every job take that long (big uploads); WORKER_RECEIVE_VISIBILITY is the
+VisibilityTimeout each receive asks for (default 2, so redeliveries show quickly; empty: the
+queue's own setting applies, as the real workers leave it).
 A message whose body names a failure (`"fail"`, set by the API simulator) fails
 as the real workers fail, with their lines (../shared/seed/README.md):
 - video: `JOB_PROCESSING_FAILED` with a traceback (then `JOB_DEAD` once the
@@ -36,6 +39,8 @@ BACKOFF = int(os.environ.get("WORKER_BACKOFF_SECONDS", "60"))
 POLL_SECONDS = int(os.environ.get("WORKER_POLL_SECONDS", "2"))
 RETRY_BACKOFF = int(os.environ.get("WORKER_RETRY_BACKOFF_SECONDS", "12"))
 MAX_ATTEMPTS = int(os.environ.get("WORKER_MAX_ATTEMPTS", "3"))
+JOB_SECONDS = float(os.environ.get("WORKER_JOB_SECONDS", "0"))
+RECEIVE_VISIBILITY = os.environ.get("WORKER_RECEIVE_VISIBILITY", "2")
 log = logging.getLogger("academy.worker." + KIND)
 
 
@@ -65,6 +70,7 @@ def handle(client, queue_url, message):
     started = time.time()
     attributes = message.get("Attributes", {})
     received(body, float(attributes.get("SentTimestamp", started * 1000)) / 1000)
+    time.sleep(JOB_SECONDS)
     if KIND == "video":
         try:
             handlers.transcode(body)
@@ -132,10 +138,11 @@ def main():
             continue
         try:
             while True:
+                visibility = {"VisibilityTimeout": int(RECEIVE_VISIBILITY)} if RECEIVE_VISIBILITY else {}
                 response = client.receive_message(
                     QueueUrl=queue_url, MaxNumberOfMessages=1, AttributeNames=["SentTimestamp",
                                                                                 "ApproximateReceiveCount"],
-                    WaitTimeSeconds=POLL_SECONDS, VisibilityTimeout=2)
+                    WaitTimeSeconds=POLL_SECONDS, **visibility)
                 for message in response.get("Messages", []):
                     handle(client, queue_url, message)
         except (BotoCoreError, ClientError) as error:

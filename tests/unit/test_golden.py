@@ -166,3 +166,18 @@ def test_the_html_chart_draws_aws_counts_beside_the_logs_and_the_minute_the_flow
     page = render(result, "html")
     assert 'class="flow-AWS-sent"' in page and 'stroke-dasharray="5 3"' in page
     assert 'class="flow-changed"' in page and ">since 13:44</text>" in page
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in SCENARIOS.items() if s.cross_check))
+def test_what_aws_account_says_shows_in_every_format_with_who_is_blamed(name):
+    scenario = SCENARIOS[name]
+    document = load(GOLDEN / ("%s.json" % name))
+    result = audit.assess(golden.runs_of(document), check=golden.cross_check_of(document["cross_check"]))
+    report = json.loads(render(result, "json"))
+    assert {(h, f["code"], f["severity"]) for f in report["findings"] for h in f["hosts"]} == \
+        golden.expected_set(scenario)
+    assert report["cross_check"]["accounts"]
+    for fmt in ("table", "markdown", "html", "junit"):
+        text = render(result, fmt).replace("\\", "")        # Markdown escapes what it must
+        for host, code in scenario.expect:
+            assert code in text and host in text, (fmt, host, code)
