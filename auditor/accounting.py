@@ -74,7 +74,7 @@ def ledger_of(key: str, users: QueueUsers, accounts: Sequence[QueueAccount],
     if account is None:
         return None
     published = sorted(dict(account.series.get("NumberOfMessagesSent", ())))
-    began = max((_minute(c.logs.oldest) for h in users.of("produces", key)       # the logged sends are compared
+    began = max((c.logs.oldest[:16] for h in users.of("produces", key)       # the logged sends are compared
                  for c in _role_containers(h, settings_of, "produces")
                  if c.logs.read and c.logs.oldest and _logs_sends(settings_of(h), c.role, key)), default="")
     return Ledger(key, account, tuple(m for m in published if m.rstrip("Z") > began))
@@ -86,23 +86,18 @@ def _account_place(host, key):
     return (queue.name, queue.region, probe.account) if queue is not None and queue.ok else None
 
 
-def _minute(timestamp: str) -> str:
-    return timestamp[:16]
-
-
-def logged(hosts, settings_of, side: str, kind: str, key: str, minutes: Sequence[str]) -> Optional[Dict[str, int]]:
-    """host -> the marker lines of `kind` it logged in `minutes`; None when one of them could not
-    say (logs unread, or a role that logs no such marker)."""
+def logged_sends(producers, settings_of: SettingsOf, key: str, minutes: Sequence[str]) -> Optional[Dict[str, int]]:
+    """producer -> the sends to `key` it logged in `minutes`; None when one of them cannot say (its
+    logs unread, or a role that logs nothing when it sends)."""
     counted = {}
     wanted = {minute.rstrip("Z") for minute in minutes}
-    for host in hosts:
-        for container in _role_containers(host, settings_of, side):
-            if not container.logs.read or (side == "produces" and not _logs_sends(settings_of(host), container.role,
-                                                                                  key)):
+    for host in producers:
+        for container in _role_containers(host, settings_of, "produces"):
+            if not container.logs.read or not _logs_sends(settings_of(host), container.role, key):
                 return None
-            lines = sum(n for marker in container.logs.markers if marker.kind == kind and marker.queue in (None, key)
-                        for minute, n in marker.minutes.items() if minute in wanted)
-            counted[host.report.name] = counted.get(host.report.name, 0) + lines
+            counted[host.report.name] = counted.get(host.report.name, 0) + sum(
+                n for marker in container.logs.markers if marker.kind == MarkerKind.ENQUEUED and
+                marker.queue in (None, key) for minute, n in marker.minutes.items() if minute in wanted)
     return counted
 
 
@@ -117,7 +112,7 @@ def _reconciled(ledger: Ledger, users: QueueUsers, settings_of: SettingsOf) -> L
     evidence = {"queue": key, "name": name, "minutes": list(ledger.minutes), "sent": sent, "received": received,
                 "deleted": deleted}
     findings = []
-    sends = logged(producers, settings_of, "produces", MarkerKind.ENQUEUED, key, ledger.minutes)
+    sends = logged_sends(producers, settings_of, key, ledger.minutes)
     if sends is not None and producers and not users.left_out_producers.get(key) and \
             sent - sum(sends.values()) > SEND_SLACK + 0.1 * sum(sends.values()):
         findings.append(emit(
