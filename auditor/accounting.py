@@ -111,6 +111,9 @@ def _reconciled(ledger: Ledger, users: QueueUsers, settings_of: SettingsOf) -> L
                                                          "NumberOfMessagesDeleted"))
     evidence = {"queue": key, "name": name, "minutes": list(ledger.minutes), "sent": sent, "received": received,
                 "deleted": deleted}
+    changed = flow_change(ledger.account)
+    since = "; by AWS's account, no job taken since %s" % changed[11:16] if changed else ""
+    evidence["since"] = changed
     findings = []
     sends = logged_sends(producers, settings_of, key, ledger.minutes)
     if sends is not None and producers and not users.left_out_producers.get(key) and \
@@ -127,15 +130,15 @@ def _reconciled(ledger: Ledger, users: QueueUsers, settings_of: SettingsOf) -> L
                 for c in _role_containers(h, settings_of, "produces")):
         findings.append(emit(            # the producers log nothing: AWS's count is the only witness
             "sent-not-received", consumer_names, "queue %s (%s): AWS counted %d message(s) sent and none received "
-            "%s: no consumer takes them from where the producers (%s) send" % (
+            "%s: no consumer takes them from where the producers (%s) send%s" % (
                 name, _place(ledger.account.region, ledger.account.account), sent, ledger.shown,
-                ", ".join(sorted(h.report.name for h in producers))),
+                ", ".join(sorted(h.report.name for h in producers)), since),
             evidence, name=name, hosts=", ".join(consumer_names)))
     if received >= ENOUGH and deleted == 0:
         findings.append(emit(
             "received-not-deleted", consumer_names, "queue %s: AWS counted %d receive(s) and no delete %s: "
-            "the workers take jobs and never delete them (each comes back after the visibility timeout)" % (
-                name, received, ledger.shown), evidence, name=name, hosts=", ".join(consumer_names)))
+            "the workers take jobs and never delete them (each comes back after the visibility timeout)%s" % (
+                name, received, ledger.shown, since), evidence, name=name, hosts=", ".join(consumer_names)))
     elif sent and received >= REPEATED * sent and received - sent >= ENOUGH:
         cause, why = _why_repeated(ledger, consumers, settings_of)
         findings.append(emit(
