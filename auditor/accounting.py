@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 EXPIRY_SHARE = 0.8      # the oldest message's age, as a share of the retention, from which jobs are expiring
 SEND_SLACK = 2          # a send logged at :59.9 and counted at :00.0, at each end of the compared minutes
 ENOUGH = 3              # fewer messages than this in the compared minutes: too few to judge
-REPEATED = 2            # received at least this many times per message sent: jobs run again and again
+REPEATED = 1.5          # received this many times per message sent, or more: jobs run again and again (a message
+                        # received twice may straddle a minute the comparison leaves out)
 CLIMBING_MINUTES = 3    # the oldest message's age rising this many minutes in a row: a growing backlog
 OUTSIDE = "outside the inventory"
 
