@@ -32,19 +32,22 @@ OUTSIDE = "outside the inventory"
 
 @dataclass(frozen=True)
 class Ledger:
-    """One queue's account over the minutes AWS and the hosts' logs both cover."""
+    """One queue's account: every minute AWS published in the window, and of those the minutes the
+    producers' logs cover too (what AWS alone says is judged over the first, sends against the
+    logs over the second)."""
     key: str
     account: QueueAccount
+    published: Tuple[str, ...]
     minutes: Tuple[str, ...]
 
-    def total(self, metric: str) -> int:
+    def total(self, metric: str, minutes: Sequence[str]) -> int:
         points = dict(self.account.series.get(metric, ()))
-        return int(sum(points.get(minute, 0) for minute in self.minutes))
+        return int(sum(points.get(minute, 0) for minute in minutes))
 
-    @property
-    def shown(self) -> str:
-        first, last = self.minutes[0][11:16], self.minutes[-1][11:16]
-        return "in the minute %s" % first if first == last else "from %s to %s" % (first, last)
+
+def shown(minutes: Sequence[str]) -> str:
+    first, last = minutes[0][11:16], minutes[-1][11:16]
+    return "in the minute %s" % first if first == last else "from %s to %s" % (first, last)
 
 
 def queue_account_findings(hosts: Sequence["HostResult"], check: "QueueLocations", settings_of: SettingsOf,
@@ -78,7 +81,7 @@ def ledger_of(key: str, users: QueueUsers, accounts: Sequence[QueueAccount],
     began = max((c.logs.oldest[:16] for h in users.of("produces", key)       # the logged sends are compared
                  for c in _role_containers(h, settings_of, "produces")
                  if c.logs.read and c.logs.oldest and _logs_sends(settings_of(h), c.role, key)), default="")
-    return Ledger(key, account, tuple(m for m in published if m.rstrip("Z") > began))
+    return Ledger(key, account, tuple(published), tuple(m for m in published if m.rstrip("Z") > began))
 
 
 def _account_place(host, key):
@@ -106,45 +109,47 @@ def _reconciled(ledger: Ledger, users: QueueUsers, settings_of: SettingsOf) -> L
     key, name = ledger.key, ledger.account.name
     producers, consumers = users.of("produces", ledger.key), users.of("consumes", ledger.key)
     consumer_names = sorted(h.report.name for h in consumers) or ["controller"]
-    if not ledger.minutes:
+    if not ledger.published:
         return []
-    sent, received, deleted = (ledger.total(m) for m in ("NumberOfMessagesSent", "NumberOfMessagesReceived",
-                                                         "NumberOfMessagesDeleted"))
-    evidence = {"queue": key, "name": name, "minutes": list(ledger.minutes), "sent": sent, "received": received,
+    sent, received, deleted = (ledger.total(m, ledger.published) for m in (
+        "NumberOfMessagesSent", "NumberOfMessagesReceived", "NumberOfMessagesDeleted"))
+    evidence = {"queue": key, "name": name, "minutes": list(ledger.published), "sent": sent, "received": received,
                 "deleted": deleted}
     changed = flow_change(ledger.account)
     since = "; by AWS's account, no job taken since %s" % changed[11:16] if changed else ""
     evidence["since"] = changed
     findings = []
     sends = logged_sends(producers, settings_of, key, ledger.minutes)
-    if sends is not None and producers and not users.left_out_producers.get(key) and \
-            sent - sum(sends.values()) > SEND_SLACK + 0.1 * sum(sends.values()):
+    counted = ledger.total("NumberOfMessagesSent", ledger.minutes)     # over the minutes the logs cover
+    if sends is not None and ledger.minutes and producers and not users.left_out_producers.get(key) and \
+            counted - sum(sends.values()) > SEND_SLACK + 0.1 * sum(sends.values()):
         findings.append(emit(
             "sent-outside-inventory", [OUTSIDE], "queue %s (%s): AWS counted %d message(s) sent %s; the audited "
             "producers logged %d (%s): %d came from a producer outside the inventory, or one whose sends are not "
-            "logged" % (name, _place(ledger.account.region, ledger.account.account), sent, ledger.shown,
+            "logged" % (name, _place(ledger.account.region, ledger.account.account), counted, shown(ledger.minutes),
                         sum(sends.values()), ", ".join("%s %d" % item for item in sorted(sends.items())),
-                        sent - sum(sends.values())),
-            dict(evidence, logged=sends), name=name))
+                        counted - sum(sends.values())),
+            dict(evidence, minutes=list(ledger.minutes), sent=counted, logged=sends), name=name))
     elif sends is None and sent >= ENOUGH and received == 0 and producers and \
             any(not _logs_sends(settings_of(h), c.role, key) for h in producers
                 for c in _role_containers(h, settings_of, "produces")):
         findings.append(emit(            # the producers log nothing: AWS's count is the only witness
             "sent-not-received", consumer_names, "queue %s (%s): AWS counted %d message(s) sent and none received "
             "%s: no consumer takes them from where the producers (%s) send%s" % (
-                name, _place(ledger.account.region, ledger.account.account), sent, ledger.shown,
+                name, _place(ledger.account.region, ledger.account.account), sent, shown(ledger.published),
                 ", ".join(sorted(h.report.name for h in producers)), since),
             evidence, name=name, hosts=", ".join(consumer_names)))
     if received >= ENOUGH and deleted == 0:
         findings.append(emit(
             "received-not-deleted", consumer_names, "queue %s: AWS counted %d receive(s) and no delete %s: "
             "the workers take jobs and never delete them (each comes back after the visibility timeout)%s" % (
-                name, received, ledger.shown, since), evidence, name=name, hosts=", ".join(consumer_names)))
+                name, received, shown(ledger.published), since), evidence, name=name,
+            hosts=", ".join(consumer_names)))
     elif sent and received >= REPEATED * sent and received - sent >= ENOUGH:
         cause, why = _why_repeated(ledger, consumers, settings_of)
         findings.append(emit(
             "jobs-received-repeatedly", consumer_names, "queue %s: AWS counted %d receive(s) of %d message(s) sent "
-            "%s (%.1f per message): %s" % (name, received, sent, ledger.shown, received / sent, why),
+            "%s (%.1f per message): %s" % (name, received, sent, shown(ledger.published), received / sent, why),
             dict(evidence, cause=cause), cause=cause, name=name, hosts=", ".join(consumer_names),
             timeout=ledger.account.attributes.get("VisibilityTimeout", "?")))
     return findings
@@ -238,7 +243,7 @@ def _survival(hosts: Sequence["HostResult"], check: "QueueLocations", settings_o
 
 def judged_keys(ledgers: Mapping[str, Ledger]) -> frozenset:
     """The queues whose job flow AWS's account judges where the hosts' logs cannot."""
-    return frozenset(key for key, ledger in ledgers.items() if ledger.minutes)
+    return frozenset(key for key, ledger in ledgers.items() if ledger.published)
 
 
 def _seconds(text: Optional[str]) -> Optional[int]:
