@@ -136,16 +136,15 @@ def assess(runs: Sequence[HostRun], started: str = "", seconds: float = 0.0, inv
     def settings_of(host):
         return settings[host.report.name]
 
+    host_findings = [f for r in results for f in r.findings]
     users = crosshost.queue_users(results, settings_of, left_out)
     ledgers = accounting.ledgers_of(users, check.accounts, settings_of) if check is not None else {}
     fleet_findings = crosshost.cross_host_findings(results, settings_of, users, accounting.judged_keys(ledgers))
     if check is not None:
         fleet_findings += crosshost.cross_check_findings(results, check, settings_of)
-        faulty = {name for f in [f for r in results for f in r.findings] + fleet_findings
-                  if f.severity == Severity.ERROR for name in f.hosts}
+        faulty = {name for f in host_findings + fleet_findings if f.severity == Severity.ERROR for name in f.hosts}
         fleet_findings += accounting.queue_account_findings(results, check, settings_of, users, ledgers, faulty)
-    all_findings = [f for r in results for f in r.findings] + fleet_findings
-    all_findings = _linked_to_causes(all_findings)
+    all_findings = _linked_to_causes(host_findings + fleet_findings)
     all_findings.sort(key=lambda f: (codes.SEVERITY_ORDER[f.severity], f.step, f.hosts, f.code))
     results = [with_verdict(r, all_findings) for r in results]
     return AuditResult(hosts=results, findings=all_findings,
