@@ -3,10 +3,11 @@
 Pure, as crosshost is: host results and the queues' accounts in, findings out. AWS counts every
 message, per minute; the hosts' logs count what they logged. Reconciled over the minutes both cover
 (AWS publishes a minute once it has ended; the controller reads only the window's whole minutes;
-a producer's logs that begin later start the comparison later), they say what the logs alone cannot: sends no audited producer logged, jobs
-received again and again or never deleted, jobs that expire unseen, a backlog growing since a given
-minute, and the job flow of queues whose producers log nothing (Celery's `.delay()`). A rule whose
-evidence is missing (no data points, a producer's logs unread or not audited) stays silent.
+a producer's logs that begin later start the comparison later), they say what the logs alone
+cannot: sends no audited producer logged, jobs received again and again or never deleted, jobs
+that expire unseen, a backlog growing since a given minute, and the job flow of queues whose
+producers log nothing (Celery's `.delay()`). A rule whose evidence is missing (no data points, a
+producer's logs unread or not audited) stays silent.
 """
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Collection, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -39,6 +40,7 @@ class Ledger:
     account: QueueAccount
     published: Tuple[str, ...]
     minutes: Tuple[str, ...]
+    changed: Optional[str] = None       # the minute the flow changed (flow_change)
 
     def total(self, metric: str, minutes: Sequence[str]) -> int:
         points = dict(self.account.series.get(metric, ()))
@@ -81,7 +83,8 @@ def ledger_of(key: str, users: QueueUsers, accounts: Sequence[QueueAccount],
     began = max((c.logs.oldest[:16] for h in users.of("produces", key)       # the logged sends are compared
                  for c in _role_containers(h, settings_of, "produces")
                  if c.logs.read and c.logs.oldest and _logs_sends(settings_of(h), c.role, key)), default="")
-    return Ledger(key, account, tuple(published), tuple(m for m in published if m.rstrip("Z") > began))
+    return Ledger(key, account, tuple(published), tuple(m for m in published if m.rstrip("Z") > began),
+                  flow_change(account))
 
 
 def _account_place(host, key):
@@ -106,18 +109,17 @@ def logged_sends(producers, settings_of: SettingsOf, key: str, minutes: Sequence
 
 
 def _reconciled(ledger: Ledger, users: QueueUsers, settings_of: SettingsOf) -> List[Finding]:
-    key, name = ledger.key, ledger.account.name
-    producers, consumers = users.of("produces", ledger.key), users.of("consumes", ledger.key)
-    consumer_names = sorted(h.report.name for h in consumers) or ["controller"]
     if not ledger.published:
         return []
+    key, name, place = ledger.key, ledger.account.name, _place(ledger.account.region, ledger.account.account)
+    producers, consumers = users.of("produces", key), users.of("consumes", key)
+    consumer_names = sorted(h.report.name for h in consumers) or ["controller"]
     sent, received, deleted = (ledger.total(m, ledger.published) for m in (
         "NumberOfMessagesSent", "NumberOfMessagesReceived", "NumberOfMessagesDeleted"))
     evidence = {"queue": key, "name": name, "minutes": list(ledger.published), "sent": sent, "received": received,
                 "deleted": deleted}
-    changed = flow_change(ledger.account)
-    since = "; by AWS's account, no job taken since %s" % changed[11:16] if changed else ""
-    evidence["since"] = changed
+    since = "; by AWS's account, no job taken since %s" % ledger.changed[11:16] if ledger.changed else ""
+    evidence["since"] = ledger.changed
     findings = []
     sends = logged_sends(producers, settings_of, key, ledger.minutes)
     counted = ledger.total("NumberOfMessagesSent", ledger.minutes)     # over the minutes the logs cover
@@ -126,7 +128,7 @@ def _reconciled(ledger: Ledger, users: QueueUsers, settings_of: SettingsOf) -> L
         findings.append(emit(
             "sent-outside-inventory", [OUTSIDE], "queue %s (%s): AWS counted %d message(s) sent %s; the audited "
             "producers logged %d (%s): %d came from a producer outside the inventory, or one whose sends are not "
-            "logged" % (name, _place(ledger.account.region, ledger.account.account), counted, shown(ledger.minutes),
+            "logged" % (name, place, counted, shown(ledger.minutes),
                         sum(sends.values()), ", ".join("%s %d" % item for item in sorted(sends.items())),
                         counted - sum(sends.values())),
             dict(evidence, minutes=list(ledger.minutes), sent=counted, logged=sends), name=name))
@@ -136,7 +138,7 @@ def _reconciled(ledger: Ledger, users: QueueUsers, settings_of: SettingsOf) -> L
         findings.append(emit(            # the producers log nothing: AWS's count is the only witness
             "sent-not-received", consumer_names, "queue %s (%s): AWS counted %d message(s) sent and none received "
             "%s: no consumer takes them from where the producers (%s) send%s" % (
-                name, _place(ledger.account.region, ledger.account.account), sent, shown(ledger.published),
+                name, place, sent, shown(ledger.published),
                 ", ".join(sorted(h.report.name for h in producers)), since),
             evidence, name=name, hosts=", ".join(consumer_names)))
     if received >= ENOUGH and deleted == 0:
@@ -265,8 +267,8 @@ def flow_change(account: QueueAccount) -> Optional[str]:
     """The minute the queue's flow changed: the first of the trailing minutes in which messages
     were sent and none received or deleted, or the age began to climb."""
     sent = dict(account.series.get("NumberOfMessagesSent", ()))
-    taken = {m: v + dict(account.series.get("NumberOfMessagesDeleted", ())).get(m, 0)
-             for m, v in account.series.get("NumberOfMessagesReceived", ())}
+    deleted = dict(account.series.get("NumberOfMessagesDeleted", ()))
+    taken = {m: v + deleted.get(m, 0) for m, v in account.series.get("NumberOfMessagesReceived", ())}
     stalled = None
     for minute in sorted(sent):
         if sent[minute] and not taken.get(minute):
@@ -292,6 +294,5 @@ def with_aws_counts(flows: Sequence["QueueFlow"], ledgers: Mapping[str, Ledger])
             continue
         aws = {label: {minute.rstrip("Z"): value for minute, value in ledger.account.series.get(metric, ())}
                for label, metric in CHARTED}
-        changed = flow_change(ledger.account)
-        charted.append(replace(flow, aws=aws, changed=changed.rstrip("Z") if changed else None))
+        charted.append(replace(flow, aws=aws, changed=ledger.changed.rstrip("Z") if ledger.changed else None))
     return tuple(charted)
