@@ -6,10 +6,7 @@ prove which calls the auditor made. A scenario is applied by resetting moto and
 recreating users, keys and queues; the server process itself keeps running.
 """
 import json
-import os
-import sys
 import urllib.request
-from pathlib import Path
 
 from auditor.errors import SandboxError
 
@@ -17,7 +14,6 @@ from . import system
 
 ADMIN_USER = "sandbox-admin"
 # moto accepts any key while auth is off; these only bootstrap the admin user.
-ROOT = Path(__file__).resolve().parents[1]
 BOOTSTRAP_CREDENTIALS = {"aws_access_key_id": "bootstrap", "aws_secret_access_key": "bootstrap"}
 
 
@@ -48,9 +44,8 @@ class MotoServer(system.LoopbackServer):
             port = system.free_port()
         # recording starts in configure(), once set-up calls are done
         # moto's server with the AWS/SQS metrics publisher in its process (sandbox.sqs_metrics)
-        env = dict(os.environ, MOTO_RECORDER_FILEPATH=str(self.recording), PYTHONPATH=str(ROOT))
-        pid = system.spawn([sys.executable, "-m", "sandbox.sqs_metrics", "-H", "127.0.0.1", "-p", str(port)],
-                           self.directory / "moto.log", env=env)
+        pid = system.spawn_module("sandbox.sqs_metrics", ["-H", "127.0.0.1", "-p", str(port)],
+                                  self.directory / "moto.log", MOTO_RECORDER_FILEPATH=str(self.recording))
         self.pid_file.write_text(str(pid))
         self.port_file.write_text(str(port))
         system.wait_until(self.ready, 30, "moto server on port %d" % port)

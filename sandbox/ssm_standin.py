@@ -321,8 +321,8 @@ class SsmStandIn(system.LoopbackServer):
             return
         self.directory.mkdir(parents=True, exist_ok=True)
         port = system.free_port()
-        pid = system.spawn([sys.executable, "-m", "sandbox.ssm_standin", str(self.directory), str(port)],
-                           self.directory / "standin.log", env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        pid = system.spawn_module("sandbox.ssm_standin", [str(self.directory), str(port)],
+                                  self.directory / "standin.log")
         self.pid_file.write_text(str(pid))
         self.port_file.write_text(str(port))
         system.wait_until(lambda: system.port_open("127.0.0.1", port), 20, "the SSM stand-in on port %d" % port)
@@ -351,9 +351,6 @@ class SsmStandIn(system.LoopbackServer):
     def recorded(self, action=None):
         lines = self.requests.read_text().splitlines() if self.requests.exists() else []
         return [r for r in map(json.loads, lines) if action in (None, r["action"])]
-
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def main():

@@ -4,6 +4,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -79,6 +80,16 @@ def spawn(argv, log_path, env=None):
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    env=env, start_new_session=True)
     return process.pid
+
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def spawn_module(module, args, log_path, **env):
+    """A sandbox module (`python -m MODULE ARGS`) as a daemon (spawn), importable from this checkout
+    whatever the caller's directory."""
+    return spawn([sys.executable, "-m", module, *args], log_path,
+                 env=dict(os.environ, PYTHONPATH=str(CHECKOUT), **env))
 
 
 def wait_until(predicate, timeout, what):
