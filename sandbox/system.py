@@ -101,6 +101,20 @@ def wait_until(predicate, timeout, what):
     raise SandboxError("timed out after %.0fs waiting for %s" % (timeout, what))
 
 
+def file_system_type(path):
+    """The type of the file system `path` lives on ("ext4", "overlay", ...), from the mount table."""
+    path = os.path.realpath(path)
+    best, kind = "", ""
+    with open("/proc/self/mounts") as mounts:
+        for line in mounts:
+            fields = line.split()
+            point = fields[1].replace("\\040", " ")
+            inside = path == point or path.startswith(point.rstrip("/") + "/")
+            if inside and len(point) >= len(best):
+                best, kind = point, fields[2]
+    return kind
+
+
 def port_open(address, port):
     try:
         with socket.create_connection((address, port), timeout=0.5):
