@@ -9,7 +9,6 @@ Layout under the sandbox root (FLEET_SANDBOX_DIR, default
   hosts/NAME/              sshd config, host key, pids, logs, app/.env
   docker/NAME/             each host's Docker data (on overlayfs roots: an ext4 file system in docker.img)
 """
-import functools
 import json
 import os
 import secrets
@@ -35,8 +34,9 @@ DOCKER_DISK_BYTES = 32 << 30        # sparse: only what the images and container
 class SandboxHostRuntime:
     """One simulated host: its sshd, its Docker daemon and its app directory."""
 
-    def __init__(self, root, spec):
+    def __init__(self, root, spec, ssh_port):
         self.spec = spec
+        self.ssh_port = ssh_port
         self.dir = Path(root) / "hosts" / spec.name
         self.data_root = Path(root) / "docker" / spec.name
         self.app_dir = self.dir / "app"
@@ -99,7 +99,7 @@ class SandboxHostRuntime:
             system.run(["ssh-keygen", "-q", "-s", str(host_ca), "-I", self.spec.name, "-h", "-n", self.spec.address,
                         "-V", "-5m:+3650d", str(self.host_key) + ".pub"])
         config = "\n".join([
-            "ListenAddress %s:%d" % (self.spec.address, scenarios.SSH_PORT),
+            "ListenAddress %s:%d" % (self.spec.address, self.ssh_port),
             "HostKey %s" % self.host_key,
             "HostCertificate %s" % certificate,
             "PidFile %s" % self.sshd_pid_file,
@@ -124,7 +124,7 @@ class SandboxHostRuntime:
             return
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
         system.run(["/usr/sbin/sshd", "-f", str(self.dir / "sshd_config"), "-E", str(self.dir / "sshd.log")])
-        system.wait_until(lambda: system.port_open(self.spec.address, scenarios.SSH_PORT), 15,
+        system.wait_until(lambda: system.port_open(self.spec.address, self.ssh_port), 15,
                           "sshd of %s on %s" % (self.spec.name, self.spec.address))
 
     def stop_sshd(self):
@@ -182,8 +182,15 @@ class SandboxHostRuntime:
 
 
 class Sandbox:
-    def __init__(self, root=None):
-        self.root = Path(root or os.environ.get("FLEET_SANDBOX_DIR") or DEFAULT_ROOT)
+    """A fleet on this machine. Fleets in other `slot`s run beside it (the test suite's parallel
+    workers): each has its own root (the slot's number after the name), SSH port, daemons and
+    servers; they share the root file system's cache, built once."""
+
+    def __init__(self, root=None, slot=0):
+        first = Path(root or os.environ.get("FLEET_SANDBOX_DIR") or DEFAULT_ROOT)
+        self.root = first.with_name("%s-%d" % (first.name, slot)) if slot else first
+        self.cache = first / "cache"
+        self.ssh_port = scenarios.SSH_PORT + slot
         self.client_dir = self.root / "client"
         self.client_key = self.client_dir / "id_ed25519"
         self.host_ca = self.client_dir / "host_ca"       # signs every host key: for @cert-authority tests
@@ -193,7 +200,7 @@ class Sandbox:
         self.docker_data = self.root / "docker"
         self.moto = MotoServer(self.root / "moto")
         self.ssm = SsmStandIn(self.root / "ssm")
-        self.hosts = {spec.name: SandboxHostRuntime(self.root, spec) for spec in scenarios.HOSTS}
+        self.hosts = {spec.name: SandboxHostRuntime(self.root, spec, self.ssh_port) for spec in scenarios.HOSTS}
 
     # -- state ---------------------------------------------------------------
     def state(self):
@@ -271,7 +278,7 @@ class Sandbox:
         # a daemon that starts again restarts the last scenario's app (--restart unless-stopped): it
         # would enqueue into the fresh queues of this one. Gone before moto is reset.
         host.remove_container(host.spec.container)
-        return images.ensure_app_image(host.docker, host.spec.container, self.root / "cache")
+        return images.ensure_app_image(host.docker, host.spec.container, self.cache)
 
     def _apply(self, scenario, active, image_tags):
         keys = self.moto.configure(scenarios.iam_users(scenario), scenarios.queues(scenario),
@@ -356,7 +363,7 @@ class Sandbox:
         lines = []
         for host in active:
             key_type, key = Path(str(host.host_key) + ".pub").read_text().split()[:2]
-            lines.append("[%s]:%d %s %s" % (host.spec.address, scenarios.SSH_PORT, key_type, key))
+            lines.append("[%s]:%d %s %s" % (host.spec.address, self.ssh_port, key_type, key))
         self.known_hosts.write_text("\n".join(lines) + "\n")
 
     def _write_inventory(self, active, scenario):
@@ -379,7 +386,7 @@ class Sandbox:
             group["vars"] = {"auditor": {"roles": [host.spec.role]}}
         document = {"all": {
             "vars": {
-                "ansible_port": scenarios.SSH_PORT,
+                "ansible_port": self.ssh_port,
                 "ansible_user": getpass.getuser(),
                 "ansible_ssh_private_key_file": str(self.client_key),
                 # the host's own python (not the containers'): used for dotenv-mode probes
@@ -417,7 +424,7 @@ class Sandbox:
                                        "stopped")]
         for host in self.hosts.values():
             lines.append("%-8s %s:%d  sshd %s  dockerd %s  containers: %s" % (
-                host.spec.name, host.spec.address, scenarios.SSH_PORT,
+                host.spec.name, host.spec.address, self.ssh_port,
                 "pid %s" % host.sshd_pid() if host.sshd_pid() else "stopped",
                 "pid %s" % host.dockerd_pid() if host.dockerd_pid() else "stopped",
                 host.containers() if host.dockerd_pid() else "-"))
@@ -448,7 +455,3 @@ def leftover_mounts(root):
     with open("/proc/mounts") as mounts:
         return [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
 
-
-@functools.lru_cache(maxsize=None)
-def default_sandbox():
-    return Sandbox()

@@ -5,6 +5,7 @@ once per Docker daemon, and one small app image per role on top of it.
 
 The root file system is cached as a tarball keyed by its recipe, so only the
 first `sandbox.up` on a machine pays for debootstrap (about 40 s)."""
+import fcntl
 import hashlib
 import shutil
 import sys
@@ -36,10 +37,13 @@ def app_tag(container):
 
 
 def rootfs_tarball(cache_dir):
-    """Build (once) and return the cached root file system tarball."""
+    """Build (once) and return the cached root file system tarball. Fleets in other processes
+    share the cache: a file lock makes them wait for one build."""
     cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
     tarball = cache_dir / (base_tag().split(":")[1] + ".tar")
-    with _build_lock:
+    with _build_lock, open(cache_dir / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         if not tarball.exists():
             _build_rootfs(cache_dir, tarball)
     return tarball

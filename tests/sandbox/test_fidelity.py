@@ -14,7 +14,7 @@ from auditor.collect import run_agent
 from auditor.inventory import load_inventory
 from sandbox import fleet as fleet_module
 from sandbox import system
-from sandbox.scenarios import REGION, SSH_PORT, VIDEO_QUEUE
+from sandbox.scenarios import REGION, VIDEO_QUEUE
 from auditor.transports import Session
 
 
@@ -27,7 +27,7 @@ def ssh(fleet, host, command):
     sandbox = fleet.sandbox
     return subprocess.run(
         ["ssh", "-i", str(sandbox.client_key), "-o", "UserKnownHostsFile=%s" % sandbox.known_hosts,
-         "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-p", str(SSH_PORT),
+         "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-p", str(sandbox.ssh_port),
          "root@%s" % fleet.host(host).spec.address, command], capture_output=True, text=True, timeout=60)
 
 
@@ -171,7 +171,7 @@ def test_down_leaves_nothing_behind(fleet):
     assert not any(system.pid_alive(pid) for pid in pids)
     assert fleet_module.leftover_mounts(sandbox.root) == []
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    assert str(sandbox.root) not in ps
+    assert str(sandbox.root) + "/" not in ps
 
 
 def _python_wrapper(path, environment):
