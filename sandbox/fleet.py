@@ -16,7 +16,6 @@ import shutil
 import string
 import getpass
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from .moto_server import ADMIN_USER, MotoServer
 from .ssm_standin import SsmStandIn
 
 DEFAULT_ROOT = "/var/lib/fleet-auditor-sandbox"
+APP_START_SECONDS = 120             # a bound for a slow machine: an app container to start and log it
 DOCKER_DISK_BYTES = 32 << 30        # sparse: only what the images and containers use is written
 
 
@@ -312,16 +312,19 @@ class Sandbox:
                                    log_driver="none" if spec.name in scenario.unreadable_logs else "json-file")
             if spec.name in scenario.env_on_disk_after_start:
                 host.write_env(scenarios.apply_changes(env, scenario.env_on_disk_after_start[spec.name], resolve))
+            # the deadlines are a slow machine's (an app imports boto3 before it logs its start);
+            # a fast one goes on as soon as the condition holds
             if spec.name in scenario.crashing:     # "up" means it has crashed and been restarted once
                 system.wait_until(lambda: host.docker("inspect", "--format", "{{.RestartCount}}", spec.container,
                                                       timeout=10).strip() not in ("", "0"),
-                                  30, "%s to crash and be restarted" % spec.container)
-            if spec.name in scenario.stopped_containers:
+                                  APP_START_SECONDS, "%s to crash and be restarted" % spec.container)
+            if spec.name in scenario.stopped_containers + scenario.stopped_dockerd:
+                # the worker has started and logged it; then its container, or its whole daemon, goes
                 system.wait_until(lambda: "started" in host.docker("logs", spec.container, timeout=10).lower(),
-                                  20, "%s to log its start" % spec.container)
+                                  APP_START_SECONDS, "%s to log its start" % spec.container)
+            if spec.name in scenario.stopped_containers:
                 host.docker("stop", "-t", "2", spec.container)
             if spec.name in scenario.stopped_dockerd:
-                time.sleep(3)           # let the worker start, then take its daemon away
                 host.stop_dockerd()
             if spec.name in scenario.stopped_sshd:
                 host.stop_sshd()

@@ -2,9 +2,9 @@
 test session and stopped at its end. Needs root (Docker daemons): every test
 here carries the `sandbox` marker and is skipped, with the reason, when not root.
 
-`./dev test` runs the suite in parallel workers (pytest-xdist, `--dist loadgroup`): the sandbox
-tests are split into groups, each run by one worker on a fleet of its own (a sandbox slot), so the
-tests that wait for a fleet (its first jobs, AWS's next published minute) wait side by side."""
+`./dev test` runs the suite in parallel workers (pytest-xdist, `--dist loadgroup`), each with a
+fleet of its own (a sandbox slot), so the tests that wait for a fleet (its first jobs, AWS's next
+published minute) wait side by side; the longest are handed out first."""
 import fcntl
 import os
 import time
@@ -15,6 +15,8 @@ import pytest
 from auditor import audit
 from sandbox.fleet import Sandbox
 from sandbox.scenarios import SCENARIOS
+
+HERE = os.path.dirname(__file__)
 
 
 class Fleet:
@@ -64,45 +66,37 @@ class Fleet:
                         if key.endswith("_PROXY") and urllib.parse.urlsplit(value).password}
 
 
-PARALLEL = "PYTEST_XDIST_WORKER" in os.environ
-
-
-def fleet_slot(item):
-    """Which fleet runs a sandbox test: the scenarios that wait for AWS's published minutes on
-    one, the other scenarios on another, every other sandbox test (most on `healthy`) on a third."""
+def _dispatch_rank(item):
+    """Where a test stands in the order the workers take tests: longest first, so that no worker
+    starts a long wait when the others are done. First the scenarios that wait for AWS's published
+    minutes (one to two minutes each), then the modules whose tests share one scenario (a group,
+    on one fleet), then the other scenarios, then every test without a fleet."""
+    if not str(item.fspath).startswith(HERE):
+        return 3
     if item.module.__name__.endswith("test_scenarios"):
-        scenario = SCENARIOS.get(getattr(item, "callspec", None) and item.callspec.params.get("name"))
-        waits_for_aws = (scenario and scenario.cross_check) or "aws_account" in item.name
-        return 1 if waits_for_aws else 2 if scenario else 0
-    return 0
+        scenario = SCENARIOS.get(item.callspec.params.get("name")) if hasattr(item, "callspec") else None
+        return 0 if (scenario and scenario.cross_check) or "aws_account" in item.name else 2
+    return 1
 
 
 @pytest.hookimpl(tryfirst=True)         # before xdist's own, which reads the groups
 def pytest_collection_modifyitems(config, items):
-    here = os.path.dirname(__file__)
     for item in items:
-        if str(item.fspath).startswith(here):
+        if str(item.fspath).startswith(HERE):
             item.add_marker(pytest.mark.sandbox)
-            item.add_marker(pytest.mark.xdist_group("fleet-%d" % fleet_slot(item)))
+            if _dispatch_rank(item) == 1:
+                item.add_marker(pytest.mark.xdist_group(item.module.__name__))
             if os.geteuid() != 0:
                 item.add_marker(pytest.mark.skip(reason="the sandbox tests need root: they start Docker daemons "
                                                         "(run them as root, as `./dev test` and CI do)"))
+    items.sort(key=_dispatch_rank)
 
 
 @pytest.fixture(scope="session")
-def fleets():
-    """The fleet this worker runs (one at a time), by slot; stopped at the session's end."""
-    running = {}
+def fleet():
+    """This process's fleet: each of pytest-xdist's workers has its own (its number is the
+    sandbox's slot), so any worker can take any scenario."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    running = Fleet(Sandbox(slot=int(worker[2:]) if worker[2:].isdigit() else 0))
     yield running
-    for fleet in running.values():
-        fleet.stop()
-
-
-@pytest.fixture
-def fleet(fleets, request):
-    slot = fleet_slot(request.node) if PARALLEL else 0
-    if slot not in fleets:
-        for other in list(fleets):
-            fleets.pop(other).stop()
-        fleets[slot] = Fleet(Sandbox(slot=slot))
-    return fleets[slot]
+    running.stop()
