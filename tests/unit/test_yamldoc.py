@@ -21,8 +21,11 @@ DOCUMENTS = [
 ]
 
 
-@pytest.mark.parametrize("text", DOCUMENTS + [path.read_text() for path in sorted(
-    list(ROOT.glob("*.yaml")) + list((ROOT / "auditor" / "profiles").glob("*.yaml")))])
+FILES = sorted(list(ROOT.glob("*.yaml")) + list((ROOT / "auditor" / "profiles").glob("*.yaml")))
+
+
+@pytest.mark.parametrize("text", DOCUMENTS + [path.read_text() for path in FILES],
+                         ids=["inline-%d" % n for n in range(len(DOCUMENTS))] + [path.name for path in FILES])
 def test_every_document_reads_as_pyyamls_safe_loader_reads_it(text):
     assert load_located(text, "f.yaml") == yaml.safe_load(text)
 
