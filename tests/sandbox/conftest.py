@@ -29,8 +29,8 @@ class Fleet:
         try:
             fcntl.flock(self._claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            pytest.fail("the sandbox fleet in %s is in use by another test process: each of pytest-xdist's "
-                        "workers must run one group of sandbox tests (--dist loadgroup)" % sandbox.root)
+            pytest.fail("the sandbox fleet in %s is in use by another test process (two test runs at once?): "
+                        "each worker of a run has a slot of its own" % sandbox.root)
 
     def stop(self):
         self.sandbox.down()
