@@ -139,6 +139,10 @@ class SandboxHostRuntime:
             except SandboxError:
                 pass                    # a daemon that does not answer is stopped by its pid
 
+    def stop(self):
+        self.switch_off()
+        self.stop_dockerd()
+
     def stop_sshd(self):
         system.stop_pid(self.sshd_pid())
         self.sshd_pid_file.unlink(missing_ok=True)
@@ -452,7 +456,7 @@ class Sandbox:
     def down(self):
         """Stop everything `up` started, by pid, and unmount what Docker left."""
         with ThreadPoolExecutor(max_workers=len(self.hosts)) as pool:
-            list(pool.map(lambda host: (host.switch_off(), host.stop_dockerd()), self.hosts.values()))
+            list(pool.map(SandboxHostRuntime.stop, self.hosts.values()))
         self.moto.stop()
         self.ssm.stop()
         for mount in reversed(leftover_mounts(self.root)):
