@@ -467,6 +467,5 @@ class Sandbox:
 
 def leftover_mounts(root):
     prefix = str(root).rstrip("/") + "/"
-    with open("/proc/mounts") as mounts:
-        return [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
+    return [point for point, _ in system.mounts() if point.startswith(prefix)]
 

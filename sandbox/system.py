@@ -101,17 +101,20 @@ def wait_until(predicate, timeout, what):
     raise SandboxError("timed out after %.0fs waiting for %s" % (timeout, what))
 
 
+def mounts():
+    """[(mount point, file system type)] in the order they were mounted, from the mount table."""
+    with open("/proc/self/mounts") as table:
+        return [(fields[1].replace("\\040", " "), fields[2]) for fields in map(str.split, table)]
+
+
 def file_system_type(path):
-    """The type of the file system `path` lives on ("ext4", "overlay", ...), from the mount table."""
+    """The type of the file system `path` lives on ("ext4", "overlay", ...)."""
     path = os.path.realpath(path)
     best, kind = "", ""
-    with open("/proc/self/mounts") as mounts:
-        for line in mounts:
-            fields = line.split()
-            point = fields[1].replace("\\040", " ")
-            inside = path == point or path.startswith(point.rstrip("/") + "/")
-            if inside and len(point) >= len(best):
-                best, kind = point, fields[2]
+    for point, point_kind in mounts():
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, kind = point, point_kind
     return kind
 
 

@@ -124,9 +124,10 @@ def test_ctrl_c_cancels_the_commands_still_running(fleet, mixed):
     deadline = time.monotonic() + 60
 
     def polled_after_sending():
-        actions = [(r["action"], video in r.get("InstanceIds", ())) for r in stand_in.recorded()[earlier:]]
-        sent = actions.index(("SendCommand", True)) if ("SendCommand", True) in actions else None
-        return sent is not None and any(action in POLLS for action, _ in actions[sent + 1:])
+        recorded = stand_in.recorded()[earlier:]
+        sent = next((n for n, r in enumerate(recorded) if r["action"] == "SendCommand" and video in r["InstanceIds"]),
+                    None)
+        return sent is not None and any(r["action"] in POLLS for r in recorded[sent + 1:])
     while not polled_after_sending():       # Ctrl-C lands while the audit waits for the command
         assert time.monotonic() < deadline and process.poll() is None, "the command was never sent and polled"
         time.sleep(0.2)
